@@ -1,0 +1,85 @@
+// Ed25519 through libsodium, with secrets kept in sodium_malloc'd memory.
+#include "city/crypto/ed25519.h"
+
+#include <sodium.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace city {
+
+void EnsureSodiumInitialized() {
+  static const bool initialized = [] {
+    if (sodium_init() < 0) {
+      // Without a working libsodium nothing here can be trusted: fatal, not recoverable.
+      std::abort();
+    }
+    return true;
+  }();
+  (void)initialized;
+}
+
+SecretBytes::SecretBytes(size_t size) : size_(size) {
+  EnsureSodiumInitialized();
+  data_ = static_cast<uint8_t*>(sodium_malloc(size));
+  if (data_ == nullptr) throw std::bad_alloc();
+}
+
+SecretBytes::~SecretBytes() {
+  if (data_ != nullptr) sodium_free(data_);  // zeroes before release
+}
+
+SecretBytes::SecretBytes(SecretBytes&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) sodium_free(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+bool PublicKey::IsValidPoint() const {
+  EnsureSodiumInitialized();
+  return crypto_core_ed25519_is_valid_point(bytes.data()) == 1;
+}
+
+KeyPair::KeyPair(PublicKey public_key, SecretBytes secret)
+    : public_key_(public_key), secret_(std::move(secret)) {}
+
+KeyPair KeyPair::Generate() {
+  SecretBytes seed(kSeedSize);
+  EnsureSodiumInitialized();
+  randombytes_buf(seed.data(), seed.size());
+  return FromSeed(std::span<const uint8_t, kSeedSize>(seed.data(), kSeedSize));
+}
+
+KeyPair KeyPair::FromSeed(std::span<const uint8_t, kSeedSize> seed) {
+  EnsureSodiumInitialized();
+  SecretBytes secret(crypto_sign_SECRETKEYBYTES);
+  PublicKey public_key;
+  crypto_sign_seed_keypair(public_key.bytes.data(), secret.data(), seed.data());
+  return KeyPair(public_key, std::move(secret));
+}
+
+Signature KeyPair::Sign(ByteSpan message) const {
+  Signature signature;
+  crypto_sign_detached(signature.bytes.data(), nullptr, message.data(), message.size(),
+                       secret_.data());
+  return signature;
+}
+
+std::span<const uint8_t, kSeedSize> KeyPair::seed() const {
+  return std::span<const uint8_t, kSeedSize>(secret_.data(), kSeedSize);
+}
+
+bool Verify(const PublicKey& key, ByteSpan message, const Signature& signature) {
+  EnsureSodiumInitialized();
+  return crypto_sign_verify_detached(signature.bytes.data(), message.data(), message.size(),
+                                     key.bytes.data()) == 0;
+}
+
+}  // namespace city

@@ -1,0 +1,265 @@
+// Passphrase-encrypted key files; the format is documented in keyfile.h.
+#include "city/crypto/keyfile.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace city {
+namespace {
+
+constexpr std::string_view kFormat = "cityledger-key";
+constexpr int kVersion = 1;
+constexpr std::string_view kKdfAlg = "argon2id13";
+constexpr std::string_view kCipherAlg = "xchacha20poly1305-ietf";
+// Upper bounds on the KDF cost a file may ask for: a hostile file must not make us
+// allocate gigabytes or spin for minutes before the passphrase is even checked.
+constexpr uint64_t kMaxMemlimit = 1ull << 30;
+constexpr uint64_t kMaxOpslimit = 16;
+
+using Json = nlohmann::json;
+
+Status Corrupt(const std::filesystem::path& path, const std::string& what) {
+  return Status(ErrorCode::kCorruption, path.string() + " is not a valid key file: " + what);
+}
+
+Status IoError(const std::string& what, const std::filesystem::path& path) {
+  return Status(ErrorCode::kIoError, what + " " + path.string() + ": " + std::strerror(errno));
+}
+
+// Authenticated but not secret: everything a reader needs to trust before decrypting.
+std::string AssociatedData(const std::string& public_key_hex, uint64_t opslimit,
+                           uint64_t memlimit) {
+  std::ostringstream out;
+  out << kFormat << '|' << kVersion << '|' << public_key_hex << '|' << kKdfAlg << '|' << opslimit
+      << '|' << memlimit;
+  return out.str();
+}
+
+Result<SecretBytes> DeriveKey(std::string_view passphrase, ByteSpan salt, uint64_t opslimit,
+                              uint64_t memlimit) {
+  SecretBytes key(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+  if (crypto_pwhash(key.data(), key.size(), passphrase.data(), passphrase.size(), salt.data(),
+                    opslimit, static_cast<size_t>(memlimit), crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    return Status(ErrorCode::kIoError, "Argon2id key derivation ran out of memory");
+  }
+  return key;
+}
+
+// Reads the whole file after checking that it is a regular file only its owner can access.
+Result<std::string> ReadPrivateFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return Status(ErrorCode::kNotFound, "no key file at " + path.string());
+    }
+    return IoError("cannot open", path);
+  }
+  struct stat info {};
+  std::string contents;
+  Status status;
+  if (::fstat(fd, &info) != 0) {
+    status = IoError("cannot stat", path);
+  } else if (!S_ISREG(info.st_mode)) {
+    status = Corrupt(path, "not a regular file");
+  } else if ((info.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+    status = Status(ErrorCode::kPermissionDenied,
+                    "key file " + path.string() + " has permissions " + mode +
+                        ", which let other users read it; run: chmod 600 " + path.string());
+  } else if (info.st_size > static_cast<off_t>(kMaxKeyFileBytes)) {
+    status = Corrupt(path, "larger than " + std::to_string(kMaxKeyFileBytes) + " bytes");
+  } else {
+    contents.resize(static_cast<size_t>(info.st_size));
+    const ssize_t got = ::read(fd, contents.data(), contents.size());
+    if (got != static_cast<ssize_t>(contents.size())) status = IoError("cannot read", path);
+  }
+  ::close(fd);
+  if (!status.ok()) return status;
+  return contents;
+}
+
+struct ParsedKeyFile {
+  PublicKey public_key;
+  uint64_t opslimit = 0;
+  uint64_t memlimit = 0;
+  Bytes salt;
+  Bytes nonce;
+  Bytes ciphertext;
+};
+
+Result<Bytes> HexField(const Json& object, const char* name, size_t expected_size) {
+  if (!object.contains(name) || !object[name].is_string()) {
+    return Status(ErrorCode::kCorruption, std::string("missing field \"") + name + "\"");
+  }
+  Result<Bytes> bytes = FromHex(object[name].get<std::string>());
+  if (!bytes.ok() || bytes->size() != expected_size) {
+    return Status(ErrorCode::kCorruption, std::string("field \"") + name + "\" must be " +
+                                              std::to_string(expected_size) + " bytes of hex");
+  }
+  return bytes;
+}
+
+Result<ParsedKeyFile> ParseKeyFile(const std::filesystem::path& path, const std::string& text) {
+  const Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) return Corrupt(path, "not JSON (truncated?)");
+  if (doc.value("format", "") != kFormat) return Corrupt(path, "format is not cityledger-key");
+  if (!doc.contains("version") || doc["version"] != kVersion) {
+    return Corrupt(path, "unsupported version (this build reads version 1)");
+  }
+  if (!doc.contains("kdf") || !doc["kdf"].is_object() || !doc.contains("cipher") ||
+      !doc["cipher"].is_object()) {
+    return Corrupt(path, "missing kdf or cipher section");
+  }
+  const Json& kdf = doc["kdf"];
+  const Json& cipher = doc["cipher"];
+  if (kdf.value("alg", "") != kKdfAlg || cipher.value("alg", "") != kCipherAlg) {
+    return Corrupt(path, "unsupported algorithms");
+  }
+  if (!kdf.contains("opslimit") || !kdf["opslimit"].is_number_unsigned() ||
+      !kdf.contains("memlimit") || !kdf["memlimit"].is_number_unsigned()) {
+    return Corrupt(path, "kdf limits missing");
+  }
+  ParsedKeyFile parsed;
+  parsed.opslimit = kdf["opslimit"].get<uint64_t>();
+  parsed.memlimit = kdf["memlimit"].get<uint64_t>();
+  if (parsed.opslimit < crypto_pwhash_OPSLIMIT_MIN || parsed.opslimit > kMaxOpslimit ||
+      parsed.memlimit < crypto_pwhash_MEMLIMIT_MIN || parsed.memlimit > kMaxMemlimit) {
+    return Corrupt(path, "kdf limits out of range");
+  }
+  Result<Bytes> public_key = HexField(doc, "public_key", PublicKey::kSize);
+  Result<Bytes> salt = HexField(kdf, "salt", crypto_pwhash_SALTBYTES);
+  Result<Bytes> nonce = HexField(cipher, "nonce", crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  Result<Bytes> ciphertext =
+      HexField(cipher, "ciphertext", kSeedSize + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+  for (const Status* status :
+       {&public_key.status(), &salt.status(), &nonce.status(), &ciphertext.status()}) {
+    if (!status->ok()) return Corrupt(path, status->message());
+  }
+  parsed.public_key = *PublicKey::FromSpan(*public_key);
+  parsed.salt = std::move(*salt);
+  parsed.nonce = std::move(*nonce);
+  parsed.ciphertext = std::move(*ciphertext);
+  return parsed;
+}
+
+Status WriteNewPrivateFile(const std::filesystem::path& path, const std::string& contents) {
+  if (std::filesystem::exists(path)) {
+    return Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string());
+  }
+  const std::filesystem::path temp = path.string() + ".tmp";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("cannot create", temp);
+  bool written =
+      ::fchmod(fd, 0600) == 0 &&
+      ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
+      ::fsync(fd) == 0;
+  Status status = written ? Status::Ok() : IoError("cannot write", temp);
+  ::close(fd);
+  // link() fails if the target appeared meanwhile, unlike rename(), so a race cannot clobber.
+  if (status.ok() && ::link(temp.c_str(), path.c_str()) != 0) {
+    status = errno == EEXIST
+                 ? Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string())
+                 : IoError("cannot create", path);
+  }
+  ::unlink(temp.c_str());
+  if (status.ok()) {
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+      ::fsync(dir_fd);
+      ::close(dir_fd);
+    }
+  }
+  return status;
+}
+
+}  // namespace
+
+KdfParams KdfParams::Interactive() {
+  return {crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE};
+}
+
+KdfParams KdfParams::Moderate() {
+  return {crypto_pwhash_OPSLIMIT_MODERATE, crypto_pwhash_MEMLIMIT_MODERATE};
+}
+
+Status WriteKeyFile(const std::filesystem::path& path, const KeyPair& key,
+                    std::string_view passphrase, KdfParams kdf) {
+  if (kdf.opslimit < crypto_pwhash_OPSLIMIT_MIN || kdf.opslimit > kMaxOpslimit ||
+      kdf.memlimit < crypto_pwhash_MEMLIMIT_MIN || kdf.memlimit > kMaxMemlimit) {
+    return Status(ErrorCode::kInvalidArgument, "KDF parameters out of range");
+  }
+  EnsureSodiumInitialized();
+  Bytes salt(crypto_pwhash_SALTBYTES);
+  Bytes nonce(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  randombytes_buf(salt.data(), salt.size());
+  randombytes_buf(nonce.data(), nonce.size());
+
+  Result<SecretBytes> derived = DeriveKey(passphrase, salt, kdf.opslimit, kdf.memlimit);
+  if (!derived.ok()) return derived.status();
+  const std::string public_key_hex = key.public_key().ToHex();
+  const std::string associated = AssociatedData(public_key_hex, kdf.opslimit, kdf.memlimit);
+  Bytes ciphertext(kSeedSize + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      ciphertext.data(), nullptr, key.seed().data(), key.seed().size(),
+      reinterpret_cast<const uint8_t*>(associated.data()), associated.size(), nullptr, nonce.data(),
+      derived->data());
+
+  const Json doc = {
+      {"format", kFormat},
+      {"version", kVersion},
+      {"public_key", public_key_hex},
+      {"kdf",
+       {{"alg", kKdfAlg},
+        {"opslimit", kdf.opslimit},
+        {"memlimit", kdf.memlimit},
+        {"salt", ToHex(salt)}}},
+      {"cipher", {{"alg", kCipherAlg}, {"nonce", ToHex(nonce)}, {"ciphertext", ToHex(ciphertext)}}},
+  };
+  return WriteNewPrivateFile(path, doc.dump(2) + "\n");
+}
+
+Result<KeyPair> ReadKeyFile(const std::filesystem::path& path, std::string_view passphrase) {
+  Result<std::string> text = ReadPrivateFile(path);
+  if (!text.ok()) return text.status();
+  Result<ParsedKeyFile> parsed = ParseKeyFile(path, *text);
+  if (!parsed.ok()) return parsed.status();
+
+  Result<SecretBytes> derived =
+      DeriveKey(passphrase, parsed->salt, parsed->opslimit, parsed->memlimit);
+  if (!derived.ok()) return derived.status();
+  const std::string associated =
+      AssociatedData(parsed->public_key.ToHex(), parsed->opslimit, parsed->memlimit);
+  SecretBytes seed(kSeedSize);
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          seed.data(), nullptr, nullptr, parsed->ciphertext.data(), parsed->ciphertext.size(),
+          reinterpret_cast<const uint8_t*>(associated.data()), associated.size(),
+          parsed->nonce.data(), derived->data()) != 0) {
+    return Status(ErrorCode::kUnauthenticated,
+                  "cannot decrypt " + path.string() + ": wrong passphrase or a tampered file");
+  }
+  KeyPair key = KeyPair::FromSeed(std::span<const uint8_t, kSeedSize>(seed.data(), kSeedSize));
+  if (key.public_key() != parsed->public_key) {
+    return Corrupt(path, "the decrypted key does not match its public key");
+  }
+  return key;
+}
+
+Result<PublicKey> ReadKeyFilePublicKey(const std::filesystem::path& path) {
+  Result<std::string> text = ReadPrivateFile(path);
+  if (!text.ok()) return text.status();
+  Result<ParsedKeyFile> parsed = ParseKeyFile(path, *text);
+  if (!parsed.ok()) return parsed.status();
+  return parsed->public_key;
+}
+
+}  // namespace city

@@ -1,0 +1,175 @@
+// Canonical binary encoding of ledger objects, on cereal's portable binary archives.
+//
+// Format (every hashed, signed, stored or sent object):
+//   - The encoding of a top-level object begins with the byte 0x01: cereal's portable
+//     archive flag for little-endian. Decoders reject any other first byte, so there is one
+//     encoding per object.
+//   - Integers: fixed width, little-endian (u8, u16, u32, u64).
+//   - Hashes, keys, signatures: their raw bytes, no length.
+//   - Byte strings and text: u32 length, then the bytes; each field has its own maximum.
+//   - Lists: u32 count, then the elements; each list has a maximum count.
+//   - Optional values: a u8 flag, 0 (absent) or 1 (present, value follows); nothing else.
+//   - Nested objects are written inline, fields in declaration order, with no flag byte.
+//   - No bytes may follow the top-level object.
+// Decoding checks every length against the bytes that remain before allocating, so a
+// forged length cannot make it allocate more than the input could hold.
+#pragma once
+
+#include <cereal/archives/portable_binary.hpp>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <streambuf>
+#include <string>
+#include <type_traits>
+
+#include "city/crypto/bytes.h"
+#include "city/ledger/limits.h"
+
+namespace city::ledger {
+
+// Raised inside decoders only; Decode() turns it into a Status. Never crosses the module.
+struct DecodeError {
+  ErrorCode code;
+  std::string message;
+};
+
+namespace codec_internal {
+
+// Appends written bytes to a vector: no intermediate string copy.
+class VectorSink : public std::streambuf {
+ public:
+  explicit VectorSink(Bytes& out) : out_(out) {}
+
+ protected:
+  std::streamsize xsputn(const char* data, std::streamsize count) override {
+    out_.insert(out_.end(), data, data + count);
+    return count;
+  }
+  int_type overflow(int_type c) override {
+    if (c != traits_type::eof()) out_.push_back(static_cast<uint8_t>(c));
+    return c;
+  }
+
+ private:
+  Bytes& out_;
+};
+
+// Reads from borrowed bytes and knows how many remain.
+class SpanSource : public std::streambuf {
+ public:
+  explicit SpanSource(ByteSpan in) {
+    char* begin = const_cast<char*>(reinterpret_cast<const char*>(in.data()));
+    setg(begin, begin, begin + in.size());
+  }
+  size_t remaining() const { return static_cast<size_t>(egptr() - gptr()); }
+};
+
+}  // namespace codec_internal
+
+class Encoder {
+  using Options = cereal::PortableBinaryOutputArchive::Options;
+
+ public:
+  explicit Encoder(Bytes& out)
+      : sink_(out), stream_(&sink_), archive_(stream_, Options::LittleEndian()) {}
+
+  void U8(uint8_t v) { archive_(v); }
+  void U16(uint16_t v) { archive_(v); }
+  void U32(uint32_t v) { archive_(v); }
+  void U64(uint64_t v) { archive_(v); }
+  template <typename D, size_t N>
+  void Fixed(const FixedBytes<D, N>& v) {
+    archive_(cereal::binary_data(v.bytes.data(), N));
+  }
+  void Blob(ByteSpan v);
+  void Text(std::string_view v);
+  void Flag(bool present) { U8(present ? 1 : 0); }
+  template <typename T>
+  void List(const std::vector<T>& items) {
+    U32(static_cast<uint32_t>(items.size()));
+    for (const T& item : items) item.EncodeTo(*this);
+  }
+
+ private:
+  codec_internal::VectorSink sink_;
+  std::ostream stream_;
+  cereal::PortableBinaryOutputArchive archive_;
+};
+
+class Decoder {
+ public:
+  // Call only after checking the leading 0x01 (Decode() does).
+  explicit Decoder(ByteSpan in) : source_(in), stream_(&source_), archive_(stream_) {}
+
+  uint8_t U8() { return Read<uint8_t>(); }
+  uint16_t U16() { return Read<uint16_t>(); }
+  uint32_t U32() { return Read<uint32_t>(); }
+  uint64_t U64() { return Read<uint64_t>(); }
+  template <typename D, size_t N>
+  void Fixed(FixedBytes<D, N>& v) {
+    Need(N, "fixed-size field");
+    archive_(cereal::binary_data(v.bytes.data(), N));
+  }
+  Bytes Blob(size_t max_size, const char* field);
+  std::string Text(size_t max_size, const char* field);
+  bool Flag(const char* field);
+  // T::DecodeFrom(Decoder&) reads one element; min_element_size bounds the count by the
+  // bytes that remain before anything is reserved.
+  template <typename T>
+  std::vector<T> List(size_t max_count, size_t min_element_size, const char* field) {
+    const uint32_t count = U32();
+    if (count > max_count) Fail(ErrorCode::kTooLarge, field, "has too many elements");
+    Need(static_cast<size_t>(count) * min_element_size, field);
+    std::vector<T> items;
+    items.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) items.push_back(T::DecodeFrom(*this));
+    return items;
+  }
+
+  size_t remaining() const { return source_.remaining(); }
+  [[noreturn]] static void Fail(ErrorCode code, const char* field, const std::string& what);
+
+ private:
+  template <typename T>
+  T Read() {
+    Need(sizeof(T), "integer");
+    T v{};
+    archive_(v);
+    return v;
+  }
+  void Need(size_t bytes, const char* field);
+
+  codec_internal::SpanSource source_;
+  std::istream stream_;
+  cereal::PortableBinaryInputArchive archive_;
+};
+
+// The canonical encoding of a top-level object (with the leading 0x01).
+template <typename T>
+Bytes Encode(const T& object) {
+  Bytes out;
+  {
+    Encoder encoder(out);  // writes the 0x01 flag
+    object.EncodeTo(encoder);
+  }
+  return out;
+}
+
+// Checks the flag byte and the frame limit, decodes, and insists on no trailing bytes.
+Status DecodeFrame(ByteSpan bytes, size_t max_size, void (*body)(Decoder&, void*), void* out);
+
+template <typename T>
+Result<T> Decode(ByteSpan bytes, size_t max_size = T::kMaxEncodedSize) {
+  std::optional<T> decoded;
+  Status status = DecodeFrame(
+      bytes, max_size,
+      [](Decoder& decoder, void* out) {
+        static_cast<std::optional<T>*>(out)->emplace(T::DecodeFrom(decoder));
+      },
+      &decoded);
+  if (!status.ok()) return status;
+  return std::move(*decoded);
+}
+
+}  // namespace city::ledger

@@ -1,0 +1,21 @@
+// Hard size limits for untrusted input. Every decoder and every frame checks these; changing
+// one changes what the network accepts, so they are consensus constants.
+#pragma once
+
+#include <cstddef>
+
+namespace city::ledger {
+
+inline constexpr size_t kMaxChainIdLength = 64;
+inline constexpr size_t kMaxNameLength = 32;  // contract and method names
+inline constexpr size_t kMaxArgsBytes = 60 * 1024;
+inline constexpr size_t kMaxTransactionBytes = 64 * 1024;
+inline constexpr size_t kMaxTransactionsPerBlock = 10'000;
+inline constexpr size_t kMaxBlockBytes = 16 * 1024 * 1024;
+inline constexpr size_t kMaxValidators = 256;
+// A certificate or timeout carries at most one entry per validator.
+inline constexpr size_t kMaxCertificateBytes = 64 * 1024;
+// The largest message a peer may send: a whole block plus its framing.
+inline constexpr size_t kMaxFrameBytes = kMaxBlockBytes + 64 * 1024;
+
+}  // namespace city::ledger

@@ -1,0 +1,496 @@
+// Encoding, ids, signing and verification of the ledger's data model (types.h).
+#include "city/ledger/types.h"
+
+#include <algorithm>
+
+#include "city/ledger/merkle.h"
+
+namespace city::ledger {
+namespace {
+
+// Lets Encode() write a part of an object (the unsigned body of a transaction).
+template <typename F>
+struct Part {
+  F write;
+  void EncodeTo(Encoder& encoder) const { write(encoder); }
+};
+template <typename F>
+Part(F) -> Part<F>;
+
+template <typename T>
+Hash256 DigestOf(std::string_view tag, std::string_view chain_id, const T& object) {
+  return SigningDigest(tag, chain_id, Encode(object));
+}
+
+Status BadSignature(const std::string& what) { return Status(ErrorCode::kBadSignature, what); }
+
+std::string Short(const PublicKey& key) { return key.ToHex().substr(0, 12); }
+
+// Strictly increasing signers: no duplicates, one canonical order.
+template <typename T>
+bool SignersStrictlySorted(const std::vector<T>& items) {
+  return std::adjacent_find(items.begin(), items.end(), [](const T& a, const T& b) {
+           return !(a.signer < b.signer);
+         }) == items.end();
+}
+
+template <typename T>
+std::vector<T> DecodeSortedSigners(Decoder& decoder, size_t min_size, const char* field) {
+  std::vector<T> items = decoder.List<T>(kMaxValidators, min_size, field);
+  if (!SignersStrictlySorted(items)) {
+    Decoder::Fail(ErrorCode::kMalformed, field, "must be sorted by signer without duplicates");
+  }
+  return items;
+}
+
+// Membership, quorum size and order shared by both kinds of certificate.
+template <typename T>
+Status CheckSigners(const std::vector<T>& items, const ValidatorSet& validators, const char* what) {
+  if (!SignersStrictlySorted(items)) {
+    return Status(ErrorCode::kMalformed,
+                  std::string(what) + " signers must be sorted without duplicates");
+  }
+  if (items.size() < validators.quorum()) {
+    return BadSignature(std::string(what) + " has " + std::to_string(items.size()) +
+                        " signers, a quorum is " + std::to_string(validators.quorum()));
+  }
+  for (const T& item : items) {
+    if (!validators.Contains(item.signer)) {
+      return BadSignature(std::string(what) + " signer " + Short(item.signer) +
+                          " is not a validator of this epoch");
+    }
+  }
+  return Status::Ok();
+}
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+}  // namespace
+
+Hash256 SigningDigest(std::string_view tag, std::string_view chain_id, ByteSpan body) {
+  return TaggedHasher(tag)
+      .UpdateU32(static_cast<uint32_t>(chain_id.size()))
+      .Update(AsBytes(chain_id))
+      .Update(body)
+      .Finish();
+}
+
+bool IsValidName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  if (!(name[0] >= 'a' && name[0] <= 'z')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return IsLowerAlnum(c) || c == '_'; });
+}
+
+bool IsValidChainId(std::string_view chain_id) {
+  if (chain_id.empty() || chain_id.size() > kMaxChainIdLength) return false;
+  return std::all_of(chain_id.begin(), chain_id.end(),
+                     [](char c) { return IsLowerAlnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+// ---- Transaction ----
+
+void Transaction::EncodeBody(Encoder& encoder) const {
+  encoder.Text(chain_id);
+  encoder.Fixed(sender);
+  encoder.U64(nonce);
+  encoder.U64(expiry_height);
+  encoder.Text(contract);
+  encoder.Text(method);
+  encoder.Blob(args);
+}
+
+void Transaction::EncodeTo(Encoder& encoder) const {
+  EncodeBody(encoder);
+  encoder.Fixed(signature);
+}
+
+Transaction Transaction::DecodeFrom(Decoder& decoder) {
+  Transaction tx;
+  tx.chain_id = decoder.Text(kMaxChainIdLength, "transaction chain_id");
+  decoder.Fixed(tx.sender);
+  tx.nonce = decoder.U64();
+  tx.expiry_height = decoder.U64();
+  tx.contract = decoder.Text(kMaxNameLength, "transaction contract");
+  tx.method = decoder.Text(kMaxNameLength, "transaction method");
+  tx.args = decoder.Blob(kMaxArgsBytes, "transaction args");
+  decoder.Fixed(tx.signature);
+  return tx;
+}
+
+Hash256 Transaction::Id() const {
+  return DigestOf(kTransactionTag, chain_id,
+                  Part{[this](Encoder& encoder) { EncodeBody(encoder); }});
+}
+
+Hash256 Transaction::SignedHash() const {
+  return TaggedHasher(kSignedTransactionTag).Update(Id().span()).Update(signature.span()).Finish();
+}
+
+void Transaction::Sign(const KeyPair& key) {
+  sender = key.public_key();
+  signature = key.Sign(Id().span());
+}
+
+bool Transaction::VerifySignature() const { return Verify(sender, Id().span(), signature); }
+
+Status Transaction::CheckStateless(std::string_view expected_chain_id) const {
+  if (chain_id != expected_chain_id) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "transaction is for chain \"" + chain_id.substr(0, kMaxChainIdLength) +
+                      "\", this is \"" + std::string(expected_chain_id) + "\"");
+  }
+  if (!IsValidName(contract)) {
+    return Status(ErrorCode::kInvalidArgument, "invalid contract name");
+  }
+  if (!IsValidName(method)) return Status(ErrorCode::kInvalidArgument, "invalid method name");
+  if (args.size() > kMaxArgsBytes) {
+    return Status(ErrorCode::kTooLarge,
+                  "transaction args over " + std::to_string(kMaxArgsBytes) + " bytes");
+  }
+  return Status::Ok();
+}
+
+// ---- ValidatorSet ----
+
+bool ValidatorSet::Contains(const PublicKey& key) const {
+  return std::find(members_.begin(), members_.end(), key) != members_.end();
+}
+
+// ---- VoteData and Vote ----
+
+void VoteData::EncodeTo(Encoder& encoder) const {
+  encoder.U64(epoch);
+  encoder.U64(term);
+  encoder.U64(round);
+  encoder.U64(height);
+  encoder.Fixed(block_hash);
+}
+
+VoteData VoteData::DecodeFrom(Decoder& decoder) {
+  VoteData data;
+  data.epoch = decoder.U64();
+  data.term = decoder.U64();
+  data.round = decoder.U64();
+  data.height = decoder.U64();
+  decoder.Fixed(data.block_hash);
+  return data;
+}
+
+Hash256 VoteData::Digest(std::string_view chain_id) const {
+  return DigestOf(kVoteTag, chain_id, *this);
+}
+
+Vote Vote::Create(const VoteData& data, std::string_view chain_id, const KeyPair& key) {
+  return Vote{data, key.public_key(), key.Sign(data.Digest(chain_id).span())};
+}
+
+bool Vote::VerifySignature(std::string_view chain_id) const {
+  return Verify(voter, data.Digest(chain_id).span(), signature);
+}
+
+void Vote::EncodeTo(Encoder& encoder) const {
+  data.EncodeTo(encoder);
+  encoder.Fixed(voter);
+  encoder.Fixed(signature);
+}
+
+Vote Vote::DecodeFrom(Decoder& decoder) {
+  Vote vote;
+  vote.data = VoteData::DecodeFrom(decoder);
+  decoder.Fixed(vote.voter);
+  decoder.Fixed(vote.signature);
+  return vote;
+}
+
+// ---- QuorumCert ----
+
+void CertSignature::EncodeTo(Encoder& encoder) const {
+  encoder.Fixed(signer);
+  encoder.Fixed(signature);
+}
+
+CertSignature CertSignature::DecodeFrom(Decoder& decoder) {
+  CertSignature entry;
+  decoder.Fixed(entry.signer);
+  decoder.Fixed(entry.signature);
+  return entry;
+}
+
+QuorumCert QuorumCert::Genesis(const Hash256& genesis_block_hash) {
+  QuorumCert qc;
+  qc.data.block_hash = genesis_block_hash;
+  return qc;
+}
+
+QuorumCert QuorumCert::FromVotes(const VoteData& data, const std::vector<Vote>& votes) {
+  QuorumCert qc;
+  qc.data = data;
+  for (const Vote& vote : votes) qc.signatures.push_back({vote.voter, vote.signature});
+  std::sort(qc.signatures.begin(), qc.signatures.end(),
+            [](const CertSignature& a, const CertSignature& b) { return a.signer < b.signer; });
+  return qc;
+}
+
+Status QuorumCert::Verify(const CertContext& context) const {
+  if (data.round == 0) {
+    if (*this == Genesis(context.genesis_block_hash)) return Status::Ok();
+    return BadSignature("a round-0 certificate must be exactly the genesis certificate");
+  }
+  if (Status status = CheckSigners(signatures, context.validators, "quorum certificate");
+      !status.ok()) {
+    return status;
+  }
+  const Hash256 digest = data.Digest(context.chain_id);
+  for (const CertSignature& entry : signatures) {
+    if (!city::Verify(entry.signer, digest.span(), entry.signature)) {
+      return BadSignature("quorum certificate signature of " + Short(entry.signer) +
+                          " does not verify");
+    }
+  }
+  return Status::Ok();
+}
+
+void QuorumCert::EncodeTo(Encoder& encoder) const {
+  data.EncodeTo(encoder);
+  encoder.List(signatures);
+}
+
+QuorumCert QuorumCert::DecodeFrom(Decoder& decoder) {
+  QuorumCert qc;
+  qc.data = VoteData::DecodeFrom(decoder);
+  qc.signatures = DecodeSortedSigners<CertSignature>(decoder, CertSignature::kEncodedSize,
+                                                     "quorum certificate signatures");
+  return qc;
+}
+
+// ---- Timeout ----
+
+void TimeoutData::EncodeTo(Encoder& encoder) const {
+  encoder.U64(epoch);
+  encoder.U64(term);
+  encoder.U64(round);
+  encoder.U64(high_qc_round);
+}
+
+TimeoutData TimeoutData::DecodeFrom(Decoder& decoder) {
+  TimeoutData data;
+  data.epoch = decoder.U64();
+  data.term = decoder.U64();
+  data.round = decoder.U64();
+  data.high_qc_round = decoder.U64();
+  return data;
+}
+
+Hash256 TimeoutData::Digest(std::string_view chain_id) const {
+  return DigestOf(kTimeoutTag, chain_id, *this);
+}
+
+Timeout Timeout::Create(const TimeoutData& data, QuorumCert high_qc, std::string_view chain_id,
+                        const KeyPair& key) {
+  return Timeout{data, std::move(high_qc), key.public_key(),
+                 key.Sign(data.Digest(chain_id).span())};
+}
+
+bool Timeout::VerifySignature(std::string_view chain_id) const {
+  return city::Verify(sender, data.Digest(chain_id).span(), signature);
+}
+
+Status Timeout::Verify(const CertContext& context) const {
+  if (!context.validators.Contains(sender)) {
+    return BadSignature("timeout from " + Short(sender) + ", not a validator of this epoch");
+  }
+  if (data.high_qc_round != high_qc.data.round) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "timeout claims high QC round " + std::to_string(data.high_qc_round) +
+                      " but carries round " + std::to_string(high_qc.data.round));
+  }
+  if (!VerifySignature(context.chain_id)) {
+    return BadSignature("timeout signature of " + Short(sender) + " does not verify");
+  }
+  return high_qc.Verify(context);
+}
+
+void Timeout::EncodeTo(Encoder& encoder) const {
+  data.EncodeTo(encoder);
+  high_qc.EncodeTo(encoder);
+  encoder.Fixed(sender);
+  encoder.Fixed(signature);
+}
+
+Timeout Timeout::DecodeFrom(Decoder& decoder) {
+  Timeout timeout;
+  timeout.data = TimeoutData::DecodeFrom(decoder);
+  timeout.high_qc = QuorumCert::DecodeFrom(decoder);
+  decoder.Fixed(timeout.sender);
+  decoder.Fixed(timeout.signature);
+  return timeout;
+}
+
+// ---- TimeoutCert ----
+
+void TimeoutCertEntry::EncodeTo(Encoder& encoder) const {
+  encoder.Fixed(signer);
+  encoder.U64(high_qc_round);
+  encoder.Fixed(signature);
+}
+
+TimeoutCertEntry TimeoutCertEntry::DecodeFrom(Decoder& decoder) {
+  TimeoutCertEntry entry;
+  decoder.Fixed(entry.signer);
+  entry.high_qc_round = decoder.U64();
+  decoder.Fixed(entry.signature);
+  return entry;
+}
+
+TimeoutCert TimeoutCert::FromTimeouts(const std::vector<Timeout>& timeouts) {
+  TimeoutCert tc;
+  if (timeouts.empty()) return tc;
+  tc.epoch = timeouts.front().data.epoch;
+  tc.term = timeouts.front().data.term;
+  tc.round = timeouts.front().data.round;
+  const Timeout* highest = &timeouts.front();
+  for (const Timeout& timeout : timeouts) {
+    tc.entries.push_back({timeout.sender, timeout.data.high_qc_round, timeout.signature});
+    if (timeout.high_qc.data.round > highest->high_qc.data.round) highest = &timeout;
+  }
+  tc.high_qc = highest->high_qc;
+  std::sort(
+      tc.entries.begin(), tc.entries.end(),
+      [](const TimeoutCertEntry& a, const TimeoutCertEntry& b) { return a.signer < b.signer; });
+  return tc;
+}
+
+Status TimeoutCert::Verify(const CertContext& context) const {
+  if (Status status = CheckSigners(entries, context.validators, "timeout certificate");
+      !status.ok()) {
+    return status;
+  }
+  uint64_t highest_round = 0;
+  for (const TimeoutCertEntry& entry : entries) {
+    const TimeoutData signed_data{epoch, term, round, entry.high_qc_round};
+    if (!city::Verify(entry.signer, signed_data.Digest(context.chain_id).span(), entry.signature)) {
+      return BadSignature("timeout certificate signature of " + Short(entry.signer) +
+                          " does not verify");
+    }
+    highest_round = std::max(highest_round, entry.high_qc_round);
+  }
+  if (high_qc.data.round != highest_round) {
+    return Status(ErrorCode::kInvalidArgument, "timeout certificate carries a QC of round " +
+                                                   std::to_string(high_qc.data.round) +
+                                                   " but its signers reported round " +
+                                                   std::to_string(highest_round));
+  }
+  return high_qc.Verify(context);
+}
+
+void TimeoutCert::EncodeTo(Encoder& encoder) const {
+  encoder.U64(epoch);
+  encoder.U64(term);
+  encoder.U64(round);
+  encoder.List(entries);
+  high_qc.EncodeTo(encoder);
+}
+
+TimeoutCert TimeoutCert::DecodeFrom(Decoder& decoder) {
+  TimeoutCert tc;
+  tc.epoch = decoder.U64();
+  tc.term = decoder.U64();
+  tc.round = decoder.U64();
+  tc.entries = DecodeSortedSigners<TimeoutCertEntry>(decoder, TimeoutCertEntry::kEncodedSize,
+                                                     "timeout certificate entries");
+  tc.high_qc = QuorumCert::DecodeFrom(decoder);
+  return tc;
+}
+
+// ---- BlockHeader and Block ----
+
+void BlockHeader::EncodeTo(Encoder& encoder) const {
+  encoder.Text(chain_id);
+  encoder.U64(epoch);
+  encoder.U64(height);
+  encoder.U64(term);
+  encoder.U64(round);
+  encoder.Fixed(parent_hash);
+  encoder.Fixed(proposer);
+  encoder.U64(timestamp_ms);
+  encoder.Fixed(tx_root);
+  encoder.U64(exec_height);
+  encoder.Fixed(state_root);
+  encoder.Fixed(result_root);
+  justify.EncodeTo(encoder);
+  encoder.Flag(timeout_cert.has_value());
+  if (timeout_cert) timeout_cert->EncodeTo(encoder);
+}
+
+BlockHeader BlockHeader::DecodeFrom(Decoder& decoder) {
+  BlockHeader header;
+  header.chain_id = decoder.Text(kMaxChainIdLength, "block chain_id");
+  header.epoch = decoder.U64();
+  header.height = decoder.U64();
+  header.term = decoder.U64();
+  header.round = decoder.U64();
+  decoder.Fixed(header.parent_hash);
+  decoder.Fixed(header.proposer);
+  header.timestamp_ms = decoder.U64();
+  decoder.Fixed(header.tx_root);
+  header.exec_height = decoder.U64();
+  decoder.Fixed(header.state_root);
+  decoder.Fixed(header.result_root);
+  header.justify = QuorumCert::DecodeFrom(decoder);
+  if (decoder.Flag("block timeout_cert")) header.timeout_cert = TimeoutCert::DecodeFrom(decoder);
+  return header;
+}
+
+Hash256 BlockHeader::Hash() const { return DigestOf(kBlockTag, chain_id, *this); }
+
+Hash256 Block::ComputeTxRoot() const {
+  std::vector<Hash256> leaves;
+  leaves.reserve(transactions.size());
+  for (const Transaction& tx : transactions) leaves.push_back(tx.SignedHash());
+  return MerkleRoot(leaves);
+}
+
+void Block::Sign(const KeyPair& key) {
+  header.proposer = key.public_key();
+  header.tx_root = ComputeTxRoot();
+  signature = key.Sign(Hash().span());
+}
+
+Status Block::CheckStructure(std::string_view expected_chain_id) const {
+  if (header.chain_id != expected_chain_id) {
+    return Status(ErrorCode::kInvalidArgument, "block is for another chain");
+  }
+  if (transactions.size() > kMaxTransactionsPerBlock) {
+    return Status(ErrorCode::kTooLarge, "block has too many transactions");
+  }
+  for (const Transaction& tx : transactions) {
+    if (tx.chain_id != expected_chain_id) {
+      return Status(ErrorCode::kInvalidArgument, "block holds a transaction of another chain");
+    }
+  }
+  if (ComputeTxRoot() != header.tx_root) {
+    return Status(ErrorCode::kInvalidArgument, "tx_root does not match the transactions");
+  }
+  if (!city::Verify(header.proposer, Hash().span(), signature)) {
+    return BadSignature("proposer signature of block " + Hash().ToHex().substr(0, 12) +
+                        " does not verify");
+  }
+  return Status::Ok();
+}
+
+void Block::EncodeTo(Encoder& encoder) const {
+  header.EncodeTo(encoder);
+  encoder.List(transactions);
+  encoder.Fixed(signature);
+}
+
+Block Block::DecodeFrom(Decoder& decoder) {
+  Block block;
+  block.header = BlockHeader::DecodeFrom(decoder);
+  block.transactions = decoder.List<Transaction>(
+      kMaxTransactionsPerBlock, Transaction::kMinEncodedSize, "block transactions");
+  decoder.Fixed(block.signature);
+  return block;
+}
+
+}  // namespace city::ledger

@@ -1,0 +1,169 @@
+// Verification of signed ledger objects: quorum certificates, timeouts, timeout
+// certificates, blocks and the stateless transaction checks, including the classic forgeries.
+#include <gtest/gtest.h>
+
+#include "city/ledger/types.h"
+#include "support/ledger_fixtures.h"
+
+namespace city::ledger {
+namespace {
+
+using test::kTestChain;
+
+class VerifyTest : public ::testing::Test {
+ protected:
+  std::vector<KeyPair> keys_ = test::TestValidators(4);
+  CertContext context_ = test::TestContext(keys_);
+};
+
+TEST_F(VerifyTest, QuorumSizesFollowNMinusF) {
+  EXPECT_EQ(test::SetOf(test::TestValidators(1)).quorum(), 1u);
+  EXPECT_EQ(test::SetOf(test::TestValidators(4)).quorum(), 3u);
+  EXPECT_EQ(test::SetOf(test::TestValidators(5)).quorum(), 4u);  // 2q - n > f needs 4
+  EXPECT_EQ(test::SetOf(test::TestValidators(7)).quorum(), 5u);
+  EXPECT_EQ(test::SetOf(test::TestValidators(7)).max_faulty(), 2u);
+}
+
+TEST_F(VerifyTest, QuorumCertWithQuorumVerifies) {
+  EXPECT_TRUE(test::SampleQc(keys_, 3).Verify(context_).ok());
+  EXPECT_TRUE(test::SampleQc(keys_, 4).Verify(context_).ok());
+}
+
+TEST_F(VerifyTest, QuorumCertBelowQuorumIsRefused) {
+  const Status status = test::SampleQc(keys_, 2).Verify(context_);
+  EXPECT_EQ(status.code(), ErrorCode::kBadSignature);
+  EXPECT_NE(status.message().find("quorum is 3"), std::string::npos);
+}
+
+TEST_F(VerifyTest, QuorumCertWithDuplicateSignerIsRefused) {
+  QuorumCert qc = test::SampleQc(keys_, 3);
+  qc.signatures[2] = qc.signatures[1];  // two votes from one validator counted twice
+  EXPECT_FALSE(qc.Verify(context_).ok());
+}
+
+TEST_F(VerifyTest, QuorumCertFromOutsiderIsRefused) {
+  std::vector<KeyPair> with_outsider = test::TestValidators(2);
+  with_outsider.push_back(test::TestKey(99));
+  const Status status = test::SampleQc(with_outsider, 3).Verify(context_);
+  EXPECT_EQ(status.code(), ErrorCode::kBadSignature);
+  EXPECT_NE(status.message().find("not a validator"), std::string::npos);
+}
+
+TEST_F(VerifyTest, QuorumCertWithForgedSignatureIsRefused) {
+  QuorumCert qc = test::SampleQc(keys_, 3);
+  qc.signatures[1].signature = keys_[1].Sign(AsBytes("something else"));
+  EXPECT_EQ(qc.Verify(context_).code(), ErrorCode::kBadSignature);
+}
+
+TEST_F(VerifyTest, QuorumCertForOtherDataOrChainIsRefused) {
+  QuorumCert qc = test::SampleQc(keys_, 3);
+  qc.data.round += 1;
+  EXPECT_FALSE(qc.Verify(context_).ok());
+  CertContext other_chain = context_;
+  other_chain.chain_id = "city-other";
+  EXPECT_FALSE(test::SampleQc(keys_, 3).Verify(other_chain).ok());
+}
+
+TEST_F(VerifyTest, OnlyTheExactGenesisCertNeedsNoSignatures) {
+  EXPECT_TRUE(QuorumCert::Genesis(test::TestGenesisHash()).Verify(context_).ok());
+  QuorumCert fake = QuorumCert::Genesis(TaggedHash("city.test.other", {}));
+  EXPECT_FALSE(fake.Verify(context_).ok());
+  QuorumCert unsigned_round_one = QuorumCert::Genesis(test::TestGenesisHash());
+  unsigned_round_one.data.round = 1;
+  EXPECT_FALSE(unsigned_round_one.Verify(context_).ok());
+}
+
+TEST_F(VerifyTest, TimeoutVerifiesAndRefusesMismatchedHighQc) {
+  std::vector<Timeout> timeouts = test::SampleTimeouts(keys_, 3);
+  EXPECT_TRUE(timeouts[0].Verify(context_).ok());
+  Timeout lying = timeouts[0];
+  lying.high_qc = timeouts[1].high_qc;  // claims one round, carries another
+  ASSERT_NE(lying.high_qc.data.round, lying.data.high_qc_round);
+  EXPECT_EQ(lying.Verify(context_).code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(VerifyTest, TimeoutCertCarriesTheHighestQc) {
+  const std::vector<Timeout> timeouts = test::SampleTimeouts(keys_, 3, 10);
+  const TimeoutCert tc = TimeoutCert::FromTimeouts(timeouts);
+  EXPECT_EQ(tc.high_qc.data.round, 9u);
+  EXPECT_TRUE(tc.Verify(context_).ok()) << tc.Verify(context_).ToString();
+}
+
+TEST_F(VerifyTest, TimeoutCertLyingAboutItsHighestQcIsRefused) {
+  const std::vector<Timeout> timeouts = test::SampleTimeouts(keys_, 3, 10);
+  TimeoutCert tc = TimeoutCert::FromTimeouts(timeouts);
+  tc.high_qc = test::SampleQc(keys_, 3, test::SampleVoteData(8));  // valid QC, but not the highest
+  const Status status = tc.Verify(context_);
+  EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("reported round 9"), std::string::npos);
+}
+
+TEST_F(VerifyTest, TimeoutCertWithForgedEntryIsRefused) {
+  TimeoutCert tc = TimeoutCert::FromTimeouts(test::SampleTimeouts(keys_, 3, 10));
+  tc.entries[0].high_qc_round += 1;  // changes what that signer signed
+  EXPECT_EQ(tc.Verify(context_).code(), ErrorCode::kBadSignature);
+  TimeoutCert short_tc = TimeoutCert::FromTimeouts(test::SampleTimeouts(keys_, 2, 10));
+  EXPECT_EQ(short_tc.Verify(context_).code(), ErrorCode::kBadSignature);
+}
+
+TEST_F(VerifyTest, SignedBlockPassesStructureCheck) {
+  const Block block = test::SampleBlock(keys_, 5, true);
+  EXPECT_TRUE(block.CheckStructure(kTestChain).ok());
+  EXPECT_FALSE(block.CheckStructure("city-other").ok());
+}
+
+TEST_F(VerifyTest, BlockWithSwappedTransactionsFailsTxRoot) {
+  Block block = test::SampleBlock(keys_, 5, false);
+  std::swap(block.transactions[0], block.transactions[1]);
+  const Status status = block.CheckStructure(kTestChain);
+  EXPECT_NE(status.message().find("tx_root"), std::string::npos);
+}
+
+// Found by the bit-flip property: tx_root once covered only transaction ids, so a relay
+// could corrupt a transaction signature inside a block without changing the block's hash.
+TEST_F(VerifyTest, RegressionBlockHashCoversTransactionSignatures) {
+  Block block = test::SampleBlock(keys_, 2, false);
+  block.transactions[1].signature.bytes[5] ^= 0x20;
+  EXPECT_EQ(block.transactions[1].Id(), test::SampleBlock(keys_, 2, false).transactions[1].Id());
+  EXPECT_NE(block.CheckStructure(kTestChain).message().find("tx_root"), std::string::npos);
+}
+
+TEST_F(VerifyTest, BlockResignedByAnotherKeyFailsProposerSignature) {
+  Block block = test::SampleBlock(keys_, 1, false);
+  block.signature = keys_[0].Sign(block.Hash().span());  // proposer is keys_[2]
+  EXPECT_EQ(block.CheckStructure(kTestChain).code(), ErrorCode::kBadSignature);
+}
+
+TEST_F(VerifyTest, TransactionSignatureBindsEveryField) {
+  const Transaction tx = test::SampleTransaction(keys_[0]);
+  EXPECT_TRUE(tx.VerifySignature());
+  for (auto mutate : std::vector<void (*)(Transaction&)>{
+           [](Transaction& t) { t.nonce += 1; },
+           [](Transaction& t) { t.expiry_height += 1; },
+           [](Transaction& t) { t.chain_id = "city-other"; },
+           [](Transaction& t) { t.method = "burn"; },
+           [](Transaction& t) { t.args.push_back(0); },
+           [](Transaction& t) { t.sender = test::TestKey(9).public_key(); },
+       }) {
+    Transaction changed = tx;
+    mutate(changed);
+    EXPECT_FALSE(changed.VerifySignature());
+    EXPECT_NE(changed.Id(), tx.Id());
+  }
+}
+
+TEST_F(VerifyTest, StatelessChecksNameTheProblem) {
+  Transaction tx = test::SampleTransaction(keys_[0]);
+  EXPECT_TRUE(tx.CheckStateless(kTestChain).ok());
+  EXPECT_NE(tx.CheckStateless("city-main").message().find("chain"), std::string::npos);
+  tx.method = "Transfer!";
+  EXPECT_NE(tx.CheckStateless(kTestChain).message().find("method"), std::string::npos);
+  tx.method = "transfer";
+  tx.contract = "";
+  EXPECT_NE(tx.CheckStateless(kTestChain).message().find("contract"), std::string::npos);
+  EXPECT_TRUE(IsValidChainId("city-main.2"));
+  EXPECT_FALSE(IsValidChainId("City Main"));
+}
+
+}  // namespace
+}  // namespace city::ledger

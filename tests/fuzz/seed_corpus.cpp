@@ -1,0 +1,46 @@
+// Writes valid encodings of sample objects into DIR/<fuzz target>/, so that short fuzz runs
+// start from inputs that reach deep into each decoder.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "city/crypto/address.h"
+#include "support/ledger_fixtures.h"
+
+namespace {
+
+void Write(const std::filesystem::path& dir, const char* target, int index,
+           const city::Bytes& bytes) {
+  std::filesystem::create_directories(dir / target);
+  std::ofstream out(dir / target / ("seed-" + std::to_string(index)), std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: fuzz_seed_corpus DIR\n";
+    return 2;
+  }
+  using namespace city;
+  using ledger::Encode;
+  const std::filesystem::path dir = argv[1];
+  const auto keys = test::TestValidators(4);
+  const auto timeouts = test::SampleTimeouts(keys, 3);
+  for (int with_tc = 0; with_tc <= 1; ++with_tc) {
+    const ledger::Block block = test::SampleBlock(keys, 2, with_tc == 1);
+    Write(dir, "fuzz_decode_block", with_tc, Encode(block));
+    Write(dir, "fuzz_decode_block_header", with_tc, Encode(block.header));
+  }
+  Write(dir, "fuzz_decode_transaction", 0, Encode(test::SampleTransaction(keys[0])));
+  Write(dir, "fuzz_decode_vote", 0,
+        Encode(ledger::Vote::Create(test::SampleVoteData(), test::kTestChain, keys[0])));
+  Write(dir, "fuzz_decode_quorum_cert", 0, Encode(test::SampleQc(keys, 3)));
+  Write(dir, "fuzz_decode_timeout", 0, Encode(timeouts[0]));
+  Write(dir, "fuzz_decode_timeout_cert", 0, Encode(ledger::TimeoutCert::FromTimeouts(timeouts)));
+  const std::string address = EncodeAddress(keys[0].public_key());
+  Write(dir, "fuzz_decode_address", 0, Bytes(address.begin(), address.end()));
+  return 0;
+}

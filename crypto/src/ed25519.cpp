@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 
+#include <cassert>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -66,6 +67,7 @@ KeyPair KeyPair::FromSeed(std::span<const uint8_t, kSeedSize> seed) {
 }
 
 Signature KeyPair::Sign(ByteSpan message) const {
+  assert(secret_.data() != nullptr && "signing with a moved-from KeyPair");
   Signature signature;
   crypto_sign_detached(signature.bytes.data(), nullptr, message.data(), message.size(),
                        secret_.data());

@@ -21,8 +21,8 @@ constexpr std::string_view kKdfAlg = "argon2id13";
 constexpr std::string_view kCipherAlg = "xchacha20poly1305-ietf";
 // Upper bounds on the KDF cost a file may ask for: a hostile file must not make us
 // allocate gigabytes or spin for minutes before the passphrase is even checked.
-constexpr uint64_t kMaxMemlimit = 1ull << 30;
-constexpr uint64_t kMaxOpslimit = 16;
+constexpr uint64_t kMaxMemlimit = crypto_pwhash_MEMLIMIT_SENSITIVE;
+constexpr uint64_t kMaxOpslimit = crypto_pwhash_OPSLIMIT_SENSITIVE;
 
 using Json = nlohmann::json;
 
@@ -55,7 +55,8 @@ Result<SecretBytes> DeriveKey(std::string_view passphrase, ByteSpan salt, uint64
 
 // Reads the whole file after checking that it is a regular file only its owner can access.
 Result<std::string> ReadPrivateFile(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: opening a FIFO planted at the path must not hang; no effect on files.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) {
       return Status(ErrorCode::kNotFound, "no key file at " + path.string());
@@ -79,8 +80,20 @@ Result<std::string> ReadPrivateFile(const std::filesystem::path& path) {
     status = Corrupt(path, "larger than " + std::to_string(kMaxKeyFileBytes) + " bytes");
   } else {
     contents.resize(static_cast<size_t>(info.st_size));
-    const ssize_t got = ::read(fd, contents.data(), contents.size());
-    if (got != static_cast<ssize_t>(contents.size())) status = IoError("cannot read", path);
+    size_t done = 0;
+    while (done < contents.size()) {
+      const ssize_t got = ::read(fd, contents.data() + done, contents.size() - done);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) {
+        status = IoError("cannot read", path);
+        break;
+      }
+      if (got == 0) {
+        status = Corrupt(path, "shrank while being read");
+        break;
+      }
+      done += static_cast<size_t>(got);
+    }
   }
   ::close(fd);
   if (!status.ok()) return status;
@@ -108,7 +121,7 @@ Result<Bytes> HexField(const Json& object, const char* name, size_t expected_siz
   return bytes;
 }
 
-Result<ParsedKeyFile> ParseKeyFile(const std::filesystem::path& path, const std::string& text) {
+Result<ParsedKeyFile> ParseFields(const std::filesystem::path& path, const std::string& text) {
   const Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return Corrupt(path, "not JSON (truncated?)");
   if (doc.value("format", "") != kFormat) return Corrupt(path, "format is not cityledger-key");
@@ -151,13 +164,26 @@ Result<ParsedKeyFile> ParseKeyFile(const std::filesystem::path& path, const std:
   return parsed;
 }
 
+// nlohmann throws on a field of the wrong JSON type (e.g. "format": 1); that is corruption,
+// and must not escape the module as an exception.
+Result<ParsedKeyFile> ParseKeyFile(const std::filesystem::path& path, const std::string& text) {
+  try {
+    return ParseFields(path, text);
+  } catch (const Json::exception& error) {
+    return Corrupt(path, std::string("unexpected field type (") + error.what() + ")");
+  }
+}
+
 Status WriteNewPrivateFile(const std::filesystem::path& path, const std::string& contents) {
-  if (std::filesystem::exists(path)) {
+  std::error_code ignored;
+  if (std::filesystem::exists(path, ignored)) {
     return Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string());
   }
-  const std::filesystem::path temp = path.string() + ".tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return IoError("cannot create", temp);
+  // A unique temporary name: one left behind by a crash must not block later writes.
+  std::string temp_name = path.string() + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(temp_name.data());  // mode 0600, O_EXCL
+  const std::filesystem::path temp = temp_name;
+  if (fd < 0) return IoError("cannot create a temporary file for", path);
   bool written =
       ::fchmod(fd, 0600) == 0 &&
       ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&

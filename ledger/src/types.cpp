@@ -43,6 +43,18 @@ std::vector<T> DecodeSortedSigners(Decoder& decoder, size_t min_size, const char
   return items;
 }
 
+Status CheckEpoch(uint64_t epoch, const CertContext& context, const char* what) {
+  if (context.validators.size() == 0) {
+    return Status(ErrorCode::kInternal,
+                  std::string(what) + " checked against an empty validator set");
+  }
+  if (epoch != context.epoch) {
+    return BadSignature(std::string(what) + " is for epoch " + std::to_string(epoch) +
+                        ", checked against epoch " + std::to_string(context.epoch));
+  }
+  return Status::Ok();
+}
+
 // Membership, quorum size and order shared by both kinds of certificate.
 template <typename T>
 Status CheckSigners(const std::vector<T>& items, const ValidatorSet& validators, const char* what) {
@@ -232,6 +244,9 @@ QuorumCert QuorumCert::FromVotes(const VoteData& data, const std::vector<Vote>& 
 }
 
 Status QuorumCert::Verify(const CertContext& context) const {
+  if (Status status = CheckEpoch(data.epoch, context, "quorum certificate"); !status.ok()) {
+    return status;
+  }
   if (data.round == 0) {
     if (*this == Genesis(context.genesis_block_hash)) return Status::Ok();
     return BadSignature("a round-0 certificate must be exactly the genesis certificate");
@@ -267,7 +282,6 @@ QuorumCert QuorumCert::DecodeFrom(Decoder& decoder) {
 
 void TimeoutData::EncodeTo(Encoder& encoder) const {
   encoder.U64(epoch);
-  encoder.U64(term);
   encoder.U64(round);
   encoder.U64(high_qc_round);
 }
@@ -275,7 +289,6 @@ void TimeoutData::EncodeTo(Encoder& encoder) const {
 TimeoutData TimeoutData::DecodeFrom(Decoder& decoder) {
   TimeoutData data;
   data.epoch = decoder.U64();
-  data.term = decoder.U64();
   data.round = decoder.U64();
   data.high_qc_round = decoder.U64();
   return data;
@@ -296,6 +309,7 @@ bool Timeout::VerifySignature(std::string_view chain_id) const {
 }
 
 Status Timeout::Verify(const CertContext& context) const {
+  if (Status status = CheckEpoch(data.epoch, context, "timeout"); !status.ok()) return status;
   if (!context.validators.Contains(sender)) {
     return BadSignature("timeout from " + Short(sender) + ", not a validator of this epoch");
   }
@@ -346,7 +360,6 @@ TimeoutCert TimeoutCert::FromTimeouts(const std::vector<Timeout>& timeouts) {
   TimeoutCert tc;
   if (timeouts.empty()) return tc;
   tc.epoch = timeouts.front().data.epoch;
-  tc.term = timeouts.front().data.term;
   tc.round = timeouts.front().data.round;
   const Timeout* highest = &timeouts.front();
   for (const Timeout& timeout : timeouts) {
@@ -361,13 +374,16 @@ TimeoutCert TimeoutCert::FromTimeouts(const std::vector<Timeout>& timeouts) {
 }
 
 Status TimeoutCert::Verify(const CertContext& context) const {
+  if (Status status = CheckEpoch(epoch, context, "timeout certificate"); !status.ok()) {
+    return status;
+  }
   if (Status status = CheckSigners(entries, context.validators, "timeout certificate");
       !status.ok()) {
     return status;
   }
   uint64_t highest_round = 0;
   for (const TimeoutCertEntry& entry : entries) {
-    const TimeoutData signed_data{epoch, term, round, entry.high_qc_round};
+    const TimeoutData signed_data{epoch, round, entry.high_qc_round};
     if (!city::Verify(entry.signer, signed_data.Digest(context.chain_id).span(), entry.signature)) {
       return BadSignature("timeout certificate signature of " + Short(entry.signer) +
                           " does not verify");
@@ -385,7 +401,6 @@ Status TimeoutCert::Verify(const CertContext& context) const {
 
 void TimeoutCert::EncodeTo(Encoder& encoder) const {
   encoder.U64(epoch);
-  encoder.U64(term);
   encoder.U64(round);
   encoder.List(entries);
   high_qc.EncodeTo(encoder);
@@ -394,7 +409,6 @@ void TimeoutCert::EncodeTo(Encoder& encoder) const {
 TimeoutCert TimeoutCert::DecodeFrom(Decoder& decoder) {
   TimeoutCert tc;
   tc.epoch = decoder.U64();
-  tc.term = decoder.U64();
   tc.round = decoder.U64();
   tc.entries = DecodeSortedSigners<TimeoutCertEntry>(decoder, TimeoutCertEntry::kEncodedSize,
                                                      "timeout certificate entries");

@@ -127,6 +127,39 @@ TEST_F(KeyFileTest, HostileKdfCostIsRefusedBeforeDeriving) {
   EXPECT_NE(loaded.status().message().find("out of range"), std::string::npos);
 }
 
+// Review finding: nlohmann's value() threw on a non-string field, out of the module.
+TEST_F(KeyFileTest, RegressionWrongFieldTypesAreCorruptionNotExceptions) {
+  for (const char* text : {R"({"format":1})",
+                           R"({"format":"cityledger-key","version":1,"kdf":)"
+                           R"({"alg":7},"cipher":{"alg":[]}})",
+                           R"([1,2,3])", R"({"format":"cityledger-key","version":"1"})"}) {
+    const std::filesystem::path path = Path("typed.key");
+    std::filesystem::remove(path);
+    Overwrite(path, text);
+    ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+    EXPECT_EQ(ReadKeyFile(path, "x").status().code(), ErrorCode::kCorruption) << text;
+    EXPECT_EQ(ReadKeyFilePublicKey(path).status().code(), ErrorCode::kCorruption) << text;
+  }
+}
+
+// Review finding: open() on a FIFO blocked forever before the regular-file check.
+TEST_F(KeyFileTest, RegressionFifoAtTheKeyPathDoesNotHang) {
+  const std::filesystem::path path = Path("fifo.key");
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  EXPECT_EQ(ReadKeyFilePublicKey(path).status().code(), ErrorCode::kCorruption);
+}
+
+// Review finding: a crash between creating and renaming "<path>.tmp" blocked every later
+// write; and std::filesystem::exists threw on a too-long name.
+TEST_F(KeyFileTest, RegressionLeftoverTempFileAndLongNamesGiveStatuses) {
+  const std::filesystem::path path = Path("a.key");
+  Overwrite(path.string() + ".tmp", "left by a crash");
+  EXPECT_TRUE(WriteKeyFile(path, key_, "pw", kFastKdf).ok());
+  const std::filesystem::path too_long = dir_.path() / std::string(300, 'k');
+  EXPECT_EQ(WriteKeyFile(too_long, key_, "pw", kFastKdf).code(), ErrorCode::kIoError);
+  EXPECT_FALSE(ReadKeyFile(too_long, "pw").ok());
+}
+
 TEST_F(KeyFileTest, OversizedFileIsRefusedUnread) {
   const std::filesystem::path path = Path("big.key");
   Overwrite(path, std::string(kMaxKeyFileBytes + 1, ' '));

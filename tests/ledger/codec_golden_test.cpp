@@ -79,11 +79,11 @@ TEST(CodecGolden, TimeoutAndTimeoutCert) {
   const auto keys = test::TestValidators(4);
   const std::vector<Timeout> timeouts = test::SampleTimeouts(keys, 3);
   EXPECT_EQ(timeouts[0].data.Digest(kTestChain).ToHex(),
-            "d11842f8a6bfe73582d5aa0014915e6270186252a44f030d054c6bb5ac511010");
+            "2d101f529cf519998868cd4749b788bdc39df81db7c23d927c01e57920d575c1");
   EXPECT_EQ(HashOfEncoding(Encode(timeouts[0])),
-            "3010947626690c936de52652cf5543467b168506bc2283be44fafd9c60741269");
+            "9487d109a4b486907cdb7669b89744790e6035b7b5719e0db45fd5595288272c");
   EXPECT_EQ(HashOfEncoding(Encode(TimeoutCert::FromTimeouts(timeouts))),
-            "f1b07580c8be9d5e994b939e60f84619e2847f90ce38e7c164c1ef88bd4f4fb5");
+            "a01749b7f425ba1111ac1ee6a043297dcb3eecd05de93d8d536522cbad0e39d0");
 }
 
 TEST(CodecGolden, BlockWithTimeoutCert) {
@@ -91,12 +91,12 @@ TEST(CodecGolden, BlockWithTimeoutCert) {
   EXPECT_EQ(block.header.tx_root.ToHex(),
             "8a41140fdb83aa9b9f676144821f7f88933d106a2b66307a995bc6ab72e34067");
   EXPECT_EQ(block.Hash().ToHex(),
-            "0cd2d97b1bebdbf7d1df0fc3b3e39c29a652f661ab882ef4f8898f199a7dc66a");
+            "c2b98197f9ed9797823d228f6a517fbc11c572a07fc1c208912ee93ff58d766b");
   EXPECT_EQ(block.signature.ToHex(),
-            "a79a5fb12fa9473eb592d5a9b005b43c1211056f119196fca0bd56be59d4e82e269f718089f5eb969def95"
-            "ef2244bb5cc062ac0c4a7bfd07aac447b86e725406");
+            "daf30ea50360d817843de21d8e6faa5e85e28cedfbdb6609ecc282114d233ecd"
+            "46410eebbdf88f5a21c49e258edc7f388da5da8b7a91308689bf2e21730ef902");
   EXPECT_EQ(HashOfEncoding(Encode(block)),
-            "897ac407ec51cf87b9949a2bbd2083f745533ca73a7b7d69a83b287308d7c677");
+            "713a9c5d036acd61bf11e3ad6577d8f58a8e6530d5d7cab703a20cb5573a3210");
 }
 
 TEST(CodecGolden, MerkleRoots) {

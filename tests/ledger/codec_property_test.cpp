@@ -77,7 +77,7 @@ QuorumCert GenQuorumCert() {
 
 TimeoutCert GenTimeoutCert() {
   return {
-      Arbitrary<uint64_t>(), Arbitrary<uint64_t>(), Arbitrary<uint64_t>(),
+      Arbitrary<uint64_t>(), Arbitrary<uint64_t>(),
       SortedBySigner<TimeoutCertEntry>(
           Count(6),
           [] {
@@ -103,11 +103,10 @@ Block GenBlock() {
 }
 
 Timeout GenTimeout() {
-  return {
-      {Arbitrary<uint64_t>(), Arbitrary<uint64_t>(), Arbitrary<uint64_t>(), Arbitrary<uint64_t>()},
-      GenQuorumCert(),
-      Fixed<PublicKey>(),
-      Fixed<Signature>()};
+  return {{Arbitrary<uint64_t>(), Arbitrary<uint64_t>(), Arbitrary<uint64_t>()},
+          GenQuorumCert(),
+          Fixed<PublicKey>(),
+          Fixed<Signature>()};
 }
 
 template <typename T>
@@ -200,6 +199,7 @@ RC_GTEST_PROP(SignedObjects, FlippedCertificateBitFailsVerification, ()) {
   const CertContext context = test::TestContext(Keys());
   VoteData data = GenVoteData();
   data.round = std::max<uint64_t>(data.round, 1);
+  data.epoch = context.epoch;
   const QuorumCert qc = test::SampleQc(Keys(), *rc::gen::inRange<size_t>(3, 5), data);
   AssertBitFlipBreaksVerification(qc, [&](const QuorumCert& q) { return q.Verify(context).ok(); });
 }

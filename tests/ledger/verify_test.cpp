@@ -24,6 +24,32 @@ TEST_F(VerifyTest, QuorumSizesFollowNMinusF) {
   EXPECT_EQ(test::SetOf(test::TestValidators(7)).max_faulty(), 2u);
 }
 
+// Review finding: with no members the quorum was 0 and an unsigned QC verified.
+TEST_F(VerifyTest, RegressionEmptyValidatorSetCertifiesNothing) {
+  CertContext empty = context_;
+  empty.validators = ValidatorSet();
+  EXPECT_FALSE(test::SampleQc(keys_, 0).Verify(empty).ok());
+  EXPECT_FALSE(test::SampleQc(keys_, 3).Verify(empty).ok());
+  EXPECT_FALSE(QuorumCert::Genesis(test::TestGenesisHash()).Verify(empty).ok());
+  TimeoutCert no_entries;
+  no_entries.high_qc = QuorumCert::Genesis(test::TestGenesisHash());
+  EXPECT_FALSE(no_entries.Verify(empty).ok());
+  EXPECT_FALSE(no_entries.Verify(context_).ok());
+}
+
+// Review finding: certificates did not name the epoch they were checked against.
+TEST_F(VerifyTest, RegressionCertificatesOfAnotherEpochAreRefused) {
+  VoteData data = test::SampleVoteData();
+  data.epoch = 1;  // same signers, but epoch 1
+  EXPECT_FALSE(test::SampleQc(keys_, 3, data).Verify(context_).ok());
+  CertContext epoch_one = context_;
+  epoch_one.epoch = 1;
+  EXPECT_TRUE(test::SampleQc(keys_, 3, data).Verify(epoch_one).ok());
+  const std::vector<Timeout> timeouts = test::SampleTimeouts(keys_, 3);
+  EXPECT_FALSE(timeouts[0].Verify(epoch_one).ok());
+  EXPECT_FALSE(TimeoutCert::FromTimeouts(timeouts).Verify(epoch_one).ok());
+}
+
 TEST_F(VerifyTest, QuorumCertWithQuorumVerifies) {
   EXPECT_TRUE(test::SampleQc(keys_, 3).Verify(context_).ok());
   EXPECT_TRUE(test::SampleQc(keys_, 4).Verify(context_).ok());

@@ -33,7 +33,7 @@ inline ledger::ValidatorSet SetOf(const std::vector<KeyPair>& keys) {
 inline Hash256 TestGenesisHash() { return TaggedHash("city.test.genesis", {}); }
 
 inline ledger::CertContext TestContext(const std::vector<KeyPair>& keys) {
-  return {std::string(kTestChain), SetOf(keys), TestGenesisHash()};
+  return {std::string(kTestChain), 0, SetOf(keys), TestGenesisHash()};
 }
 
 // A typical UBI transfer: ~100 bytes of arguments.
@@ -74,7 +74,7 @@ inline std::vector<ledger::Timeout> SampleTimeouts(const std::vector<KeyPair>& k
     // Signers report QCs of different rounds; the highest must end up in the TC.
     const uint64_t qc_round = round - 1 - (i % 2);
     const ledger::QuorumCert qc = SampleQc(keys, keys.size(), SampleVoteData(qc_round));
-    timeouts.push_back(ledger::Timeout::Create({0, 1, round, qc_round}, qc, kTestChain, keys[i]));
+    timeouts.push_back(ledger::Timeout::Create({0, round, qc_round}, qc, kTestChain, keys[i]));
   }
   return timeouts;
 }

@@ -72,17 +72,20 @@ class ValidatorSet {
   // f: the most Byzantine members the set tolerates, floor((n - 1) / 3).
   size_t max_faulty() const { return members_.empty() ? 0 : (members_.size() - 1) / 3; }
   // n - f: any two quorums share at least f + 1 members, so at least one honest one.
-  size_t quorum() const { return members_.size() - max_faulty(); }
+  // Never 0: an empty set certifies nothing.
+  size_t quorum() const { return members_.empty() ? 1 : members_.size() - max_faulty(); }
   bool Contains(const PublicKey& key) const;
 
  private:
   std::vector<PublicKey> members_;
 };
 
-// What a certificate is checked against.
+// What a certificate is checked against: a certificate verifies only for the epoch whose
+// validator set is given, so one from another epoch cannot pass even where the sets overlap.
 struct CertContext {
   std::string chain_id;
-  ValidatorSet validators;  // of the certificate's epoch
+  uint64_t epoch = 0;
+  ValidatorSet validators;  // of that epoch
   Hash256 genesis_block_hash;
 };
 
@@ -146,9 +149,11 @@ struct QuorumCert {
 };
 
 // What a timeout signs: the round given up on, and the round of the sender's highest QC.
+// No term: honest validators can be in one round under different terms (a QC and a TC can
+// both form for the previous round), and their timeouts must still add up to a TC. The
+// term after a TC for round r is r + 1, the same for everyone (see consensus/).
 struct TimeoutData {
   uint64_t epoch = 0;
-  uint64_t term = 0;
   uint64_t round = 0;
   uint64_t high_qc_round = 0;
 
@@ -181,7 +186,7 @@ struct TimeoutCertEntry {
   static constexpr size_t kEncodedSize = 32 + 8 + 64;
   PublicKey signer;
   uint64_t high_qc_round = 0;
-  Signature signature;  // over TimeoutData{epoch, term, round, high_qc_round}
+  Signature signature;  // over TimeoutData{epoch, round, high_qc_round}
 
   void EncodeTo(Encoder& encoder) const;
   static TimeoutCertEntry DecodeFrom(Decoder& decoder);
@@ -194,7 +199,6 @@ struct TimeoutCert {
   static constexpr size_t kMaxEncodedSize = 2 * kMaxCertificateBytes;
 
   uint64_t epoch = 0;
-  uint64_t term = 0;
   uint64_t round = 0;
   std::vector<TimeoutCertEntry> entries;
   QuorumCert high_qc;  // its round is the highest high_qc_round among the entries
@@ -245,7 +249,8 @@ struct Block {
   // Sets the proposer and tx_root, then signs.
   void Sign(const KeyPair& key);
   // Chain id, transaction count and chain ids, tx_root and the proposer's signature.
-  // Transaction signatures and certificates are the caller's (they have caches for them).
+  // Not here: transaction signatures and certificates (the caller has caches for them),
+  // and parent links, heights, rounds and the leader rule (consensus owns those).
   Status CheckStructure(std::string_view expected_chain_id) const;
 
   void EncodeTo(Encoder& encoder) const;

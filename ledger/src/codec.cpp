@@ -5,12 +5,11 @@
 
 namespace city::ledger {
 
-void Encoder::Blob(ByteSpan v) {
+void Encoder::Blob(ByteSpan v, size_t, const char*) {
   U32(static_cast<uint32_t>(v.size()));
   archive_(cereal::binary_data(v.data(), v.size()));
 }
 
-void Encoder::Text(std::string_view v) { Blob(AsBytes(v)); }
 
 void Decoder::Fail(ErrorCode code, const char* field, const std::string& what) {
   throw DecodeError{code, std::string(field) + " " + what};
@@ -24,27 +23,22 @@ void Decoder::Need(size_t bytes, const char* field) {
   }
 }
 
-Bytes Decoder::Blob(size_t max_size, const char* field) {
-  const uint32_t size = U32();
+void Decoder::Blob(Bytes& out, size_t max_size, const char* field) {
+  uint32_t size = 0;
+  U32(size);
   if (size > max_size) {
     Fail(ErrorCode::kTooLarge, field,
          "is " + std::to_string(size) + " bytes, over the limit of " + std::to_string(max_size));
   }
   Need(size, field);
-  Bytes out(size);
+  out.resize(size);
   archive_(cereal::binary_data(out.data(), out.size()));
-  return out;
 }
 
-std::string Decoder::Text(size_t max_size, const char* field) {
-  Bytes raw = Blob(max_size, field);
-  return std::string(raw.begin(), raw.end());
-}
-
-bool Decoder::Flag(const char* field) {
-  const uint8_t flag = U8();
-  if (flag > 1) Fail(ErrorCode::kMalformed, field, "flag must be 0 or 1");
-  return flag == 1;
+void Decoder::Text(std::string& out, size_t max_size, const char* field) {
+  Bytes raw;
+  Blob(raw, max_size, field);
+  out.assign(raw.begin(), raw.end());
 }
 
 Status DecodeFrame(ByteSpan bytes, size_t max_size, void (*body)(Decoder&, void*), void* out) {

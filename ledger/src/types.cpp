@@ -34,15 +34,6 @@ bool SignersStrictlySorted(const std::vector<T>& items) {
          }) == items.end();
 }
 
-template <typename T>
-std::vector<T> DecodeSortedSigners(Decoder& decoder, size_t min_size, const char* field) {
-  std::vector<T> items = decoder.List<T>(kMaxValidators, min_size, field);
-  if (!SignersStrictlySorted(items)) {
-    Decoder::Fail(ErrorCode::kMalformed, field, "must be sorted by signer without duplicates");
-  }
-  return items;
-}
-
 Status CheckEpoch(uint64_t epoch, const CertContext& context, const char* what) {
   if (context.validators.size() == 0) {
     return Status(ErrorCode::kInternal,
@@ -77,7 +68,135 @@ Status CheckSigners(const std::vector<T>& items, const ValidatorSet& validators,
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
+// ---- Field lists: the wire order of every type, for encoding and decoding alike ----
+
+template <typename V>
+void BodyFields(V& v, FieldsOf<Transaction, V>& tx) {
+  v.Text(tx.chain_id, kMaxChainIdLength, "transaction chain_id");
+  v.Fixed(tx.sender);
+  v.U64(tx.nonce);
+  v.U64(tx.expiry_height);
+  v.Text(tx.contract, kMaxNameLength, "transaction contract");
+  v.Text(tx.method, kMaxNameLength, "transaction method");
+  v.Blob(tx.args, kMaxArgsBytes, "transaction args");
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<Transaction, V>& tx) {
+  BodyFields(v, tx);
+  v.Fixed(tx.signature);
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<VoteData, V>& data) {
+  v.U64(data.epoch);
+  v.U64(data.term);
+  v.U64(data.round);
+  v.U64(data.height);
+  v.Fixed(data.block_hash);
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<Vote, V>& vote) {
+  v.Object(vote.data);
+  v.Fixed(vote.voter);
+  v.Fixed(vote.signature);
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<CertSignature, V>& entry) {
+  v.Fixed(entry.signer);
+  v.Fixed(entry.signature);
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<QuorumCert, V>& qc) {
+  v.Object(qc.data);
+  v.SignerList(qc.signatures, kMaxValidators, CertSignature::kEncodedSize,
+               "quorum certificate signatures");
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<TimeoutData, V>& data) {
+  v.U64(data.epoch);
+  v.U64(data.round);
+  v.U64(data.high_qc_round);
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<Timeout, V>& timeout) {
+  v.Object(timeout.data);
+  v.Object(timeout.high_qc);
+  v.Fixed(timeout.sender);
+  v.Fixed(timeout.signature);
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<TimeoutCertEntry, V>& entry) {
+  v.Fixed(entry.signer);
+  v.U64(entry.high_qc_round);
+  v.Fixed(entry.signature);
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<TimeoutCert, V>& tc) {
+  v.U64(tc.epoch);
+  v.U64(tc.round);
+  v.SignerList(tc.entries, kMaxValidators, TimeoutCertEntry::kEncodedSize,
+               "timeout certificate entries");
+  v.Object(tc.high_qc);
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<BlockHeader, V>& header) {
+  v.Text(header.chain_id, kMaxChainIdLength, "block chain_id");
+  v.U64(header.epoch);
+  v.U64(header.height);
+  v.U64(header.term);
+  v.U64(header.round);
+  v.Fixed(header.parent_hash);
+  v.Fixed(header.proposer);
+  v.U64(header.timestamp_ms);
+  v.Fixed(header.tx_root);
+  v.U64(header.exec_height);
+  v.Fixed(header.state_root);
+  v.Fixed(header.result_root);
+  v.Object(header.justify);
+  v.Optional(header.timeout_cert, "block timeout_cert");
+}
+
+template <typename V>
+void Fields(V& v, FieldsOf<Block, V>& block) {
+  v.Object(block.header);
+  v.List(block.transactions, kMaxTransactionsPerBlock, Transaction::kMinEncodedSize,
+         "block transactions");
+  v.Fixed(block.signature);
+}
+
 }  // namespace
+
+// Both directions of every type's codec come from its Fields() above.
+#define CITY_LEDGER_CODEC(Type)                                           \
+  void Type::EncodeTo(Encoder& encoder) const { Fields(encoder, *this); } \
+  Type Type::DecodeFrom(Decoder& decoder) {                               \
+    Type object;                                                          \
+    Fields(decoder, object);                                              \
+    return object;                                                        \
+  }
+CITY_LEDGER_CODEC(Transaction)
+CITY_LEDGER_CODEC(VoteData)
+CITY_LEDGER_CODEC(Vote)
+CITY_LEDGER_CODEC(CertSignature)
+CITY_LEDGER_CODEC(QuorumCert)
+CITY_LEDGER_CODEC(TimeoutData)
+CITY_LEDGER_CODEC(Timeout)
+CITY_LEDGER_CODEC(TimeoutCertEntry)
+CITY_LEDGER_CODEC(TimeoutCert)
+CITY_LEDGER_CODEC(BlockHeader)
+CITY_LEDGER_CODEC(Block)
+#undef CITY_LEDGER_CODEC
+
+void Transaction::EncodeBody(Encoder& encoder) const { BodyFields(encoder, *this); }
 
 Hash256 SigningDigest(std::string_view tag, std::string_view chain_id, ByteSpan body) {
   return TaggedHasher(tag)
@@ -100,34 +219,6 @@ bool IsValidChainId(std::string_view chain_id) {
 }
 
 // ---- Transaction ----
-
-void Transaction::EncodeBody(Encoder& encoder) const {
-  encoder.Text(chain_id);
-  encoder.Fixed(sender);
-  encoder.U64(nonce);
-  encoder.U64(expiry_height);
-  encoder.Text(contract);
-  encoder.Text(method);
-  encoder.Blob(args);
-}
-
-void Transaction::EncodeTo(Encoder& encoder) const {
-  EncodeBody(encoder);
-  encoder.Fixed(signature);
-}
-
-Transaction Transaction::DecodeFrom(Decoder& decoder) {
-  Transaction tx;
-  tx.chain_id = decoder.Text(kMaxChainIdLength, "transaction chain_id");
-  decoder.Fixed(tx.sender);
-  tx.nonce = decoder.U64();
-  tx.expiry_height = decoder.U64();
-  tx.contract = decoder.Text(kMaxNameLength, "transaction contract");
-  tx.method = decoder.Text(kMaxNameLength, "transaction method");
-  tx.args = decoder.Blob(kMaxArgsBytes, "transaction args");
-  decoder.Fixed(tx.signature);
-  return tx;
-}
 
 Hash256 Transaction::Id() const {
   return DigestOf(kTransactionTag, chain_id,
@@ -170,24 +261,6 @@ bool ValidatorSet::Contains(const PublicKey& key) const {
 
 // ---- VoteData and Vote ----
 
-void VoteData::EncodeTo(Encoder& encoder) const {
-  encoder.U64(epoch);
-  encoder.U64(term);
-  encoder.U64(round);
-  encoder.U64(height);
-  encoder.Fixed(block_hash);
-}
-
-VoteData VoteData::DecodeFrom(Decoder& decoder) {
-  VoteData data;
-  data.epoch = decoder.U64();
-  data.term = decoder.U64();
-  data.round = decoder.U64();
-  data.height = decoder.U64();
-  decoder.Fixed(data.block_hash);
-  return data;
-}
-
 Hash256 VoteData::Digest(std::string_view chain_id) const {
   return DigestOf(kVoteTag, chain_id, *this);
 }
@@ -200,33 +273,7 @@ bool Vote::VerifySignature(std::string_view chain_id) const {
   return Verify(voter, data.Digest(chain_id).span(), signature);
 }
 
-void Vote::EncodeTo(Encoder& encoder) const {
-  data.EncodeTo(encoder);
-  encoder.Fixed(voter);
-  encoder.Fixed(signature);
-}
-
-Vote Vote::DecodeFrom(Decoder& decoder) {
-  Vote vote;
-  vote.data = VoteData::DecodeFrom(decoder);
-  decoder.Fixed(vote.voter);
-  decoder.Fixed(vote.signature);
-  return vote;
-}
-
 // ---- QuorumCert ----
-
-void CertSignature::EncodeTo(Encoder& encoder) const {
-  encoder.Fixed(signer);
-  encoder.Fixed(signature);
-}
-
-CertSignature CertSignature::DecodeFrom(Decoder& decoder) {
-  CertSignature entry;
-  decoder.Fixed(entry.signer);
-  decoder.Fixed(entry.signature);
-  return entry;
-}
 
 QuorumCert QuorumCert::Genesis(const Hash256& genesis_block_hash) {
   QuorumCert qc;
@@ -265,34 +312,7 @@ Status QuorumCert::Verify(const CertContext& context) const {
   return Status::Ok();
 }
 
-void QuorumCert::EncodeTo(Encoder& encoder) const {
-  data.EncodeTo(encoder);
-  encoder.List(signatures);
-}
-
-QuorumCert QuorumCert::DecodeFrom(Decoder& decoder) {
-  QuorumCert qc;
-  qc.data = VoteData::DecodeFrom(decoder);
-  qc.signatures = DecodeSortedSigners<CertSignature>(decoder, CertSignature::kEncodedSize,
-                                                     "quorum certificate signatures");
-  return qc;
-}
-
 // ---- Timeout ----
-
-void TimeoutData::EncodeTo(Encoder& encoder) const {
-  encoder.U64(epoch);
-  encoder.U64(round);
-  encoder.U64(high_qc_round);
-}
-
-TimeoutData TimeoutData::DecodeFrom(Decoder& decoder) {
-  TimeoutData data;
-  data.epoch = decoder.U64();
-  data.round = decoder.U64();
-  data.high_qc_round = decoder.U64();
-  return data;
-}
 
 Hash256 TimeoutData::Digest(std::string_view chain_id) const {
   return DigestOf(kTimeoutTag, chain_id, *this);
@@ -324,37 +344,7 @@ Status Timeout::Verify(const CertContext& context) const {
   return high_qc.Verify(context);
 }
 
-void Timeout::EncodeTo(Encoder& encoder) const {
-  data.EncodeTo(encoder);
-  high_qc.EncodeTo(encoder);
-  encoder.Fixed(sender);
-  encoder.Fixed(signature);
-}
-
-Timeout Timeout::DecodeFrom(Decoder& decoder) {
-  Timeout timeout;
-  timeout.data = TimeoutData::DecodeFrom(decoder);
-  timeout.high_qc = QuorumCert::DecodeFrom(decoder);
-  decoder.Fixed(timeout.sender);
-  decoder.Fixed(timeout.signature);
-  return timeout;
-}
-
 // ---- TimeoutCert ----
-
-void TimeoutCertEntry::EncodeTo(Encoder& encoder) const {
-  encoder.Fixed(signer);
-  encoder.U64(high_qc_round);
-  encoder.Fixed(signature);
-}
-
-TimeoutCertEntry TimeoutCertEntry::DecodeFrom(Decoder& decoder) {
-  TimeoutCertEntry entry;
-  decoder.Fixed(entry.signer);
-  entry.high_qc_round = decoder.U64();
-  decoder.Fixed(entry.signature);
-  return entry;
-}
 
 TimeoutCert TimeoutCert::FromTimeouts(const std::vector<Timeout>& timeouts) {
   TimeoutCert tc;
@@ -399,61 +389,7 @@ Status TimeoutCert::Verify(const CertContext& context) const {
   return high_qc.Verify(context);
 }
 
-void TimeoutCert::EncodeTo(Encoder& encoder) const {
-  encoder.U64(epoch);
-  encoder.U64(round);
-  encoder.List(entries);
-  high_qc.EncodeTo(encoder);
-}
-
-TimeoutCert TimeoutCert::DecodeFrom(Decoder& decoder) {
-  TimeoutCert tc;
-  tc.epoch = decoder.U64();
-  tc.round = decoder.U64();
-  tc.entries = DecodeSortedSigners<TimeoutCertEntry>(decoder, TimeoutCertEntry::kEncodedSize,
-                                                     "timeout certificate entries");
-  tc.high_qc = QuorumCert::DecodeFrom(decoder);
-  return tc;
-}
-
 // ---- BlockHeader and Block ----
-
-void BlockHeader::EncodeTo(Encoder& encoder) const {
-  encoder.Text(chain_id);
-  encoder.U64(epoch);
-  encoder.U64(height);
-  encoder.U64(term);
-  encoder.U64(round);
-  encoder.Fixed(parent_hash);
-  encoder.Fixed(proposer);
-  encoder.U64(timestamp_ms);
-  encoder.Fixed(tx_root);
-  encoder.U64(exec_height);
-  encoder.Fixed(state_root);
-  encoder.Fixed(result_root);
-  justify.EncodeTo(encoder);
-  encoder.Flag(timeout_cert.has_value());
-  if (timeout_cert) timeout_cert->EncodeTo(encoder);
-}
-
-BlockHeader BlockHeader::DecodeFrom(Decoder& decoder) {
-  BlockHeader header;
-  header.chain_id = decoder.Text(kMaxChainIdLength, "block chain_id");
-  header.epoch = decoder.U64();
-  header.height = decoder.U64();
-  header.term = decoder.U64();
-  header.round = decoder.U64();
-  decoder.Fixed(header.parent_hash);
-  decoder.Fixed(header.proposer);
-  header.timestamp_ms = decoder.U64();
-  decoder.Fixed(header.tx_root);
-  header.exec_height = decoder.U64();
-  decoder.Fixed(header.state_root);
-  decoder.Fixed(header.result_root);
-  header.justify = QuorumCert::DecodeFrom(decoder);
-  if (decoder.Flag("block timeout_cert")) header.timeout_cert = TimeoutCert::DecodeFrom(decoder);
-  return header;
-}
 
 Hash256 BlockHeader::Hash() const { return DigestOf(kBlockTag, chain_id, *this); }
 
@@ -490,21 +426,6 @@ Status Block::CheckStructure(std::string_view expected_chain_id) const {
                         " does not verify");
   }
   return Status::Ok();
-}
-
-void Block::EncodeTo(Encoder& encoder) const {
-  header.EncodeTo(encoder);
-  encoder.List(transactions);
-  encoder.Fixed(signature);
-}
-
-Block Block::DecodeFrom(Decoder& decoder) {
-  Block block;
-  block.header = BlockHeader::DecodeFrom(decoder);
-  block.transactions = decoder.List<Transaction>(
-      kMaxTransactionsPerBlock, Transaction::kMinEncodedSize, "block transactions");
-  decoder.Fixed(block.signature);
-  return block;
 }
 
 }  // namespace city::ledger

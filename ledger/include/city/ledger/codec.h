@@ -67,28 +67,49 @@ class SpanSource : public std::streambuf {
 
 }  // namespace codec_internal
 
+// Encoder and Decoder offer the same calls, so each type lists its fields once, in a
+// `Fields(visitor, object)` function that serves both directions: encoding and decoding can
+// never disagree on order. Limits and field names matter only when decoding.
 class Encoder {
   using Options = cereal::PortableBinaryOutputArchive::Options;
 
  public:
+  static constexpr bool kEncoding = true;
+
   explicit Encoder(Bytes& out)
       : sink_(out), stream_(&sink_), archive_(stream_, Options::LittleEndian()) {}
 
   void U8(uint8_t v) { archive_(v); }
-  void U16(uint16_t v) { archive_(v); }
   void U32(uint32_t v) { archive_(v); }
   void U64(uint64_t v) { archive_(v); }
   template <typename D, size_t N>
   void Fixed(const FixedBytes<D, N>& v) {
     archive_(cereal::binary_data(v.bytes.data(), N));
   }
-  void Blob(ByteSpan v);
-  void Text(std::string_view v);
-  void Flag(bool present) { U8(present ? 1 : 0); }
+  void Blob(ByteSpan v, size_t /*max_size*/ = 0, const char* /*field*/ = "");
+  void Text(std::string_view v, size_t max_size = 0, const char* field = "") {
+    Blob(AsBytes(v), max_size, field);
+  }
   template <typename T>
-  void List(const std::vector<T>& items) {
+  void Object(const T& object) {
+    object.EncodeTo(*this);
+  }
+  template <typename T>
+  void Optional(const std::optional<T>& value, const char* /*field*/) {
+    U8(value.has_value() ? 1 : 0);
+    if (value) Object(*value);
+  }
+  template <typename T>
+  void List(const std::vector<T>& items, size_t /*max_count*/ = 0, size_t /*min_element_size*/ = 0,
+            const char* /*field*/ = "") {
     U32(static_cast<uint32_t>(items.size()));
-    for (const T& item : items) item.EncodeTo(*this);
+    for (const T& item : items) Object(item);
+  }
+  // Lists whose canonical form is sorted by `signer`, strictly (certificates).
+  template <typename T>
+  void SignerList(const std::vector<T>& items, size_t max_count, size_t min_element_size,
+                  const char* field) {
+    List(items, max_count, min_element_size, field);
   }
 
  private:
@@ -99,32 +120,53 @@ class Encoder {
 
 class Decoder {
  public:
+  static constexpr bool kEncoding = false;
+
   // Call only after checking the leading 0x01 (Decode() does).
   explicit Decoder(ByteSpan in) : source_(in), stream_(&source_), archive_(stream_) {}
 
-  uint8_t U8() { return Read<uint8_t>(); }
-  uint16_t U16() { return Read<uint16_t>(); }
-  uint32_t U32() { return Read<uint32_t>(); }
-  uint64_t U64() { return Read<uint64_t>(); }
+  void U8(uint8_t& v) { Read(v); }
+  void U32(uint32_t& v) { Read(v); }
+  void U64(uint64_t& v) { Read(v); }
   template <typename D, size_t N>
   void Fixed(FixedBytes<D, N>& v) {
     Need(N, "fixed-size field");
     archive_(cereal::binary_data(v.bytes.data(), N));
   }
-  Bytes Blob(size_t max_size, const char* field);
-  std::string Text(size_t max_size, const char* field);
-  bool Flag(const char* field);
-  // T::DecodeFrom(Decoder&) reads one element; min_element_size bounds the count by the
-  // bytes that remain before anything is reserved.
+  void Blob(Bytes& out, size_t max_size, const char* field);
+  void Text(std::string& out, size_t max_size, const char* field);
   template <typename T>
-  std::vector<T> List(size_t max_count, size_t min_element_size, const char* field) {
-    const uint32_t count = U32();
+  void Object(T& object) {
+    object = T::DecodeFrom(*this);
+  }
+  template <typename T>
+  void Optional(std::optional<T>& value, const char* field) {
+    uint8_t flag = 0;
+    U8(flag);
+    if (flag > 1) Fail(ErrorCode::kMalformed, field, "flag must be 0 or 1");
+    value.reset();
+    if (flag == 1) Object(value.emplace());
+  }
+  // min_element_size bounds the count by the bytes that remain before anything is reserved.
+  template <typename T>
+  void List(std::vector<T>& items, size_t max_count, size_t min_element_size, const char* field) {
+    uint32_t count = 0;
+    U32(count);
     if (count > max_count) Fail(ErrorCode::kTooLarge, field, "has too many elements");
     Need(static_cast<size_t>(count) * min_element_size, field);
-    std::vector<T> items;
+    items.clear();
     items.reserve(count);
     for (uint32_t i = 0; i < count; ++i) items.push_back(T::DecodeFrom(*this));
-    return items;
+  }
+  template <typename T>
+  void SignerList(std::vector<T>& items, size_t max_count, size_t min_element_size,
+                  const char* field) {
+    List(items, max_count, min_element_size, field);
+    for (size_t i = 1; i < items.size(); ++i) {
+      if (!(items[i - 1].signer < items[i].signer)) {
+        Fail(ErrorCode::kMalformed, field, "must be sorted by signer without duplicates");
+      }
+    }
   }
 
   size_t remaining() const { return source_.remaining(); }
@@ -132,11 +174,9 @@ class Decoder {
 
  private:
   template <typename T>
-  T Read() {
+  void Read(T& v) {
     Need(sizeof(T), "integer");
-    T v{};
     archive_(v);
-    return v;
   }
   void Need(size_t bytes, const char* field);
 
@@ -144,6 +184,10 @@ class Decoder {
   std::istream stream_;
   cereal::PortableBinaryInputArchive archive_;
 };
+
+// The object type a Fields() visitor works on: const when encoding, mutable when decoding.
+template <typename T, typename Visitor>
+using FieldsOf = std::conditional_t<Visitor::kEncoding, const T, T>;
 
 // The canonical encoding of a top-level object (with the leading 0x01).
 template <typename T>

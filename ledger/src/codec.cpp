@@ -10,7 +10,6 @@ void Encoder::Blob(ByteSpan v, size_t, const char*) {
   archive_(cereal::binary_data(v.data(), v.size()));
 }
 
-
 void Decoder::Fail(ErrorCode code, const char* field, const std::string& what) {
   throw DecodeError{code, std::string(field) + " " + what};
 }

@@ -253,6 +253,14 @@ Status Transaction::CheckStateless(std::string_view expected_chain_id) const {
   return Status::Ok();
 }
 
+// ---- CertContext ----
+
+bool CertContext::VerifySignature(const PublicKey& key, ByteSpan message,
+                                  const Signature& sig) const {
+  return verifier != nullptr ? verifier->Verify(key, message, sig)
+                             : city::Verify(key, message, sig);
+}
+
 // ---- ValidatorSet ----
 
 bool ValidatorSet::Contains(const PublicKey& key) const {
@@ -304,7 +312,7 @@ Status QuorumCert::Verify(const CertContext& context) const {
   }
   const Hash256 digest = data.Digest(context.chain_id);
   for (const CertSignature& entry : signatures) {
-    if (!city::Verify(entry.signer, digest.span(), entry.signature)) {
+    if (!context.VerifySignature(entry.signer, digest.span(), entry.signature)) {
       return BadSignature("quorum certificate signature of " + Short(entry.signer) +
                           " does not verify");
     }
@@ -338,7 +346,7 @@ Status Timeout::Verify(const CertContext& context) const {
                   "timeout claims high QC round " + std::to_string(data.high_qc_round) +
                       " but carries round " + std::to_string(high_qc.data.round));
   }
-  if (!VerifySignature(context.chain_id)) {
+  if (!context.VerifySignature(sender, data.Digest(context.chain_id).span(), signature)) {
     return BadSignature("timeout signature of " + Short(sender) + " does not verify");
   }
   return high_qc.Verify(context);
@@ -374,7 +382,8 @@ Status TimeoutCert::Verify(const CertContext& context) const {
   uint64_t highest_round = 0;
   for (const TimeoutCertEntry& entry : entries) {
     const TimeoutData signed_data{epoch, round, entry.high_qc_round};
-    if (!city::Verify(entry.signer, signed_data.Digest(context.chain_id).span(), entry.signature)) {
+    const Hash256 digest = signed_data.Digest(context.chain_id);
+    if (!context.VerifySignature(entry.signer, digest.span(), entry.signature)) {
       return BadSignature("timeout certificate signature of " + Short(entry.signer) +
                           " does not verify");
     }
@@ -406,7 +415,8 @@ void Block::Sign(const KeyPair& key) {
   signature = key.Sign(Hash().span());
 }
 
-Status Block::CheckStructure(std::string_view expected_chain_id) const {
+Status Block::CheckStructure(std::string_view expected_chain_id,
+                             SignatureVerifier* verifier) const {
   if (header.chain_id != expected_chain_id) {
     return Status(ErrorCode::kInvalidArgument, "block is for another chain");
   }
@@ -421,7 +431,11 @@ Status Block::CheckStructure(std::string_view expected_chain_id) const {
   if (ComputeTxRoot() != header.tx_root) {
     return Status(ErrorCode::kInvalidArgument, "tx_root does not match the transactions");
   }
-  if (!city::Verify(header.proposer, Hash().span(), signature)) {
+  const Hash256 hash = Hash();
+  const bool signed_by_proposer = verifier != nullptr
+                                      ? verifier->Verify(header.proposer, hash.span(), signature)
+                                      : city::Verify(header.proposer, hash.span(), signature);
+  if (!signed_by_proposer) {
     return BadSignature("proposer signature of block " + Hash().ToHex().substr(0, 12) +
                         " does not verify");
   }

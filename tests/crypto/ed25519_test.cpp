@@ -1,5 +1,6 @@
 // Ed25519 signing and the strict verification rule the consensus depends on.
 #include "city/crypto/ed25519.h"
+#include "city/crypto/verifier.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -102,6 +103,42 @@ RC_GTEST_PROP(Ed25519, SignatureOverFlippedMessageFails,
   std::vector<uint8_t> flipped = message;
   flipped[(bit / 8) % flipped.size()] ^= static_cast<uint8_t>(1u << (bit % 8));
   RC_ASSERT(!Verify(key.public_key(), flipped, signature));
+}
+
+}  // namespace
+}  // namespace city
+
+namespace city {
+namespace {
+
+TEST(CachingVerifier, AnswersLikeVerifyAndCachesOnlySuccesses) {
+  CachingVerifier cache(2);
+  const KeyPair key = KeyPair::Generate();
+  const Signature good = key.Sign(AsBytes("a"));
+  Signature bad = good;
+  bad.bytes[0] ^= 1;
+  EXPECT_TRUE(cache.Verify(key.public_key(), AsBytes("a"), good));
+  EXPECT_TRUE(cache.Verify(key.public_key(), AsBytes("a"), good));
+  EXPECT_EQ(cache.hits(), 1u);
+  EXPECT_FALSE(cache.Verify(key.public_key(), AsBytes("a"), bad));
+  EXPECT_FALSE(cache.Verify(key.public_key(), AsBytes("a"), bad));  // never cached
+  EXPECT_FALSE(cache.Verify(key.public_key(), AsBytes("b"), good));  // other message
+  EXPECT_EQ(cache.hits(), 1u);
+}
+
+TEST(CachingVerifier, StaysWithinCapacity) {
+  CachingVerifier cache(2);
+  const KeyPair key = KeyPair::Generate();
+  std::vector<Signature> sigs;
+  for (char m : std::string("xyz")) sigs.push_back(key.Sign(AsBytes(std::string(1, m))));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(cache.Verify(key.public_key(), AsBytes(std::string(1, "xyz"[i])), sigs[i]));
+  }
+  const uint64_t misses = cache.misses();
+  EXPECT_TRUE(cache.Verify(key.public_key(), AsBytes("x"), sigs[0]));  // evicted: verified again
+  EXPECT_EQ(cache.misses(), misses + 1);
+  EXPECT_TRUE(cache.Verify(key.public_key(), AsBytes("z"), sigs[2]));  // still cached
+  EXPECT_EQ(cache.misses(), misses + 1);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "city/crypto/ed25519.h"
 #include "city/crypto/hash.h"
+#include "city/crypto/verifier.h"
 #include "city/ledger/codec.h"
 
 namespace city::ledger {
@@ -87,6 +88,9 @@ struct CertContext {
   uint64_t epoch = 0;
   ValidatorSet validators;  // of that epoch
   Hash256 genesis_block_hash;
+  SignatureVerifier* verifier = nullptr;  // nullptr: verify directly, no cache
+
+  bool VerifySignature(const PublicKey& key, ByteSpan message, const Signature& sig) const;
 };
 
 // What a vote is about. Every vote for one block in one round signs the same bytes.
@@ -251,7 +255,8 @@ struct Block {
   // Chain id, transaction count and chain ids, tx_root and the proposer's signature.
   // Not here: transaction signatures and certificates (the caller has caches for them),
   // and parent links, heights, rounds and the leader rule (consensus owns those).
-  Status CheckStructure(std::string_view expected_chain_id) const;
+  Status CheckStructure(std::string_view expected_chain_id,
+                        SignatureVerifier* verifier = nullptr) const;
 
   void EncodeTo(Encoder& encoder) const;
   static Block DecodeFrom(Decoder& decoder);

@@ -1,0 +1,161 @@
+// The Raft-BFT consensus protocol (docs/consensus.md) as a deterministic state machine.
+//
+// Inputs are calls that carry the current time; outputs are the Actions they return. Nothing
+// in here reads a clock, opens a socket, touches a disk, starts a thread or draws a random
+// number: the node drives it from one strand, the simulator from a virtual clock. The one
+// side effect is Host::PersistSafety, which must be durable before it returns, because the
+// vote or timeout it guards is released right after.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <variant>
+#include <vector>
+
+#include "city/consensus/messages.h"
+#include "city/crypto/verifier.h"
+#include "city/ledger/types.h"
+
+namespace city::consensus {
+
+using TimeMs = uint64_t;  // the caller's clock, in milliseconds
+
+// What must survive a crash so a validator never votes twice in a round and never reports
+// a lower QC than one it voted on top of. Persisted before every vote and timeout.
+struct SafetyState {
+  static constexpr size_t kMaxEncodedSize = ledger::kMaxCertificateBytes + 256;
+
+  uint64_t term = 0;
+  uint64_t round = 1;             // the round this validator is in
+  uint64_t last_voted_round = 0;  // no vote or timeout at or below this round, ever again
+  ledger::QuorumCert high_qc;     // highest-round QC seen
+
+  void EncodeTo(ledger::Encoder& encoder) const;
+  static SafetyState DecodeFrom(ledger::Decoder& decoder);
+  friend bool operator==(const SafetyState&, const SafetyState&) = default;
+};
+
+// The last committed block, from storage (the genesis block on a fresh chain).
+struct CommittedTip {
+  Hash256 hash;
+  uint64_t height = 0;
+  uint64_t round = 0;
+};
+
+struct Config {
+  std::string chain_id;
+  uint64_t epoch = 0;
+  ledger::ValidatorSet validators;  // genesis order: leader(term) = members[term mod n]
+  Hash256 genesis_hash;             // the genesis block: height 0, round 0, always committed
+  TimeMs base_timeout_ms = 1000;    // timeout(round) = base * 2^k for k failed rounds in a row
+  TimeMs max_timeout_ms = 30'000;
+  size_t max_block_transactions = 1000;
+  size_t max_pending_blocks = 4096;  // uncommitted blocks held; beyond it proposals are refused
+  TimeMs fetch_retry_ms = 500;
+};
+
+// What the core needs from the process around it. Calls are synchronous.
+class Host {
+ public:
+  virtual ~Host() = default;
+  // Durable (fsync'd) before returning true. On false the core releases nothing it guards.
+  virtual bool PersistSafety(const SafetyState& state) = 0;
+  // Stores an uncommitted block durably before the core votes on it; the host hands the
+  // stored blocks back at restart. Without this, a block every validator voted on and then
+  // lost in a crash would leave its QC pointing at nothing, and no proposal could extend it.
+  // The host may drop blocks at or below the committed height.
+  virtual bool PersistBlock(const ledger::Block& block) = 0;
+  // Transactions for the next proposal, at most `max`.
+  virtual std::vector<ledger::Transaction> TakePayload(size_t max) = 0;
+  // Checks a proposal's transactions and execution fields before this validator votes.
+  virtual Status CheckPayload(const ledger::Block& block) = 0;
+};
+
+// One message for a peer (by validator index) or for every other validator.
+struct Outgoing {
+  static constexpr size_t kBroadcast = SIZE_MAX;
+  size_t to = kBroadcast;
+  Message message;
+};
+
+// A committed block and the QC certifying it (the commit rule also needs its child's QC of
+// the next round; the child's justify is exactly that QC).
+struct CommittedBlock {
+  ledger::Block block;
+  ledger::QuorumCert certified_by;
+};
+
+// Two signed statements by one validator that no honest validator makes: proof of fault.
+struct Evidence {
+  enum class Kind { kDoubleVote, kDoubleProposal };
+  Kind kind;
+  PublicKey offender;
+  Message first;
+  Message second;
+};
+
+// Why a message was not accepted. kStale and kDuplicate are normal under a real network;
+// the others mean the sender is faulty (or the message was altered), and the node scores it.
+enum class Verdict {
+  kAccepted,
+  kDuplicate,
+  kStale,         // for a round or height this validator is past
+  kMalformed,     // undecodable, or breaks a structural rule
+  kBadSignature,  // a signature or certificate that does not verify
+  kNotValidator,  // signed by a key outside the validator set
+  kWrongLeader,   // a proposal from someone who is not the leader of its term
+  kUnsafe,        // a proposal that breaks the protocol's rules (round, term, certificates)
+  kBadPayload,    // the host refused the transactions
+  kOverloaded,    // too many pending blocks or future messages
+};
+const char* VerdictName(Verdict verdict);
+inline bool IsFault(Verdict v) {
+  return v != Verdict::kAccepted && v != Verdict::kDuplicate && v != Verdict::kStale &&
+         v != Verdict::kOverloaded;
+}
+
+struct Actions {
+  std::vector<Outgoing> messages;       // send in order
+  std::vector<CommittedBlock> commits;  // in height order, each height exactly once
+  std::vector<Evidence> evidence;
+  std::optional<TimeMs> timer;           // call OnTick at (or after) this time
+  Verdict verdict = Verdict::kAccepted;  // for the input message, if there was one
+  std::string reason;                    // a sentence for the log when not accepted
+};
+
+class Core {
+ public:
+  // `key` must be one of config.validators (or the core only observes). `verifier` and
+  // `host` must outlive the core. `state`, `tip` and `stored_blocks` (what PersistBlock
+  // stored) come from storage; a fresh validator passes SafetyState{} with high_qc =
+  // QuorumCert::Genesis(genesis), the genesis tip and no blocks.
+  Core(Config config, const KeyPair& key, Host& host, SignatureVerifier& verifier,
+       SafetyState state, CommittedTip tip, std::vector<ledger::Block> stored_blocks = {});
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  // Arms the timer and, if this validator leads the current round, proposes.
+  Actions Start(TimeMs now);
+  // A message from validator `from` (the index the link authenticated).
+  Actions OnMessage(TimeMs now, size_t from, const Message& message);
+  Actions OnTick(TimeMs now);
+
+  const SafetyState& safety() const;
+  const CommittedTip& committed() const;
+  uint64_t round() const;
+  uint64_t term() const;
+  std::optional<size_t> my_index() const;
+  // Uncommitted blocks this core holds (to answer peers' fetches); committed ones are the
+  // host's storage.
+  const ledger::Block* FindBlock(const Hash256& hash) const;
+  size_t LeaderOf(uint64_t term) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace city::consensus

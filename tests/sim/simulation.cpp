@@ -1,0 +1,529 @@
+// The consensus simulation: processes, a hostile network, Byzantine behaviours, invariants.
+#include "simulation.h"
+
+#include <iostream>
+#include <map>
+#include <memory>
+#include <queue>
+#include <random>
+#include <sstream>
+
+#include "city/consensus/core.h"
+#ifdef CITY_CONSENSUS_MUTATIONS
+#include "mutation.h"
+#endif
+
+namespace city::sim {
+namespace {
+
+using consensus::Actions;
+using consensus::CommittedTip;
+using consensus::Core;
+using consensus::Message;
+using consensus::Outgoing;
+using consensus::Proposal;
+using consensus::SafetyState;
+using consensus::TimeMs;
+
+constexpr std::string_view kChain = "city-sim";
+
+// Deterministic across runs of one build: no std:: distributions (they vary by library).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : engine_(seed) {}
+  uint64_t Next() { return engine_(); }
+  uint64_t Below(uint64_t bound) { return bound == 0 ? 0 : engine_() % bound; }
+  uint64_t Between(uint64_t lo, uint64_t hi) { return lo + Below(hi - lo + 1); }
+  bool Chance(uint64_t percent) { return Below(100) < percent; }
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+// Byzantine kinds: twin (a second process with the same key, both running honest code),
+// equivocator (two different proposals per round, split between validators), withholder
+// (hides its proposals), garbage (also sends noise, altered and replayed messages), silent
+// (never runs), forker (shows some proposals, and the QCs they carry, to one validator only,
+// which can leave a block committed at just that validator; after a TC it proposes on a QC
+// two or more rounds below the TC's highest, i.e. conflicting with that block).
+enum class Kind { kHonest, kTwin, kEquivocator, kWithholder, kGarbage, kSilent, kForker };
+constexpr uint64_t kByzantineKinds = 6;
+
+const char* KindName(Kind kind) {
+  static constexpr const char* kNames[] = {"honest",  "twin",   "equivocator", "withholder",
+                                           "garbage", "silent", "forker"};
+  return kNames[static_cast<int>(kind)];
+}
+
+struct Process;
+
+// Storage of one process: survives its crashes, like a data directory.
+class SimHost final : public consensus::Host {
+ public:
+  SimHost(Process& process) : process_(process) {}
+  bool PersistSafety(const SafetyState& state) override;
+  bool PersistBlock(const ledger::Block& block) override;
+  std::vector<ledger::Transaction> TakePayload(size_t max) override;
+  Status CheckPayload(const ledger::Block&) override { return Status::Ok(); }
+
+ private:
+  Process& process_;
+};
+
+struct Process {
+  size_t id = 0;
+  size_t validator = 0;  // whose key it runs (twins share one)
+  Kind kind = Kind::kHonest;
+  const KeyPair* key = nullptr;
+  const KeyPair* client = nullptr;
+  SimHost host{*this};
+  std::unique_ptr<Core> core;
+  bool crashed = false;
+  TimeMs next_tick = 0;
+  uint64_t payload_counter = 0;
+  // The "data directory".
+  SafetyState disk_safety;
+  CommittedTip disk_tip;
+  std::vector<Hash256> chain;                // committed block hashes by height - 1
+  std::map<Hash256, ledger::Block> store;    // committed blocks
+  std::map<Hash256, ledger::Block> pending;  // uncommitted blocks, via PersistBlock
+
+  bool honest() const { return kind == Kind::kHonest; }
+};
+
+bool SimHost::PersistSafety(const SafetyState& state) {
+  process_.disk_safety = state;
+  return true;
+}
+
+bool SimHost::PersistBlock(const ledger::Block& block) {
+  process_.pending.emplace(block.Hash(), block);
+  return true;
+}
+
+std::vector<ledger::Transaction> SimHost::TakePayload(size_t max) {
+  if (max == 0) return {};
+  // One transaction naming the process: twins and equivocators propose different blocks.
+  ledger::Transaction tx;
+  tx.chain_id = std::string(kChain);
+  tx.nonce = process_.payload_counter++;
+  tx.expiry_height = UINT64_MAX;
+  tx.contract = "sim";
+  tx.method = "mark";
+  tx.args = {static_cast<uint8_t>(process_.id), static_cast<uint8_t>(tx.nonce)};
+  tx.Sign(*process_.client);
+  return {tx};
+}
+
+struct Event {
+  enum class Type { kDeliver, kTick, kCrash, kRestart, kPartition, kHeal };
+  TimeMs time = 0;
+  uint64_t seq = 0;
+  Type type = Type::kDeliver;
+  size_t process = 0;
+  size_t from_validator = 0;
+  std::shared_ptr<const Bytes> bytes;
+  std::vector<int> groups;  // kPartition: group of each process
+
+  static Event At(TimeMs time, Type type, size_t process = 0) {
+    Event event;
+    event.time = time;
+    event.type = type;
+    event.process = process;
+    return event;
+  }
+
+  bool operator>(const Event& other) const {
+    return std::tie(time, seq) > std::tie(other.time, other.seq);
+  }
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const ScheduleParams& params)
+      : params_(params), rng_(params.seed), verifier_(1 << 18), client_(MakeKey(0xc1)) {
+    for (size_t i = 0; i < params.validators; ++i) keys_.push_back(MakeKey(i + 1));
+    std::vector<PublicKey> members;
+    for (const KeyPair& key : keys_) members.push_back(key.public_key());
+    config_.chain_id = std::string(kChain);
+    config_.validators = ledger::ValidatorSet(members);
+    config_.genesis_hash = TaggedHash("city.sim.genesis", {});
+    config_.base_timeout_ms = 1000;
+    config_.max_timeout_ms = 8000;
+    config_.max_block_transactions = 1;
+    config_.fetch_retry_ms = 400;
+  }
+
+  ScheduleResult Run() {
+    SetUpProcesses();
+#ifdef CITY_CONSENSUS_MUTATIONS
+    // The forker's own core proposes the forks (see consensus/src/mutation.h).
+    std::optional<PublicKey> forker;
+    for (const auto& p : processes_) {
+      if (p->kind == Kind::kForker) forker = p->key->public_key();
+    }
+    consensus::SetForkingAdversary(forker);
+#endif
+    SetUpFaultsAndNetwork();
+    for (auto& p : processes_) {
+      if (p->kind != Kind::kSilent) Boot(*p, rng_.Below(50));
+    }
+    while (!queue_.empty() && !result_.safety_violation) {
+      Event event = queue_.top();
+      queue_.pop();
+      now_ = event.time;
+      if (now_ > gst_ + params_.liveness_window_ms) break;
+      Handle(event);
+      if (now_ >= gst_ && LivenessReached()) break;
+    }
+    Finish();
+    return result_;
+  }
+
+ private:
+  static KeyPair MakeKey(size_t fill) {
+    std::array<uint8_t, kSeedSize> seed{};
+    seed.fill(static_cast<uint8_t>(fill));
+    seed[0] = 0x5a;  // apart from the unit tests' keys
+    return KeyPair::FromSeed(seed);
+  }
+
+  void SetUpProcesses() {
+    std::vector<size_t> order(params_.validators);
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng_.Below(i)]);
+    std::vector<Kind> kinds(params_.validators, Kind::kHonest);
+    for (size_t i = 0; i < params_.faulty && i < order.size(); ++i) {
+      kinds[order[i]] = static_cast<Kind>(1 + rng_.Below(kByzantineKinds));
+    }
+    for (size_t v = 0; v < params_.validators; ++v) {
+      AddProcess(v, kinds[v]);
+      if (kinds[v] == Kind::kTwin) AddProcess(v, Kind::kTwin);
+      if (kinds[v] != Kind::kHonest) summary_ << "v" << v << "=" << KindName(kinds[v]) << " ";
+    }
+  }
+
+  void AddProcess(size_t validator, Kind kind) {
+    auto p = std::make_unique<Process>();
+    p->id = processes_.size();
+    p->validator = validator;
+    p->kind = kind;
+    p->key = &keys_[validator];
+    p->client = &client_;
+    p->disk_safety.high_qc = ledger::QuorumCert::Genesis(config_.genesis_hash);
+    p->disk_tip = {config_.genesis_hash, 0, 0};
+    processes_.push_back(std::move(p));
+  }
+
+  void SetUpFaultsAndNetwork() {
+    gst_ = rng_.Between(2'000, 20'000);
+    loss_percent_ = rng_.Below(25);
+    duplicate_percent_ = rng_.Below(10);
+    max_delay_ms_ = rng_.Between(5, 600);
+    // Partitions before GST: a few episodes of a random split, each healed or replaced.
+    for (TimeMs t = rng_.Below(3'000); t < gst_; t += rng_.Between(500, 6'000)) {
+      if (rng_.Chance(50)) {
+        Event e = Event::At(t, Event::Type::kPartition);
+        for (size_t i = 0; i < processes_.size(); ++i) e.groups.push_back(rng_.Chance(50));
+        Push(std::move(e));
+      } else {
+        Push(Event::At(t, Event::Type::kHeal));
+      }
+    }
+    Push(Event::At(gst_, Event::Type::kHeal));
+    // Honest crashes before GST, each restarted from its data directory by GST.
+    if (params_.crashes) {
+      for (auto& p : processes_) {
+        if (!p->honest() || !rng_.Chance(30)) continue;
+        // Mostly quick restarts (a supervisor bringing the process back), some long outages.
+        const TimeMs crash = rng_.Below(gst_);
+        const TimeMs restart = std::min<TimeMs>(
+            gst_, crash + (rng_.Chance(70) ? rng_.Between(1, 2'500) : rng_.Between(1, gst_)));
+        Push(Event::At(crash, Event::Type::kCrash, p->id));
+        Push(Event::At(restart, Event::Type::kRestart, p->id));
+      }
+    }
+    summary_ << "gst=" << gst_ << " loss=" << loss_percent_ << "% dup=" << duplicate_percent_
+             << "% delay<=" << max_delay_ms_ << "ms";
+  }
+
+  void Push(Event event) {
+    event.seq = next_seq_++;
+    queue_.push(std::move(event));
+  }
+
+  void Boot(Process& p, TimeMs at) {
+    p.crashed = false;
+    std::vector<ledger::Block> stored;
+    for (const auto& [hash, block] : p.pending) stored.push_back(block);
+    p.core = std::make_unique<Core>(config_, *p.key, p.host, verifier_, p.disk_safety, p.disk_tip,
+                                    std::move(stored));
+    now_ = std::max(now_, at);
+    Apply(p, p.core->Start(now_));
+  }
+
+  void Handle(const Event& event) {
+    switch (event.type) {
+      case Event::Type::kDeliver:
+        return Deliver(event);
+      case Event::Type::kTick: {
+        Process& p = *processes_[event.process];
+        if (p.crashed || !p.core || event.time != p.next_tick) return;  // superseded timer
+        Actions actions = p.core->OnTick(now_);
+        Trace(p, "tick", actions);
+        Apply(p, std::move(actions));
+        return;
+      }
+      case Event::Type::kCrash: {
+        Process& p = *processes_[event.process];
+        p.crashed = true;
+        p.core.reset();  // everything in memory is gone; the data directory stays
+        return;
+      }
+      case Event::Type::kRestart:
+        return Boot(*processes_[event.process], now_);
+      case Event::Type::kPartition:
+        groups_ = event.groups;
+        return;
+      case Event::Type::kHeal:
+        groups_.clear();
+        if (event.time == gst_) OnGst();
+        return;
+    }
+  }
+
+  void OnGst() {
+    for (auto& p : processes_) {
+      if (p->honest() && p->crashed) Boot(*p, now_);
+      if (p->honest()) gst_height_ = std::max<uint64_t>(gst_height_, p->chain.size());
+    }
+  }
+
+  void Deliver(const Event& event) {
+    Process& p = *processes_[event.process];
+    if (p.crashed || !p.core) return;
+    ++result_.messages;
+    Result<Message> message = consensus::DecodeMessage(*event.bytes);
+    if (!message.ok()) return;  // what a node's link layer would drop and score
+    if (const auto* request = std::get_if<consensus::BlockRequest>(&*message)) {
+      // Storage answers for committed blocks, the core for the rest (as the node will).
+      if (auto it = p.store.find(request->hash); it != p.store.end()) {
+        Send(p, event.from_validator, consensus::BlockResponse{it->second});
+        return;
+      }
+    }
+    Actions actions = p.core->OnMessage(now_, event.from_validator, *message);
+    if (params_.trace) {
+      Trace(p,
+            (std::string(consensus::MessageKindName(*message)) + " from v" +
+             std::to_string(event.from_validator))
+                .c_str(),
+            actions);
+    }
+    Apply(p, std::move(actions));
+  }
+
+  void Trace(const Process& p, const char* what, const Actions& actions) {
+    if (!params_.trace) return;
+    std::cerr << "t=" << now_ << " p" << p.id << " " << what;
+    if (p.core) {
+      std::cerr << " round=" << p.core->round() << " term=" << p.core->term()
+                << " voted=" << p.core->safety().last_voted_round
+                << " high_qc=" << p.core->safety().high_qc.data.round
+                << " height=" << p.chain.size();
+    }
+    std::cerr << " sends=" << actions.messages.size() << " commits=" << actions.commits.size()
+              << " verdict=" << consensus::VerdictName(actions.verdict) << " " << actions.reason
+              << " timer=" << (actions.timer ? std::to_string(*actions.timer) : "-") << "\n";
+  }
+
+  void Apply(Process& p, Actions actions) {
+    for (Outgoing& out : actions.messages) {
+      if (const auto* vote = std::get_if<ledger::Vote>(&out.message); vote && p.honest()) {
+        CheckSingleVote(p, *vote);
+      }
+      if (out.to == Outgoing::kBroadcast) {
+        Broadcast(p, out.message);
+      } else {
+        Send(p, out.to, out.message);
+      }
+    }
+    for (consensus::CommittedBlock& commit : actions.commits) Record(p, commit);
+    if (actions.timer) {
+      p.next_tick = std::max(*actions.timer, now_ + 1);
+      Push(Event::At(p.next_tick, Event::Type::kTick, p.id));
+    }
+  }
+
+  // The rule every restart must keep: an honest validator signs one vote per round.
+  void CheckSingleVote(const Process& p, const ledger::Vote& vote) {
+    auto [it, inserted] =
+        votes_signed_.emplace(std::make_pair(p.validator, vote.data.round), vote.data.block_hash);
+    if (!inserted && it->second != vote.data.block_hash) {
+      Violation("honest validator v" + std::to_string(p.validator) + " signed two votes in round " +
+                std::to_string(vote.data.round));
+    }
+  }
+
+  void Broadcast(Process& p, const Message& message) {
+    const auto* proposal = std::get_if<Proposal>(&message);
+    if (proposal && p.kind == Kind::kForker && !proposal->block.header.timeout_cert) {
+      if (rng_.Chance(30)) {  // one validator learns the QC this proposal carries; then silence
+        Send(p, (p.validator + 1 + rng_.Below(params_.validators - 1)) % params_.validators,
+             message);
+        return;
+      }
+    }
+    if (proposal && p.kind == Kind::kWithholder) {
+      if (rng_.Chance(50)) return;  // withhold entirely, or show it to one validator only
+      Send(p, rng_.Below(params_.validators), message);
+      return;
+    }
+    std::optional<Message> variant;
+    if (proposal && p.kind == Kind::kEquivocator) {
+      ledger::Block other = proposal->block;
+      other.transactions = p.host.TakePayload(1);
+      other.Sign(*p.key);
+      variant = Proposal{other};
+    }
+    for (size_t v = 0; v < params_.validators; ++v) {
+      if (v == p.validator) continue;
+      Send(p, v, variant && rng_.Chance(50) ? *variant : message);
+    }
+  }
+
+  void Send(Process& from, size_t to_validator, const Message& message) {
+    auto bytes = std::make_shared<const Bytes>(consensus::EncodeMessage(message));
+    recent_.push_back(bytes);
+    if (recent_.size() > 64) recent_.erase(recent_.begin());
+    Transmit(from, to_validator, bytes);
+    if (from.kind == Kind::kGarbage && rng_.Chance(30)) SendGarbage(from);
+  }
+
+  void SendGarbage(Process& from) {
+    Bytes junk;
+    switch (rng_.Below(3)) {
+      case 0:  // noise
+        junk.resize(rng_.Below(300));
+        for (uint8_t& b : junk) b = static_cast<uint8_t>(rng_.Next());
+        break;
+      case 1:  // a real message with one byte changed
+        junk = *recent_[rng_.Below(recent_.size())];
+        if (!junk.empty())
+          junk[rng_.Below(junk.size())] ^= static_cast<uint8_t>(1 + rng_.Below(255));
+        break;
+      default:  // a stale message replayed
+        junk = *recent_[rng_.Below(recent_.size())];
+    }
+    Transmit(from, rng_.Below(params_.validators), std::make_shared<const Bytes>(std::move(junk)));
+  }
+
+  void Transmit(Process& from, size_t to_validator, std::shared_ptr<const Bytes> bytes) {
+    const bool before_gst = now_ < gst_;
+    for (auto& q : processes_) {
+      if (q->validator != to_validator || q.get() == &from) continue;
+      if (before_gst) {
+        if (!groups_.empty() && groups_[from.id] != groups_[q->id]) continue;
+        if (rng_.Chance(loss_percent_)) continue;
+      }
+      const uint64_t copies = rng_.Chance(duplicate_percent_) ? 2 : 1;
+      for (uint64_t c = 0; c < copies; ++c) {
+        const TimeMs delay = rng_.Between(1, before_gst ? max_delay_ms_ : 100);
+        Event event = Event::At(now_ + delay, Event::Type::kDeliver, q->id);
+        event.from_validator = from.validator;
+        event.bytes = bytes;
+        Push(std::move(event));
+      }
+    }
+  }
+
+  void Record(Process& p, const consensus::CommittedBlock& commit) {
+    const ledger::Block& block = commit.block;
+    const Hash256 hash = block.Hash();
+    if (block.header.height != p.chain.size() + 1) {
+      if (p.honest()) {
+        Violation("process " + std::to_string(p.id) + " committed height " +
+                  std::to_string(block.header.height) + " after height " +
+                  std::to_string(p.chain.size()) + " (out of order or twice)");
+      }
+      return;
+    }
+    p.chain.push_back(hash);
+    p.store.emplace(hash, block);
+    std::erase_if(p.pending,
+                  [&](const auto& e) { return e.second.header.height <= block.header.height; });
+    p.disk_tip = {hash, block.header.height, block.header.round};
+    if (!p.honest()) return;
+    auto [it, inserted] = committed_.emplace(block.header.height, hash);
+    if (!inserted && it->second != hash) {
+      Violation("two blocks committed at height " + std::to_string(block.header.height) + ": " +
+                it->second.ToHex().substr(0, 12) + " and " + hash.ToHex().substr(0, 12) +
+                " (process " + std::to_string(p.id) + ")");
+    }
+  }
+
+  void Violation(const std::string& what) {
+    result_.safety_violation = true;
+    result_.detail = "SAFETY: " + what;
+  }
+
+  bool LivenessReached() const {
+    for (const auto& p : processes_) {
+      if (p->honest() && p->chain.size() < gst_height_ + params_.target_new_commits) return false;
+    }
+    return true;
+  }
+
+  void Finish() {
+    uint64_t lowest = UINT64_MAX;
+    for (const auto& p : processes_) {
+      if (p->honest()) lowest = std::min<uint64_t>(lowest, p->chain.size());
+    }
+    result_.committed_height = lowest == UINT64_MAX ? 0 : lowest;
+    result_.virtual_ms = now_;
+    if (!result_.safety_violation && !LivenessReached()) {
+      result_.liveness_failure = true;
+      result_.detail = "LIVENESS: lowest honest height " + std::to_string(lowest) + ", needed " +
+                       std::to_string(gst_height_ + params_.target_new_commits) + " within " +
+                       std::to_string(params_.liveness_window_ms) + " ms of GST";
+      for (const auto& p : processes_) {
+        if (!p->honest() || !p->core) continue;
+        const SafetyState& st = p->core->safety();
+        result_.detail += "; p" + std::to_string(p->id) + "(round " + std::to_string(st.round) +
+                          " term " + std::to_string(st.term) + " voted " +
+                          std::to_string(st.last_voted_round) + " high_qc " +
+                          std::to_string(st.high_qc.data.round) + " height " +
+                          std::to_string(p->chain.size()) + ")";
+      }
+    }
+    result_.detail += (result_.detail.empty() ? "" : "; ") + summary_.str();
+  }
+
+  ScheduleParams params_;
+  Rng rng_;
+  CachingVerifier verifier_;
+  KeyPair client_;
+  std::vector<KeyPair> keys_;
+  consensus::Config config_;
+  std::vector<std::unique_ptr<Process>> processes_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+  uint64_t next_seq_ = 0;
+  TimeMs now_ = 0;
+  TimeMs gst_ = 0;
+  uint64_t loss_percent_ = 0;
+  uint64_t duplicate_percent_ = 0;
+  TimeMs max_delay_ms_ = 100;
+  std::vector<int> groups_;  // empty: no partition
+  std::vector<std::shared_ptr<const Bytes>> recent_;
+  std::map<uint64_t, Hash256> committed_;  // height -> block, over all honest processes
+  std::map<std::pair<size_t, uint64_t>, Hash256> votes_signed_;  // (validator, round) -> block
+  uint64_t gst_height_ = 0;
+  std::ostringstream summary_;
+  ScheduleResult result_;
+};
+
+}  // namespace
+
+ScheduleResult RunSchedule(const ScheduleParams& params) { return Simulation(params).Run(); }
+
+}  // namespace city::sim

@@ -1,0 +1,32 @@
+// A discrete-event simulation of n validators running the real consensus core in one
+// process, on a virtual clock, with a hostile network and Byzantine participants.
+// Deterministic: a schedule is a function of its seed, so any failure replays exactly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace city::sim {
+
+struct ScheduleParams {
+  uint64_t seed = 1;
+  size_t validators = 4;
+  size_t faulty = 1;    // Byzantine validators (each gets a random kind of misbehaviour)
+  bool crashes = true;  // honest validators may crash and restart before the network heals
+  uint64_t liveness_window_ms = 120'000;  // after GST, new blocks must commit within this
+  uint64_t target_new_commits = 3;        // blocks every honest validator must add after GST
+  bool trace = false;                     // one line per event on stderr, for replays
+};
+
+struct ScheduleResult {
+  bool safety_violation = false;
+  bool liveness_failure = false;
+  std::string detail;             // what went wrong, or a summary of the schedule
+  uint64_t committed_height = 0;  // lowest committed height among honest validators
+  uint64_t messages = 0;
+  uint64_t virtual_ms = 0;
+};
+
+ScheduleResult RunSchedule(const ScheduleParams& params);
+
+}  // namespace city::sim

@@ -220,7 +220,7 @@ struct Core::State {
 #ifdef CITY_CONSENSUS_MUTATIONS
     if (tc && IsForkingAdversary(key.public_key())) {
       for (auto it = adversary_qcs.rbegin(); it != adversary_qcs.rend(); ++it) {
-        if (it->data.round > 0 && it->data.round + 1 < tc->high_qc.data.round) {
+        if (it->data.round > 0 && it->data.round < tc->high_qc.data.round) {
           justify = &*it;
           break;
         }

@@ -24,8 +24,8 @@ void SetMutation(Mutation mutation);
 bool Mutated(Mutation mutation);
 
 // A test-only adversary: the core holding this key (per thread, as each simulator thread runs
-// one schedule at a time) under-reports its high QC in timeouts, proposes after a TC on a QC
-// at least two rounds below the TC's highest, and votes for its own proposals regardless:
+// one schedule at a time) under-reports its high QC in timeouts, proposes after a TC on the
+// highest QC it holds below the TC's highest, and votes for its own proposals regardless:
 // the attack that only the TC rule of docs/consensus.md stops.
 void SetForkingAdversary(std::optional<PublicKey> key);
 bool IsForkingAdversary(const PublicKey& key);

@@ -12,6 +12,12 @@ std::string Why(const Actions& actions) {
   return std::string(VerdictName(actions.verdict)) + ": " + actions.reason;
 }
 
+// The common outcome of an attack: refused for the given reason, and nothing signed.
+void ExpectRefusedWithoutVote(const Actions& actions, Verdict verdict) {
+  EXPECT_EQ(actions.verdict, verdict) << Why(actions);
+  EXPECT_TRUE(VotesSent(actions).empty());
+}
+
 // ---- Voting ----
 
 TEST_F(CoreTest, FollowerStartArmsTheBaseTimeoutAndSendsNothing) {
@@ -94,8 +100,7 @@ TEST_F(CoreTest, ProposalFromSomeoneNotLeadingTheTermIsWrongLeader) {
   auto node = StartedNode(2);
   const Block block = MakeBlock(1, 0, GenesisQc(), std::nullopt, /*signer=*/1);
   const Actions actions = Deliver(*node, 5, 1, Proposal{block});
-  EXPECT_EQ(actions.verdict, Verdict::kWrongLeader) << Why(actions);
-  EXPECT_TRUE(VotesSent(actions).empty());
+  ExpectRefusedWithoutVote(actions, Verdict::kWrongLeader);
   EXPECT_EQ(node->core->safety().last_voted_round, 0u);
 }
 
@@ -126,8 +131,7 @@ TEST_F(CoreTest, ProposalWhosePayloadTheHostRefusesGetsNoVote) {
   auto node = StartedNode(1);
   node->host.payload_status = Status(ErrorCode::kInvalidArgument, "bad state root");
   const Actions actions = DeliverBlock(*node, 5, Propose(1, GenesisQc()));
-  EXPECT_EQ(actions.verdict, Verdict::kBadPayload) << Why(actions);
-  EXPECT_TRUE(VotesSent(actions).empty());
+  ExpectRefusedWithoutVote(actions, Verdict::kBadPayload);
   EXPECT_EQ(node->core->safety().last_voted_round, 0u);
 }
 
@@ -588,8 +592,7 @@ TEST_F(CoreTest, ProposalBelowTheHighQcOfItsTcIsUnsafe) {
   DeliverBlock(*node, 5, b1);
   const Block below = Propose(3, GenesisQc(), tc2);  // forks off b1, which may be committed
   const Actions actions = DeliverBlock(*node, 6, below);
-  EXPECT_EQ(actions.verdict, Verdict::kUnsafe) << Why(actions);
-  EXPECT_TRUE(VotesSent(actions).empty());
+  ExpectRefusedWithoutVote(actions, Verdict::kUnsafe);
 
   // The same round extending the TC's high QC is fine (on another validator).
   auto control = StartedNode(2);
@@ -606,8 +609,7 @@ TEST_F(CoreTest, ProposalJustifiedByAQcWithAForgedSignatureIsRefused) {
   QuorumCert forged = QcFor(b1);
   forged.signatures[2].signature = keys_[3].Sign(DataOf(b1).Digest(kTestChain).span());
   const Actions actions = DeliverBlock(*node, 6, Propose(2, forged));
-  EXPECT_EQ(actions.verdict, Verdict::kBadSignature) << Why(actions);
-  EXPECT_TRUE(VotesSent(actions).empty());
+  ExpectRefusedWithoutVote(actions, Verdict::kBadSignature);
   EXPECT_EQ(node->core->round(), 1u);
   EXPECT_EQ(node->core->safety().high_qc.data.round, 0u);
 }
@@ -655,8 +657,7 @@ TEST_F(CoreTest, ProposalAfterATcWhoseTermIsNotItsRoundIsUnsafe) {
   // "Term + 1" as DESIGN.md once said; the rule is term = round = 2.
   const Block block = MakeBlock(2, 1, GenesisQc(), tc1, /*signer=*/1);
   const Actions actions = Deliver(*node, 5, 1, Proposal{block});
-  EXPECT_EQ(actions.verdict, Verdict::kUnsafe) << Why(actions);
-  EXPECT_TRUE(VotesSent(actions).empty());
+  ExpectRefusedWithoutVote(actions, Verdict::kUnsafe);
 }
 
 TEST_F(CoreTest, ProposalWhoseTermIsNotItsQcsTermIsUnsafe) {
@@ -666,8 +667,7 @@ TEST_F(CoreTest, ProposalWhoseTermIsNotItsQcsTermIsUnsafe) {
   // Round 2 by QC(b1) keeps term 0 (leader v0); v1 claims a term 1 of its own.
   const Block block = MakeBlock(2, 1, QcFor(b1), std::nullopt, /*signer=*/1);
   const Actions actions = Deliver(*node, 6, 1, Proposal{block});
-  EXPECT_EQ(actions.verdict, Verdict::kUnsafe) << Why(actions);
-  EXPECT_TRUE(VotesSent(actions).empty());
+  ExpectRefusedWithoutVote(actions, Verdict::kUnsafe);
   EXPECT_EQ(node->core->safety().last_voted_round, 1u);
 }
 
@@ -677,8 +677,7 @@ TEST_F(CoreTest, ProposalSkippingARoundWithoutATcIsUnsafe) {
   DeliverBlock(*node, 5, b1);
   const Block skip = Propose(3, QcFor(b1));  // justify round 1, round 3, no TC of round 2
   const Actions actions = DeliverBlock(*node, 6, skip);
-  EXPECT_EQ(actions.verdict, Verdict::kUnsafe) << Why(actions);
-  EXPECT_TRUE(VotesSent(actions).empty());
+  ExpectRefusedWithoutVote(actions, Verdict::kUnsafe);
 }
 
 TEST_F(CoreTest, ProposalWithWrongHeightOrParentIsRefused) {

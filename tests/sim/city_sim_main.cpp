@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   bool no_crashes = false;
   bool verbose = false;
   bool trace = false;
+  std::string byzantine;
   app.add_option("--validators", validators, "Validators (n)")->check(CLI::Range(1, 64));
   app.add_option("--faulty", faulty, "Byzantine validators, each of a random kind");
   app.add_option("--schedules", schedules, "Schedules to run (seeds seed..seed+schedules-1)");
@@ -46,6 +47,8 @@ int main(int argc, char** argv) {
                  "commit-one-chain, no-tc-qc-check, no-persist")
       ->check(CLI::IsMember(kMutations));
   app.add_flag("--no-crashes", no_crashes, "No crashes of honest validators");
+  app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
+      ->check(CLI::IsMember({"twin", "equivocator", "withholder", "garbage", "silent", "forker"}));
   app.add_flag("--verbose", verbose, "One line per schedule");
   app.add_flag("--trace", trace, "Every event of every schedule on stderr (use with one seed)");
   CLI11_PARSE(app, argc, argv);
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
       params.faulty = faulty;
       params.crashes = !no_crashes;
       params.trace = trace;
+      params.byzantine = byzantine;
       const city::sim::ScheduleResult r = city::sim::RunSchedule(params);
       safety += r.safety_violation;
       liveness += r.liveness_failure;

@@ -195,6 +195,10 @@ class Simulation {
     std::vector<Kind> kinds(params_.validators, Kind::kHonest);
     for (size_t i = 0; i < params_.faulty && i < order.size(); ++i) {
       kinds[order[i]] = static_cast<Kind>(1 + rng_.Below(kByzantineKinds));
+      for (uint64_t k = 1; k <= kByzantineKinds; ++k) {
+        if (params_.byzantine == KindName(static_cast<Kind>(k)))
+          kinds[order[i]] = static_cast<Kind>(k);
+      }
     }
     for (size_t v = 0; v < params_.validators; ++v) {
       AddProcess(v, kinds[v]);

@@ -16,6 +16,7 @@ struct ScheduleParams {
   uint64_t liveness_window_ms = 120'000;  // after GST, new blocks must commit within this
   uint64_t target_new_commits = 3;        // blocks every honest validator must add after GST
   bool trace = false;                     // one line per event on stderr, for replays
+  std::string byzantine;  // "" for a random kind per faulty validator, else that kind's name
 };
 
 struct ScheduleResult {

@@ -64,6 +64,7 @@ void SafetyState::EncodeTo(ledger::Encoder& encoder) const {
   encoder.U64(round);
   encoder.U64(last_voted_round);
   high_qc.EncodeTo(encoder);
+  encoder.Optional(last_tc, "safety last_tc");
 }
 
 SafetyState SafetyState::DecodeFrom(ledger::Decoder& decoder) {
@@ -72,6 +73,7 @@ SafetyState SafetyState::DecodeFrom(ledger::Decoder& decoder) {
   decoder.U64(state.round);
   decoder.U64(state.last_voted_round);
   decoder.Object(state.high_qc);
+  decoder.Optional(state.last_tc, "safety last_tc");
   return state;
 }
 
@@ -167,7 +169,7 @@ struct Core::State {
     if (new_round <= safety.round) return;
     safety.round = new_round;
     safety.term = new_term;
-    last_tc = tc;
+    safety.last_tc = tc;
     round_deadline = now + TimeoutLength();
     std::erase_if(votes, [&](const auto& entry) { return entry.first < new_round; });
     std::erase_if(timeouts, [&](const auto& entry) { return entry.first < new_round; });
@@ -190,8 +192,8 @@ struct Core::State {
     if (tc.round + 1 > safety.round) {
       ++failed_rounds;  // a round that ended without a QC: the next one waits longer
       AdvanceRound(now, tc.round + 1, tc.round + 1, tc, actions);
-    } else if (tc.round + 1 == safety.round && !last_tc) {
-      last_tc = tc;  // lets the leader of term `round` propose even if it entered via a QC
+    } else if (tc.round + 1 == safety.round && !safety.last_tc) {
+      safety.last_tc = tc;  // lets the leader of term `round` propose even if it entered via a QC
       MaybePropose(now, actions);
     }
   }
@@ -209,9 +211,10 @@ struct Core::State {
     const QuorumCert& qc = safety.high_qc;
     if (qc.data.round + 1 == safety.round && IsMe(Leader(qc.data.term))) {
       term = qc.data.term;
-    } else if (last_tc && last_tc->round + 1 == safety.round && IsMe(Leader(safety.round))) {
+    } else if (safety.last_tc && safety.last_tc->round + 1 == safety.round &&
+               IsMe(Leader(safety.round))) {
       term = safety.round;
-      tc = last_tc;
+      tc = safety.last_tc;
     } else {
       return;
     }
@@ -565,7 +568,7 @@ struct Core::State {
     auto [it, inserted] = sync_sent.emplace(to, now);
     if (!inserted && now < it->second + config.fetch_retry_ms) return;
     it->second = now;
-    actions.messages.push_back({to, SyncCerts{safety.high_qc, last_tc}});
+    actions.messages.push_back({to, SyncCerts{safety.high_qc, safety.last_tc}});
   }
 
   Verdict HandleSync(TimeMs now, size_t from, const SyncCerts& sync, Actions& actions) {
@@ -638,7 +641,6 @@ struct Core::State {
   SafetyState safety;
   CommittedTip committed;
 
-  std::optional<TimeoutCert> last_tc;            // the TC that ended round safety.round - 1, if any
   std::map<Hash256, Block> blocks;               // uncommitted blocks whose ancestry is known
   std::map<Hash256, std::vector<Block>> parked;  // valid blocks waiting for their parent
   std::set<Hash256> parked_hashes;

@@ -536,6 +536,39 @@ TEST_F(CoreTest, FormingATcBroadcastsItForValidatorsThatMissedTimeouts) {
   EXPECT_TRUE(broadcast[0].last_tc->Verify(Context()).ok());
 }
 
+// Found by a 60,000-schedule run: a validator that entered round 2 through a TC, timed out
+// there and restarted could no longer prove its round (the TC lived only in memory), so
+// validators that had missed the TC stayed in round 1 for good.
+TEST_F(CoreTest, RegressionARestartedValidatorStillHandsOutTheTcThatMovedIt) {
+  auto node = StartedNode(1);
+  for (size_t sender : {0u, 2u}) Deliver(*node, 5, sender, TimeoutFrom(sender, 1, GenesisQc()));
+  ASSERT_EQ(node->core->round(), 2u);
+  node->core->OnTick(5 + 100 * kBase);  // times out round 2: persists its state
+  ASSERT_FALSE(node->host.persisted.empty());
+  const SafetyState stored = node->host.persisted.back();
+  ASSERT_TRUE(stored.last_tc.has_value());
+
+  auto restarted = MakeNode(1, stored);
+  restarted->core->Start(200 * kBase);
+  const Actions actions = Deliver(*restarted, 200 * kBase + 1, 3, TimeoutFrom(3, 1, GenesisQc()));
+  const auto replies = Sent<SyncCerts>(actions);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].first, 3u);
+  ASSERT_TRUE(replies[0].second.last_tc.has_value());
+  EXPECT_EQ(replies[0].second.last_tc->round, 1u);
+}
+
+TEST_F(CoreTest, SafetyStateRoundTripsWithItsTc) {
+  SafetyState state = FreshSafety();
+  state.round = 2;
+  state.term = 2;
+  state.last_voted_round = 2;
+  state.last_tc = TcOf(1, {{0, GenesisQc()}, {1, GenesisQc()}, {3, GenesisQc()}});
+  Result<SafetyState> decoded = ledger::Decode<SafetyState>(ledger::Encode(state));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, state);
+}
+
 TEST_F(CoreTest, SyncCertsWithATcMoveALaggingValidatorAndItsLeaderProposes) {
   auto node = StartedNode(2);  // leader(2)
   const TimeoutCert tc1 = TcOf(1, {{0, GenesisQc()}, {1, GenesisQc()}, {3, GenesisQc()}});

@@ -25,12 +25,16 @@ using TimeMs = uint64_t;  // the caller's clock, in milliseconds
 // What must survive a crash so a validator never votes twice in a round and never reports
 // a lower QC than one it voted on top of. Persisted before every vote and timeout.
 struct SafetyState {
-  static constexpr size_t kMaxEncodedSize = ledger::kMaxCertificateBytes + 256;
+  static constexpr size_t kMaxEncodedSize =
+      ledger::kMaxCertificateBytes + ledger::TimeoutCert::kMaxEncodedSize + 256;
 
   uint64_t term = 0;
   uint64_t round = 1;             // the round this validator is in
   uint64_t last_voted_round = 0;  // no vote or timeout at or below this round, ever again
   ledger::QuorumCert high_qc;     // highest-round QC seen
+  // The TC that ended round - 1, if that is how this validator got here. Persisted so that
+  // after a restart it can still prove its round to validators that missed the TC.
+  std::optional<ledger::TimeoutCert> last_tc;
 
   void EncodeTo(ledger::Encoder& encoder) const;
   static SafetyState DecodeFrom(ledger::Decoder& decoder);

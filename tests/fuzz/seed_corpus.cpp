@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "city/consensus/messages.h"
 #include "city/crypto/address.h"
 #include "support/ledger_fixtures.h"
 
@@ -40,6 +41,12 @@ int main(int argc, char** argv) {
   Write(dir, "fuzz_decode_quorum_cert", 0, Encode(test::SampleQc(keys, 3)));
   Write(dir, "fuzz_decode_timeout", 0, Encode(timeouts[0]));
   Write(dir, "fuzz_decode_timeout_cert", 0, Encode(ledger::TimeoutCert::FromTimeouts(timeouts)));
+  const ledger::Block sample = test::SampleBlock(keys, 1, true);
+  Write(dir, "fuzz_decode_message", 0, consensus::EncodeMessage(consensus::Proposal{sample}));
+  Write(dir, "fuzz_decode_message", 1, consensus::EncodeMessage(timeouts[0]));
+  Write(dir, "fuzz_decode_message", 2,
+        consensus::EncodeMessage(consensus::SyncCerts{
+            test::SampleQc(keys, 3), ledger::TimeoutCert::FromTimeouts(timeouts)}));
   const std::string address = EncodeAddress(keys[0].public_key());
   Write(dir, "fuzz_decode_address", 0, Bytes(address.begin(), address.end()));
   return 0;

@@ -1,9 +1,10 @@
 // Ed25519 signing and the strict verification rule the consensus depends on.
 #include "city/crypto/ed25519.h"
-#include "city/crypto/verifier.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
+
+#include "city/crypto/verifier.h"
 
 namespace city {
 namespace {
@@ -121,7 +122,7 @@ TEST(CachingVerifier, AnswersLikeVerifyAndCachesOnlySuccesses) {
   EXPECT_TRUE(cache.Verify(key.public_key(), AsBytes("a"), good));
   EXPECT_EQ(cache.hits(), 1u);
   EXPECT_FALSE(cache.Verify(key.public_key(), AsBytes("a"), bad));
-  EXPECT_FALSE(cache.Verify(key.public_key(), AsBytes("a"), bad));  // never cached
+  EXPECT_FALSE(cache.Verify(key.public_key(), AsBytes("a"), bad));   // never cached
   EXPECT_FALSE(cache.Verify(key.public_key(), AsBytes("b"), good));  // other message
   EXPECT_EQ(cache.hits(), 1u);
 }

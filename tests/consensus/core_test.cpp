@@ -558,6 +558,20 @@ TEST_F(CoreTest, RegressionARestartedValidatorStillHandsOutTheTcThatMovedIt) {
   EXPECT_EQ(replies[0].second.last_tc->round, 1u);
 }
 
+// Found in review: every timeout re-verified the q signatures of the QC it carries, though
+// a round's timeouts mostly carry the same QC. Only the sender's signature is new work.
+TEST_F(CoreTest, RegressionATimeoutCarryingAKnownQcCostsOneVerify) {
+  auto node = StartedNode(2);
+  const Block b1 = Propose(1, GenesisQc());
+  DeliverBlock(*node, 5, b1);
+  const QuorumCert qc1 = QcFor(b1);
+  Deliver(*node, 6, 0, TimeoutFrom(0, 2, qc1));  // first sight of qc1: its signatures count
+  const size_t before = verifier_.calls;
+  const Actions actions = Deliver(*node, 7, 1, TimeoutFrom(1, 2, qc1));
+  EXPECT_EQ(actions.verdict, Verdict::kAccepted) << Why(actions);
+  EXPECT_EQ(verifier_.calls - before, 1u);
+}
+
 TEST_F(CoreTest, SafetyStateRoundTripsWithItsTc) {
   SafetyState state = FreshSafety();
   state.round = 2;

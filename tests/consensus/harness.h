@@ -27,6 +27,16 @@ using ledger::Vote;
 using ledger::VoteData;
 
 // Records what the core asks of the process, and fails on request.
+// Verifies directly (no cache) and counts, so tests can hold the core to "verify once".
+class CountingVerifier final : public SignatureVerifier {
+ public:
+  bool Verify(const PublicKey& key, ByteSpan message, const Signature& signature) override {
+    ++calls;
+    return city::Verify(key, message, signature);
+  }
+  size_t calls = 0;
+};
+
 class FakeHost final : public Host {
  public:
   bool PersistSafety(const SafetyState& state) override {
@@ -240,7 +250,7 @@ class CoreTest : public ::testing::Test {
 
   const std::vector<KeyPair> keys_ = city::test::TestValidators(kN);
   Config config_;
-  DirectVerifier verifier_;
+  CountingVerifier verifier_;
 };
 
 }  // namespace city::consensus::test

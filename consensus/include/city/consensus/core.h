@@ -7,10 +7,8 @@
 // vote or timeout it guards is released right after.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <variant>
 #include <vector>
 

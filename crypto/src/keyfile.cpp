@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "city/crypto/private_file.h"
+
 namespace city {
 namespace {
 
@@ -28,10 +30,6 @@ using Json = nlohmann::json;
 
 Status Corrupt(const std::filesystem::path& path, const std::string& what) {
   return Status(ErrorCode::kCorruption, path.string() + " is not a valid key file: " + what);
-}
-
-Status IoError(const std::string& what, const std::filesystem::path& path) {
-  return Status(ErrorCode::kIoError, what + " " + path.string() + ": " + std::strerror(errno));
 }
 
 // Authenticated but not secret: everything a reader needs to trust before decrypting.
@@ -51,53 +49,6 @@ Result<SecretBytes> DeriveKey(std::string_view passphrase, ByteSpan salt, uint64
     return Status(ErrorCode::kIoError, "Argon2id key derivation ran out of memory");
   }
   return key;
-}
-
-// Reads the whole file after checking that it is a regular file only its owner can access.
-Result<std::string> ReadPrivateFile(const std::filesystem::path& path) {
-  // O_NONBLOCK: opening a FIFO planted at the path must not hang; no effect on files.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) {
-    if (errno == ENOENT) {
-      return Status(ErrorCode::kNotFound, "no key file at " + path.string());
-    }
-    return IoError("cannot open", path);
-  }
-  struct stat info {};
-  std::string contents;
-  Status status;
-  if (::fstat(fd, &info) != 0) {
-    status = IoError("cannot stat", path);
-  } else if (!S_ISREG(info.st_mode)) {
-    status = Corrupt(path, "not a regular file");
-  } else if ((info.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
-    status = Status(ErrorCode::kPermissionDenied,
-                    "key file " + path.string() + " has permissions " + mode +
-                        ", which let other users read it; run: chmod 600 " + path.string());
-  } else if (info.st_size > static_cast<off_t>(kMaxKeyFileBytes)) {
-    status = Corrupt(path, "larger than " + std::to_string(kMaxKeyFileBytes) + " bytes");
-  } else {
-    contents.resize(static_cast<size_t>(info.st_size));
-    size_t done = 0;
-    while (done < contents.size()) {
-      const ssize_t got = ::read(fd, contents.data() + done, contents.size() - done);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) {
-        status = IoError("cannot read", path);
-        break;
-      }
-      if (got == 0) {
-        status = Corrupt(path, "shrank while being read");
-        break;
-      }
-      done += static_cast<size_t>(got);
-    }
-  }
-  ::close(fd);
-  if (!status.ok()) return status;
-  return contents;
 }
 
 struct ParsedKeyFile {
@@ -183,28 +134,21 @@ Status WriteNewPrivateFile(const std::filesystem::path& path, const std::string&
   std::string temp_name = path.string() + ".tmp-XXXXXX";
   const int fd = ::mkstemp(temp_name.data());  // mode 0600, O_EXCL
   const std::filesystem::path temp = temp_name;
-  if (fd < 0) return IoError("cannot create a temporary file for", path);
+  if (fd < 0) return IoErrorFromErrno("cannot create a temporary file for", path);
   bool written =
       ::fchmod(fd, 0600) == 0 &&
       ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
       ::fsync(fd) == 0;
-  Status status = written ? Status::Ok() : IoError("cannot write", temp);
+  Status status = written ? Status::Ok() : IoErrorFromErrno("cannot write", temp);
   ::close(fd);
   // link() fails if the target appeared meanwhile, unlike rename(), so a race cannot clobber.
   if (status.ok() && ::link(temp.c_str(), path.c_str()) != 0) {
     status = errno == EEXIST
                  ? Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string())
-                 : IoError("cannot create", path);
+                 : IoErrorFromErrno("cannot create", path);
   }
   ::unlink(temp.c_str());
-  if (status.ok()) {
-    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-      ::fsync(dir_fd);
-      ::close(dir_fd);
-    }
-  }
+  if (status.ok()) status = SyncParentDirectory(path);
   return status;
 }
 
@@ -255,7 +199,7 @@ Status WriteKeyFile(const std::filesystem::path& path, const KeyPair& key,
 }
 
 Result<KeyPair> ReadKeyFile(const std::filesystem::path& path, std::string_view passphrase) {
-  Result<std::string> text = ReadPrivateFile(path);
+  Result<std::string> text = ReadPrivateFile(path, kMaxKeyFileBytes, "key file");
   if (!text.ok()) return text.status();
   Result<ParsedKeyFile> parsed = ParseKeyFile(path, *text);
   if (!parsed.ok()) return parsed.status();
@@ -281,7 +225,7 @@ Result<KeyPair> ReadKeyFile(const std::filesystem::path& path, std::string_view 
 }
 
 Result<PublicKey> ReadKeyFilePublicKey(const std::filesystem::path& path) {
-  Result<std::string> text = ReadPrivateFile(path);
+  Result<std::string> text = ReadPrivateFile(path, kMaxKeyFileBytes, "key file");
   if (!text.ok()) return text.status();
   Result<ParsedKeyFile> parsed = ParseKeyFile(path, *text);
   if (!parsed.ok()) return parsed.status();

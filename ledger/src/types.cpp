@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "city/ledger/merkle.h"
+#include "codec_internal.h"
 
 namespace city::ledger {
 namespace {
@@ -176,13 +177,6 @@ void Fields(V& v, FieldsOf<Block, V>& block) {
 }  // namespace
 
 // Both directions of every type's codec come from its Fields() above.
-#define CITY_LEDGER_CODEC(Type)                                           \
-  void Type::EncodeTo(Encoder& encoder) const { Fields(encoder, *this); } \
-  Type Type::DecodeFrom(Decoder& decoder) {                               \
-    Type object;                                                          \
-    Fields(decoder, object);                                              \
-    return object;                                                        \
-  }
 CITY_LEDGER_CODEC(Transaction)
 CITY_LEDGER_CODEC(VoteData)
 CITY_LEDGER_CODEC(Vote)
@@ -194,7 +188,6 @@ CITY_LEDGER_CODEC(TimeoutCertEntry)
 CITY_LEDGER_CODEC(TimeoutCert)
 CITY_LEDGER_CODEC(BlockHeader)
 CITY_LEDGER_CODEC(Block)
-#undef CITY_LEDGER_CODEC
 
 void Transaction::EncodeBody(Encoder& encoder) const { BodyFields(encoder, *this); }
 

@@ -1,0 +1,119 @@
+// The ledger on disk: committed blocks and their certificates, transactions with their
+// results, the versioned contract state with its sparse Merkle tree, and history indexes.
+//
+// One LevelDB database per node. Each committed block is one atomic, synced WriteBatch
+// (block, certificate, results, state writes, tree nodes, indexes, pruning, tip), so a
+// process killed at any instant reopens at the last block whose Commit() returned. After
+// a failed write the store refuses every further write (fail-stop). The byte layout of
+// every record is documented in src/store.cpp.
+//
+// Thread safety: any number of readers may run concurrently with one writer; each read
+// sees one committed block's state, never half of one.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "city/ledger/records.h"
+#include "city/ledger/smt.h"
+#include "city/ledger/types.h"
+
+namespace leveldb {
+class Env;
+}
+
+namespace city::ledger {
+
+// Bumped on any change to the on-disk layout; Open() refuses other versions.
+inline constexpr uint32_t kStoreFormatVersion = 1;
+
+struct StoreOptions {
+  // Historical state versions to keep for proofs and reads at old heights, counting the
+  // tip (1 = tip only); 0 keeps every version (archive mode).
+  uint64_t retain_versions = 0;
+  size_t block_cache_bytes = 64 << 20;
+  leveldb::Env* env = nullptr;  // tests inject faults through it; nullptr = the OS
+};
+
+struct Genesis {
+  std::string chain_id;
+  Hash256 block_hash;              // the genesis block: height 0, always committed
+  std::vector<StateWrite> writes;  // initial contract state, version 0
+  std::vector<IndexEntry> index_entries;
+};
+
+struct StoreTip {
+  uint64_t height = 0;
+  Hash256 block_hash;
+  Hash256 state_root;
+};
+
+struct StateAt {
+  uint64_t version = 0;
+  Hash256 root;
+  std::optional<Bytes> value;
+  StateProof proof;
+};
+
+class LedgerStore {
+ public:
+  // Opens an existing store. Errors name what is wrong: kNotFound (no store there),
+  // kCorruption (damaged files, a foreign database, inconsistent tip), kInvalidArgument
+  // (a format version this build does not read), kIoError (locked by another process).
+  static Result<std::unique_ptr<LedgerStore>> Open(const std::filesystem::path& dir,
+                                                   const StoreOptions& options = {});
+  // Creates a store with the genesis block and state. `dir` must not exist or be empty.
+  static Result<std::unique_ptr<LedgerStore>> Create(const std::filesystem::path& dir,
+                                                     const Genesis& genesis,
+                                                     const StoreOptions& options = {});
+  ~LedgerStore();
+  LedgerStore(const LedgerStore&) = delete;
+  LedgerStore& operator=(const LedgerStore&) = delete;
+
+  const std::string& chain_id() const;
+  const Hash256& genesis_hash() const;
+  StoreTip tip() const;
+  // The oldest version whose state and proofs are still held (0 in archive mode).
+  uint64_t oldest_retained_version() const;
+
+  // Commits the next block: height tip+1, parent the tip, certificate for this block, one
+  // result per transaction. Returns its state and result roots once durable.
+  Result<CommitInfo> Commit(const CommitRequest& request);
+
+  // Blocks and transactions, at any committed height.
+  Result<Block> GetBlock(uint64_t height) const;
+  Result<BlockHeader> GetHeader(uint64_t height) const;
+  Result<QuorumCert> GetCertificate(uint64_t height) const;
+  Result<uint64_t> HeightOf(const Hash256& block_hash) const;
+  Result<TxRecord> GetTransaction(const Hash256& tx_id) const;
+  Result<std::vector<TxResult>> GetResults(uint64_t height) const;
+
+  // Contract state. nullopt: the key is absent.
+  Result<std::optional<Bytes>> GetState(ByteSpan key) const;  // at the tip
+  Result<std::optional<Bytes>> GetStateAt(ByteSpan key, uint64_t version) const;
+  Result<Hash256> StateRootAt(uint64_t version) const;
+  // The value at `version` with its proof against that version's root. kNotFound for a
+  // version that is pruned or not yet committed.
+  Result<StateAt> ProveState(ByteSpan key, uint64_t version) const;
+
+  // History, paginated.
+  Result<Page<AccountTx>> AccountHistory(const PublicKey& account, const PageRequest& page) const;
+  Result<Page<KeyWrite>> KeyHistory(ByteSpan key, const PageRequest& page) const;
+  Result<Page<IndexItem>> IndexScan(std::string_view contract, std::string_view index, ByteSpan key,
+                                    const PageRequest& page) const;
+
+  // Uncommitted blocks consensus voted for (Host::PersistBlock), synced before returning;
+  // those at or below the tip are dropped by the next commit.
+  Status PutPendingBlock(const Block& block);
+  Result<std::vector<Block>> PendingBlocks() const;
+
+  class Impl;
+
+ private:
+  explicit LedgerStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace city::ledger

@@ -1,0 +1,1046 @@
+// The ledger store on LevelDB (store.h).
+//
+// Record layout. Integers in keys are big-endian so keys sort numerically; h = height
+// (u64), i = transaction index in its block (u32), s = position of the entry among the
+// block's writes or index entries (u32), v = state version (u64, equal to the height).
+//   'M' name                  metadata: "format" (u32 LE), "chain" (text), "genesis" (hash),
+//                             "tip" (h ‖ block hash), "oldest" (oldest retained version)
+//   'B' h                     BlockMeta: header, proposer signature, transaction count
+//   'K' block hash            h
+//   'C' h                     the block's commit certificate (QuorumCert)
+//   'T' h i                   TxEntry: the transaction and its TxResult
+//   'I' tx id                 h ‖ i
+//   'R' v                     the state tree root at version v: v' ‖ hash (its NodeRef)
+//   'N' v hash                a state tree node created at version v (smt_tree.h)
+//   'Z' v v' hash             node (v', hash) is unreachable from roots >= v (pruning list)
+//   'V' path ~h ~i ~s         KeyWriteRecord: key and value (or deletion); inverted so that
+//                             a seek finds the latest write at or below a version first
+//   'A' account h i           role (u8) ‖ tx id
+//   'X' index-id h i s        contract index value; index-id = H(contract, index, key)
+//   'P' h block hash          a pending (voted, uncommitted) block
+// Everything a block changes is one WriteBatch written with sync = true.
+#include "city/ledger/store.h"
+
+#include <leveldb/cache.h>
+#include <leveldb/db.h>
+#include <leveldb/env.h>
+#include <leveldb/filter_policy.h>
+#include <leveldb/write_batch.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "codec_internal.h"
+#include "smt_tree.h"
+
+namespace city::ledger {
+namespace {
+
+constexpr char kMetaPrefix = 'M';
+constexpr char kBlockPrefix = 'B';
+constexpr char kBlockHashPrefix = 'K';
+constexpr char kCertPrefix = 'C';
+constexpr char kTxPrefix = 'T';
+constexpr char kTxIdPrefix = 'I';
+constexpr char kRootPrefix = 'R';
+constexpr char kNodePrefix = 'N';
+constexpr char kStalePrefix = 'Z';
+constexpr char kKeyWritePrefix = 'V';
+constexpr char kAccountPrefix = 'A';
+constexpr char kIndexPrefix = 'X';
+constexpr char kPendingPrefix = 'P';
+constexpr std::string_view kIndexIdTag = "city.store.index.v1";
+constexpr std::string_view kFormatMagic = "cityledger-store";
+// Versions pruned per commit at most, so shrinking retention cannot make one huge batch.
+constexpr uint64_t kMaxVersionsPrunedPerCommit = 8;
+
+// ---- key building ----
+
+// Builds keys (and the small fixed-layout values that use the same integer encoding).
+class Key {
+ public:
+  Key() = default;
+  explicit Key(char prefix) { bytes_.push_back(prefix); }
+  Key& U64(uint64_t v) {
+    for (int shift = 56; shift >= 0; shift -= 8) bytes_.push_back(char(v >> shift));
+    return *this;
+  }
+  Key& U32(uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes_.push_back(char(v >> shift));
+    return *this;
+  }
+  template <typename D, size_t N>
+  Key& Fixed(const FixedBytes<D, N>& v) {
+    bytes_.append(reinterpret_cast<const char*>(v.bytes.data()), N);
+    return *this;
+  }
+  Key& Text(std::string_view text) {
+    bytes_.append(text);
+    return *this;
+  }
+  Key& Raw(ByteSpan raw) {
+    bytes_.append(reinterpret_cast<const char*>(raw.data()), raw.size());
+    return *this;
+  }
+  const std::string& str() const { return bytes_; }
+  operator leveldb::Slice() const { return bytes_; }  // NOLINT: keys go straight to LevelDB
+
+ private:
+  std::string bytes_;
+};
+
+uint64_t ReadU64(const char* in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+uint32_t ReadU32(const char* in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+template <typename T>
+T ReadFixed(const char* in) {
+  T out;
+  std::memcpy(out.bytes.data(), in, T::kSize);
+  return out;
+}
+ByteSpan SliceBytes(const leveldb::Slice& slice) {
+  return {reinterpret_cast<const uint8_t*>(slice.data()), slice.size()};
+}
+leveldb::Slice BytesSlice(const Bytes& bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+Key MetaKey(std::string_view name) { return Key(kMetaPrefix).Text(name); }
+Key BlockKey(uint64_t height) { return Key(kBlockPrefix).U64(height); }
+Key RootKey(uint64_t version) { return Key(kRootPrefix).U64(version); }
+Key NodeKey(const smt::NodeRef& ref) { return Key(kNodePrefix).U64(ref.version).Fixed(ref.hash); }
+Key KeyWriteKey(const Hash256& path, uint64_t height, uint32_t tx_index, uint32_t seq) {
+  return Key(kKeyWritePrefix).Fixed(path).U64(~height).U32(~tx_index).U32(~seq);
+}
+Hash256 IndexId(std::string_view contract, std::string_view index, ByteSpan key) {
+  return TaggedHasher(kIndexIdTag)
+      .UpdateU32(static_cast<uint32_t>(contract.size()))
+      .Update(AsBytes(contract))
+      .UpdateU32(static_cast<uint32_t>(index.size()))
+      .Update(AsBytes(index))
+      .Update(key)
+      .Finish();
+}
+
+// ---- records ----
+
+struct BlockMeta {
+  static constexpr size_t kMaxEncodedSize = BlockHeader::kMaxEncodedSize + 128;
+  BlockHeader header;
+  Signature signature;
+  uint32_t tx_count = 0;
+  void EncodeTo(Encoder& encoder) const;
+  static BlockMeta DecodeFrom(Decoder& decoder);
+};
+template <typename Visitor>
+void Fields(Visitor& v, FieldsOf<BlockMeta, Visitor>& meta) {
+  v.Object(meta.header);
+  v.Fixed(meta.signature);
+  v.U32(meta.tx_count);
+}
+
+struct TxEntry {
+  static constexpr size_t kMaxEncodedSize =
+      Transaction::kMaxEncodedSize + TxResult::kMaxEncodedSize;
+  Transaction transaction;
+  TxResult result;
+  void EncodeTo(Encoder& encoder) const;
+  static TxEntry DecodeFrom(Decoder& decoder);
+};
+template <typename Visitor>
+void Fields(Visitor& v, FieldsOf<TxEntry, Visitor>& entry) {
+  v.Object(entry.transaction);
+  v.Object(entry.result);
+}
+
+struct KeyWriteRecord {
+  static constexpr size_t kMaxEncodedSize = kMaxStateKeyBytes + kMaxStateValueBytes + 16;
+  Bytes key;
+  std::optional<Bytes> value;
+  void EncodeTo(Encoder& encoder) const;
+  static KeyWriteRecord DecodeFrom(Decoder& decoder);
+};
+template <typename Visitor>
+void Fields(Visitor& v, FieldsOf<KeyWriteRecord, Visitor>& record) {
+  v.Blob(record.key, kMaxStateKeyBytes, "state key");
+  uint8_t present = record.value.has_value() ? 1 : 0;
+  v.U8(present);
+  if constexpr (Visitor::kEncoding) {
+    if (present) v.Blob(*record.value);
+  } else {
+    if (present > 1) Decoder::Fail(ErrorCode::kMalformed, "state value", "flag must be 0 or 1");
+    if (present) v.Blob(record.value.emplace(), kMaxStateValueBytes, "state value");
+  }
+}
+
+CITY_LEDGER_CODEC(BlockMeta)
+CITY_LEDGER_CODEC(TxEntry)
+CITY_LEDGER_CODEC(KeyWriteRecord)
+
+Bytes EncodeRef(const smt::NodeRef& ref) {
+  Bytes out;
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(uint8_t(ref.version >> shift));
+  out.insert(out.end(), ref.hash.bytes.begin(), ref.hash.bytes.end());
+  return out;
+}
+
+// ---- status mapping ----
+
+Status FromLevelDb(const leveldb::Status& status, const std::string& context) {
+  if (status.ok()) return Status::Ok();
+  if (status.IsNotFound()) return {ErrorCode::kNotFound, context + ": not found"};
+  if (status.IsCorruption()) {
+    return {ErrorCode::kCorruption,
+            context + ": the database is damaged (" + status.ToString() + ")"};
+  }
+  return {ErrorCode::kIoError, context + ": " + status.ToString()};
+}
+
+Status Damaged(const std::string& what) {
+  return {ErrorCode::kCorruption, "ledger store is inconsistent: " + what};
+}
+
+// Decodes a stored record; a record that does not decode is damage, not bad input.
+template <typename T>
+Result<T> DecodeStored(const std::string& bytes, const std::string& what) {
+  Result<T> decoded = Decode<T>(AsBytes(bytes));
+  if (!decoded.ok()) return Damaged(what + " does not decode (" + decoded.status().message() + ")");
+  return decoded;
+}
+
+Status CheckPage(const PageRequest& page, size_t cursor_size) {
+  if (page.limit == 0 || page.limit > kMaxPageSize) {
+    return {ErrorCode::kInvalidArgument, "page limit must be 1.." + std::to_string(kMaxPageSize)};
+  }
+  if (!page.cursor.empty() && page.cursor.size() != cursor_size) {
+    return {ErrorCode::kInvalidArgument, "malformed page cursor"};
+  }
+  return Status::Ok();
+}
+
+// The smallest key greater than every key starting with `prefix` ("" if none exists).
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    if (static_cast<uint8_t>(prefix.back()) != 0xFF) {
+      prefix.back() = static_cast<char>(static_cast<uint8_t>(prefix.back()) + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;
+}
+
+}  // namespace
+
+// ---- the store ----
+
+class LedgerStore::Impl {
+ public:
+  Impl(std::unique_ptr<leveldb::DB> db, std::unique_ptr<leveldb::Cache> cache,
+       std::unique_ptr<const leveldb::FilterPolicy> filter, const StoreOptions& options)
+      : cache_(std::move(cache)),
+        filter_(std::move(filter)),
+        db_(std::move(db)),
+        retain_versions_(options.retain_versions) {}
+
+  ~Impl() { db_.reset(); }  // before the cache and filter it uses
+
+  Status LoadMetadata();
+  Status InitializeGenesis(const Genesis& genesis);
+  Result<CommitInfo> Commit(const CommitRequest& request);
+
+  std::string chain_id_;
+  Hash256 genesis_hash_;
+
+  StoreTip tip() const {
+    std::lock_guard lock(mutex_);
+    return tip_;
+  }
+  uint64_t oldest() const {
+    std::lock_guard lock(mutex_);
+    return oldest_;
+  }
+
+  // ---- reads ----
+
+  // Reads under one snapshot: a multi-record read never sees half of a commit.
+  class View {
+   public:
+    explicit View(leveldb::DB& db) : db_(db), snapshot_(db.GetSnapshot()) {
+      options_.snapshot = snapshot_;
+      options_.verify_checksums = true;
+    }
+    ~View() { db_.ReleaseSnapshot(snapshot_); }
+    View(const View&) = delete;
+    View& operator=(const View&) = delete;
+
+    // nullopt when absent.
+    Result<std::optional<std::string>> Get(const Key& key, const std::string& what) const {
+      std::string value;
+      leveldb::Status status = db_.Get(options_, key, &value);
+      if (status.IsNotFound()) return std::optional<std::string>();
+      if (!status.ok()) return FromLevelDb(status, "reading " + what);
+      return std::optional<std::string>(std::move(value));
+    }
+    // The record, or kNotFound with `missing` as the message.
+    Result<std::string> Need(const Key& key, const std::string& what,
+                             const std::string& missing) const {
+      Result<std::optional<std::string>> value = Get(key, what);
+      if (!value.ok()) return value.status();
+      if (!value->has_value()) return Status{ErrorCode::kNotFound, missing};
+      return std::move(**value);
+    }
+    std::unique_ptr<leveldb::Iterator> Iterate() const {
+      return std::unique_ptr<leveldb::Iterator>(db_.NewIterator(options_));
+    }
+
+   private:
+    leveldb::DB& db_;
+    const leveldb::Snapshot* snapshot_;
+    leveldb::ReadOptions options_;
+  };
+
+  class ViewNodeSource : public smt::NodeSource {
+   public:
+    explicit ViewNodeSource(const View& view) : view_(view) {}
+    Result<smt::Node> Load(const smt::NodeRef& ref) const override {
+      Result<std::optional<std::string>> bytes = view_.Get(NodeKey(ref), "a state tree node");
+      if (!bytes.ok()) return bytes.status();
+      if (!bytes->has_value()) {
+        return Damaged("state tree node " + ToHex(ref.hash.bytes).substr(0, 16) + " of version " +
+                       std::to_string(ref.version) + " is missing");
+      }
+      Result<smt::Node> node = smt::DecodeNode(AsBytes(**bytes));
+      if (!node.ok()) return node.status();
+      if (node->Hash() != ref.hash) return Damaged("a state tree node does not match its hash");
+      return node;
+    }
+
+   private:
+    const View& view_;
+  };
+
+  std::unique_ptr<View> NewView() const { return std::make_unique<View>(*db_); }
+
+  Result<smt::NodeRef> RootAt(const View& view, uint64_t version) const {
+    const StoreTip now = tip();
+    if (version > now.height) {
+      return Status{ErrorCode::kNotFound, "version " + std::to_string(version) +
+                                              " is not committed yet (tip is " +
+                                              std::to_string(now.height) + ")"};
+    }
+    const uint64_t oldest_version = oldest();
+    if (version < oldest_version) {
+      return Status{ErrorCode::kNotFound, "state version " + std::to_string(version) +
+                                              " is pruned (oldest retained is " +
+                                              std::to_string(oldest_version) + ")"};
+    }
+    Result<std::string> bytes =
+        view.Need(RootKey(version), "a state root",
+                  "state version " + std::to_string(version) + " is pruned");
+    if (!bytes.ok()) return bytes.status();
+    if (bytes->size() != 40) return Damaged("a state root record has the wrong size");
+    return smt::NodeRef{ReadU64(bytes->data()), ReadFixed<Hash256>(bytes->data() + 8)};
+  }
+
+  Result<std::optional<Bytes>> StateAt(const View& view, ByteSpan key, uint64_t version) const {
+    if (key.size() > kMaxStateKeyBytes) {
+      return Status{ErrorCode::kTooLarge, "state key is longer than the limit"};
+    }
+    const Hash256 path = StateKeyPath(key);
+    const Key prefix = Key(kKeyWritePrefix).Fixed(path);
+    std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+    it->Seek(KeyWriteKey(path, version, kNoTransaction, 0xFFFFFFFF));
+    if (!it->status().ok()) return FromLevelDb(it->status(), "reading state");
+    if (!it->Valid() || !it->key().starts_with(prefix)) return std::optional<Bytes>();
+    Result<KeyWriteRecord> record =
+        DecodeStored<KeyWriteRecord>(it->value().ToString(), "a state write record");
+    if (!record.ok()) return record.status();
+    return std::move(record->value);
+  }
+
+  // One page of records under `prefix`, whose keys go on with a fixed-size position.
+  template <typename T, typename DecodeItem>
+  Result<Page<T>> ScanPage(const Key& prefix, size_t position_size, const PageRequest& request,
+                           bool reverse, DecodeItem decode) const {
+    if (Status status = CheckPage(request, position_size); !status.ok()) return status;
+    View view(*db_);
+    std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+    const std::string start =
+        prefix.str() + std::string(request.cursor.begin(), request.cursor.end());
+    if (!reverse) {
+      it->Seek(start);
+      if (!request.cursor.empty() && it->Valid() && it->key() == leveldb::Slice(start)) it->Next();
+    } else {
+      const std::string end = request.cursor.empty() ? PrefixEnd(prefix.str()) : start;
+      if (end.empty()) {
+        it->SeekToLast();
+      } else {
+        it->Seek(end);
+        if (it->Valid()) {
+          it->Prev();
+        } else {
+          it->SeekToLast();
+        }
+      }
+    }
+    Page<T> page;
+    std::string last_position;
+    while (it->Valid() && it->key().starts_with(prefix)) {
+      if (it->key().size() != prefix.str().size() + position_size) {
+        return Damaged("an index key has the wrong size");
+      }
+      if (page.items.size() == request.limit) {
+        page.next_cursor = Bytes(last_position.begin(), last_position.end());
+        break;
+      }
+      last_position.assign(it->key().data() + prefix.str().size(), position_size);
+      Result<T> item = decode(it->key().data() + prefix.str().size(), it->value());
+      if (!item.ok()) return item.status();
+      page.items.push_back(std::move(item).value());
+      if (reverse) {
+        it->Prev();
+      } else {
+        it->Next();
+      }
+    }
+    if (!it->status().ok()) return FromLevelDb(it->status(), "reading an index");
+    return page;
+  }
+
+  // ---- writes ----
+
+  Status WriteBatch(leveldb::WriteBatch& batch, const std::string& what) {
+    if (!failed_.ok()) {
+      return {ErrorCode::kIoError,
+              "ledger store refuses writes after an earlier failed write (" + failed_.message() +
+                  "); restart the node to recover from the last durable block"};
+    }
+    leveldb::WriteOptions options;
+    options.sync = true;
+    leveldb::Status status = db_->Write(options, &batch);
+    if (!status.ok()) {
+      failed_ = FromLevelDb(status, what);
+      return failed_;
+    }
+    return Status::Ok();
+  }
+
+  // State writes, tree nodes and the root for `version`, added to `batch`. Returns the root.
+  Result<Hash256> AddStateChanges(const View& view, uint64_t version,
+                                  const std::vector<StateWrite>& writes,
+                                  leveldb::WriteBatch& batch);
+  static void AddIndexEntries(uint64_t height, const std::vector<IndexEntry>& entries,
+                              leveldb::WriteBatch& batch);
+  // Drops the tree nodes and roots of versions that fall out of retention at `height`.
+  Result<uint64_t> AddPruning(const View& view, uint64_t height, leveldb::WriteBatch& batch);
+
+  std::unique_ptr<leveldb::Cache> cache_;
+  std::unique_ptr<const leveldb::FilterPolicy> filter_;
+  std::unique_ptr<leveldb::DB> db_;
+  const uint64_t retain_versions_;
+
+  mutable std::mutex mutex_;
+  StoreTip tip_;         // guarded by mutex_
+  uint64_t oldest_ = 0;  // guarded by mutex_
+  Status failed_;        // written only by the single writer
+};
+
+Status LedgerStore::Impl::LoadMetadata() {
+  View view(*db_);
+  Result<std::optional<std::string>> format = view.Get(MetaKey("format"), "the format record");
+  if (!format.ok()) return format.status();
+  if (!format->has_value()) {
+    return {ErrorCode::kCorruption,
+            "this LevelDB database is not a CityLedger store (it has no format record)"};
+  }
+  const std::string& record = **format;
+  if (record.size() != kFormatMagic.size() + 4 || !record.starts_with(kFormatMagic)) {
+    return {ErrorCode::kCorruption,
+            "this LevelDB database is not a CityLedger store (foreign "
+            "format record)"};
+  }
+  const uint32_t version = ReadU32(record.data() + kFormatMagic.size());
+  if (version != kStoreFormatVersion) {
+    return {ErrorCode::kInvalidArgument,
+            "ledger store has format version " + std::to_string(version) +
+                "; this build reads version " + std::to_string(kStoreFormatVersion)};
+  }
+  const auto need = [&](std::string_view name) -> Result<std::string> {
+    Result<std::optional<std::string>> value = view.Get(MetaKey(name), "metadata");
+    if (!value.ok()) return value.status();
+    if (!value->has_value())
+      return Damaged("metadata record '" + std::string(name) + "' is missing");
+    return std::move(**value);
+  };
+  Result<std::string> chain = need("chain");
+  Result<std::string> genesis = need("genesis");
+  Result<std::string> tip = need("tip");
+  Result<std::string> oldest = need("oldest");
+  for (const auto* result : {&chain, &genesis, &tip, &oldest}) {
+    if (!result->ok()) return result->status();
+  }
+  if (genesis->size() != 32 || tip->size() != 40 || oldest->size() != 8) {
+    return Damaged("a metadata record has the wrong size");
+  }
+  chain_id_ = *chain;
+  genesis_hash_ = ReadFixed<Hash256>(genesis->data());
+  StoreTip loaded{ReadU64(tip->data()), ReadFixed<Hash256>(tip->data() + 8), {}};
+  const uint64_t oldest_version = ReadU64(oldest->data());
+  if (oldest_version > loaded.height) return Damaged("the oldest retained version is past the tip");
+
+  // The tip must be a whole block: its records and its state root, and nothing after it.
+  const std::string height = std::to_string(loaded.height);
+  Result<std::string> by_hash = view.Need(Key(kBlockHashPrefix).Fixed(loaded.block_hash), "the tip",
+                                          Damaged("the tip block's hash is not indexed").message());
+  if (!by_hash.ok()) return Damaged(by_hash.status().message());
+  if (by_hash->size() != 8 || ReadU64(by_hash->data()) != loaded.height) {
+    return Damaged("the tip block's hash maps to another height");
+  }
+  if (loaded.height == 0) {
+    if (loaded.block_hash != genesis_hash_) return Damaged("tip at height 0 is not the genesis");
+  } else {
+    Result<std::string> meta =
+        view.Need(BlockKey(loaded.height), "the tip block", "tip block " + height + " is missing");
+    if (!meta.ok()) return Damaged(meta.status().message());
+    Result<BlockMeta> decoded = DecodeStored<BlockMeta>(*meta, "tip block " + height);
+    if (!decoded.ok()) return decoded.status();
+    if (decoded->header.Hash() != loaded.block_hash || decoded->header.height != loaded.height) {
+      return Damaged("tip block " + height + " does not match the tip record");
+    }
+    Result<std::optional<std::string>> cert =
+        view.Get(Key(kCertPrefix).U64(loaded.height), "a certificate");
+    if (!cert.ok()) return cert.status();
+    if (!cert->has_value()) return Damaged("tip block " + height + " has no certificate");
+  }
+  Result<std::optional<std::string>> next = view.Get(BlockKey(loaded.height + 1), "blocks");
+  if (!next.ok()) return next.status();
+  if (next->has_value()) return Damaged("a block exists above the tip (height " + height + ")");
+  {
+    std::lock_guard lock(mutex_);
+    tip_ = loaded;
+    oldest_ = oldest_version;
+  }
+  Result<smt::NodeRef> root = RootAt(view, loaded.height);
+  if (!root.ok()) return Damaged("the tip's state root: " + root.status().message());
+  if (!root->empty()) {
+    Result<smt::Node> node = ViewNodeSource(view).Load(*root);
+    if (!node.ok()) return node.status();
+  }
+  std::lock_guard lock(mutex_);
+  tip_.state_root = root->hash;
+  return Status::Ok();
+}
+
+Result<Hash256> LedgerStore::Impl::AddStateChanges(const View& view, uint64_t version,
+                                                   const std::vector<StateWrite>& writes,
+                                                   leveldb::WriteBatch& batch) {
+  std::map<Hash256, const StateWrite*> last_write;
+  for (uint32_t seq = 0; seq < writes.size(); ++seq) {
+    const StateWrite& write = writes[seq];
+    const Hash256 path = StateKeyPath(write.key);
+    last_write[path] = &write;
+    batch.Put(KeyWriteKey(path, version, write.tx_index, seq),
+              BytesSlice(Encode(KeyWriteRecord{write.key, write.value})));
+  }
+  std::vector<smt::Update> updates;
+  updates.reserve(last_write.size());
+  for (const auto& [path, write] : last_write) {
+    updates.push_back(
+        {path, write->value ? std::optional(StateValueHash(*write->value)) : std::nullopt});
+  }
+  smt::NodeRef old_root;
+  if (version > 0) {
+    Result<smt::NodeRef> root = RootAt(view, version - 1);
+    if (!root.ok()) return root.status();
+    old_root = *root;
+  }
+  Result<smt::Delta> delta = smt::ApplyUpdates(ViewNodeSource(view), old_root, version, updates);
+  if (!delta.ok()) return delta.status();
+  for (const auto& [ref, node] : delta->created) {
+    batch.Put(NodeKey(ref), BytesSlice(smt::EncodeNode(node)));
+  }
+  for (const smt::NodeRef& ref : delta->retired) {
+    batch.Put(Key(kStalePrefix).U64(version).U64(ref.version).Fixed(ref.hash), {});
+  }
+  batch.Put(RootKey(version), BytesSlice(EncodeRef(delta->root)));
+  return delta->root.hash;
+}
+
+void LedgerStore::Impl::AddIndexEntries(uint64_t height, const std::vector<IndexEntry>& entries,
+                                        leveldb::WriteBatch& batch) {
+  for (uint32_t seq = 0; seq < entries.size(); ++seq) {
+    const IndexEntry& entry = entries[seq];
+    batch.Put(Key(kIndexPrefix)
+                  .Fixed(IndexId(entry.contract, entry.index, entry.key))
+                  .U64(height)
+                  .U32(entry.tx_index)
+                  .U32(seq),
+              BytesSlice(entry.value));
+  }
+}
+
+Result<uint64_t> LedgerStore::Impl::AddPruning(const View& view, uint64_t height,
+                                               leveldb::WriteBatch& batch) {
+  const uint64_t current = oldest();
+  if (retain_versions_ == 0 || height + 1 <= retain_versions_) return current;
+  const uint64_t wanted = height + 1 - retain_versions_;
+  const uint64_t target = std::min(wanted, current + kMaxVersionsPrunedPerCommit);
+  for (uint64_t version = current + 1; version <= target; ++version) {
+    // Nodes retired at `version` are reachable only from roots below it, now all gone.
+    const Key prefix = Key(kStalePrefix).U64(version);
+    std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != 1 + 8 + 8 + 32) return Damaged("a pruning record has the wrong size");
+      const char* ref = it->key().data() + 1 + 8;
+      batch.Delete(NodeKey({ReadU64(ref), ReadFixed<Hash256>(ref + 8)}));
+      batch.Delete(it->key());
+    }
+    if (!it->status().ok()) return FromLevelDb(it->status(), "reading the pruning list");
+    batch.Delete(RootKey(version - 1));
+  }
+  return target;
+}
+
+Status LedgerStore::Impl::InitializeGenesis(const Genesis& genesis) {
+  if (!IsValidChainId(genesis.chain_id)) return {ErrorCode::kInvalidArgument, "invalid chain id"};
+  for (const StateWrite& write : genesis.writes) {
+    if (write.key.size() > kMaxStateKeyBytes ||
+        (write.value && write.value->size() > kMaxStateValueBytes)) {
+      return {ErrorCode::kTooLarge, "a genesis state write exceeds the key or value limit"};
+    }
+  }
+  View view(*db_);
+  leveldb::WriteBatch batch;
+  std::string format(kFormatMagic);
+  format += std::string{char(kStoreFormatVersion >> 24), char(kStoreFormatVersion >> 16),
+                        char(kStoreFormatVersion >> 8), char(kStoreFormatVersion)};
+  batch.Put(MetaKey("format"), format);
+  batch.Put(MetaKey("chain"), genesis.chain_id);
+  batch.Put(MetaKey("genesis"), Key().Fixed(genesis.block_hash).str());
+  batch.Put(MetaKey("tip"), Key().U64(0).Fixed(genesis.block_hash).str());
+  batch.Put(MetaKey("oldest"), Key().U64(0).str());
+  batch.Put(Key(kBlockHashPrefix).Fixed(genesis.block_hash), Key().U64(0).str());
+  Result<Hash256> root = AddStateChanges(view, 0, genesis.writes, batch);
+  if (!root.ok()) return root.status();
+  AddIndexEntries(0, genesis.index_entries, batch);
+  if (Status status = WriteBatch(batch, "writing the genesis state"); !status.ok()) return status;
+  return LoadMetadata();
+}
+
+// ---- commit ----
+
+namespace {
+
+Status CheckIndexEntry(const IndexEntry& entry, size_t tx_count) {
+  if (!IsValidName(entry.contract) || !IsValidName(entry.index)) {
+    return {ErrorCode::kInvalidArgument, "an index entry has an invalid contract or index name"};
+  }
+  if (entry.key.size() > kMaxStateKeyBytes || entry.value.size() > kMaxIndexValueBytes) {
+    return {ErrorCode::kTooLarge, "an index entry exceeds the key or value limit"};
+  }
+  if (entry.tx_index != kNoTransaction && entry.tx_index >= tx_count) {
+    return {ErrorCode::kInvalidArgument, "an index entry names a transaction not in the block"};
+  }
+  return Status::Ok();
+}
+
+Status CheckCommitShape(const CommitRequest& request, const StoreTip& tip,
+                        std::string_view chain_id) {
+  const Block& block = request.block;
+  const uint64_t height = block.header.height;
+  if (block.header.chain_id != chain_id)
+    return {ErrorCode::kInvalidArgument, "block is for another chain"};
+  if (height != tip.height + 1) {
+    return {ErrorCode::kInvalidArgument, "block height " + std::to_string(height) +
+                                             " does not follow the tip " +
+                                             std::to_string(tip.height)};
+  }
+  if (block.header.parent_hash != tip.block_hash) {
+    return {ErrorCode::kInvalidArgument, "block does not extend the tip"};
+  }
+  if (request.certificate.data.block_hash != block.Hash() ||
+      request.certificate.data.height != height) {
+    return {ErrorCode::kInvalidArgument, "the certificate is for another block"};
+  }
+  const size_t tx_count = block.transactions.size();
+  if (tx_count > kMaxTransactionsPerBlock) return {ErrorCode::kTooLarge, "too many transactions"};
+  if (request.results.size() != tx_count) {
+    return {ErrorCode::kInvalidArgument, "one result per transaction is required"};
+  }
+  for (const TxResult& result : request.results) {
+    if (result.detail.size() > kMaxResultDetailBytes ||
+        result.events.size() > kMaxEventsPerTransaction ||
+        result.related_accounts.size() > kMaxRelatedAccounts) {
+      return {ErrorCode::kTooLarge, "a transaction result exceeds its limits"};
+    }
+    for (const Event& event : result.events) {
+      if (!IsValidName(event.contract) || !IsValidName(event.name) ||
+          event.data.size() > kMaxEventBytes) {
+        return {ErrorCode::kInvalidArgument, "an event has an invalid name or is too large"};
+      }
+    }
+  }
+  for (const StateWrite& write : request.writes) {
+    if (write.key.size() > kMaxStateKeyBytes ||
+        (write.value && write.value->size() > kMaxStateValueBytes)) {
+      return {ErrorCode::kTooLarge, "a state write exceeds the key or value limit"};
+    }
+    if (write.tx_index != kNoTransaction && write.tx_index >= tx_count) {
+      return {ErrorCode::kInvalidArgument, "a state write names a transaction not in the block"};
+    }
+  }
+  for (const IndexEntry& entry : request.index_entries) {
+    if (Status status = CheckIndexEntry(entry, tx_count); !status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
+  const StoreTip current = tip();
+  if (Status status = CheckCommitShape(request, current, chain_id_); !status.ok()) return status;
+  const Block& block = request.block;
+  const uint64_t height = block.header.height;
+  const Hash256 block_hash = block.Hash();
+
+  View view(*db_);
+  leveldb::WriteBatch batch;
+  batch.Put(BlockKey(height),
+            BytesSlice(Encode(BlockMeta{block.header, block.signature,
+                                        static_cast<uint32_t>(block.transactions.size())})));
+  batch.Put(Key(kBlockHashPrefix).Fixed(block_hash), Key().U64(height).str());
+  batch.Put(Key(kCertPrefix).U64(height), BytesSlice(Encode(request.certificate)));
+
+  std::set<Hash256> ids;
+  std::map<std::pair<PublicKey, uint32_t>, std::pair<uint8_t, Hash256>> accounts;
+  for (uint32_t index = 0; index < block.transactions.size(); ++index) {
+    const Transaction& tx = block.transactions[index];
+    const TxResult& result = request.results[index];
+    const Hash256 id = tx.Id();
+    if (!ids.insert(id).second) {
+      return Status{ErrorCode::kInvalidArgument, "the block holds one transaction twice"};
+    }
+    Result<std::optional<std::string>> seen = view.Get(Key(kTxIdPrefix).Fixed(id), "transactions");
+    if (!seen.ok()) return seen.status();
+    if (seen->has_value()) {
+      return Status{ErrorCode::kAlreadyExists,
+                    "transaction " + ToHex(id.bytes).substr(0, 16) + " is already committed"};
+    }
+    batch.Put(Key(kTxPrefix).U64(height).U32(index), BytesSlice(Encode(TxEntry{tx, result})));
+    batch.Put(Key(kTxIdPrefix).Fixed(id), Key().U64(height).U32(index).str());
+    accounts[{tx.sender, index}] = {kAccountSent, id};
+    for (const PublicKey& related : result.related_accounts) {
+      auto& entry = accounts[{related, index}];
+      entry.first |= kAccountReceived;
+      entry.second = id;
+    }
+  }
+  for (const auto& [where, role] : accounts) {
+    Bytes value{role.first};
+    value.insert(value.end(), role.second.bytes.begin(), role.second.bytes.end());
+    batch.Put(Key(kAccountPrefix).Fixed(where.first).U64(height).U32(where.second),
+              BytesSlice(value));
+  }
+
+  Result<Hash256> state_root = AddStateChanges(view, height, request.writes, batch);
+  if (!state_root.ok()) return state_root.status();
+  AddIndexEntries(height, request.index_entries, batch);
+  Result<uint64_t> oldest_version = AddPruning(view, height, batch);
+  if (!oldest_version.ok()) return oldest_version.status();
+
+  // Pending blocks at or below the new tip are settled.
+  std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+  const std::string pending_end = Key(kPendingPrefix).U64(height + 1).str();
+  for (it->Seek(Key(kPendingPrefix)); it->Valid() && it->key().compare(pending_end) < 0;
+       it->Next()) {
+    batch.Delete(it->key());
+  }
+  batch.Put(MetaKey("oldest"), Key().U64(*oldest_version).str());
+  batch.Put(MetaKey("tip"), Key().U64(height).Fixed(block_hash).str());
+  if (Status status = WriteBatch(batch, "committing block " + std::to_string(height));
+      !status.ok()) {
+    return status;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    tip_ = {height, block_hash, *state_root};
+    oldest_ = *oldest_version;
+  }
+  return CommitInfo{height, block_hash, *state_root, ComputeResultRoot(request.results)};
+}
+
+// ---- LedgerStore ----
+
+namespace {
+
+Result<std::unique_ptr<LedgerStore::Impl>> OpenDatabase(const std::filesystem::path& dir,
+                                                        const StoreOptions& options, bool create) {
+  leveldb::Options db_options;
+  db_options.create_if_missing = create;
+  db_options.error_if_exists = create;
+  db_options.paranoid_checks = true;
+  db_options.env = options.env != nullptr ? options.env : leveldb::Env::Default();
+  db_options.max_file_size = 8 << 20;
+  std::unique_ptr<leveldb::Cache> cache(leveldb::NewLRUCache(options.block_cache_bytes));
+  std::unique_ptr<const leveldb::FilterPolicy> filter(leveldb::NewBloomFilterPolicy(10));
+  db_options.block_cache = cache.get();
+  db_options.filter_policy = filter.get();
+  leveldb::DB* raw = nullptr;
+  leveldb::Status status = leveldb::DB::Open(db_options, dir.string(), &raw);
+  if (!status.ok()) {
+    const std::string text = status.ToString();
+    if (text.find("lock") != std::string::npos || text.find("LOCK") != std::string::npos) {
+      return Status{ErrorCode::kIoError, "ledger store " + dir.string() +
+                                             " is in use by another process (" + text + ")"};
+    }
+    return FromLevelDb(status, "opening ledger store " + dir.string());
+  }
+  return std::make_unique<LedgerStore::Impl>(std::unique_ptr<leveldb::DB>(raw), std::move(cache),
+                                             std::move(filter), options);
+}
+
+}  // namespace
+
+LedgerStore::LedgerStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LedgerStore::~LedgerStore() = default;
+
+Result<std::unique_ptr<LedgerStore>> LedgerStore::Open(const std::filesystem::path& dir,
+                                                       const StoreOptions& options) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(dir, error)) {
+    return Status{ErrorCode::kNotFound, "no ledger store at " + dir.string()};
+  }
+  if (!std::filesystem::exists(dir / "CURRENT", error)) {
+    const bool empty = std::filesystem::is_empty(dir, error);
+    if (empty)
+      return Status{ErrorCode::kNotFound, "no ledger store at " + dir.string() + " (empty)"};
+    return Status{ErrorCode::kCorruption,
+                  dir.string() +
+                      " is not a ledger store: it holds files but no LevelDB database "
+                      "(CURRENT is missing)"};
+  }
+  Result<std::unique_ptr<Impl>> impl = OpenDatabase(dir, options, /*create=*/false);
+  if (!impl.ok()) return impl.status();
+  if (Status status = (*impl)->LoadMetadata(); !status.ok()) {
+    return Status{status.code(), dir.string() + ": " + status.message()};
+  }
+  return std::unique_ptr<LedgerStore>(new LedgerStore(std::move(impl).value()));
+}
+
+Result<std::unique_ptr<LedgerStore>> LedgerStore::Create(const std::filesystem::path& dir,
+                                                         const Genesis& genesis,
+                                                         const StoreOptions& options) {
+  std::error_code error;
+  if (std::filesystem::exists(dir, error) && !std::filesystem::is_empty(dir, error)) {
+    return Status{ErrorCode::kAlreadyExists,
+                  "refusing to create a ledger store in " + dir.string() + ": it is not empty"};
+  }
+  Result<std::unique_ptr<Impl>> impl = OpenDatabase(dir, options, /*create=*/true);
+  if (!impl.ok()) return impl.status();
+  if (Status status = (*impl)->InitializeGenesis(genesis); !status.ok()) return status;
+  return std::unique_ptr<LedgerStore>(new LedgerStore(std::move(impl).value()));
+}
+
+const std::string& LedgerStore::chain_id() const { return impl_->chain_id_; }
+const Hash256& LedgerStore::genesis_hash() const { return impl_->genesis_hash_; }
+StoreTip LedgerStore::tip() const { return impl_->tip(); }
+uint64_t LedgerStore::oldest_retained_version() const { return impl_->oldest(); }
+
+Result<CommitInfo> LedgerStore::Commit(const CommitRequest& request) {
+  return impl_->Commit(request);
+}
+
+Result<BlockHeader> LedgerStore::GetHeader(uint64_t height) const {
+  Impl::View view(*impl_->db_);
+  Result<std::string> bytes = view.Need(BlockKey(height), "a block",
+                                        "no committed block at height " + std::to_string(height));
+  if (!bytes.ok()) return bytes.status();
+  Result<BlockMeta> meta = DecodeStored<BlockMeta>(*bytes, "block " + std::to_string(height));
+  if (!meta.ok()) return meta.status();
+  return std::move(meta->header);
+}
+
+Result<Block> LedgerStore::GetBlock(uint64_t height) const {
+  Impl::View view(*impl_->db_);
+  const std::string label = "block " + std::to_string(height);
+  Result<std::string> bytes = view.Need(BlockKey(height), "a block",
+                                        "no committed block at height " + std::to_string(height));
+  if (!bytes.ok()) return bytes.status();
+  Result<BlockMeta> meta = DecodeStored<BlockMeta>(*bytes, label);
+  if (!meta.ok()) return meta.status();
+  Block block;
+  block.header = std::move(meta->header);
+  block.signature = meta->signature;
+  block.transactions.reserve(meta->tx_count);
+  const Key prefix = Key(kTxPrefix).U64(height);
+  std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    Result<TxEntry> entry = DecodeStored<TxEntry>(it->value().ToString(), label + " transaction");
+    if (!entry.ok()) return entry.status();
+    block.transactions.push_back(std::move(entry->transaction));
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), "reading " + label);
+  if (block.transactions.size() != meta->tx_count) {
+    return Damaged(label + " is missing transactions");
+  }
+  return block;
+}
+
+Result<QuorumCert> LedgerStore::GetCertificate(uint64_t height) const {
+  Impl::View view(*impl_->db_);
+  Result<std::string> bytes = view.Need(Key(kCertPrefix).U64(height), "a certificate",
+                                        "no certificate at height " + std::to_string(height));
+  if (!bytes.ok()) return bytes.status();
+  return DecodeStored<QuorumCert>(*bytes, "the certificate of block " + std::to_string(height));
+}
+
+Result<uint64_t> LedgerStore::HeightOf(const Hash256& block_hash) const {
+  Impl::View view(*impl_->db_);
+  Result<std::string> bytes = view.Need(Key(kBlockHashPrefix).Fixed(block_hash), "a block hash",
+                                        "no committed block with that hash");
+  if (!bytes.ok()) return bytes.status();
+  if (bytes->size() != 8) return Damaged("a block hash record has the wrong size");
+  return ReadU64(bytes->data());
+}
+
+Result<TxRecord> LedgerStore::GetTransaction(const Hash256& tx_id) const {
+  Impl::View view(*impl_->db_);
+  Result<std::string> where = view.Need(Key(kTxIdPrefix).Fixed(tx_id), "a transaction id",
+                                        "no committed transaction with that id");
+  if (!where.ok()) return where.status();
+  if (where->size() != 12) return Damaged("a transaction id record has the wrong size");
+  const TxLocation location{ReadU64(where->data()), ReadU32(where->data() + 8)};
+  Result<std::string> bytes = view.Need(Key(kTxPrefix).U64(location.height).U32(location.index),
+                                        "a transaction", "an indexed transaction is missing");
+  if (!bytes.ok()) return Damaged(bytes.status().message());
+  Result<TxEntry> entry = DecodeStored<TxEntry>(*bytes, "a transaction record");
+  if (!entry.ok()) return entry.status();
+  return TxRecord{std::move(entry->transaction), location, std::move(entry->result)};
+}
+
+Result<std::vector<TxResult>> LedgerStore::GetResults(uint64_t height) const {
+  Result<Block> block = GetBlock(height);  // checks the block exists and is whole
+  if (!block.ok()) return block.status();
+  Impl::View view(*impl_->db_);
+  std::vector<TxResult> results;
+  const Key prefix = Key(kTxPrefix).U64(height);
+  std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    Result<TxEntry> entry = DecodeStored<TxEntry>(it->value().ToString(), "a transaction record");
+    if (!entry.ok()) return entry.status();
+    results.push_back(std::move(entry->result));
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), "reading results");
+  return results;
+}
+
+Result<std::optional<Bytes>> LedgerStore::GetState(ByteSpan key) const {
+  Impl::View view(*impl_->db_);
+  return impl_->StateAt(view, key, impl_->tip().height);
+}
+
+Result<std::optional<Bytes>> LedgerStore::GetStateAt(ByteSpan key, uint64_t version) const {
+  if (version > impl_->tip().height) {
+    return Status{ErrorCode::kNotFound,
+                  "version " + std::to_string(version) + " is not committed yet"};
+  }
+  Impl::View view(*impl_->db_);
+  return impl_->StateAt(view, key, version);
+}
+
+Result<Hash256> LedgerStore::StateRootAt(uint64_t version) const {
+  Impl::View view(*impl_->db_);
+  Result<smt::NodeRef> root = impl_->RootAt(view, version);
+  if (!root.ok()) return root.status();
+  return root->hash;
+}
+
+Result<StateAt> LedgerStore::ProveState(ByteSpan key, uint64_t version) const {
+  Impl::View view(*impl_->db_);
+  Result<smt::NodeRef> root = impl_->RootAt(view, version);
+  if (!root.ok()) return root.status();
+  Result<std::optional<Bytes>> value = impl_->StateAt(view, key, version);
+  if (!value.ok()) return value.status();
+  Result<smt::PathProof> path = smt::Prove(Impl::ViewNodeSource(view), *root, StateKeyPath(key));
+  if (!path.ok()) return path.status();
+  const std::optional<Hash256> stored =
+      *value ? std::optional(StateValueHash(**value)) : std::nullopt;
+  if (stored != path->value_hash) {
+    return Damaged("the state tree and the stored value disagree at version " +
+                   std::to_string(version));
+  }
+  return StateAt{version, root->hash, std::move(*value), std::move(path->proof)};
+}
+
+Result<Page<AccountTx>> LedgerStore::AccountHistory(const PublicKey& account,
+                                                    const PageRequest& page) const {
+  return impl_->ScanPage<AccountTx>(
+      Key(kAccountPrefix).Fixed(account), 12, page, page.newest_first,
+      [](const char* position, const leveldb::Slice& value) -> Result<AccountTx> {
+        if (value.size() != 33) return Damaged("an account index record has the wrong size");
+        return AccountTx{{ReadU64(position), ReadU32(position + 8)},
+                         ReadFixed<Hash256>(value.data() + 1),
+                         static_cast<uint8_t>(value[0])};
+      });
+}
+
+Result<Page<KeyWrite>> LedgerStore::KeyHistory(ByteSpan key, const PageRequest& page) const {
+  if (key.size() > kMaxStateKeyBytes) {
+    return Status{ErrorCode::kTooLarge, "state key is longer than the limit"};
+  }
+  // Keys hold inverted positions, so key order is newest first.
+  return impl_->ScanPage<KeyWrite>(
+      Key(kKeyWritePrefix).Fixed(StateKeyPath(key)), 16, page, !page.newest_first,
+      [](const char* position, const leveldb::Slice& value) -> Result<KeyWrite> {
+        Result<KeyWriteRecord> record =
+            DecodeStored<KeyWriteRecord>(value.ToString(), "a state write record");
+        if (!record.ok()) return record.status();
+        return KeyWrite{{~ReadU64(position), ~ReadU32(position + 8)}, std::move(record->value)};
+      });
+}
+
+Result<Page<IndexItem>> LedgerStore::IndexScan(std::string_view contract, std::string_view index,
+                                               ByteSpan key, const PageRequest& page) const {
+  return impl_->ScanPage<IndexItem>(
+      Key(kIndexPrefix).Fixed(IndexId(contract, index, key)), 16, page, page.newest_first,
+      [](const char* position, const leveldb::Slice& value) -> Result<IndexItem> {
+        const ByteSpan bytes = SliceBytes(value);
+        return IndexItem{{ReadU64(position), ReadU32(position + 8)},
+                         Bytes(bytes.begin(), bytes.end())};
+      });
+}
+
+Status LedgerStore::PutPendingBlock(const Block& block) {
+  if (block.header.height <= impl_->tip().height) return Status::Ok();  // already settled
+  leveldb::WriteBatch batch;
+  batch.Put(Key(kPendingPrefix).U64(block.header.height).Fixed(block.Hash()),
+            BytesSlice(Encode(block)));
+  return impl_->WriteBatch(batch, "saving a pending block");
+}
+
+Result<std::vector<Block>> LedgerStore::PendingBlocks() const {
+  Impl::View view(*impl_->db_);
+  std::vector<Block> blocks;
+  std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+  const Key prefix(kPendingPrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    Result<Block> block = DecodeStored<Block>(it->value().ToString(), "a pending block");
+    if (!block.ok()) return block.status();
+    blocks.push_back(std::move(block).value());
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), "reading pending blocks");
+  return blocks;
+}
+
+}  // namespace city::ledger

@@ -13,10 +13,10 @@
 //   'R' v                     the state tree root at version v: v' ‖ hash (its NodeRef)
 //   'N' v hash                a state tree node created at version v (smt_tree.h)
 //   'Z' v v' hash             node (v', hash) is unreachable from roots >= v (pruning list)
-//   'V' path ~h ~i ~s         KeyWriteRecord: key and value (or deletion); inverted so that
-//                             a seek finds the latest write at or below a version first
+//   'V' path ~h ~s            KeyWriteRecord: tx index, key, value (or deletion); inverted
+//                             so that a seek finds the latest write at or below a version
 //   'A' account h i           role (u8) ‖ tx id
-//   'X' index-id h i s        contract index value; index-id = H(contract, index, key)
+//   'X' index-id h s          u32 BE tx index ‖ value; index-id = H(contract, index, key)
 //   'P' h block hash          a pending (voted, uncommitted) block
 // Everything a block changes is one WriteBatch written with sync = true.
 #include "city/ledger/store.h"
@@ -33,6 +33,7 @@
 #include <set>
 
 #include "codec_internal.h"
+#include "node_cache.h"
 #include "smt_tree.h"
 
 namespace city::ledger {
@@ -118,8 +119,8 @@ Key MetaKey(std::string_view name) { return Key(kMetaPrefix).Text(name); }
 Key BlockKey(uint64_t height) { return Key(kBlockPrefix).U64(height); }
 Key RootKey(uint64_t version) { return Key(kRootPrefix).U64(version); }
 Key NodeKey(const smt::NodeRef& ref) { return Key(kNodePrefix).U64(ref.version).Fixed(ref.hash); }
-Key KeyWriteKey(const Hash256& path, uint64_t height, uint32_t tx_index, uint32_t seq) {
-  return Key(kKeyWritePrefix).Fixed(path).U64(~height).U32(~tx_index).U32(~seq);
+Key KeyWriteKey(const Hash256& path, uint64_t height, uint32_t seq) {
+  return Key(kKeyWritePrefix).Fixed(path).U64(~height).U32(~seq);
 }
 Hash256 IndexId(std::string_view contract, std::string_view index, ByteSpan key) {
   return TaggedHasher(kIndexIdTag)
@@ -164,6 +165,7 @@ void Fields(Visitor& v, FieldsOf<TxEntry, Visitor>& entry) {
 
 struct KeyWriteRecord {
   static constexpr size_t kMaxEncodedSize = kMaxStateKeyBytes + kMaxStateValueBytes + 16;
+  uint32_t tx_index = kNoTransaction;
   Bytes key;
   std::optional<Bytes> value;
   void EncodeTo(Encoder& encoder) const;
@@ -171,6 +173,7 @@ struct KeyWriteRecord {
 };
 template <typename Visitor>
 void Fields(Visitor& v, FieldsOf<KeyWriteRecord, Visitor>& record) {
+  v.U32(record.tx_index);
   v.Blob(record.key, kMaxStateKeyBytes, "state key");
   uint8_t present = record.value.has_value() ? 1 : 0;
   v.U8(present);
@@ -250,7 +253,8 @@ class LedgerStore::Impl {
       : cache_(std::move(cache)),
         filter_(std::move(filter)),
         db_(std::move(db)),
-        retain_versions_(options.retain_versions) {}
+        retain_versions_(options.retain_versions),
+        node_cache_(options.node_cache_entries) {}
 
   ~Impl() { db_.reset(); }  // before the cache and filter it uses
 
@@ -275,7 +279,10 @@ class LedgerStore::Impl {
   // Reads under one snapshot: a multi-record read never sees half of a commit.
   class View {
    public:
-    explicit View(leveldb::DB& db) : db_(db), snapshot_(db.GetSnapshot()) {
+    // The tip and retention are read before the snapshot is taken, so the snapshot holds at
+    // least everything up to that tip.
+    explicit View(const Impl& impl)
+        : tip(impl.tip()), oldest(impl.oldest()), db_(*impl.db_), snapshot_(db_.GetSnapshot()) {
       options_.snapshot = snapshot_;
       options_.verify_checksums = true;
     }
@@ -303,6 +310,9 @@ class LedgerStore::Impl {
       return std::unique_ptr<leveldb::Iterator>(db_.NewIterator(options_));
     }
 
+    const StoreTip tip;
+    const uint64_t oldest;
+
    private:
     leveldb::DB& db_;
     const leveldb::Snapshot* snapshot_;
@@ -311,8 +321,9 @@ class LedgerStore::Impl {
 
   class ViewNodeSource : public smt::NodeSource {
    public:
-    explicit ViewNodeSource(const View& view) : view_(view) {}
+    ViewNodeSource(const View& view, smt::NodeCache& cache) : view_(view), cache_(cache) {}
     Result<smt::Node> Load(const smt::NodeRef& ref) const override {
+      if (std::optional<smt::Node> cached = cache_.Find(ref)) return *cached;
       Result<std::optional<std::string>> bytes = view_.Get(NodeKey(ref), "a state tree node");
       if (!bytes.ok()) return bytes.status();
       if (!bytes->has_value()) {
@@ -322,23 +333,24 @@ class LedgerStore::Impl {
       Result<smt::Node> node = smt::DecodeNode(AsBytes(**bytes));
       if (!node.ok()) return node.status();
       if (node->Hash() != ref.hash) return Damaged("a state tree node does not match its hash");
+      cache_.Insert(ref, *node);
       return node;
     }
 
    private:
     const View& view_;
+    smt::NodeCache& cache_;
   };
-
-  std::unique_ptr<View> NewView() const { return std::make_unique<View>(*db_); }
+  ViewNodeSource Nodes(const View& view) const { return ViewNodeSource(view, node_cache_); }
 
   Result<smt::NodeRef> RootAt(const View& view, uint64_t version) const {
-    const StoreTip now = tip();
+    const StoreTip& now = view.tip;
     if (version > now.height) {
       return Status{ErrorCode::kNotFound, "version " + std::to_string(version) +
                                               " is not committed yet (tip is " +
                                               std::to_string(now.height) + ")"};
     }
-    const uint64_t oldest_version = oldest();
+    const uint64_t oldest_version = view.oldest;
     if (version < oldest_version) {
       return Status{ErrorCode::kNotFound, "state version " + std::to_string(version) +
                                               " is pruned (oldest retained is " +
@@ -359,7 +371,7 @@ class LedgerStore::Impl {
     const Hash256 path = StateKeyPath(key);
     const Key prefix = Key(kKeyWritePrefix).Fixed(path);
     std::unique_ptr<leveldb::Iterator> it = view.Iterate();
-    it->Seek(KeyWriteKey(path, version, kNoTransaction, 0xFFFFFFFF));
+    it->Seek(KeyWriteKey(path, version, 0xFFFFFFFF));
     if (!it->status().ok()) return FromLevelDb(it->status(), "reading state");
     if (!it->Valid() || !it->key().starts_with(prefix)) return std::optional<Bytes>();
     Result<KeyWriteRecord> record =
@@ -373,7 +385,7 @@ class LedgerStore::Impl {
   Result<Page<T>> ScanPage(const Key& prefix, size_t position_size, const PageRequest& request,
                            bool reverse, DecodeItem decode) const {
     if (Status status = CheckPage(request, position_size); !status.ok()) return status;
-    View view(*db_);
+    View view(*this);
     std::unique_ptr<leveldb::Iterator> it = view.Iterate();
     const std::string start =
         prefix.str() + std::string(request.cursor.begin(), request.cursor.end());
@@ -435,10 +447,14 @@ class LedgerStore::Impl {
     return Status::Ok();
   }
 
-  // State writes, tree nodes and the root for `version`, added to `batch`. Returns the root.
-  Result<Hash256> AddStateChanges(const View& view, uint64_t version,
-                                  const std::vector<StateWrite>& writes,
-                                  leveldb::WriteBatch& batch);
+  struct StateChanges {
+    Hash256 root;
+    std::vector<std::pair<smt::NodeRef, smt::Node>> created;  // to cache once durable
+  };
+  // State writes, tree nodes and the root for `version`, added to `batch`.
+  Result<StateChanges> AddStateChanges(const View& view, uint64_t version,
+                                       const std::vector<StateWrite>& writes,
+                                       leveldb::WriteBatch& batch);
   static void AddIndexEntries(uint64_t height, const std::vector<IndexEntry>& entries,
                               leveldb::WriteBatch& batch);
   // Drops the tree nodes and roots of versions that fall out of retention at `height`.
@@ -449,6 +465,7 @@ class LedgerStore::Impl {
   std::unique_ptr<leveldb::DB> db_;
   const uint64_t retain_versions_;
 
+  mutable smt::NodeCache node_cache_;
   mutable std::mutex mutex_;
   StoreTip tip_;         // guarded by mutex_
   uint64_t oldest_ = 0;  // guarded by mutex_
@@ -456,7 +473,7 @@ class LedgerStore::Impl {
 };
 
 Status LedgerStore::Impl::LoadMetadata() {
-  View view(*db_);
+  View view(*this);
   Result<std::optional<std::string>> format = view.Get(MetaKey("format"), "the format record");
   if (!format.ok()) return format.status();
   if (!format->has_value()) {
@@ -530,10 +547,11 @@ Status LedgerStore::Impl::LoadMetadata() {
     tip_ = loaded;
     oldest_ = oldest_version;
   }
-  Result<smt::NodeRef> root = RootAt(view, loaded.height);
+  const View tip_view(*this);  // sees the tip just loaded
+  Result<smt::NodeRef> root = RootAt(tip_view, loaded.height);
   if (!root.ok()) return Damaged("the tip's state root: " + root.status().message());
   if (!root->empty()) {
-    Result<smt::Node> node = ViewNodeSource(view).Load(*root);
+    Result<smt::Node> node = Nodes(tip_view).Load(*root);
     if (!node.ok()) return node.status();
   }
   std::lock_guard lock(mutex_);
@@ -541,16 +559,16 @@ Status LedgerStore::Impl::LoadMetadata() {
   return Status::Ok();
 }
 
-Result<Hash256> LedgerStore::Impl::AddStateChanges(const View& view, uint64_t version,
-                                                   const std::vector<StateWrite>& writes,
-                                                   leveldb::WriteBatch& batch) {
+Result<LedgerStore::Impl::StateChanges> LedgerStore::Impl::AddStateChanges(
+    const View& view, uint64_t version, const std::vector<StateWrite>& writes,
+    leveldb::WriteBatch& batch) {
   std::map<Hash256, const StateWrite*> last_write;
   for (uint32_t seq = 0; seq < writes.size(); ++seq) {
     const StateWrite& write = writes[seq];
     const Hash256 path = StateKeyPath(write.key);
     last_write[path] = &write;
-    batch.Put(KeyWriteKey(path, version, write.tx_index, seq),
-              BytesSlice(Encode(KeyWriteRecord{write.key, write.value})));
+    batch.Put(KeyWriteKey(path, version, seq),
+              BytesSlice(Encode(KeyWriteRecord{write.tx_index, write.key, write.value})));
   }
   std::vector<smt::Update> updates;
   updates.reserve(last_write.size());
@@ -564,7 +582,7 @@ Result<Hash256> LedgerStore::Impl::AddStateChanges(const View& view, uint64_t ve
     if (!root.ok()) return root.status();
     old_root = *root;
   }
-  Result<smt::Delta> delta = smt::ApplyUpdates(ViewNodeSource(view), old_root, version, updates);
+  Result<smt::Delta> delta = smt::ApplyUpdates(Nodes(view), old_root, version, updates);
   if (!delta.ok()) return delta.status();
   for (const auto& [ref, node] : delta->created) {
     batch.Put(NodeKey(ref), BytesSlice(smt::EncodeNode(node)));
@@ -573,19 +591,20 @@ Result<Hash256> LedgerStore::Impl::AddStateChanges(const View& view, uint64_t ve
     batch.Put(Key(kStalePrefix).U64(version).U64(ref.version).Fixed(ref.hash), {});
   }
   batch.Put(RootKey(version), BytesSlice(EncodeRef(delta->root)));
-  return delta->root.hash;
+  return StateChanges{delta->root.hash, std::move(delta->created)};
 }
 
 void LedgerStore::Impl::AddIndexEntries(uint64_t height, const std::vector<IndexEntry>& entries,
                                         leveldb::WriteBatch& batch) {
   for (uint32_t seq = 0; seq < entries.size(); ++seq) {
     const IndexEntry& entry = entries[seq];
+    std::string value = Key().U32(entry.tx_index).str();
+    value.append(reinterpret_cast<const char*>(entry.value.data()), entry.value.size());
     batch.Put(Key(kIndexPrefix)
                   .Fixed(IndexId(entry.contract, entry.index, entry.key))
                   .U64(height)
-                  .U32(entry.tx_index)
                   .U32(seq),
-              BytesSlice(entry.value));
+              value);
   }
 }
 
@@ -619,7 +638,7 @@ Status LedgerStore::Impl::InitializeGenesis(const Genesis& genesis) {
       return {ErrorCode::kTooLarge, "a genesis state write exceeds the key or value limit"};
     }
   }
-  View view(*db_);
+  View view(*this);
   leveldb::WriteBatch batch;
   std::string format(kFormatMagic);
   format += std::string{char(kStoreFormatVersion >> 24), char(kStoreFormatVersion >> 16),
@@ -630,8 +649,8 @@ Status LedgerStore::Impl::InitializeGenesis(const Genesis& genesis) {
   batch.Put(MetaKey("tip"), Key().U64(0).Fixed(genesis.block_hash).str());
   batch.Put(MetaKey("oldest"), Key().U64(0).str());
   batch.Put(Key(kBlockHashPrefix).Fixed(genesis.block_hash), Key().U64(0).str());
-  Result<Hash256> root = AddStateChanges(view, 0, genesis.writes, batch);
-  if (!root.ok()) return root.status();
+  Result<StateChanges> state = AddStateChanges(view, 0, genesis.writes, batch);
+  if (!state.ok()) return state.status();
   AddIndexEntries(0, genesis.index_entries, batch);
   if (Status status = WriteBatch(batch, "writing the genesis state"); !status.ok()) return status;
   return LoadMetadata();
@@ -714,7 +733,7 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
   const uint64_t height = block.header.height;
   const Hash256 block_hash = block.Hash();
 
-  View view(*db_);
+  View view(*this);
   leveldb::WriteBatch batch;
   batch.Put(BlockKey(height),
             BytesSlice(Encode(BlockMeta{block.header, block.signature,
@@ -753,8 +772,8 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
               BytesSlice(value));
   }
 
-  Result<Hash256> state_root = AddStateChanges(view, height, request.writes, batch);
-  if (!state_root.ok()) return state_root.status();
+  Result<StateChanges> state = AddStateChanges(view, height, request.writes, batch);
+  if (!state.ok()) return state.status();
   AddIndexEntries(height, request.index_entries, batch);
   Result<uint64_t> oldest_version = AddPruning(view, height, batch);
   if (!oldest_version.ok()) return oldest_version.status();
@@ -774,10 +793,12 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
   }
   {
     std::lock_guard lock(mutex_);
-    tip_ = {height, block_hash, *state_root};
+    tip_ = {height, block_hash, state->root};
     oldest_ = *oldest_version;
   }
-  return CommitInfo{height, block_hash, *state_root, ComputeResultRoot(request.results)};
+  // The new nodes are the ones the next block's update and today's proofs walk.
+  for (const auto& [ref, node] : state->created) node_cache_.Insert(ref, node);
+  return CommitInfo{height, block_hash, state->root, ComputeResultRoot(request.results)};
 }
 
 // ---- LedgerStore ----
@@ -792,6 +813,10 @@ Result<std::unique_ptr<LedgerStore::Impl>> OpenDatabase(const std::filesystem::p
   db_options.paranoid_checks = true;
   db_options.env = options.env != nullptr ? options.env : leveldb::Env::Default();
   db_options.max_file_size = 8 << 20;
+  // One block's batch is a few MiB; a small memtable would flush after every block.
+  db_options.write_buffer_size = 32 << 20;
+  // Most bytes are hashes and signatures, which do not compress; snappy only costs CPU.
+  db_options.compression = leveldb::kNoCompression;
   std::unique_ptr<leveldb::Cache> cache(leveldb::NewLRUCache(options.block_cache_bytes));
   std::unique_ptr<const leveldb::FilterPolicy> filter(leveldb::NewBloomFilterPolicy(10));
   db_options.block_cache = cache.get();
@@ -862,7 +887,7 @@ Result<CommitInfo> LedgerStore::Commit(const CommitRequest& request) {
 }
 
 Result<BlockHeader> LedgerStore::GetHeader(uint64_t height) const {
-  Impl::View view(*impl_->db_);
+  Impl::View view(*impl_);
   Result<std::string> bytes = view.Need(BlockKey(height), "a block",
                                         "no committed block at height " + std::to_string(height));
   if (!bytes.ok()) return bytes.status();
@@ -872,7 +897,7 @@ Result<BlockHeader> LedgerStore::GetHeader(uint64_t height) const {
 }
 
 Result<Block> LedgerStore::GetBlock(uint64_t height) const {
-  Impl::View view(*impl_->db_);
+  Impl::View view(*impl_);
   const std::string label = "block " + std::to_string(height);
   Result<std::string> bytes = view.Need(BlockKey(height), "a block",
                                         "no committed block at height " + std::to_string(height));
@@ -898,7 +923,7 @@ Result<Block> LedgerStore::GetBlock(uint64_t height) const {
 }
 
 Result<QuorumCert> LedgerStore::GetCertificate(uint64_t height) const {
-  Impl::View view(*impl_->db_);
+  Impl::View view(*impl_);
   Result<std::string> bytes = view.Need(Key(kCertPrefix).U64(height), "a certificate",
                                         "no certificate at height " + std::to_string(height));
   if (!bytes.ok()) return bytes.status();
@@ -906,7 +931,7 @@ Result<QuorumCert> LedgerStore::GetCertificate(uint64_t height) const {
 }
 
 Result<uint64_t> LedgerStore::HeightOf(const Hash256& block_hash) const {
-  Impl::View view(*impl_->db_);
+  Impl::View view(*impl_);
   Result<std::string> bytes = view.Need(Key(kBlockHashPrefix).Fixed(block_hash), "a block hash",
                                         "no committed block with that hash");
   if (!bytes.ok()) return bytes.status();
@@ -915,7 +940,7 @@ Result<uint64_t> LedgerStore::HeightOf(const Hash256& block_hash) const {
 }
 
 Result<TxRecord> LedgerStore::GetTransaction(const Hash256& tx_id) const {
-  Impl::View view(*impl_->db_);
+  Impl::View view(*impl_);
   Result<std::string> where = view.Need(Key(kTxIdPrefix).Fixed(tx_id), "a transaction id",
                                         "no committed transaction with that id");
   if (!where.ok()) return where.status();
@@ -932,7 +957,7 @@ Result<TxRecord> LedgerStore::GetTransaction(const Hash256& tx_id) const {
 Result<std::vector<TxResult>> LedgerStore::GetResults(uint64_t height) const {
   Result<Block> block = GetBlock(height);  // checks the block exists and is whole
   if (!block.ok()) return block.status();
-  Impl::View view(*impl_->db_);
+  Impl::View view(*impl_);
   std::vector<TxResult> results;
   const Key prefix = Key(kTxPrefix).U64(height);
   std::unique_ptr<leveldb::Iterator> it = view.Iterate();
@@ -946,33 +971,33 @@ Result<std::vector<TxResult>> LedgerStore::GetResults(uint64_t height) const {
 }
 
 Result<std::optional<Bytes>> LedgerStore::GetState(ByteSpan key) const {
-  Impl::View view(*impl_->db_);
-  return impl_->StateAt(view, key, impl_->tip().height);
+  Impl::View view(*impl_);
+  return impl_->StateAt(view, key, view.tip.height);
 }
 
 Result<std::optional<Bytes>> LedgerStore::GetStateAt(ByteSpan key, uint64_t version) const {
-  if (version > impl_->tip().height) {
+  Impl::View view(*impl_);
+  if (version > view.tip.height) {
     return Status{ErrorCode::kNotFound,
                   "version " + std::to_string(version) + " is not committed yet"};
   }
-  Impl::View view(*impl_->db_);
   return impl_->StateAt(view, key, version);
 }
 
 Result<Hash256> LedgerStore::StateRootAt(uint64_t version) const {
-  Impl::View view(*impl_->db_);
+  Impl::View view(*impl_);
   Result<smt::NodeRef> root = impl_->RootAt(view, version);
   if (!root.ok()) return root.status();
   return root->hash;
 }
 
 Result<StateAt> LedgerStore::ProveState(ByteSpan key, uint64_t version) const {
-  Impl::View view(*impl_->db_);
+  Impl::View view(*impl_);
   Result<smt::NodeRef> root = impl_->RootAt(view, version);
   if (!root.ok()) return root.status();
   Result<std::optional<Bytes>> value = impl_->StateAt(view, key, version);
   if (!value.ok()) return value.status();
-  Result<smt::PathProof> path = smt::Prove(Impl::ViewNodeSource(view), *root, StateKeyPath(key));
+  Result<smt::PathProof> path = smt::Prove(impl_->Nodes(view), *root, StateKeyPath(key));
   if (!path.ok()) return path.status();
   const std::optional<Hash256> stored =
       *value ? std::optional(StateValueHash(**value)) : std::nullopt;
@@ -1001,22 +1026,23 @@ Result<Page<KeyWrite>> LedgerStore::KeyHistory(ByteSpan key, const PageRequest& 
   }
   // Keys hold inverted positions, so key order is newest first.
   return impl_->ScanPage<KeyWrite>(
-      Key(kKeyWritePrefix).Fixed(StateKeyPath(key)), 16, page, !page.newest_first,
+      Key(kKeyWritePrefix).Fixed(StateKeyPath(key)), 12, page, !page.newest_first,
       [](const char* position, const leveldb::Slice& value) -> Result<KeyWrite> {
         Result<KeyWriteRecord> record =
             DecodeStored<KeyWriteRecord>(value.ToString(), "a state write record");
         if (!record.ok()) return record.status();
-        return KeyWrite{{~ReadU64(position), ~ReadU32(position + 8)}, std::move(record->value)};
+        return KeyWrite{{~ReadU64(position), record->tx_index}, std::move(record->value)};
       });
 }
 
 Result<Page<IndexItem>> LedgerStore::IndexScan(std::string_view contract, std::string_view index,
                                                ByteSpan key, const PageRequest& page) const {
   return impl_->ScanPage<IndexItem>(
-      Key(kIndexPrefix).Fixed(IndexId(contract, index, key)), 16, page, page.newest_first,
+      Key(kIndexPrefix).Fixed(IndexId(contract, index, key)), 12, page, page.newest_first,
       [](const char* position, const leveldb::Slice& value) -> Result<IndexItem> {
-        const ByteSpan bytes = SliceBytes(value);
-        return IndexItem{{ReadU64(position), ReadU32(position + 8)},
+        if (value.size() < 4) return Damaged("an index record is too short");
+        const ByteSpan bytes = SliceBytes(value).subspan(4);
+        return IndexItem{{ReadU64(position), ReadU32(value.data())},
                          Bytes(bytes.begin(), bytes.end())};
       });
 }
@@ -1030,7 +1056,7 @@ Status LedgerStore::PutPendingBlock(const Block& block) {
 }
 
 Result<std::vector<Block>> LedgerStore::PendingBlocks() const {
-  Impl::View view(*impl_->db_);
+  Impl::View view(*impl_);
   std::vector<Block> blocks;
   std::unique_ptr<leveldb::Iterator> it = view.Iterate();
   const Key prefix(kPendingPrefix);

@@ -34,6 +34,9 @@ struct StoreOptions {
   // tip (1 = tip only); 0 keeps every version (archive mode).
   uint64_t retain_versions = 0;
   size_t block_cache_bytes = 64 << 20;
+  // Decoded state tree nodes kept in memory (about 150 bytes each): the upper levels of the
+  // tree, which every update walks, should fit.
+  size_t node_cache_entries = 1 << 20;
   leveldb::Env* env = nullptr;  // tests inject faults through it; nullptr = the OS
 };
 

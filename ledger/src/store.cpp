@@ -587,8 +587,12 @@ Result<LedgerStore::Impl::StateChanges> LedgerStore::Impl::AddStateChanges(
   for (const auto& [ref, node] : delta->created) {
     batch.Put(NodeKey(ref), BytesSlice(smt::EncodeNode(node)));
   }
-  for (const smt::NodeRef& ref : delta->retired) {
-    batch.Put(Key(kStalePrefix).U64(version).U64(ref.version).Fixed(ref.hash), {});
+  // Archive mode never prunes, so it skips the pruning list (about a third of the bytes a
+  // block writes). A store switched to pruning later reclaims only what it lists from then on.
+  if (retain_versions_ != 0) {
+    for (const smt::NodeRef& ref : delta->retired) {
+      batch.Put(Key(kStalePrefix).U64(version).U64(ref.version).Fixed(ref.hash), {});
+    }
   }
   batch.Put(RootKey(version), BytesSlice(EncodeRef(delta->root)));
   return StateChanges{delta->root.hash, std::move(delta->created)};

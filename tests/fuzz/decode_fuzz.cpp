@@ -2,7 +2,10 @@
 // Any input must either be refused with a Status or decode into an object that re-encodes
 // to exactly the input bytes (one encoding per object); verification must not crash either.
 #include <cstdlib>
+#include <type_traits>
 
+#include "city/ledger/records.h"
+#include "city/ledger/smt.h"
 #include "city/ledger/types.h"
 
 namespace {
@@ -14,6 +17,13 @@ void FuzzOne(city::ByteSpan input) {
   const city::Bytes again = city::ledger::Encode(*decoded);
   if (again.size() != input.size() || !std::equal(again.begin(), again.end(), input.begin())) {
     std::abort();  // two encodings for one object: hashes and signatures would diverge
+  }
+  if constexpr (std::is_same_v<T, city::ledger::StateProof>) {
+    // An auditor runs this on proofs from untrusted nodes: any proof may fail, none may crash.
+    const city::Bytes key{'k'}, value{'v'};
+    const city::Hash256 root = city::TaggedHash("fuzz.root", key);
+    (void)city::ledger::VerifyStateProof(root, key, city::ByteSpan(value), *decoded);
+    (void)city::ledger::VerifyStateProof(root, key, std::nullopt, *decoded);
   }
 }
 

@@ -6,6 +6,8 @@
 
 #include "city/consensus/messages.h"
 #include "city/crypto/address.h"
+#include "city/ledger/records.h"
+#include "city/ledger/smt.h"
 #include "support/ledger_fixtures.h"
 
 namespace {
@@ -47,6 +49,14 @@ int main(int argc, char** argv) {
   Write(dir, "fuzz_decode_message", 2,
         consensus::EncodeMessage(consensus::SyncCerts{
             test::SampleQc(keys, 3), ledger::TimeoutCert::FromTimeouts(timeouts)}));
+  ledger::StateProof proof;
+  proof.siblings = {TaggedHash("seed", {}), Hash256{}};
+  Write(dir, "fuzz_decode_state_proof", 0, Encode(proof));
+  proof.other_leaf = ledger::SmtLeaf{TaggedHash("path", {}), TaggedHash("value", {})};
+  Write(dir, "fuzz_decode_state_proof", 1, Encode(proof));
+  const ledger::TxResult result{
+      7, "insufficient balance", {{"ubi", "transfer", Bytes{1, 2}}}, {keys[1].public_key()}};
+  Write(dir, "fuzz_decode_tx_result", 0, Encode(result));
   const std::string address = EncodeAddress(keys[0].public_key());
   Write(dir, "fuzz_decode_address", 0, Bytes(address.begin(), address.end()));
   return 0;

@@ -3,7 +3,8 @@
 // Record layout. Integers in keys are big-endian so keys sort numerically; h = height
 // (u64), i = transaction index in its block (u32), s = position of the entry among the
 // block's writes or index entries (u32), v = state version (u64, equal to the height).
-//   'M' name                  metadata: "format" (u32 LE), "chain" (text), "genesis" (hash),
+//   'M' name                  metadata: "format" ("cityledger-store" ‖ u32 version), "chain"
+//                             (text), "genesis" (hash),
 //                             "tip" (h ‖ block hash), "oldest" (oldest retained version)
 //   'B' h                     BlockMeta: header, proposer signature, transaction count
 //   'K' block hash            h
@@ -28,10 +29,12 @@
 #include <leveldb/write_batch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <set>
 
+#include "city/crypto/private_file.h"
 #include "codec_internal.h"
 #include "node_cache.h"
 #include "smt_tree.h"
@@ -617,6 +620,8 @@ Result<uint64_t> LedgerStore::Impl::AddPruning(const View& view, uint64_t height
   const uint64_t current = oldest();
   if (retain_versions_ == 0 || height + 1 <= retain_versions_) return current;
   const uint64_t wanted = height + 1 - retain_versions_;
+  // A wider retention than before cannot bring back versions already pruned.
+  if (wanted <= current) return current;
   const uint64_t target = std::min(wanted, current + kMaxVersionsPrunedPerCommit);
   for (uint64_t version = current + 1; version <= target; ++version) {
     // Nodes retired at `version` are reachable only from roots below it, now all gone.
@@ -833,6 +838,12 @@ Result<std::unique_ptr<LedgerStore::Impl>> OpenDatabase(const std::filesystem::p
       return Status{ErrorCode::kIoError, "ledger store " + dir.string() +
                                              " is in use by another process (" + text + ")"};
     }
+    // A truncated table file surfaces as an I/O error ("Invalid argument" from reading past
+    // its end): the file is damaged, the disk is fine.
+    if (status.IsIOError() && text.find("Invalid argument") != std::string::npos) {
+      return Status{ErrorCode::kCorruption, "ledger store " + dir.string() +
+                                                " is damaged: a file is truncated (" + text + ")"};
+    }
     return FromLevelDb(status, "opening ledger store " + dir.string());
   }
   return std::make_unique<LedgerStore::Impl>(std::unique_ptr<leveldb::DB>(raw), std::move(cache),
@@ -875,10 +886,28 @@ Result<std::unique_ptr<LedgerStore>> LedgerStore::Create(const std::filesystem::
     return Status{ErrorCode::kAlreadyExists,
                   "refusing to create a ledger store in " + dir.string() + ": it is not empty"};
   }
-  Result<std::unique_ptr<Impl>> impl = OpenDatabase(dir, options, /*create=*/true);
-  if (!impl.ok()) return impl.status();
-  if (Status status = (*impl)->InitializeGenesis(genesis); !status.ok()) return status;
-  return std::unique_ptr<LedgerStore>(new LedgerStore(std::move(impl).value()));
+  // Built beside `dir` and renamed into place, so a crash mid-create never leaves a database
+  // without its genesis (which Open would rightly refuse as foreign).
+  std::filesystem::path target = dir.lexically_normal();
+  if (!target.has_filename()) target = target.parent_path();  // "db/" names "db"
+  const std::filesystem::path staging = target.string() + ".creating";
+  std::filesystem::remove_all(staging, error);  // left by a crash during an earlier Create
+  {
+    Result<std::unique_ptr<Impl>> impl = OpenDatabase(staging, options, /*create=*/true);
+    if (!impl.ok()) return impl.status();
+    if (Status status = (*impl)->InitializeGenesis(genesis); !status.ok()) {
+      impl->reset();
+      std::filesystem::remove_all(staging, error);
+      return status;
+    }
+  }
+  if (::rename(staging.c_str(), target.c_str()) != 0) {
+    Status status = IoErrorFromErrno("cannot move the new ledger store into place at", dir);
+    std::filesystem::remove_all(staging, error);
+    return status;
+  }
+  if (Status status = SyncParentDirectory(dir); !status.ok()) return status;
+  return Open(dir, options);
 }
 
 const std::string& LedgerStore::chain_id() const { return impl_->chain_id_; }

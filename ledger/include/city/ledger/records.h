@@ -57,7 +57,7 @@ struct StateWrite {
 };
 
 // An entry in a contract-defined index (e.g. emr "accesses" by patient): appended, never
-// rewritten; read back in order of (height, tx_index, position in the block).
+// rewritten; read back in order of (height, position among the block's index entries).
 struct IndexEntry {
   std::string contract;
   std::string index;

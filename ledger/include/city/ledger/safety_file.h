@@ -1,10 +1,10 @@
 // A small file written durably and atomically: the consensus safety state lives in one, and
 // the node saves it before every vote leaves.
 //
-// Format: "CITYSAF1", u32 LE payload length, the payload, then BLAKE2b-256 of everything
-// before it. Saving writes a temp file in the same directory (mode 0600), fsyncs it, renames
-// it over the old file and fsyncs the directory, so after a crash the file holds either the
-// old or the new contents, whole.
+// Format: "CITYSAF1", u32 LE payload length, the payload, then
+// TaggedHash("city.safety.file.v1", everything before it). Saving writes a temp file in the same
+// directory (mode 0600), fsyncs it, renames it over the old file and fsyncs the directory, so after
+// a crash the file holds either the old or the new contents, whole.
 #pragma once
 
 #include <filesystem>
@@ -24,7 +24,8 @@ class SafetyFile {
   const std::filesystem::path& path() const { return path_; }
   // Durable once it returns kOk.
   Status Save(ByteSpan payload) const;
-  // nullopt when no file exists yet; kCorruption for a truncated or altered file.
+  // nullopt when no file exists yet; kCorruption for a truncated or altered file;
+  // kPermissionDenied when others may read or write it (it must be 0600).
   Result<std::optional<Bytes>> Load() const;
 
  private:

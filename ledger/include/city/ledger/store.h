@@ -30,8 +30,9 @@ namespace city::ledger {
 inline constexpr uint32_t kStoreFormatVersion = 1;
 
 struct StoreOptions {
-  // Historical state versions to keep for proofs and reads at old heights, counting the
-  // tip (1 = tip only); 0 keeps every version (archive mode).
+  // State versions whose tree is kept for proofs, counting the tip (1 = tip only); 0 keeps
+  // every version (archive mode). Values stay readable at every version (GetStateAt) either
+  // way: they are the per-key history.
   uint64_t retain_versions = 0;
   size_t block_cache_bytes = 64 << 20;
   // Decoded state tree nodes kept in memory (about 150 bytes each): the upper levels of the
@@ -78,7 +79,7 @@ class LedgerStore {
   const std::string& chain_id() const;
   const Hash256& genesis_hash() const;
   StoreTip tip() const;
-  // The oldest version whose state and proofs are still held (0 in archive mode).
+  // The oldest version whose tree is still held for proofs (0 for a store that never pruned).
   uint64_t oldest_retained_version() const;
 
   // Commits the next block: height tip+1, parent the tip, certificate for this block, one

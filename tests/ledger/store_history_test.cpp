@@ -116,7 +116,7 @@ class StoreHistoryTest : public ::testing::Test {
         expected_flip_.emplace_back(h, 1, ToBytes("on " + hs));
       }
       // Index entries out of transaction order: read back by position in the block
-      // (docs/storage.md; records.h still says by tx_index first).
+      // (records.h, docs/storage.md), not by tx_index.
       request.index_entries.push_back(
           {"emr", "accesses", ToBytes("patient-1"), ToBytes(hs + "b"), 1});
       request.index_entries.push_back(

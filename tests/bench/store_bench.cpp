@@ -13,6 +13,7 @@
 #include <leveldb/write_batch.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -30,8 +31,9 @@ using ledger::CommitRequest;
 using ledger::LedgerStore;
 
 constexpr uint64_t kTxsPerBlock = 1000;
-constexpr uint64_t kAccounts = 100'000;
-constexpr uint64_t kItems = 50'000;
+// Scaled to the ledger's size (--txs / 10, at most 100,000), so a smoke run stays small.
+uint64_t kAccounts = 100'000;
+uint64_t kItems = 50'000;
 constexpr std::string_view kChain = "city-bench";
 
 uint64_t Mix(uint64_t x) {
@@ -82,8 +84,7 @@ CommitRequest MakeBlock(uint64_t height, const Hash256& parent) {
     tx.args.assign(64, static_cast<uint8_t>(n));
     block.transactions.push_back(std::move(tx));
     const auto index = static_cast<uint32_t>(j);
-    request.results.push_back(
-        {0, "", {{"ubi", "transferred", U64Bytes(n)}}, {Account(recipient)}});
+    request.results.push_back({0, "", {{"ubi", "transferred", U64Bytes(n)}}, {Account(recipient)}});
     request.writes.push_back({BalanceKey(sender), U64Bytes(Mix(n + 1)), index});
     request.writes.push_back({BalanceKey(recipient), U64Bytes(Mix(n + 2)), index});
     request.writes.push_back({NonceKey(sender), U64Bytes(n), index});
@@ -139,7 +140,8 @@ void Build(Ledger& ledger, uint64_t target_txs, uint64_t retain_versions) {
     const CommitRequest request = MakeBlock(height, ledger.store->tip().block_hash);
     const auto start = std::chrono::steady_clock::now();
     Result<ledger::CommitInfo> info = ledger.store->Commit(request);
-    segment_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    segment_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!info.ok()) Fail(info.status());
     if (height % tenth == 0 || height == blocks) {
       const uint64_t in_segment = height % tenth == 0 ? tenth : height % tenth;
@@ -288,8 +290,8 @@ void BM_IndexPage100(benchmark::State& state) {
   uint64_t i = 0;
   size_t items = 0;
   for (auto _ : state) {
-    Result<ledger::Page<ledger::IndexItem>> page =
-        store.IndexScan("logistics", "provenance", ItemKey(Mix(++i) % kItems), {.cursor = {}, .limit = 100});
+    Result<ledger::Page<ledger::IndexItem>> page = store.IndexScan(
+        "logistics", "provenance", ItemKey(Mix(++i) % kItems), {.cursor = {}, .limit = 100});
     if (!page.ok()) state.SkipWithError(page.status().ToString().c_str());
     items += page->items.size();
   }
@@ -359,6 +361,8 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // growth lines appear as they are measured
   if (sodium_init() < 0) return 1;
   city::test::TempDir temp;
+  city::bench::kAccounts = std::clamp<uint64_t>(txs / 10, 1000, 100'000);
+  city::bench::kItems = city::bench::kAccounts / 2;
   city::bench::Ledger ledger;
   ledger.dir = keep.empty() ? temp.path() / "ledger" : std::filesystem::path(keep);
   city::bench::Build(ledger, txs, retain_versions);

@@ -1,0 +1,299 @@
+// The governance contract (governance.h).
+#include "city/contracts/governance.h"
+
+#include <algorithm>
+#include <set>
+
+#include "city/contracts/executor.h"
+
+namespace city::contracts {
+
+namespace {
+
+using Proposer = PublicKey;
+
+struct ApprovalItem {
+  PublicKey account;
+  void EncodeTo(ledger::Encoder& encoder) const { encoder.Fixed(account); }
+  static ApprovalItem DecodeFrom(ledger::Decoder& decoder) {
+    ApprovalItem item;
+    decoder.Fixed(item.account);
+    return item;
+  }
+};
+
+struct Proposal {
+  uint64_t id = 0;
+  PublicKey proposer;
+  Action action;
+  uint64_t expiry_height = 0;
+  std::vector<ApprovalItem> approvals;
+  uint8_t passed = 0;
+  uint64_t passed_height = 0;
+
+  template <typename V, typename T>
+  static void Fields(V& v, T& t) {
+    v.U64(t.id);
+    v.Fixed(t.proposer);
+    v.Object(t.action);
+    v.U64(t.expiry_height);
+    v.List(t.approvals, kMaxProposalApprovals, PublicKey::kSize, "proposal approvals");
+    v.U8(t.passed);
+    v.U64(t.passed_height);
+  }
+  CITY_CONTRACT_CODEC(Proposal);
+};
+
+constexpr std::string_view kThresholdParam = "council_threshold";
+
+std::string RoleStateKey(std::string_view role, const PublicKey& account) {
+  std::string key = "role/";
+  key.append(role);
+  key.push_back('/');
+  key.append(account.bytes.begin(), account.bytes.end());
+  return key;
+}
+std::string RoleCountKey(std::string_view role) { return "role_count/" + std::string(role); }
+std::string ProposalKey(uint64_t id) { return "proposal/" + U64Key(id); }
+std::string ValidatorsKey(uint64_t epoch) { return "validators/" + U64Key(epoch); }
+std::string ParamStateKey(std::string_view name) { return "param/" + std::string(name); }
+
+uint64_t Counter(const Call& call, const std::string& key) {
+  return ReadU64Value(call.Get(key)).value_or(0);
+}
+
+Outcome CheckAction(const Action& action) {
+  switch (static_cast<ActionKind>(action.kind)) {
+    case ActionKind::kGrantRole:
+    case ActionKind::kRevokeRole:
+      if (!ledger::IsValidName(action.name))
+        return Outcome::Fail(Code::kBadArguments, "invalid role name");
+      if (!action.account.IsValidPoint())
+        return Outcome::Fail(Code::kBadArguments, "invalid account");
+      return Outcome::Ok();
+    case ActionKind::kSetParameter:
+      if (!ledger::IsValidName(action.name))
+        return Outcome::Fail(Code::kBadArguments, "invalid parameter name");
+      if (action.name == kThresholdParam && action.value == 0) {
+        return Outcome::Fail(Code::kBadArguments, "the council threshold must be at least 1");
+      }
+      return Outcome::Ok();
+    case ActionKind::kSetValidators: {
+      if (action.validators.empty())
+        return Outcome::Fail(Code::kBadArguments, "empty validator set");
+      std::set<PublicKey> distinct(action.validators.begin(), action.validators.end());
+      if (distinct.size() != action.validators.size()) {
+        return Outcome::Fail(Code::kBadArguments, "a validator is listed twice");
+      }
+      for (const PublicKey& key : action.validators) {
+        if (!key.IsValidPoint()) return Outcome::Fail(Code::kBadArguments, "invalid validator key");
+      }
+      if (action.value == 0)
+        return Outcome::Fail(Code::kBadArguments, "epoch 0 is the genesis set");
+      return Outcome::Ok();
+    }
+  }
+  return Outcome::Fail(Code::kBadArguments, "unknown action kind");
+}
+
+// Carries out a passed proposal's action.
+Outcome Execute(Call& call, const Action& action) {
+  switch (static_cast<ActionKind>(action.kind)) {
+    case ActionKind::kGrantRole: {
+      const std::string key = RoleStateKey(action.name, action.account);
+      if (call.Get(key)) return Outcome::Ok();  // already held
+      call.Put(key, {});
+      call.Put(RoleCountKey(action.name), U64Value(Counter(call, RoleCountKey(action.name)) + 1));
+      call.Emit("role_granted", Bytes(action.name.begin(), action.name.end()));
+      call.Relate(action.account);
+      return Outcome::Ok();
+    }
+    case ActionKind::kRevokeRole: {
+      const std::string key = RoleStateKey(action.name, action.account);
+      if (!call.Get(key)) return Outcome::Ok();  // not held
+      const uint64_t holders = Counter(call, RoleCountKey(action.name)) - 1;
+      if (action.name == kCouncilRole && holders < call.Param(kThresholdParam).value_or(1)) {
+        return Outcome::Fail(Code::kInvalidState,
+                             "revoking would leave fewer council members than the threshold");
+      }
+      call.Delete(key);
+      call.Put(RoleCountKey(action.name), U64Value(holders));
+      call.Emit("role_revoked", Bytes(action.name.begin(), action.name.end()));
+      call.Relate(action.account);
+      return Outcome::Ok();
+    }
+    case ActionKind::kSetParameter:
+      if (action.name == kThresholdParam &&
+          action.value > Counter(call, RoleCountKey(kCouncilRole))) {
+        return Outcome::Fail(Code::kInvalidState, "the threshold cannot exceed the council size");
+      }
+      call.Put(ParamStateKey(action.name), U64Value(action.value));
+      call.Emit("parameter_set", Bytes(action.name.begin(), action.name.end()));
+      return Outcome::Ok();
+    case ActionKind::kSetValidators: {
+      Bytes packed;
+      for (const PublicKey& key : action.validators)
+        packed.insert(packed.end(), key.bytes.begin(), key.bytes.end());
+      call.Put(ValidatorsKey(action.value), std::move(packed));
+      call.Emit("validators_scheduled", U64Value(action.value));
+      return Outcome::Ok();
+    }
+  }
+  return Outcome::Fail(Code::kBadArguments, "unknown action kind");
+}
+
+// Records an approval and passes the proposal once it has enough.
+Outcome Approve(Call& call, Proposal& proposal) {
+  proposal.approvals.push_back({call.caller()});
+  const uint64_t threshold = call.Param(kThresholdParam).value_or(1);
+  if (proposal.approvals.size() >= threshold) {
+    if (Outcome done = Execute(call, proposal.action); !done.ok()) return done;
+    proposal.passed = 1;
+    proposal.passed_height = call.block().height;
+    call.Emit("proposal_passed", U64Value(proposal.id));
+  }
+  call.Put(ProposalKey(proposal.id), ledger::Encode(proposal));
+  return Outcome::Ok();
+}
+
+Json AccountJson(const PublicKey& key) { return EncodeAddress(key); }
+
+Json ProposalJson(const Proposal& proposal) {
+  Json approvals = Json::array();
+  for (const ApprovalItem& item : proposal.approvals)
+    approvals.push_back(AccountJson(item.account));
+  Json validators = Json::array();
+  for (const PublicKey& key : proposal.action.validators) validators.push_back(AccountJson(key));
+  return {{"id", proposal.id},
+          {"proposer", AccountJson(proposal.proposer)},
+          {"action",
+           {{"kind", proposal.action.kind},
+            {"name", proposal.action.name},
+            {"account", AccountJson(proposal.action.account)},
+            {"value", proposal.action.value},
+            {"validators", validators}}},
+          {"expiry_height", proposal.expiry_height},
+          {"approvals", approvals},
+          {"passed", proposal.passed == 1},
+          {"passed_height", proposal.passed_height}};
+}
+
+class Governance : public Contract {
+ public:
+  Governance() : Contract(std::string(kGovernance)) {
+    AddMethod<ProposeArgs>("propose", Permission<ProposeArgs>::Role(std::string(kCouncilRole)),
+                           [](Call& call, const ProposeArgs& args) -> Outcome {
+                             if (Outcome checked = CheckAction(args.action); !checked.ok())
+                               return checked;
+                             if (args.expiry_height < call.block().height) {
+                               return Outcome::Fail(Code::kBadArguments, "expiry is in the past");
+                             }
+                             const uint64_t id = Counter(call, "next_proposal");
+                             call.Put("next_proposal", U64Value(id + 1));
+                             Proposal proposal{
+                                 id, call.caller(), args.action, args.expiry_height, {}, 0, 0};
+                             call.Emit("proposed", U64Value(id));
+                             return Approve(call, proposal);
+                           });
+    AddMethod<ApproveArgs>(
+        "approve", Permission<ApproveArgs>::Role(std::string(kCouncilRole)),
+        [](Call& call, const ApproveArgs& args) -> Outcome {
+          std::optional<Proposal> proposal =
+              LoadRecord<Proposal>(call.Get(ProposalKey(args.proposal)));
+          if (!proposal) return Outcome::Fail(Code::kNotFound, "no such proposal");
+          if (proposal->passed) {
+            return Outcome::Fail(Code(GovernanceCode::kAlreadyDecided), "already passed");
+          }
+          if (proposal->expiry_height < call.block().height) {
+            return Outcome::Fail(Code(GovernanceCode::kExpiredProposal), "proposal expired");
+          }
+          for (const ApprovalItem& item : proposal->approvals) {
+            if (item.account == call.caller()) {
+              return Outcome::Fail(Code(GovernanceCode::kAlreadyApproved), "already approved");
+            }
+          }
+          return Approve(call, *proposal);
+        });
+    AddQuery("proposal", [](const QueryContext& context, const Json& params) -> Result<Json> {
+      std::optional<Proposal> proposal =
+          LoadRecord<Proposal>(context.Get(ProposalKey(params.at("id").get<uint64_t>())));
+      if (!proposal) return Status{ErrorCode::kNotFound, "no such proposal"};
+      return ProposalJson(*proposal);
+    });
+    AddQuery("has_role", [](const QueryContext& context, const Json& params) -> Result<Json> {
+      Result<PublicKey> account = AccountFromJson(params, "account");
+      if (!account.ok()) return account.status();
+      const std::string role = params.at("role").get<std::string>();
+      return Json{{"account", AccountJson(*account)},
+                  {"role", role},
+                  {"granted", context.HasRole(*account, role)}};
+    });
+    AddQuery("role_count", [](const QueryContext& context, const Json& params) -> Result<Json> {
+      const std::string role = params.at("role").get<std::string>();
+      return Json{{"role", role},
+                  {"holders", ReadU64Value(context.Get(RoleCountKey(role))).value_or(0)}};
+    });
+    AddQuery("parameter", [](const QueryContext& context, const Json& params) -> Result<Json> {
+      const std::string name = params.at("name").get<std::string>();
+      const std::optional<uint64_t> value = context.Param(name);
+      return Json{{"name", name}, {"value", value ? Json(*value) : Json(nullptr)}};
+    });
+    AddQuery("validators", [](const QueryContext& context, const Json& params) -> Result<Json> {
+      const uint64_t epoch = params.at("epoch").get<uint64_t>();
+      const std::optional<Bytes> packed = context.Get(ValidatorsKey(epoch));
+      if (!packed) return Status{ErrorCode::kNotFound, "no validator set scheduled for that epoch"};
+      Json keys = Json::array();
+      for (size_t i = 0; i + PublicKey::kSize <= packed->size(); i += PublicKey::kSize) {
+        PublicKey key;
+        std::copy_n(packed->begin() + static_cast<std::ptrdiff_t>(i), PublicKey::kSize,
+                    key.bytes.begin());
+        keys.push_back(AccountJson(key));
+      }
+      return Json{{"epoch", epoch}, {"validators", keys}};
+    });
+  }
+};
+
+ledger::StateWrite GenesisWrite(const std::string& key, Bytes value) {
+  std::string full(kGovernance);
+  full.push_back('/');
+  full.append(key);
+  return {Bytes(full.begin(), full.end()), std::move(value), ledger::kNoTransaction};
+}
+
+}  // namespace
+
+std::unique_ptr<Contract> MakeGovernance() { return std::make_unique<Governance>(); }
+
+Result<std::vector<ledger::StateWrite>> GovernanceGenesisWrites(const GovernanceGenesis& genesis) {
+  const std::set<PublicKey> council(genesis.council.begin(), genesis.council.end());
+  if (council.empty() || council.size() != genesis.council.size()) {
+    return Status{ErrorCode::kInvalidArgument, "the council must be non-empty, without repeats"};
+  }
+  if (genesis.threshold == 0 || genesis.threshold > council.size()) {
+    return Status{ErrorCode::kInvalidArgument, "the threshold must be 1..council size"};
+  }
+  std::map<std::string, std::set<PublicKey>> roles;
+  roles[std::string(kCouncilRole)] = council;
+  for (const auto& [role, account] : genesis.roles) {
+    if (!ledger::IsValidName(role))
+      return Status{ErrorCode::kInvalidArgument, "invalid role '" + role + "'"};
+    roles[role].insert(account);
+  }
+  std::vector<ledger::StateWrite> writes;
+  for (const auto& [role, holders] : roles) {
+    for (const PublicKey& account : holders)
+      writes.push_back(GenesisWrite(RoleStateKey(role, account), {}));
+    writes.push_back(GenesisWrite(RoleCountKey(role), U64Value(holders.size())));
+  }
+  std::map<std::string, uint64_t> params(genesis.params.begin(), genesis.params.end());
+  params[std::string(kThresholdParam)] = genesis.threshold;
+  for (const auto& [name, value] : params) {
+    if (!ledger::IsValidName(name))
+      return Status{ErrorCode::kInvalidArgument, "invalid parameter '" + name + "'"};
+    writes.push_back(GenesisWrite(ParamStateKey(name), U64Value(value)));
+  }
+  return writes;
+}
+
+}  // namespace city::contracts

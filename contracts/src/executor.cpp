@@ -36,8 +36,14 @@ class BlockState : public StateReader {
   explicit BlockState(const StateReader& committed) : committed_(committed) {}
 
   std::optional<Bytes> Get(ByteSpan key) const override {
-    if (auto it = written_.find(ToText(key)); it != written_.end()) return it->second;
-    return committed_.Get(key);
+    std::string text = ToText(key);
+    if (auto it = written_.find(text); it != written_.end()) return it->second;
+    // Committed state does not change during a block; roles, parameters and hot balances
+    // are read by many of its transactions.
+    if (auto it = read_.find(text); it != read_.end()) return it->second;
+    std::optional<Bytes> value = committed_.Get(key);
+    read_.emplace(std::move(text), value);
+    return value;
   }
   std::optional<Bytes> Get(const std::string& key) const { return Get(AsBytes(key)); }
   void Apply(const Bytes& key, const std::optional<Bytes>& value) { written_[ToText(key)] = value; }
@@ -45,6 +51,7 @@ class BlockState : public StateReader {
  private:
   const StateReader& committed_;
   std::map<std::string, std::optional<Bytes>> written_;
+  mutable std::map<std::string, std::optional<Bytes>> read_;
 };
 
 bool HasRoleIn(const StateReader& state, const PublicKey& account, std::string_view role) {

@@ -76,6 +76,7 @@ class ContractHarness {
     Result<ledger::CommitInfo> info = store_->Commit(request);
     if (!info.ok()) throw std::runtime_error(info.status().ToString());
     last_root_ = info->state_root;
+    block_times_.push_back(context.timestamp_ms);
     return execution.results;
   }
 
@@ -91,7 +92,14 @@ class ContractHarness {
   void AdvanceTo(uint64_t time_ms) {
     while (TimeAt(store_->tip().height + 1) <= time_ms) Block({});
   }
-  uint64_t TimeAt(uint64_t height) const { return start_time_ms_ + height * kHarnessBlockMs; }
+  // Lets `ms` pass before the next block, without committing blocks in between (for days
+  // and months): every later block is that much later.
+  void Wait(uint64_t ms) { offset_ms_ += ms; }
+  // The timestamp of committed block `height`, or the one a future block will get.
+  uint64_t TimeAt(uint64_t height) const {
+    if (height >= 1 && height <= block_times_.size()) return block_times_[height - 1];
+    return start_time_ms_ + offset_ms_ + height * kHarnessBlockMs;
+  }
   uint64_t now_ms() const { return TimeAt(store_->tip().height); }
   uint64_t height() const { return store_->tip().height; }
 
@@ -110,6 +118,8 @@ class ContractHarness {
   TempDir dir_;
   std::unique_ptr<contracts::Registry> registry_;
   uint64_t start_time_ms_ = 0;
+  uint64_t offset_ms_ = 0;
+  std::vector<uint64_t> block_times_;  // of blocks 1..tip
   std::unique_ptr<ledger::LedgerStore> store_;
   std::map<PublicKey, uint64_t> nonces_;
   Hash256 last_root_;

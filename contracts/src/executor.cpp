@@ -12,6 +12,9 @@ namespace {
 constexpr std::string_view kNonceSpace = "sys/nonce/";
 constexpr std::string_view kRoleSpace = "governance/role/";
 constexpr std::string_view kParamSpace = "governance/param/";
+// Bounds on one call's effects, so a block of calls stays within what a commit should carry.
+constexpr size_t kMaxIndexEntriesPerCall = 1024;
+constexpr size_t kMaxWritesPerCall = 1024;
 
 // Keys are built and compared as strings: GCC 12 reports false out-of-bounds warnings for
 // the same operations on byte vectors at -O3.
@@ -115,8 +118,10 @@ class BufferedCall : public Call {
   // fails instead, so no transaction can make its block impossible to commit.
   Outcome CheckLimits() const {
     if (events_.size() > ledger::kMaxEventsPerTransaction ||
-        related_.size() > ledger::kMaxRelatedAccounts) {
-      return Outcome::Fail(Code::kLimitExceeded, "too many events or related accounts");
+        related_.size() > ledger::kMaxRelatedAccounts ||
+        index_entries_.size() > kMaxIndexEntriesPerCall || writes_.size() > kMaxWritesPerCall) {
+      return Outcome::Fail(Code::kLimitExceeded,
+                           "too many events, related accounts, writes or index entries");
     }
     for (const ledger::Event& event : events_) {
       if (!ledger::IsValidName(event.name) || event.data.size() > ledger::kMaxEventBytes) {

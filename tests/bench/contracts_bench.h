@@ -35,6 +35,7 @@ inline void RunExecution(benchmark::State& state, test::ContractHarness& chain,
     state.ResumeTiming();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBenchBlockTxs));
+  // Benchmarks using this driver should register with ->UseRealTime(): execution does I/O.
   if (failed != 0) state.SkipWithError("some benchmark calls failed");
 }
 

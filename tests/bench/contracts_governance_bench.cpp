@@ -24,7 +24,7 @@ void BM_GovernancePropose(benchmark::State& state) {
     return chain.Tx(council[i % council.size()], "governance", "propose", args);
   });
 }
-BENCHMARK(BM_GovernancePropose)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GovernancePropose)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace city::bench

@@ -44,7 +44,7 @@ void BM_LogisticsObjectEvent(benchmark::State& state) {
     return chain.Tx(custodians[c], "logistics", "object_event", args);
   });
 }
-BENCHMARK(BM_LogisticsObjectEvent)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LogisticsObjectEvent)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace city::bench

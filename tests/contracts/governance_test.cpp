@@ -245,3 +245,67 @@ TEST_F(GovernanceTest, LaterTransactionsInABlockSeeEarlierWrites) {
 
 }  // namespace
 }  // namespace city::contracts
+
+namespace city::contracts {
+namespace {
+
+// The same proposals and approvals, in the same blocks, on two independent stores: equal
+// state roots at every height.
+TEST(GovernanceDeterminism, TwoStoresAgreeAtEveryHeight) {
+  const std::vector<KeyPair> council = test::TestValidators(4);
+  GovernanceGenesis genesis;
+  for (const KeyPair& key : council) genesis.council.push_back(key.public_key());
+  genesis.threshold = 3;
+  const auto make_chain = [&] {
+    auto registry = std::make_unique<Registry>();
+    EXPECT_TRUE(registry->Add(MakeGovernance()).ok());
+    return std::make_unique<test::ContractHarness>(std::move(registry),
+                                                   *GovernanceGenesisWrites(genesis));
+  };
+  auto first = make_chain();
+  auto second = make_chain();
+  uint64_t seed = 12345;
+  int passed = 0;
+  uint64_t proposals = 0;  // ids handed out so far
+  const auto next = [&seed] {
+    return seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+  };
+  for (int block = 0; block < 25; ++block) {
+    std::vector<ledger::Transaction> a, b;
+    for (int i = 0; i < 4; ++i) {
+      const KeyPair& sender = council[(next() >> 33) % council.size()];
+      const uint64_t pick = next() >> 16;  // an LCG's low bits are not random
+      if (pick % 2 == 0) {
+        const ProposeArgs args{{uint8_t(ActionKind::kGrantRole),
+                                "role" + std::to_string(pick % 5),
+                                test::TestKey(static_cast<uint8_t>(40 + pick % 7)).public_key(),
+                                0,
+                                {}},
+                               first->height() + 3 + pick % 6};
+        a.push_back(first->Tx(sender, "governance", "propose", args));
+        b.push_back(second->Tx(sender, "governance", "propose", args));
+      } else {
+        // Mostly the latest proposals, so some gather enough approvals to pass.
+        const uint64_t back = proposals == 0 ? 0 : (pick >> 8) % std::min<uint64_t>(proposals, 3);
+        const ApproveArgs args{proposals == 0 ? 0 : proposals - 1 - back};
+        a.push_back(first->Tx(sender, "governance", "approve", args));
+        b.push_back(second->Tx(sender, "governance", "approve", args));
+      }
+    }
+    const std::vector<ledger::TxResult> ra = first->Block(a);
+    const std::vector<ledger::TxResult> rb = second->Block(b);
+    ASSERT_EQ(ra, rb) << "block " << block;
+    ASSERT_EQ(first->last_root(), second->last_root()) << "block " << block;
+    for (const ledger::TxResult& result : ra) {
+      for (const ledger::Event& event : result.events) {
+        passed += event.name == "proposal_passed";
+        proposals += event.name == "proposed";
+      }
+    }
+  }
+  // Proposals passed, so the comparison covered executed actions, not only refusals.
+  EXPECT_GT(passed, 0);
+}
+
+}  // namespace
+}  // namespace city::contracts

@@ -1,6 +1,6 @@
 // Result codes of contract calls. Stable: they are stored in TxResult::code and reach clients.
-// 0 is success; 1-99 are the engine's and shared by every contract; each contract may add its
-// own from 100 up.
+// 0 is success; 1-99 are the engine's and shared by every contract; each contract has its own
+// range: governance 100-199, ubi 200-299, emr 300-399, logistics 400-499.
 #pragma once
 
 #include <cstdint>

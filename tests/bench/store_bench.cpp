@@ -22,6 +22,7 @@
 #include <string>
 
 #include "city/ledger/store.h"
+#include "raw_verify_baseline.h"
 #include "support/temp_dir.h"
 
 namespace city::bench {
@@ -162,17 +163,7 @@ void Build(Ledger& ledger, uint64_t target_txs, uint64_t retain_versions) {
 
 // ---- baselines ----
 
-void BM_RawVerifyBaseline(benchmark::State& state) {
-  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-  crypto_sign_keypair(pk, sk);
-  unsigned char message[32] = {1}, signature[crypto_sign_BYTES];
-  crypto_sign_detached(signature, nullptr, message, sizeof message, sk);
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(crypto_sign_verify_detached(signature, message, sizeof message, pk));
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(BM_RawVerifyBaseline);
+BENCHMARK(RawVerifyBaseline)->Name("BM_RawVerifyBaseline");
 
 // One synced LevelDB batch holding as many records and bytes as a committed block's
 // transactions, state writes and indexes, with none of the store's work.

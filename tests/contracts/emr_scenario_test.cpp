@@ -48,48 +48,23 @@ std::unique_ptr<ContractHarness> MakeChain(const Cast& cast, uint64_t start_time
                                            start_time_ms);
 }
 
-// Blocks at chosen times on a harness's store, executed and committed as the harness does.
-// The harness puts blocks one second apart, so a 30-day consent would need 2.6 million
-// blocks to expire; a test that uses this clock must use it for every block (the harness's
-// own Block() would go back in time).
+// The harness's blocks on a calendar: the first block comes one block interval after
+// `now_ms`, and Wait(days) lets days pass before the next one.
 class Calendar {
  public:
-  Calendar(ContractHarness& chain, uint64_t now_ms) : chain_(chain), now_ms_(now_ms) {}
-
-  std::vector<ledger::TxResult> Block(const std::vector<ledger::Transaction>& transactions) {
-    now_ms_ += test::kHarnessBlockMs;
-    ledger::LedgerStore& store = chain_.store();
-    const uint64_t height = store.tip().height + 1;
-    const BlockContext context{std::string(test::kTestChain), height, now_ms_};
-    StoreStateReader reader(store);
-    BlockExecution execution = ExecuteBlock(chain_.registry(), reader, context, transactions);
-    ledger::CommitRequest request;
-    request.block.header.chain_id = std::string(test::kTestChain);
-    request.block.header.height = height;
-    request.block.header.parent_hash = store.tip().block_hash;
-    request.block.header.timestamp_ms = now_ms_;
-    request.block.transactions = transactions;
-    request.block.header.tx_root = request.block.ComputeTxRoot();
-    request.certificate.data.height = height;
-    request.certificate.data.block_hash = request.block.Hash();
-    request.results = execution.results;
-    request.writes = std::move(execution.writes);
-    request.index_entries = std::move(execution.index_entries);
-    Result<ledger::CommitInfo> info = store.Commit(request);
-    if (!info.ok()) throw std::runtime_error(info.status().ToString());
-    return execution.results;
+  Calendar(ContractHarness& chain, uint64_t now_ms) : chain_(chain) {
+    chain_.Wait(now_ms + test::kHarnessBlockMs - chain_.TimeAt(chain_.height() + 1));
   }
   template <typename Args>
   ledger::TxResult Call(const KeyPair& sender, std::string method, const Args& args) {
-    return Block({chain_.Tx(sender, "emr", std::move(method), args)}).front();
+    return chain_.Call(sender, "emr", std::move(method), args);
   }
-  // The next block is `days` later.
-  void Wait(uint64_t days) { now_ms_ += days * kDayMs; }
-  uint64_t now_ms() const { return now_ms_; }
+  void Wait(uint64_t days) { chain_.Wait(days * kDayMs); }
+  uint64_t now_ms() const { return chain_.now_ms(); }  // of the last block
+  uint64_t next_block_ms() const { return chain_.TimeAt(chain_.height() + 1); }
 
  private:
   ContractHarness& chain_;
-  uint64_t now_ms_ = 0;
 };
 
 Json QueryOk(ContractHarness& chain, std::string_view query, const Json& params) {
@@ -154,7 +129,7 @@ TEST(EmrScenarioTest, AGpReadsLabResultsForThirtyDaysThenAParamedicBreaksTheGlas
 
   // A month later the consent has expired and the next read is refused.
   calendar.Wait(29);
-  EXPECT_GE(calendar.now_ms() + test::kHarnessBlockMs, start + 30 * kDayMs);
+  EXPECT_GE(calendar.next_block_ms(), start + 30 * kDayMs);
   EXPECT_EQ(calendar
                 .Call(cast.gp, "access",
                       AccessArgs{cast.alice.public_key(), "lab/2024/0042", consent, "TREAT"})

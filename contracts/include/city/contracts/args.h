@@ -17,7 +17,7 @@
     Fields(decoder, object);                                                        \
     return object;                                                                  \
   }                                                                                 \
-  static constexpr size_t kMaxEncodedSize = ::city::ledger::kMaxArgsBytes
+  [[maybe_unused]] static constexpr size_t kMaxEncodedSize = ::city::ledger::kMaxArgsBytes
 
 namespace city::contracts {
 

@@ -12,22 +12,12 @@ namespace {
 
 using Proposer = PublicKey;
 
-struct ApprovalItem {
-  PublicKey account;
-  void EncodeTo(ledger::Encoder& encoder) const { encoder.Fixed(account); }
-  static ApprovalItem DecodeFrom(ledger::Decoder& decoder) {
-    ApprovalItem item;
-    decoder.Fixed(item.account);
-    return item;
-  }
-};
-
 struct Proposal {
   uint64_t id = 0;
   PublicKey proposer;
   Action action;
   uint64_t expiry_height = 0;
-  std::vector<ApprovalItem> approvals;
+  std::vector<PublicKey> approvals;
   uint8_t passed = 0;
   uint64_t passed_height = 0;
 
@@ -37,7 +27,7 @@ struct Proposal {
     v.Fixed(t.proposer);
     v.Object(t.action);
     v.U64(t.expiry_height);
-    v.List(t.approvals, kMaxProposalApprovals, PublicKey::kSize, "proposal approvals");
+    v.FixedList(t.approvals, kMaxProposalApprovals, "proposal approvals");
     v.U8(t.passed);
     v.U64(t.passed_height);
   }
@@ -131,10 +121,7 @@ Outcome Execute(Call& call, const Action& action) {
       call.Emit("parameter_set", Bytes(action.name.begin(), action.name.end()));
       return Outcome::Ok();
     case ActionKind::kSetValidators: {
-      Bytes packed;
-      for (const PublicKey& key : action.validators)
-        packed.insert(packed.end(), key.bytes.begin(), key.bytes.end());
-      call.Put(ValidatorsKey(action.value), std::move(packed));
+      call.Put(ValidatorsKey(action.value), ledger::Encode(action));
       call.Emit("validators_scheduled", U64Value(action.value));
       return Outcome::Ok();
     }
@@ -144,7 +131,7 @@ Outcome Execute(Call& call, const Action& action) {
 
 // Records an approval and passes the proposal once it has enough.
 Outcome Approve(Call& call, Proposal& proposal) {
-  proposal.approvals.push_back({call.caller()});
+  proposal.approvals.push_back(call.caller());
   const uint64_t threshold = call.Param(kThresholdParam).value_or(1);
   if (proposal.approvals.size() >= threshold) {
     if (Outcome done = Execute(call, proposal.action); !done.ok()) return done;
@@ -160,8 +147,7 @@ Json AccountJson(const PublicKey& key) { return EncodeAddress(key); }
 
 Json ProposalJson(const Proposal& proposal) {
   Json approvals = Json::array();
-  for (const ApprovalItem& item : proposal.approvals)
-    approvals.push_back(AccountJson(item.account));
+  for (const PublicKey& account : proposal.approvals) approvals.push_back(AccountJson(account));
   Json validators = Json::array();
   for (const PublicKey& key : proposal.action.validators) validators.push_back(AccountJson(key));
   return {{"id", proposal.id},
@@ -207,10 +193,9 @@ class Governance : public Contract {
           if (proposal->expiry_height < call.block().height) {
             return Outcome::Fail(Code(GovernanceCode::kExpiredProposal), "proposal expired");
           }
-          for (const ApprovalItem& item : proposal->approvals) {
-            if (item.account == call.caller()) {
-              return Outcome::Fail(Code(GovernanceCode::kAlreadyApproved), "already approved");
-            }
+          const std::vector<PublicKey>& approvals = proposal->approvals;
+          if (std::find(approvals.begin(), approvals.end(), call.caller()) != approvals.end()) {
+            return Outcome::Fail(Code(GovernanceCode::kAlreadyApproved), "already approved");
           }
           return Approve(call, *proposal);
         });
@@ -240,15 +225,10 @@ class Governance : public Contract {
     });
     AddQuery("validators", [](const QueryContext& context, const Json& params) -> Result<Json> {
       const uint64_t epoch = params.at("epoch").get<uint64_t>();
-      const std::optional<Bytes> packed = context.Get(ValidatorsKey(epoch));
-      if (!packed) return Status{ErrorCode::kNotFound, "no validator set scheduled for that epoch"};
+      const std::optional<Action> change = LoadRecord<Action>(context.Get(ValidatorsKey(epoch)));
+      if (!change) return Status{ErrorCode::kNotFound, "no validator set scheduled for that epoch"};
       Json keys = Json::array();
-      for (size_t i = 0; i + PublicKey::kSize <= packed->size(); i += PublicKey::kSize) {
-        PublicKey key;
-        std::copy_n(packed->begin() + static_cast<std::ptrdiff_t>(i), PublicKey::kSize,
-                    key.bytes.begin());
-        keys.push_back(AccountJson(key));
-      }
+      for (const PublicKey& key : change->validators) keys.push_back(AccountJson(key));
       return Json{{"epoch", epoch}, {"validators", keys}};
     });
   }

@@ -14,27 +14,9 @@ void Fields(Visitor& v, FieldsOf<SmtLeaf, Visitor>& leaf) {
   v.Fixed(leaf.value_hash);
 }
 
-// Siblings travel as one blob of 32-byte hashes: a list of fixed-size items needs no
-// per-item framing.
 template <typename Visitor>
 void Fields(Visitor& v, FieldsOf<StateProof, Visitor>& proof) {
-  Bytes packed;
-  if constexpr (Visitor::kEncoding) {
-    for (const Hash256& sibling : proof.siblings) {
-      packed.insert(packed.end(), sibling.bytes.begin(), sibling.bytes.end());
-    }
-  }
-  v.Blob(packed, kSmtDepth * Hash256::kSize, "proof siblings");
-  if constexpr (!Visitor::kEncoding) {
-    if (packed.size() % Hash256::kSize != 0) {
-      Decoder::Fail(ErrorCode::kMalformed, "proof siblings", "is not a whole number of hashes");
-    }
-    proof.siblings.resize(packed.size() / Hash256::kSize);
-    for (size_t i = 0; i < proof.siblings.size(); ++i) {
-      std::copy_n(packed.begin() + static_cast<std::ptrdiff_t>(i * Hash256::kSize), Hash256::kSize,
-                  proof.siblings[i].bytes.begin());
-    }
-  }
+  v.FixedList(proof.siblings, kSmtDepth, "proof siblings");
   v.Optional(proof.other_leaf, "proof other_leaf");
 }
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "city/ledger/smt.h"
 #include "city/ledger/types.h"
 #include "support/ledger_fixtures.h"
 
@@ -95,6 +96,20 @@ TEST(CodecLimits, ForgedTransactionCountIsRefusedWithoutAllocating) {
   EXPECT_LT(LargestAllocationDecoding<Block>(bytes), 4 * bytes.size() + 4096);
   PutU32(bytes, count_at, kMaxTransactionsPerBlock + 1);
   EXPECT_EQ(DecodeStatus<Block>(bytes).code(), ErrorCode::kTooLarge);
+}
+
+// Lists of hashes (FixedList): a forged count is checked against the bytes present before
+// anything is allocated, and a count above the list's maximum is too large.
+TEST(CodecLimits, ForgedHashListCountIsRefusedWithoutAllocating) {
+  StateProof proof;
+  proof.siblings.assign(3, TaggedHash("sibling", {}));
+  Bytes bytes = Encode(proof);
+  ASSERT_TRUE(Decode<StateProof>(bytes).ok());
+  PutU32(bytes, 1, kSmtDepth);  // the count follows the 0x01 flag
+  EXPECT_EQ(DecodeStatus<StateProof>(bytes).code(), ErrorCode::kMalformed);
+  EXPECT_LT(LargestAllocationDecoding<StateProof>(bytes), 4096u);
+  PutU32(bytes, 1, kSmtDepth + 1);
+  EXPECT_EQ(DecodeStatus<StateProof>(bytes).code(), ErrorCode::kTooLarge);
 }
 
 TEST(CodecLimits, OversizedFrameIsRefusedUnread) {

@@ -9,10 +9,9 @@
 //   threshold               u64          approvals a proposal needs (M)
 //   next_proposal           u64          the id the next proposal gets
 //   proposal/<id BE>        Proposal
-//   validators/<epoch BE>   ValidatorChange (the set to use from that epoch)
+//   validators/<epoch BE>   the passed kSetValidators Action (its set, used from that epoch)
 #pragma once
 
-#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,23 +63,7 @@ void Action::Fields(V& v, T& t) {
   v.Text(t.name, ledger::kMaxNameLength, "action name");
   v.Fixed(t.account);
   v.U64(t.value);
-  // Validators travel as one blob of 32-byte keys.
-  Bytes packed;
-  if constexpr (V::kEncoding) {
-    for (const PublicKey& key : t.validators)
-      packed.insert(packed.end(), key.bytes.begin(), key.bytes.end());
-  }
-  v.Blob(packed, ledger::kMaxValidators * PublicKey::kSize, "action validators");
-  if constexpr (!V::kEncoding) {
-    if (packed.size() % PublicKey::kSize != 0) {
-      ledger::Decoder::Fail(ErrorCode::kMalformed, "action validators", "is not whole keys");
-    }
-    t.validators.resize(packed.size() / PublicKey::kSize);
-    for (size_t i = 0; i < t.validators.size(); ++i) {
-      std::copy_n(packed.begin() + static_cast<std::ptrdiff_t>(i * PublicKey::kSize),
-                  PublicKey::kSize, t.validators[i].bytes.begin());
-    }
-  }
+  v.FixedList(t.validators, ledger::kMaxValidators, "action validators");
 }
 
 struct ProposeArgs {

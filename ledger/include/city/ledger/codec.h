@@ -7,7 +7,8 @@
 //   - Integers: fixed width, little-endian (u8, u16, u32, u64).
 //   - Hashes, keys, signatures: their raw bytes, no length.
 //   - Byte strings and text: u32 length, then the bytes; each field has its own maximum.
-//   - Lists: u32 count, then the elements; each list has a maximum count.
+//   - Lists: u32 count, then the elements; each list has a maximum count. A list of hashes
+//     or keys is the same: u32 count, then their raw bytes.
 //   - Optional values: a u8 flag, 0 (absent) or 1 (present, value follows); nothing else.
 //   - Nested objects are written inline, fields in declaration order, with no flag byte.
 //   - No bytes may follow the top-level object.
@@ -111,6 +112,12 @@ class Encoder {
                   const char* field) {
     List(items, max_count, min_element_size, field);
   }
+  // Lists of hashes or keys.
+  template <typename D>
+  void FixedList(const std::vector<D>& items, size_t /*max_count*/, const char* /*field*/) {
+    U32(static_cast<uint32_t>(items.size()));
+    for (const D& item : items) Fixed(item);
+  }
 
  private:
   codec_internal::VectorSink sink_;
@@ -167,6 +174,16 @@ class Decoder {
         Fail(ErrorCode::kMalformed, field, "must be sorted by signer without duplicates");
       }
     }
+  }
+
+  template <typename D, size_t N = D::kSize>
+  void FixedList(std::vector<D>& items, size_t max_count, const char* field) {
+    uint32_t count = 0;
+    U32(count);
+    if (count > max_count) Fail(ErrorCode::kTooLarge, field, "has too many elements");
+    Need(static_cast<size_t>(count) * N, field);
+    items.assign(count, D{});
+    for (D& item : items) Fixed(item);
   }
 
   size_t remaining() const { return source_.remaining(); }

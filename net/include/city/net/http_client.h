@@ -1,0 +1,60 @@
+// A small blocking HTTP/1.1 client (Boost.Beast) for cityctl, tests and benchmarks: one
+// keep-alive connection to one server, a deadline on every request, bounded responses.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "city/status.h"
+
+namespace city::net {
+
+struct HttpUrl {
+  std::string host;  // a name or an IPv4/IPv6 literal (without brackets)
+  uint16_t port = 80;
+  std::string base_path;  // without a trailing '/', often empty
+};
+// "http://127.0.0.1:8080", "http://localhost:8080/api", "127.0.0.1:8080". Only http; anything
+// else (https, a bad port, garbage) is kInvalidArgument with a message naming the problem.
+Result<HttpUrl> ParseHttpUrl(std::string_view url);
+
+struct HttpReply {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+  std::map<std::string, std::string> headers;  // names lower-cased
+};
+
+struct HttpClientOptions {
+  std::chrono::milliseconds timeout{10'000};  // per request: connect, send and receive
+  size_t max_response_bytes = 64 * 1024 * 1024;
+};
+
+// Not thread-safe: one client per thread. Reconnects when the server closed the connection.
+class HttpClient {
+ public:
+  explicit HttpClient(HttpUrl url, HttpClientOptions options = {});
+  ~HttpClient();
+  HttpClient(HttpClient&&) noexcept;
+  HttpClient& operator=(HttpClient&&) noexcept;
+
+  // `target` is appended to the URL's base path, e.g. "/v1/status?x=1". Any reply, whatever
+  // its status, is a success; failures are transport errors: kIoError "cannot connect to
+  // 127.0.0.1:8080: Connection refused", "timed out after 10000 ms", kTooLarge for a reply
+  // above the maximum, kMalformed for one that is not HTTP.
+  Result<HttpReply> Get(std::string_view target);
+  Result<HttpReply> Post(std::string_view target, std::string_view body,
+                         std::string_view content_type = "application/json");
+  Result<HttpReply> Request(std::string_view method, std::string_view target,
+                            std::string_view body, std::string_view content_type);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace city::net

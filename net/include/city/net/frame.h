@@ -56,10 +56,10 @@ class FrameDecoder {
   FrameDecoder(SecretBytes key, size_t max_frame_bytes);
 
   // Appends bytes read from the socket and moves every complete frame into `out`. Any error
-  // is final (the link must end): kTooLarge for a length above the maximum (or too short to
-  // hold a tag), kUnauthenticated for a frame that does not open under the next counter,
-  // kMalformed for an unknown kind or a keep-alive with a body. Frames completed before the
-  // bad one are still in `out`.
+  // is final (the link must end): kTooLarge for a length above the maximum, kMalformed for
+  // one too short to hold a tag, an unknown kind or a keep-alive with a body,
+  // kUnauthenticated for a frame that does not open under the next counter. Frames completed before
+  // the bad one are still in `out`.
   Status Feed(ByteSpan bytes, std::vector<Frame>& out);
 
   // Bytes of an unfinished frame are buffered: the peer is in the middle of a frame.

@@ -49,8 +49,8 @@ class HttpClient {
   Result<HttpReply> Get(std::string_view target);
   Result<HttpReply> Post(std::string_view target, std::string_view body,
                          std::string_view content_type = "application/json");
-  Result<HttpReply> Request(std::string_view method, std::string_view target,
-                            std::string_view body, std::string_view content_type);
+  Result<HttpReply> Request(std::string_view method, std::string_view target, std::string_view body,
+                            std::string_view content_type);
 
  private:
   struct Impl;

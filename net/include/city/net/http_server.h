@@ -28,10 +28,10 @@ namespace city::net {
 class MetricsRegistry;
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // percent-decoded, without the query string
-  std::map<std::string, std::string> query;   // percent-decoded; a repeated name keeps the last
-  std::map<std::string, std::string> params;  // captured by the route's {name} segments
+  std::string method;                          // "GET", "POST", ...
+  std::string path;                            // percent-decoded, without the query string
+  std::map<std::string, std::string> query;    // percent-decoded; a repeated name keeps the last
+  std::map<std::string, std::string> params;   // captured by the route's {name} segments
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
 
@@ -100,10 +100,10 @@ class Router {
 
 struct HttpServerOptions {
   std::string bind_address = "127.0.0.1";
-  uint16_t port = 0;  // 0: an ephemeral port (see HttpServer::port)
-  size_t max_connections = 256;         // beyond it: 429, then close
-  size_t max_requests_in_flight = 1024;  // handlers not yet answered; beyond it: 429
-  size_t max_header_bytes = 16 * 1024;  // beyond it: 413
+  uint16_t port = 0;                        // 0: an ephemeral port (see HttpServer::port)
+  size_t max_connections = 256;             // beyond it: 429, then close
+  size_t max_requests_in_flight = 1024;     // handlers not yet answered; beyond it: 429
+  size_t max_header_bytes = 16 * 1024;      // beyond it: 413
   size_t max_body_bytes = 8 * 1024 * 1024;  // beyond it: 413 (checked on Content-Length first)
   // The whole request (headers and body) must arrive within this: 408, then close.
   std::chrono::milliseconds request_timeout{10'000};

@@ -61,7 +61,6 @@ class Histogram {
   std::vector<double> upper_bounds_;
   std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // per bucket, not cumulative; +Inf last
   std::atomic<double> sum_{0};
-  std::atomic<uint64_t> count_{0};
 };
 
 // Bucket bounds for latencies in seconds, 1 ms .. 10 s.

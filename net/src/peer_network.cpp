@@ -1,0 +1,686 @@
+// Validator links over Boost.Asio: dialing, accepting, the handshake, framed reads and
+// batched writes, timeouts and the duplicate-link rule. The policies are in peer_network.h.
+// Everything below runs on one strand; the public methods only post to it.
+#include "city/net/peer_network.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "city/net/frame.h"
+#include "city/net/handshake.h"
+#include "city/net/metrics.h"
+
+namespace city::net {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using Strand = asio::strand<asio::io_context::executor_type>;
+using std::chrono::milliseconds;
+
+constexpr size_t kReadChunkBytes = 64 * 1024;
+// Frames sealed into one gather-write; a single larger message goes alone.
+constexpr size_t kWriteBatchBytes = 256 * 1024;
+
+std::string ShortKey(const PublicKey& key) { return key.ToHex().substr(0, 12); }
+
+// Counters of one peer, owned by the metrics registry.
+struct PeerCounters {
+  Counter* dials = nullptr;
+  Counter* links_established = nullptr;
+  Counter* links_closed = nullptr;
+  Counter* handshake_failures = nullptr;
+  Counter* frames_sent = nullptr;
+  Counter* frames_received = nullptr;
+  Counter* bytes_sent = nullptr;
+  Counter* bytes_received = nullptr;
+  Counter* messages_sent = nullptr;
+  Counter* messages_received = nullptr;
+  Counter* messages_dropped = nullptr;
+  Gauge* send_queue_bytes = nullptr;
+  Gauge* connected = nullptr;
+
+  PeerCounters(MetricsRegistry& registry, const PublicKey& peer) {
+    MetricLabels labels{{"peer", ShortKey(peer)}};
+    auto counter = [&](std::string_view name, std::string_view help) {
+      return &registry.GetCounter(name, help, labels);
+    };
+    dials = counter("city_net_dials_total", "Outbound connection attempts to the peer.");
+    links_established = counter("city_net_links_established_total",
+                                "Authenticated links to the peer, either direction.");
+    links_closed = counter("city_net_links_closed_total", "Authenticated links that ended.");
+    handshake_failures = counter("city_net_handshake_failures_total",
+                                 "Handshakes with the peer (claimed or dialed) that failed.");
+    frames_sent = counter("city_net_frames_sent_total", "Frames sent, keep-alives included.");
+    frames_received = counter("city_net_frames_received_total", "Frames received.");
+    bytes_sent = counter("city_net_bytes_sent_total", "Bytes written to the peer's link.");
+    bytes_received = counter("city_net_bytes_received_total", "Bytes read from the peer.");
+    messages_sent = counter("city_net_messages_sent_total", "Messages sent to the peer.");
+    messages_received = counter("city_net_messages_received_total", "Messages from the peer.");
+    messages_dropped = counter("city_net_messages_dropped_total",
+                               "Messages not sent: no link, or the send queue was full.");
+    send_queue_bytes = &registry.GetGauge("city_net_send_queue_bytes",
+                                          "Message bytes queued for the peer.", labels);
+    connected = &registry.GetGauge("city_net_peer_connected",
+                                   "1 while an authenticated link to the peer is up.", labels);
+  }
+};
+
+enum class Phase { kConnecting, kHandshake, kOpen, kClosed };
+
+struct Link {
+  Link(tcp::socket s, bool dialed, Handshake h)
+      : socket(std::move(s)), initiator(dialed), handshake(std::move(h)) {}
+
+  tcp::socket socket;
+  bool initiator;
+  Handshake handshake;
+  Phase phase = Phase::kConnecting;
+  std::string remote = "?";
+  std::optional<PublicKey> peer;  // set once authenticated (or, dialing, whom we dial)
+  std::optional<FrameSealer> sealer;
+  std::optional<FrameDecoder> decoder;
+  Bytes handshake_buffer;
+  Bytes read_buffer;
+
+  std::deque<std::shared_ptr<const Bytes>> queue;
+  size_t queue_bytes = 0;
+  bool keepalive_due = false;
+  bool writing = false;
+  std::vector<Bytes> write_frames;  // the batch in flight
+  size_t write_messages = 0;
+
+  Clock::time_point started = Clock::now();
+  Clock::time_point last_sent = started;
+  Clock::time_point last_received = started;
+  Clock::time_point write_started = started;
+  Clock::time_point frame_started = started;
+  Clock::time_point window_start = started;
+  uint64_t window_frames = 0;
+  uint64_t window_bytes = 0;
+};
+using LinkPtr = std::shared_ptr<Link>;
+
+struct PeerSlot {
+  PeerSlot(ValidatorPeer peer, MetricsRegistry& registry, milliseconds first_backoff)
+      : address(std::move(peer)), counters(registry, address.key), backoff(first_backoff) {}
+
+  ValidatorPeer address;
+  PeerCounters counters;
+  LinkPtr active;
+  bool dialing = false;
+  Clock::time_point next_dial = Clock::now();
+  milliseconds backoff{0};
+};
+
+milliseconds TickInterval(const PeerNetworkOptions& o) {
+  milliseconds shortest = std::min({o.keepalive_interval, o.idle_timeout, o.frame_timeout,
+                                    o.write_timeout, o.handshake_timeout, o.redial_min});
+  return std::clamp(shortest / 4, milliseconds(5), milliseconds(250));
+}
+
+Status ValidateConfig(const PeerNetwork::Config& config) {
+  auto invalid = [](std::string message) {
+    return Status(ErrorCode::kInvalidArgument, "peer network: " + std::move(message));
+  };
+  if (!config.identity) return invalid("no validator key");
+  if (config.chain_id.empty()) return invalid("no chain id");
+  if (!config.on_message) return invalid("no message handler");
+  if (config.options.max_frame_bytes <= kFrameOverheadBytes) return invalid("max frame too small");
+  std::set<PublicKey> seen;
+  bool self_listed = false;
+  for (const ValidatorPeer& peer : config.validators) {
+    if (!seen.insert(peer.key).second) {
+      return invalid("validator " + ShortKey(peer.key) + " is listed twice");
+    }
+    if (peer.key == config.identity->public_key()) {
+      self_listed = true;
+      continue;
+    }
+    if (peer.host.empty() || peer.port == 0) {
+      return invalid("validator " + ShortKey(peer.key) + " has no address to dial");
+    }
+  }
+  if (!self_listed) return invalid("our key is not in the validator set");
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
+  Impl(asio::io_context& io_context, Config c)
+      : io(io_context),
+        strand(asio::make_strand(io_context)),
+        config(std::move(c)),
+        network(NetworkId(config.chain_id)),
+        acceptor(strand),
+        ticker(strand),
+        tick_interval(TickInterval(config.options)),
+        rng(std::random_device{}()) {
+    if (config.metrics == nullptr) {
+      own_metrics = std::make_unique<MetricsRegistry>();
+      config.metrics = own_metrics.get();
+    }
+    refused_inbound = &config.metrics->GetCounter(
+        "city_net_inbound_refused_total",
+        "Inbound connections dropped before a link: over the pending cap, or a failed "
+        "handshake.");
+    for (const ValidatorPeer& peer : config.validators) {
+      if (peer.key == config.identity->public_key()) continue;
+      allowed.insert(peer.key);
+      index.emplace(peer.key, slots.size());
+      slots.emplace_back(peer, *config.metrics, config.options.redial_min);
+    }
+  }
+
+  asio::io_context& io;
+  Strand strand;
+  Config config;
+  std::unique_ptr<MetricsRegistry> own_metrics;
+  Hash256 network;
+  std::set<PublicKey> allowed;
+  tcp::acceptor acceptor;
+  asio::steady_timer ticker;
+  milliseconds tick_interval;
+  std::mt19937_64 rng;
+  Counter* refused_inbound = nullptr;
+  uint16_t port = 0;
+  std::atomic<bool> stopped{false};
+
+  std::vector<PeerSlot> slots;
+  std::map<PublicKey, size_t> index;
+  std::set<LinkPtr> handshaking;  // links not yet authenticated, both directions
+  size_t pending_inbound = 0;
+
+  const PeerNetworkOptions& options() const { return config.options; }
+  PeerSlot* SlotOf(const PublicKey& key) {
+    auto it = index.find(key);
+    return it == index.end() ? nullptr : &slots[it->second];
+  }
+
+  Status Bind() {
+    boost::system::error_code ec;
+    asio::ip::address address = asio::ip::make_address(options().listen_host, ec);
+    if (ec) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "peer network: listen address '" + options().listen_host + "' does not parse");
+    }
+    tcp::endpoint endpoint(address, options().listen_port);
+    std::string where = options().listen_host + ":" + std::to_string(options().listen_port);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec == asio::error::address_in_use) {
+      return Status(ErrorCode::kIoError, "peer network: " + where + " is already in use");
+    }
+    if (ec) {
+      return Status(ErrorCode::kIoError,
+                    "peer network: cannot listen on " + where + ": " + ec.message());
+    }
+    port = acceptor.local_endpoint().port();
+    return Status::Ok();
+  }
+
+  // ---- accepting and dialing ----
+
+  void Accept() {
+    acceptor.async_accept(
+        strand, [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+          if (self->stopped) return;
+          if (!ec) self->OnAccepted(std::move(socket));
+          if (ec == asio::error::operation_aborted) return;
+          self->Accept();
+        });
+  }
+
+  void OnAccepted(tcp::socket socket) {
+    boost::system::error_code ignored;
+    if (pending_inbound >= options().max_pending_handshakes) {
+      refused_inbound->Increment();
+      spdlog::warn("net: refusing a connection: {} handshakes already pending", pending_inbound);
+      socket.close(ignored);
+      return;
+    }
+    auto link = std::make_shared<Link>(std::move(socket), false,
+                                       Handshake::Responder(config.identity, network, allowed));
+    link->remote = RemoteOf(link->socket);
+    link->socket.set_option(tcp::no_delay(true), ignored);
+    link->phase = Phase::kHandshake;
+    handshaking.insert(link);
+    ++pending_inbound;
+    ReadHandshake(link);
+  }
+
+  static std::string RemoteOf(const tcp::socket& socket) {
+    boost::system::error_code ec;
+    tcp::endpoint endpoint = socket.remote_endpoint(ec);
+    if (ec) return "?";
+    return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+
+  void Dial(PeerSlot& slot) {
+    slot.dialing = true;
+    slot.counters.dials->Increment();
+    auto link =
+        std::make_shared<Link>(tcp::socket(strand), true,
+                               Handshake::Initiator(config.identity, network, slot.address.key));
+    link->peer = slot.address.key;
+    link->remote = slot.address.host + ":" + std::to_string(slot.address.port);
+    handshaking.insert(link);
+    auto resolver = std::make_shared<tcp::resolver>(strand);
+    resolver->async_resolve(
+        slot.address.host, std::to_string(slot.address.port),
+        [self = shared_from_this(), link, resolver](boost::system::error_code ec,
+                                                    tcp::resolver::results_type results) {
+          if (self->stopped || link->phase == Phase::kClosed) return;
+          if (ec) return self->Close(link, "cannot resolve " + link->remote + ": " + ec.message());
+          asio::async_connect(link->socket, results,
+                              [self, link](boost::system::error_code ec2, const tcp::endpoint&) {
+                                if (self->stopped || link->phase == Phase::kClosed) return;
+                                if (ec2)
+                                  return self->Close(link, "cannot connect: " + ec2.message());
+                                boost::system::error_code ignored;
+                                link->socket.set_option(tcp::no_delay(true), ignored);
+                                link->phase = Phase::kHandshake;
+                                self->WriteHandshake(link, link->handshake.Start());
+                              });
+        });
+  }
+
+  // ---- the handshake ----
+
+  void ReadHandshake(const LinkPtr& link) {
+    link->handshake_buffer.resize(link->handshake.expected_size());
+    asio::async_read(link->socket, asio::buffer(link->handshake_buffer),
+                     [self = shared_from_this(), link](boost::system::error_code ec, size_t) {
+                       if (self->stopped || link->phase == Phase::kClosed) return;
+                       if (ec) return self->Close(link, "handshake read: " + ec.message());
+                       self->OnHandshakeMessage(link);
+                     });
+  }
+
+  void OnHandshakeMessage(const LinkPtr& link) {
+    Result<Bytes> reply = link->handshake.Receive(link->handshake_buffer);
+    if (!reply.ok()) return Close(link, reply.status().message());
+    if (!reply->empty()) return WriteHandshake(link, std::move(*reply));
+    if (link->handshake.done()) return Established(link);
+    ReadHandshake(link);
+  }
+
+  void WriteHandshake(const LinkPtr& link, Bytes message) {
+    auto buffer = std::make_shared<Bytes>(std::move(message));
+    asio::async_write(
+        link->socket, asio::buffer(*buffer),
+        [self = shared_from_this(), link, buffer](boost::system::error_code ec, size_t) {
+          if (self->stopped || link->phase == Phase::kClosed) return;
+          if (ec) return self->Close(link, "handshake write: " + ec.message());
+          if (link->handshake.done()) return self->Established(link);
+          self->ReadHandshake(link);
+        });
+  }
+
+  void Established(const LinkPtr& link) {
+    Result<LinkSession> session = link->handshake.TakeSession();
+    PeerSlot* slot = session.ok() ? SlotOf(session->peer) : nullptr;
+    if (slot == nullptr) return Close(link, "handshake: no session for a validator");  // a bug
+    handshaking.erase(link);
+    if (!link->initiator) --pending_inbound;
+    if (link->initiator) slot->dialing = false;
+    link->peer = session->peer;
+    link->sealer.emplace(std::move(session->send_key), options().max_frame_bytes);
+    link->decoder.emplace(std::move(session->receive_key), options().max_frame_bytes);
+    link->phase = Phase::kOpen;
+    link->read_buffer.resize(kReadChunkBytes);
+    Clock::time_point now = Clock::now();
+    link->last_received = link->last_sent = link->window_start = now;
+    slot->counters.links_established->Increment();
+    slot->backoff = options().redial_min;
+    spdlog::info("net: link to {} up ({}, {})", ShortKey(*link->peer), link->remote,
+                 link->initiator ? "dialed" : "accepted");
+    Adopt(*slot, link);
+    if (link->phase != Phase::kOpen) return;  // it lost the duplicate rule
+    Read(link);
+    Pump(link);
+  }
+
+  // The duplicate-link rule of peer_network.h; both ends reach the same answer.
+  PublicKey DialerOf(const Link& link) const {
+    return link.initiator ? config.identity->public_key() : *link.peer;
+  }
+
+  void Adopt(PeerSlot& slot, const LinkPtr& link) {
+    if (!slot.active) {
+      slot.active = link;
+      slot.counters.connected->Set(1);
+      if (config.on_link && !stopped) config.on_link(*link->peer, true);
+      return;
+    }
+    LinkPtr old = slot.active;
+    bool keep_new = old->initiator == link->initiator || DialerOf(*link) < DialerOf(*old);
+    if (!keep_new) {
+      return Close(link, "a link to this peer exists; keeping the one the lower key dialed");
+    }
+    // Messages still queued on the old link move over, in order, ahead of anything newer.
+    link->queue = std::move(old->queue);
+    link->queue_bytes = std::exchange(old->queue_bytes, 0);
+    slot.active = link;
+    Close(old, "replaced by a newer link to the same peer");
+  }
+
+  // ---- reading frames ----
+
+  void Read(const LinkPtr& link) {
+    link->socket.async_read_some(
+        asio::buffer(link->read_buffer),
+        [self = shared_from_this(), link](boost::system::error_code ec, size_t size) {
+          if (self->stopped || link->phase == Phase::kClosed) return;
+          if (ec) {
+            return self->Close(
+                link, ec == asio::error::eof ? "closed by the peer" : "read: " + ec.message());
+          }
+          if (self->OnBytes(link, ByteSpan(link->read_buffer).first(size))) self->Read(link);
+        });
+  }
+
+  // False when the link has ended.
+  bool OnBytes(const LinkPtr& link, ByteSpan bytes) {
+    PeerSlot& slot = *SlotOf(*link->peer);
+    Clock::time_point now = Clock::now();
+    slot.counters.bytes_received->Increment(bytes.size());
+    link->last_received = now;
+    bool was_mid_frame = link->decoder->mid_frame();
+    std::vector<Frame> frames;
+    Status fed = link->decoder->Feed(bytes, frames);
+    slot.counters.frames_received->Increment(frames.size());
+    if (link->decoder->mid_frame() && (!was_mid_frame || !frames.empty())) {
+      link->frame_started = now;
+    }
+    for (Frame& frame : frames) {
+      if (frame.kind != FrameKind::kMessage) continue;
+      slot.counters.messages_received->Increment();
+      Deliver(*link->peer, std::move(frame.body));
+      if (stopped || link->phase == Phase::kClosed) return false;
+    }
+    if (!fed.ok()) {
+      Close(link, "bad frame: " + fed.message());
+      return false;
+    }
+    if (now - link->window_start >= std::chrono::seconds(1)) {
+      link->window_start = now;
+      link->window_frames = link->window_bytes = 0;
+    }
+    link->window_frames += frames.size();
+    link->window_bytes += bytes.size();
+    const PeerNetworkOptions& o = options();
+    if ((o.max_inbound_frames_per_second != 0 &&
+         link->window_frames > o.max_inbound_frames_per_second) ||
+        (o.max_inbound_bytes_per_second != 0 &&
+         link->window_bytes > o.max_inbound_bytes_per_second)) {
+      Close(link, "flooding: more than the inbound rate limit");
+      return false;
+    }
+    return true;
+  }
+
+  void Deliver(const PublicKey& from, Bytes message) {
+    if (stopped) return;
+    try {
+      config.on_message(from, std::move(message));
+    } catch (const std::exception& error) {
+      spdlog::error("net: the message handler threw: {}", error.what());
+    }
+  }
+
+  // ---- writing frames ----
+
+  void Enqueue(PeerSlot& slot, const std::shared_ptr<const Bytes>& message) {
+    LinkPtr link = slot.active;
+    if (!link || link->queue_bytes + message->size() > options().send_queue_bytes) {
+      slot.counters.messages_dropped->Increment();
+      return;
+    }
+    link->queue.push_back(message);
+    link->queue_bytes += message->size();
+    slot.counters.send_queue_bytes->Set(static_cast<double>(link->queue_bytes));
+    Pump(link);
+  }
+
+  // Seals what is queued into one gather-write, unless a write is already in flight.
+  void Pump(const LinkPtr& link) {
+    if (link->writing || link->phase != Phase::kOpen) return;
+    PeerSlot& slot = *SlotOf(*link->peer);
+    link->write_frames.clear();
+    link->write_messages = 0;
+    size_t batch_bytes = 0;
+    while (!link->queue.empty() && (batch_bytes == 0 || batch_bytes < kWriteBatchBytes)) {
+      std::shared_ptr<const Bytes> message = std::move(link->queue.front());
+      link->queue.pop_front();
+      link->queue_bytes -= message->size();
+      Result<Bytes> sealed = link->sealer->Seal(FrameKind::kMessage, *message);
+      if (!sealed.ok()) {
+        // Too large for a frame: the sender's mistake, not the link's.
+        spdlog::warn("net: not sending a message to {}: {}", ShortKey(*link->peer),
+                     sealed.status().message());
+        slot.counters.messages_dropped->Increment();
+        continue;
+      }
+      batch_bytes += sealed->size();
+      link->write_frames.push_back(std::move(*sealed));
+      ++link->write_messages;
+    }
+    slot.counters.send_queue_bytes->Set(static_cast<double>(link->queue_bytes));
+    if (link->write_frames.empty() && link->keepalive_due) {
+      Result<Bytes> sealed = link->sealer->Seal(FrameKind::kKeepAlive, {});
+      if (!sealed.ok()) return Close(link, sealed.status().message());
+      link->write_frames.push_back(std::move(*sealed));
+    }
+    link->keepalive_due = false;
+    if (link->write_frames.empty()) return;
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(link->write_frames.size());
+    for (const Bytes& frame : link->write_frames) buffers.emplace_back(asio::buffer(frame));
+    link->writing = true;
+    link->write_started = Clock::now();
+    asio::async_write(link->socket, buffers,
+                      [self = shared_from_this(), link](boost::system::error_code ec, size_t size) {
+                        if (self->stopped || link->phase == Phase::kClosed) return;
+                        if (ec) return self->Close(link, "write: " + ec.message());
+                        self->OnWritten(link, size);
+                      });
+  }
+
+  void OnWritten(const LinkPtr& link, size_t size) {
+    PeerSlot& slot = *SlotOf(*link->peer);
+    slot.counters.bytes_sent->Increment(size);
+    slot.counters.frames_sent->Increment(link->write_frames.size());
+    slot.counters.messages_sent->Increment(link->write_messages);
+    link->writing = false;
+    link->last_sent = Clock::now();
+    link->write_frames.clear();
+    Pump(link);
+  }
+
+  // ---- ending links ----
+
+  void Close(const LinkPtr& link, const std::string& reason) {
+    if (link->phase == Phase::kClosed) return;
+    bool authenticated = link->phase == Phase::kOpen;
+    bool connected = link->phase != Phase::kConnecting;
+    link->phase = Phase::kClosed;
+    boost::system::error_code ignored;
+    link->socket.close(ignored);
+    if (!authenticated) {
+      handshaking.erase(link);
+      if (!link->initiator) --pending_inbound;
+      std::optional<PublicKey> who = link->initiator ? link->peer : link->handshake.claimed_peer();
+      PeerSlot* slot = who ? SlotOf(*who) : nullptr;
+      if (slot != nullptr && connected) slot->counters.handshake_failures->Increment();
+      if (!link->initiator) {
+        refused_inbound->Increment();
+        spdlog::warn("net: refused inbound {} (claims {}): {}", link->remote,
+                     who ? ShortKey(*who) : std::string("nothing"), reason);
+        return;
+      }
+      slot->dialing = false;
+      ScheduleRedial(*slot);
+      if (connected) {
+        spdlog::warn("net: handshake with {} ({}) failed: {}", ShortKey(*who), link->remote,
+                     reason);
+      } else {
+        spdlog::debug("net: dial {} ({}) failed: {}", ShortKey(*who), link->remote, reason);
+      }
+      return;
+    }
+    PeerSlot& slot = *SlotOf(*link->peer);
+    slot.counters.links_closed->Increment();
+    spdlog::info("net: link to {} ({}) closed: {}", ShortKey(*link->peer), link->remote, reason);
+    if (slot.active != link) return;  // a duplicate: the peer stays connected
+    slot.active.reset();
+    slot.counters.messages_dropped->Increment(link->queue.size());
+    slot.counters.send_queue_bytes->Set(0);
+    slot.counters.connected->Set(0);
+    link->queue.clear();
+    ScheduleRedial(slot);
+    if (config.on_link && !stopped) config.on_link(*link->peer, false);
+  }
+
+  void ScheduleRedial(PeerSlot& slot) {
+    std::uniform_real_distribution<double> jitter(0.5, 1.5);
+    auto delay = std::chrono::duration_cast<milliseconds>(slot.backoff * jitter(rng));
+    slot.next_dial = Clock::now() + delay;
+    slot.backoff = std::min(slot.backoff * 2, options().redial_max);
+  }
+
+  // ---- the clock: timeouts, keep-alives, redials ----
+
+  void Tick() {
+    if (stopped) return;
+    Clock::time_point now = Clock::now();
+    const PeerNetworkOptions& o = options();
+    std::vector<LinkPtr> expired;
+    for (const LinkPtr& link : handshaking) {
+      if (now - link->started > o.handshake_timeout) expired.push_back(link);
+    }
+    for (const LinkPtr& link : expired) Close(link, "handshake timed out");
+    for (PeerSlot& slot : slots) {
+      if (LinkPtr link = slot.active) CheckLink(link, now);
+      if (!slot.active && !slot.dialing && now >= slot.next_dial) Dial(slot);
+    }
+    ticker.expires_after(tick_interval);
+    ticker.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->Tick();
+    });
+  }
+
+  void CheckLink(const LinkPtr& link, Clock::time_point now) {
+    const PeerNetworkOptions& o = options();
+    if (link->writing && now - link->write_started > o.write_timeout) {
+      return Close(link, "the peer stopped reading (write timed out)");
+    }
+    if (now - link->last_received > o.idle_timeout) {
+      return Close(link, "nothing received within the idle timeout");
+    }
+    if (link->decoder->mid_frame() && now - link->frame_started > o.frame_timeout) {
+      return Close(link, "stalled in the middle of a frame");
+    }
+    if (!link->writing && now - link->last_sent >= o.keepalive_interval) {
+      link->keepalive_due = true;
+      Pump(link);
+    }
+  }
+
+  void CloseAll() {
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    ticker.cancel();
+    for (const LinkPtr& link : handshaking) link->socket.close(ignored);
+    handshaking.clear();
+    for (PeerSlot& slot : slots) {
+      if (slot.active) slot.active->socket.close(ignored);
+      slot.active.reset();
+      slot.counters.connected->Set(0);
+      slot.counters.send_queue_bytes->Set(0);
+    }
+  }
+};
+
+PeerNetwork::PeerNetwork(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+PeerNetwork::~PeerNetwork() { Stop(); }
+
+Result<std::unique_ptr<PeerNetwork>> PeerNetwork::Start(asio::io_context& io, Config config) {
+  if (Status valid = ValidateConfig(config); !valid.ok()) return valid;
+  auto impl = std::make_shared<Impl>(io, std::move(config));
+  if (Status bound = impl->Bind(); !bound.ok()) return bound;
+  spdlog::info("net: validator {} listening on {}:{}",
+               ShortKey(impl->config.identity->public_key()), impl->options().listen_host,
+               impl->port);
+  asio::post(impl->strand, [impl] {
+    impl->Accept();
+    impl->Tick();
+  });
+  return std::unique_ptr<PeerNetwork>(new PeerNetwork(std::move(impl)));
+}
+
+uint16_t PeerNetwork::listen_port() const { return impl_->port; }
+
+void PeerNetwork::Send(const PublicKey& to, Bytes message) {
+  auto shared = std::make_shared<const Bytes>(std::move(message));
+  asio::post(impl_->strand, [impl = impl_, to, shared] {
+    if (impl->stopped) return;
+    if (PeerSlot* slot = impl->SlotOf(to)) impl->Enqueue(*slot, shared);
+  });
+}
+
+void PeerNetwork::Broadcast(Bytes message) {
+  auto shared = std::make_shared<const Bytes>(std::move(message));
+  asio::post(impl_->strand, [impl = impl_, shared] {
+    if (impl->stopped) return;
+    for (PeerSlot& slot : impl->slots) impl->Enqueue(slot, shared);
+  });
+}
+
+std::vector<PeerStats> PeerNetwork::Stats() const {
+  std::vector<PeerStats> out;
+  for (const PeerSlot& slot : impl_->slots) {
+    const PeerCounters& c = slot.counters;
+    PeerStats stats;
+    stats.key = slot.address.key;
+    stats.connected = c.connected->value() != 0;
+    stats.dials = c.dials->value();
+    stats.links_established = c.links_established->value();
+    stats.links_closed = c.links_closed->value();
+    stats.handshake_failures = c.handshake_failures->value();
+    stats.frames_sent = c.frames_sent->value();
+    stats.frames_received = c.frames_received->value();
+    stats.bytes_sent = c.bytes_sent->value();
+    stats.bytes_received = c.bytes_received->value();
+    stats.messages_sent = c.messages_sent->value();
+    stats.messages_received = c.messages_received->value();
+    stats.messages_dropped = c.messages_dropped->value();
+    stats.send_queue_bytes = static_cast<uint64_t>(c.send_queue_bytes->value());
+    out.push_back(stats);
+  }
+  return out;
+}
+
+size_t PeerNetwork::connected_peers() const {
+  size_t connected = 0;
+  for (const PeerSlot& slot : impl_->slots) connected += slot.counters.connected->value() != 0;
+  return connected;
+}
+
+void PeerNetwork::Stop() {
+  if (impl_->stopped.exchange(true)) return;
+  asio::post(impl_->strand, [impl = impl_] { impl->CloseAll(); });
+}
+
+}  // namespace city::net

@@ -54,6 +54,9 @@ Result<Bytes> FrameSealer::Seal(FrameKind kind, ByteSpan body) {
                                             " bytes is above the maximum of " +
                                             std::to_string(max_frame_bytes_));
   }
+  if (kind == FrameKind::kKeepAlive && !body.empty()) {
+    return Status(ErrorCode::kInvalidArgument, "a keep-alive frame has no body");
+  }
   if (counter_ == std::numeric_limits<uint64_t>::max()) {
     return Status(ErrorCode::kInternal, "frame counter exhausted; the link must be renewed");
   }

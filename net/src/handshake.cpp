@@ -77,6 +77,7 @@ struct Handshake::State {
   Step step = Step::kFailed;
 
   SecretBytes ephemeral_secret{kEphemeralSecretBytes};
+  SecretBytes shared{kKeyBytes};
   bool ephemeral_ready = false;
   std::array<uint8_t, kKeyBytes> ephemeral_public{};
   std::optional<PublicKey> peer;
@@ -107,12 +108,17 @@ struct Handshake::State {
     return TaggedHasher(kInitiatorTag).Update(m1).Update(m2).Finish();
   }
 
-  // Both directions' keys from the ephemeral secret and the whole transcript.
-  Status DeriveSession() {
-    SecretBytes shared(kKeyBytes);
+  // The X25519 secret, as soon as the peer's ephemeral key arrives: a small-order key is
+  // refused before we sign anything for it.
+  Status AgreeShared() {
     if (crypto_scalarmult(shared.data(), ephemeral_secret.data(), peer_ephemeral.data()) != 0) {
       return Fail("the peer's ephemeral key is a small-order point");
     }
+    return Status::Ok();
+  }
+
+  // Both directions' keys from the shared secret and the whole transcript.
+  void DeriveSession() {
     LinkSession out;
     out.peer = *peer;
     out.initiator = initiator;
@@ -129,7 +135,6 @@ struct Handshake::State {
     derive(initiator ? "i2r" : "r2i", out.send_key);
     derive(initiator ? "r2i" : "i2r", out.receive_key);
     session = std::move(out);
-    return Status::Ok();
   }
 
   Result<Bytes> OnM1(ByteSpan message) {
@@ -153,6 +158,7 @@ struct Handshake::State {
     m1.assign(message.begin(), message.end());
 
     EnsureEphemeral();
+    if (Status agreed = AgreeShared(); !agreed.ok()) return agreed;
     Signature signature = identity->Sign(ResponderDigest(ephemeral_public).span());
     m2 = MessageWriter(kHandshakeM2Bytes)
              .Put(ephemeral_public)
@@ -176,9 +182,10 @@ struct Handshake::State {
                 SignatureAt(message, 2 * kKeyBytes))) {
       return Fail("the responder's signature does not verify");
     }
+    if (Status agreed = AgreeShared(); !agreed.ok()) return agreed;
     Signature signature = identity->Sign(InitiatorDigest().span());
     m3.assign(signature.bytes.begin(), signature.bytes.end());
-    if (Status derived = DeriveSession(); !derived.ok()) return derived;
+    DeriveSession();
     step = Step::kDone;
     return m3;
   }
@@ -188,7 +195,7 @@ struct Handshake::State {
       return Fail("the initiator's signature does not verify");
     }
     m3.assign(message.begin(), message.end());
-    if (Status derived = DeriveSession(); !derived.ok()) return derived;
+    DeriveSession();
     step = Step::kDone;
     return Bytes{};
   }

@@ -90,8 +90,6 @@ struct Link {
   Bytes handshake_buffer;
   Bytes read_buffer;
 
-  std::deque<std::shared_ptr<const Bytes>> queue;
-  size_t queue_bytes = 0;
   bool keepalive_due = false;
   bool writing = false;
   std::vector<Bytes> write_frames;  // the batch in flight
@@ -115,7 +113,15 @@ struct PeerSlot {
   ValidatorPeer address;
   PeerCounters counters;
   LinkPtr active;
+  // The active link closed while the peer's own dial to us was mid-handshake: the pair is
+  // switching links (the duplicate rule), so "down" waits for that handshake's outcome.
+  bool switching = false;
   bool dialing = false;
+  // The peer's queue, drained by whichever link is active; it outlives link switches.
+  std::deque<std::shared_ptr<const Bytes>> queue;
+  // Bytes queued, plus bytes posted by Send and not yet queued: both count against the bound.
+  std::atomic<uint64_t> queue_bytes{0};
+  std::atomic<uint64_t> posted_bytes{0};
   Clock::time_point next_dial = Clock::now();
   milliseconds backoff{0};
 };
@@ -194,7 +200,7 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
   uint16_t port = 0;
   std::atomic<bool> stopped{false};
 
-  std::vector<PeerSlot> slots;
+  std::deque<PeerSlot> slots;  // fixed after construction (deque: slots never move)
   std::map<PublicKey, size_t> index;
   std::set<LinkPtr> handshaking;  // links not yet authenticated, both directions
   size_t pending_inbound = 0;
@@ -359,20 +365,26 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
   void Adopt(PeerSlot& slot, const LinkPtr& link) {
     if (!slot.active) {
       slot.active = link;
+      bool was_switching = std::exchange(slot.switching, false);
       slot.counters.connected->Set(1);
-      if (config.on_link && !stopped) config.on_link(*link->peer, true);
+      if (!was_switching && config.on_link && !stopped) config.on_link(*link->peer, true);
       return;
     }
     LinkPtr old = slot.active;
-    bool keep_new = old->initiator == link->initiator || DialerOf(*link) < DialerOf(*old);
-    if (!keep_new) {
-      return Close(link, "a link to this peer exists; keeping the one the lower key dialed");
+    bool same_dialer = old->initiator == link->initiator;
+    if (!same_dialer && DialerOf(*old) < DialerOf(*link)) {
+      return Close(link, "duplicate: the link dialed by the lower key stays");
     }
-    // Messages still queued on the old link move over, in order, ahead of anything newer.
-    link->queue = std::move(old->queue);
-    link->queue_bytes = std::exchange(old->queue_bytes, 0);
     slot.active = link;
-    Close(old, "replaced by a newer link to the same peer");
+    Close(old, same_dialer ? "replaced by a newer link dialed by the same side"
+                           : "replaced by the link dialed by the lower key");
+  }
+
+  // The peer is mid-handshake on a connection it dialed to us.
+  bool PeerDialingUs(const PublicKey& peer) const {
+    return std::any_of(handshaking.begin(), handshaking.end(), [&](const LinkPtr& link) {
+      return !link->initiator && link->handshake.claimed_peer() == peer;
+    });
   }
 
   // ---- reading frames ----
@@ -393,9 +405,21 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
   // False when the link has ended.
   bool OnBytes(const LinkPtr& link, ByteSpan bytes) {
     PeerSlot& slot = *SlotOf(*link->peer);
+    const PeerNetworkOptions& o = options();
     Clock::time_point now = Clock::now();
     slot.counters.bytes_received->Increment(bytes.size());
     link->last_received = now;
+    if (now - link->window_start >= std::chrono::seconds(1)) {
+      link->window_start = now;
+      link->window_frames = link->window_bytes = 0;
+    }
+    link->window_bytes += bytes.size();
+    if (o.max_inbound_bytes_per_second != 0 &&
+        link->window_bytes > o.max_inbound_bytes_per_second) {
+      Close(link, "flooding: more than " + std::to_string(o.max_inbound_bytes_per_second) +
+                      " bytes in a second");
+      return false;
+    }
     bool was_mid_frame = link->decoder->mid_frame();
     std::vector<Frame> frames;
     Status fed = link->decoder->Feed(bytes, frames);
@@ -403,7 +427,15 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     if (link->decoder->mid_frame() && (!was_mid_frame || !frames.empty())) {
       link->frame_started = now;
     }
+    // The rate is checked frame by frame, before delivery: a burst past the limit delivers
+    // nothing beyond it.
     for (Frame& frame : frames) {
+      if (o.max_inbound_frames_per_second != 0 &&
+          ++link->window_frames > o.max_inbound_frames_per_second) {
+        Close(link, "flooding: more than " + std::to_string(o.max_inbound_frames_per_second) +
+                        " frames in a second");
+        return false;
+      }
       if (frame.kind != FrameKind::kMessage) continue;
       slot.counters.messages_received->Increment();
       Deliver(*link->peer, std::move(frame.body));
@@ -411,20 +443,6 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     }
     if (!fed.ok()) {
       Close(link, "bad frame: " + fed.message());
-      return false;
-    }
-    if (now - link->window_start >= std::chrono::seconds(1)) {
-      link->window_start = now;
-      link->window_frames = link->window_bytes = 0;
-    }
-    link->window_frames += frames.size();
-    link->window_bytes += bytes.size();
-    const PeerNetworkOptions& o = options();
-    if ((o.max_inbound_frames_per_second != 0 &&
-         link->window_frames > o.max_inbound_frames_per_second) ||
-        (o.max_inbound_bytes_per_second != 0 &&
-         link->window_bytes > o.max_inbound_bytes_per_second)) {
-      Close(link, "flooding: more than the inbound rate limit");
       return false;
     }
     return true;
@@ -441,29 +459,43 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
 
   // ---- writing frames ----
 
+  // Any thread: charges a message to the peer's bound before it is posted to the strand, so
+  // that messages waiting for a busy strand count too. False (and counted) when it is full.
+  bool Reserve(PeerSlot& slot, size_t size) {
+    uint64_t posted = slot.posted_bytes.fetch_add(size) + size;
+    if (posted + slot.queue_bytes.load() > options().send_queue_bytes) {
+      slot.posted_bytes.fetch_sub(size);
+      slot.counters.messages_dropped->Increment();
+      return false;
+    }
+    return true;
+  }
+
+  // On the strand, after Reserve.
   void Enqueue(PeerSlot& slot, const std::shared_ptr<const Bytes>& message) {
-    LinkPtr link = slot.active;
-    if (!link || link->queue_bytes + message->size() > options().send_queue_bytes) {
+    slot.posted_bytes.fetch_sub(message->size());
+    if (stopped || (!slot.active && !slot.switching)) {
       slot.counters.messages_dropped->Increment();
       return;
     }
-    link->queue.push_back(message);
-    link->queue_bytes += message->size();
-    slot.counters.send_queue_bytes->Set(static_cast<double>(link->queue_bytes));
-    Pump(link);
+    slot.queue.push_back(message);
+    slot.queue_bytes += message->size();
+    slot.counters.send_queue_bytes->Set(static_cast<double>(slot.queue_bytes.load()));
+    if (slot.active) Pump(slot.active);
   }
 
   // Seals what is queued into one gather-write, unless a write is already in flight.
   void Pump(const LinkPtr& link) {
     if (link->writing || link->phase != Phase::kOpen) return;
     PeerSlot& slot = *SlotOf(*link->peer);
+    if (slot.active != link) return;
     link->write_frames.clear();
     link->write_messages = 0;
     size_t batch_bytes = 0;
-    while (!link->queue.empty() && (batch_bytes == 0 || batch_bytes < kWriteBatchBytes)) {
-      std::shared_ptr<const Bytes> message = std::move(link->queue.front());
-      link->queue.pop_front();
-      link->queue_bytes -= message->size();
+    while (!slot.queue.empty() && batch_bytes < kWriteBatchBytes) {
+      std::shared_ptr<const Bytes> message = std::move(slot.queue.front());
+      slot.queue.pop_front();
+      slot.queue_bytes -= message->size();
       Result<Bytes> sealed = link->sealer->Seal(FrameKind::kMessage, *message);
       if (!sealed.ok()) {
         // Too large for a frame: the sender's mistake, not the link's.
@@ -476,7 +508,7 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
       link->write_frames.push_back(std::move(*sealed));
       ++link->write_messages;
     }
-    slot.counters.send_queue_bytes->Set(static_cast<double>(link->queue_bytes));
+    slot.counters.send_queue_bytes->Set(static_cast<double>(slot.queue_bytes.load()));
     if (link->write_frames.empty() && link->keepalive_due) {
       Result<Bytes> sealed = link->sealer->Seal(FrameKind::kKeepAlive, {});
       if (!sealed.ok()) return Close(link, sealed.status().message());
@@ -527,6 +559,7 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
         refused_inbound->Increment();
         spdlog::warn("net: refused inbound {} (claims {}): {}", link->remote,
                      who ? ShortKey(*who) : std::string("nothing"), reason);
+        if (slot != nullptr && slot->switching && !PeerDialingUs(*who)) PeerDown(*slot);
         return;
       }
       slot->dialing = false;
@@ -544,12 +577,24 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     spdlog::info("net: link to {} ({}) closed: {}", ShortKey(*link->peer), link->remote, reason);
     if (slot.active != link) return;  // a duplicate: the peer stays connected
     slot.active.reset();
-    slot.counters.messages_dropped->Increment(link->queue.size());
+    // The peer closed this link because its own dial to us is about to win the duplicate
+    // rule: wait for that handshake rather than report a flap (it ends within the timeout).
+    if (PeerDialingUs(slot.address.key)) {
+      slot.switching = true;
+      return;
+    }
+    PeerDown(slot);
+  }
+
+  void PeerDown(PeerSlot& slot) {
+    slot.switching = false;
+    slot.counters.messages_dropped->Increment(slot.queue.size());
+    slot.queue.clear();
+    slot.queue_bytes = 0;
     slot.counters.send_queue_bytes->Set(0);
     slot.counters.connected->Set(0);
-    link->queue.clear();
     ScheduleRedial(slot);
-    if (config.on_link && !stopped) config.on_link(*link->peer, false);
+    if (config.on_link && !stopped) config.on_link(slot.address.key, false);
   }
 
   void ScheduleRedial(PeerSlot& slot) {
@@ -572,7 +617,7 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     for (const LinkPtr& link : expired) Close(link, "handshake timed out");
     for (PeerSlot& slot : slots) {
       if (LinkPtr link = slot.active) CheckLink(link, now);
-      if (!slot.active && !slot.dialing && now >= slot.next_dial) Dial(slot);
+      if (!slot.active && !slot.switching && !slot.dialing && now >= slot.next_dial) Dial(slot);
     }
     ticker.expires_after(tick_interval);
     ticker.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -606,6 +651,9 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     for (PeerSlot& slot : slots) {
       if (slot.active) slot.active->socket.close(ignored);
       slot.active.reset();
+      slot.switching = false;
+      slot.queue.clear();
+      slot.queue_bytes = 0;
       slot.counters.connected->Set(0);
       slot.counters.send_queue_bytes->Set(0);
     }
@@ -633,18 +681,27 @@ Result<std::unique_ptr<PeerNetwork>> PeerNetwork::Start(asio::io_context& io, Co
 uint16_t PeerNetwork::listen_port() const { return impl_->port; }
 
 void PeerNetwork::Send(const PublicKey& to, Bytes message) {
+  PeerSlot* slot = impl_->SlotOf(to);  // the index never changes: safe from any thread
+  if (slot == nullptr) return;         // not a validator: no peer to count it against
+  if (impl_->stopped) return slot->counters.messages_dropped->Increment();
+  if (!impl_->Reserve(*slot, message.size())) return;
   auto shared = std::make_shared<const Bytes>(std::move(message));
-  asio::post(impl_->strand, [impl = impl_, to, shared] {
-    if (impl->stopped) return;
-    if (PeerSlot* slot = impl->SlotOf(to)) impl->Enqueue(*slot, shared);
-  });
+  asio::post(impl_->strand, [impl = impl_, slot, shared] { impl->Enqueue(*slot, shared); });
 }
 
 void PeerNetwork::Broadcast(Bytes message) {
+  std::vector<PeerSlot*> reserved;
+  for (PeerSlot& slot : impl_->slots) {
+    if (impl_->stopped) {
+      slot.counters.messages_dropped->Increment();
+    } else if (impl_->Reserve(slot, message.size())) {
+      reserved.push_back(&slot);
+    }
+  }
+  if (reserved.empty()) return;
   auto shared = std::make_shared<const Bytes>(std::move(message));
-  asio::post(impl_->strand, [impl = impl_, shared] {
-    if (impl->stopped) return;
-    for (PeerSlot& slot : impl->slots) impl->Enqueue(slot, shared);
+  asio::post(impl_->strand, [impl = impl_, reserved = std::move(reserved), shared] {
+    for (PeerSlot* slot : reserved) impl->Enqueue(*slot, shared);
   });
 }
 
@@ -666,7 +723,7 @@ std::vector<PeerStats> PeerNetwork::Stats() const {
     stats.messages_sent = c.messages_sent->value();
     stats.messages_received = c.messages_received->value();
     stats.messages_dropped = c.messages_dropped->value();
-    stats.send_queue_bytes = static_cast<uint64_t>(c.send_queue_bytes->value());
+    stats.send_queue_bytes = slot.queue_bytes.load() + slot.posted_bytes.load();
     out.push_back(stats);
   }
   return out;

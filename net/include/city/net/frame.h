@@ -39,8 +39,9 @@ class FrameSealer {
   // key: kSessionKeyBytes. max_frame_bytes bounds L (the ciphertext size).
   FrameSealer(SecretBytes key, size_t max_frame_bytes);
 
-  // The frame's wire bytes. kTooLarge if the body does not fit; kInternal once the counter
-  // is exhausted (2^64 frames: the link must end rather than reuse a nonce).
+  // The frame's wire bytes. kTooLarge if the body does not fit; kInvalidArgument for a
+  // keep-alive with a body; kInternal once the counter is exhausted (2^64 frames: the link
+  // must end rather than reuse a nonce). A refused frame uses no counter.
   Result<Bytes> Seal(FrameKind kind, ByteSpan body);
   uint64_t frames_sealed() const { return counter_; }
 
@@ -56,10 +57,10 @@ class FrameDecoder {
   FrameDecoder(SecretBytes key, size_t max_frame_bytes);
 
   // Appends bytes read from the socket and moves every complete frame into `out`. Any error
-  // is final (the link must end): kTooLarge for a length above the maximum, kMalformed for
-  // one too short to hold a tag, an unknown kind or a keep-alive with a body,
-  // kUnauthenticated for a frame that does not open under the next counter. Frames completed before
-  // the bad one are still in `out`.
+  // is final (the link must end): kTooLarge for a length above the maximum; kMalformed for
+  // a length too short for a kind byte and a tag, an unknown kind, or a keep-alive with a
+  // body; kUnauthenticated for a frame that does not open under the next counter. Frames
+  // completed before the bad one are still in `out`.
   Status Feed(ByteSpan bytes, std::vector<Frame>& out);
 
   // Bytes of an unfinished frame are buffered: the peer is in the middle of a frame.

@@ -39,7 +39,8 @@ inline constexpr size_t kHandshakeM3Bytes = 64;
 inline constexpr size_t kSessionKeyBytes = 32;
 inline constexpr size_t kEphemeralSecretBytes = 32;
 
-// Which network a link belongs to: links between nodes of different chains fail at M1.
+// Which network a link belongs to: TaggedHash("city.net.network.v1", chain id). Links
+// between nodes of different chains fail at M1.
 Hash256 NetworkId(std::string_view chain_id);
 
 // What a finished handshake yields: who the peer is, and the keys for each direction.
@@ -71,9 +72,10 @@ class Handshake {
   size_t expected_size() const;
 
   // One whole received message. On success, the bytes to send back (possibly empty). Any
-  // failure is final, and its message says why (for the log): wrong size, wrong magic or
-  // version, another network, an unknown or unexpected peer, our own key, a signature that
-  // does not verify, a small-order ephemeral key.
+  // failure is final, always kUnauthenticated, and its message says why (for the log):
+  // wrong size, wrong magic or version, another network, an unknown or unexpected peer, our
+  // own key, a signature that does not verify, a small-order ephemeral key (refused on
+  // arrival, before this side signs anything).
   Result<Bytes> Receive(ByteSpan message);
 
   // True once the last message has been sent (initiator) or checked (responder).

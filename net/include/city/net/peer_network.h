@@ -6,7 +6,9 @@
 // - Both sides dial. When a second link to the same peer authenticates, both ends keep the
 //   same one: the link dialed by the lower key wins; two links dialed by the same side (it
 //   redialed because it lost the first) keep the newer. Replacing a link is not reported as
-//   the peer going down.
+//   the peer going down, and the peer's send queue carries over. When the peer closes our
+//   link while its own dial to us is mid-handshake (it is switching to that link), "down"
+//   waits for that handshake: reported only if it fails or times out.
 // - Redials back off exponentially from redial_min to redial_max, each delay jittered by
 //   +-50% so restarted nodes do not dial in lockstep; an established link resets it.
 // - Each link sends a keep-alive when it has sent nothing for keepalive_interval, and ends
@@ -15,9 +17,11 @@
 //   reading), when a handshake is not done within handshake_timeout, when the peer exceeds
 //   the inbound frame or byte rate (flooding), or at the first frame that is oversized or
 //   does not authenticate.
-// - Send queues are bounded in bytes per peer. A message that does not fit is dropped and
-//   counted (messages_dropped); nothing blocks and memory never grows past the bound. The
-//   node's protocols already recover from lost messages (timeouts, sync).
+// - Send queues are bounded in bytes per peer, and a message counts against the bound from
+//   the moment Send accepts it (also while it waits for a busy strand). A message that does
+//   not fit is dropped and counted (messages_dropped); nothing blocks, and queued bytes never
+//   exceed the bound. The node's protocols already recover from lost messages (timeouts,
+//   sync).
 // - At most max_pending_handshakes unauthenticated inbound connections; more are closed.
 #pragma once
 
@@ -76,8 +80,10 @@ struct PeerStats {
   uint64_t bytes_received = 0;
   uint64_t messages_sent = 0;
   uint64_t messages_received = 0;
-  uint64_t messages_dropped = 0;  // no link to the peer, or its send queue was full
-  uint64_t send_queue_bytes = 0;  // now
+  // No link to the peer, its send queue was full, the message was too large for a frame,
+  // or the network was stopped.
+  uint64_t messages_dropped = 0;
+  uint64_t send_queue_bytes = 0;  // now, including messages accepted but not yet queued
 };
 
 class PeerNetwork {
@@ -92,8 +98,8 @@ class PeerNetwork {
     std::string chain_id;                   // links only form within one chain
     std::vector<ValidatorPeer> validators;  // the whole set; our own entry is skipped
     PeerNetworkOptions options;
-    MessageHandler on_message;
-    LinkHandler on_link;  // optional
+    MessageHandler on_message;  // required
+    LinkHandler on_link;        // optional
     // Where the per-peer counters go (city_net_*, labelled by peer); the registry must
     // outlive the network. Without one, the network keeps its own.
     MetricsRegistry* metrics = nullptr;
@@ -110,6 +116,7 @@ class PeerNetwork {
 
   // Queue a message for one validator, or for every other validator. Thread-safe; never
   // blocks. Dropped (and counted) when there is no link to the peer or its queue is full.
+  // A key outside the validator set is ignored (there is no peer to count it against).
   void Send(const PublicKey& to, Bytes message);
   void Broadcast(Bytes message);
 
@@ -117,9 +124,10 @@ class PeerNetwork {
   std::vector<PeerStats> Stats() const;
   size_t connected_peers() const;
 
-  // Closes the listener and every link and stops dialing; from the moment it returns no
-  // handler starts. Thread-safe, idempotent, non-blocking (the sockets close on the
-  // io_context's next turn).
+  // Closes the listener and every link and stops dialing. Handlers check for it before each
+  // call, so once it returns no new call begins (one already under way on the strand may
+  // finish). Thread-safe, idempotent, non-blocking (the sockets close on the io_context's
+  // next turn).
   void Stop();
 
   struct Impl;

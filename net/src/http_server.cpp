@@ -1,0 +1,1157 @@
+// The client HTTP/1.1 API server: routing, request decoding, and one Beast session per
+// connection that enforces every limit in HttpServerOptions and answers every failure in JSON.
+#include "city/net/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+// GCC 12 with the sanitizers at -O3 reports a false -Wmaybe-uninitialized inside Beast's
+// parser (a boost::optional in basic_parser); the warning is about Boost's code, not ours.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#include <cassert>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "city/net/metrics.h"
+#include "http_internal.h"
+
+namespace city::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Deeper JSON than any request of ours needs; the bound keeps recursive consumers of the parsed
+// value (dump, destructors in older versions, handlers walking it) off the end of the stack.
+constexpr size_t kMaxJsonDepth = 64;
+constexpr size_t kReadChunk = 16 * 1024;
+// After an error response the rest of the request is read and discarded for a moment, so
+// that closing with unread data does not reset the connection before the client reads the
+// answer. Bounded in both time and bytes.
+constexpr std::chrono::milliseconds kLingerTime{500};
+constexpr size_t kMaxLingerBytes = 1024 * 1024;
+constexpr std::string_view kHandlerFailed = "the request handler failed";
+
+bool WithinNesting(std::string_view text, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// False for a '%' not followed by two hex digits, or for a decoded NUL (handlers pass these
+// strings on; a NUL in a key or a file name is never what a client legitimately means).
+bool PercentDecode(std::string_view in, bool plus_is_space, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int high = HexValue(in[i + 1]);
+      const int low = HexValue(in[i + 2]);
+      if (high < 0 || low < 0) return false;
+      const char decoded = static_cast<char>(high * 16 + low);
+      if (decoded == '\0') return false;
+      out += decoded;
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+// Path segments after the leading '/': "/" has none, "/a/" has "a" and "".
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> segments;
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  if (path.empty()) return segments;
+  while (true) {
+    const size_t slash = path.find('/');
+    segments.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return segments;
+}
+
+bool IsCapture(std::string_view segment) {
+  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+bool IsTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool ValidHeaderName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), IsTokenChar);
+}
+
+// No CR or LF (which would let a value start a new header or the body), no other controls.
+bool ValidHeaderValue(std::string_view value) {
+  return std::all_of(value.begin(), value.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return c == '\t' || (u >= 0x20 && u != 0x7f);
+  });
+}
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// The server frames responses itself; a handler's header must not contradict it.
+bool IsServerOwnedHeader(std::string_view name) {
+  const std::string lower = Lower(name);
+  return lower == "content-length" || lower == "transfer-encoding" || lower == "connection" ||
+         lower == "content-type" || lower == "keep-alive" || lower == "upgrade";
+}
+
+std::string EndpointName(const tcp::endpoint& endpoint) {
+  const std::string host = endpoint.address().to_string();
+  const std::string port = std::to_string(endpoint.port());
+  return endpoint.address().is_v6() ? "[" + host + "]:" + port : host + ":" + port;
+}
+
+std::string Millis(std::chrono::milliseconds duration) {
+  return std::to_string(duration.count()) + " ms";
+}
+
+}  // namespace
+
+// ---- requests and responses ----
+
+Result<nlohmann::json> HttpRequest::JsonBody() const {
+  if (!WithinNesting(body, kMaxJsonDepth)) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "request body nests JSON deeper than " + std::to_string(kMaxJsonDepth));
+  }
+  nlohmann::json value = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) {
+    return Status(ErrorCode::kInvalidArgument, "request body is not valid JSON");
+  }
+  return value;
+}
+
+std::string HttpRequest::QueryOr(std::string_view name, std::string_view fallback) const {
+  const auto it = query.find(std::string(name));
+  return it == query.end() ? std::string(fallback) : it->second;
+}
+
+HttpResponse HttpResponse::Json(const nlohmann::json& value, int status) {
+  HttpResponse response;
+  response.status = status;
+  // Replacing invalid UTF-8 instead of throwing: a handler echoing bad bytes gets U+FFFD.
+  response.body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return response;
+}
+
+HttpResponse HttpResponse::Text(std::string body, std::string content_type) {
+  HttpResponse response;
+  response.content_type = std::move(content_type);
+  response.body = std::move(body);
+  return response;
+}
+
+HttpResponse HttpResponse::Error(int status, std::string_view code, std::string_view message) {
+  return Json({{"error", {{"code", code}, {"message", message}}}}, status);
+}
+
+HttpResponse HttpResponse::FromStatus(const Status& status) {
+  int http_status = 500;
+  switch (status.code()) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kMalformed:
+    case ErrorCode::kBadSignature:
+      http_status = 400;
+      break;
+    case ErrorCode::kNotFound:
+      http_status = 404;
+      break;
+    case ErrorCode::kTooLarge:
+      http_status = 413;
+      break;
+    case ErrorCode::kUnauthenticated:
+      http_status = 401;
+      break;
+    case ErrorCode::kPermissionDenied:
+      http_status = 403;
+      break;
+    case ErrorCode::kAlreadyExists:
+      http_status = 409;
+      break;
+    default:
+      break;
+  }
+  return Error(http_status, ErrorCodeName(status.code()), status.message());
+}
+
+// ---- router ----
+
+void Router::Get(std::string_view pattern, HttpHandler handler, RouteOptions options) {
+  Add(
+      "GET", pattern,
+      [handler = std::move(handler)](const HttpRequest& request, HttpResponder respond) {
+        respond(handler(request));
+      },
+      options);
+}
+
+void Router::Post(std::string_view pattern, HttpHandler handler, RouteOptions options) {
+  Add(
+      "POST", pattern,
+      [handler = std::move(handler)](const HttpRequest& request, HttpResponder respond) {
+        respond(handler(request));
+      },
+      options);
+}
+
+void Router::Add(std::string_view method, std::string_view pattern, AsyncHttpHandler handler,
+                 RouteOptions options) {
+  assert(!pattern.empty() && pattern.front() == '/' && "a route pattern starts with '/'");
+  Route route;
+  route.method = std::string(method);
+  for (const std::string_view segment : SplitPath(pattern)) {
+    assert((segment.find_first_of("{}") == std::string_view::npos || IsCapture(segment)) &&
+           "a capture is a whole segment \"{name}\" with a name");
+    route.segments.emplace_back(segment);
+  }
+  for ([[maybe_unused]] const Route& existing : routes_) {
+    assert(!(existing.method == route.method &&
+             std::equal(existing.segments.begin(), existing.segments.end(), route.segments.begin(),
+                        route.segments.end(),
+                        [](const std::string& a, const std::string& b) {
+                          return a == b || (IsCapture(a) && IsCapture(b));
+                        })) &&
+           "route registered twice");
+  }
+  route.handler = std::move(handler);
+  route.options = options;
+  routes_.push_back(std::move(route));
+}
+
+Router::Match Router::Find(std::string_view method, std::string_view path) const {
+  const std::vector<std::string_view> segments = SplitPath(path);
+  const auto matches = [&](const Route& route) {
+    if (route.segments.size() != segments.size()) return false;
+    for (size_t i = 0; i < segments.size(); ++i) {
+      if (IsCapture(route.segments[i])) {
+        if (segments[i].empty()) return false;
+      } else if (route.segments[i] != segments[i]) {
+        return false;
+      }
+    }
+    return true;
+  };
+  // Both match the same path: the first segment where they differ decides, literal first.
+  const auto more_specific = [](const Route& a, const Route& b) {
+    for (size_t i = 0; i < a.segments.size(); ++i) {
+      const bool a_capture = IsCapture(a.segments[i]);
+      const bool b_capture = IsCapture(b.segments[i]);
+      if (a_capture != b_capture) return !a_capture;
+    }
+    return false;
+  };
+
+  Match match;
+  const Route* best = nullptr;
+  bool path_known = false;
+  for (const Route& route : routes_) {
+    if (!matches(route)) continue;
+    path_known = true;
+    if (route.method != method) continue;
+    if (best == nullptr || more_specific(route, *best)) best = &route;
+  }
+  if (best == nullptr) {
+    match.status = path_known ? 405 : 404;
+    return match;
+  }
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const std::string& segment = best->segments[i];
+    if (IsCapture(segment)) {
+      match.params[segment.substr(1, segment.size() - 2)] = std::string(segments[i]);
+    }
+  }
+  match.handler = &best->handler;
+  match.options = best->options;
+  return match;
+}
+
+// ---- internals shared with the fuzz target ----
+
+namespace http_internal {
+
+void ConfigureParser(RequestParser& parser, const HttpServerOptions& options) {
+  parser.header_limit(static_cast<uint32_t>(
+      std::min<size_t>(options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
+  parser.body_limit(static_cast<uint64_t>(options.max_body_bytes));
+}
+
+std::optional<HttpResponse> ParseErrorResponse(const beast::error_code& ec,
+                                               const HttpServerOptions& options) {
+  if (ec.category() != http::make_error_code(http::error::bad_method).category()) {
+    return std::nullopt;
+  }
+  switch (static_cast<http::error>(ec.value())) {
+    case http::error::header_limit:
+      return HttpResponse::Error(
+          413, "too_large",
+          "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes");
+    case http::error::body_limit:
+    case http::error::buffer_overflow:
+      return HttpResponse::Error(
+          413, "too_large",
+          "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+    case http::error::end_of_stream:
+    case http::error::partial_message:
+    case http::error::need_more:
+    case http::error::need_buffer:
+    case http::error::end_of_chunk:
+    case http::error::stale_parser:
+    case http::error::short_read:
+      return std::nullopt;
+    default:
+      return HttpResponse::Error(400, "bad_request", "malformed request: " + ec.message());
+  }
+}
+
+Result<HttpRequest> ToHttpRequest(BeastRequest message) {
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  const std::string_view target = message.target();
+  if (target.empty() || target.front() != '/') {
+    return Status(ErrorCode::kInvalidArgument, "the request target must be a path");
+  }
+  const size_t question = target.find('?');
+  if (!PercentDecode(target.substr(0, question), /*plus_is_space=*/false, request.path)) {
+    return Status(ErrorCode::kInvalidArgument, "bad percent-encoding in the path");
+  }
+  if (question != std::string_view::npos) {
+    std::string_view query = target.substr(question + 1);
+    while (!query.empty()) {
+      const size_t amp = query.find('&');
+      const std::string_view pair = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+      if (pair.empty()) continue;
+      const size_t equals = pair.find('=');
+      std::string name;
+      std::string value;
+      const bool ok = PercentDecode(pair.substr(0, equals), /*plus_is_space=*/true, name) &&
+                      (equals == std::string_view::npos ||
+                       PercentDecode(pair.substr(equals + 1), /*plus_is_space=*/true, value));
+      if (!ok) return Status(ErrorCode::kInvalidArgument, "bad percent-encoding in the query");
+      request.query.insert_or_assign(std::move(name), std::move(value));
+    }
+  }
+  for (const auto& field : message) {
+    auto [it, inserted] =
+        request.headers.emplace(Lower(field.name_string()), std::string(field.value()));
+    // A repeated header is one comma-separated list (RFC 9110 section 5.3).
+    if (!inserted) {
+      it->second += ", ";
+      it->second += field.value();
+    }
+  }
+  request.body = std::move(message.body());
+  return request;
+}
+
+std::optional<HttpResponse> RouteRefusal(const HttpRequest& request, const Router::Match& match,
+                                         bool ready) {
+  if (match.handler == nullptr) {
+    if (match.status == 405) {
+      return HttpResponse::Error(405, "method_not_allowed",
+                                 request.method + " is not allowed on " + request.path);
+    }
+    return HttpResponse::Error(404, "not_found", "no route for " + request.path);
+  }
+  if (!ready && !match.options.available_when_not_ready) {
+    return HttpResponse::Error(503, "not_ready", "the node is not ready yet");
+  }
+  return std::nullopt;
+}
+
+BeastResponse ToBeastResponse(HttpResponse response, unsigned version, bool keep_alive) {
+  if (response.status < 200 || response.status > 599) {
+    response = HttpResponse::Error(
+        500, "internal", "the handler answered with status " + std::to_string(response.status));
+  }
+  BeastResponse out;
+  out.version(version);
+  out.result(static_cast<unsigned>(response.status));
+  // These statuses have no body by definition (and Beast refuses to frame one).
+  if (response.status == 204 || response.status == 304) {
+    response.body.clear();
+  } else if (!response.content_type.empty() && ValidHeaderValue(response.content_type)) {
+    out.set(http::field::content_type, response.content_type);
+  }
+  for (const auto& [name, value] : response.headers) {
+    if (!ValidHeaderName(name) || !ValidHeaderValue(value) || IsServerOwnedHeader(name)) {
+      continue;
+    }
+    out.set(name, value);
+  }
+  out.body() = std::move(response.body);
+  out.keep_alive(keep_alive);
+  out.prepare_payload();
+  return out;
+}
+
+BeastResponse HandleRawRequest(std::string_view bytes, const Router& router,
+                               const HttpServerOptions& options, bool ready) {
+  RequestParser parser;
+  ConfigureParser(parser, options);
+  beast::error_code ec;
+  while (!bytes.empty() && !parser.is_done()) {
+    const size_t used = parser.put(asio::buffer(bytes.data(), bytes.size()), ec);
+    bytes.remove_prefix(used);
+    if (ec == http::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec || used == 0) break;
+  }
+  const unsigned version = parser.is_header_done() ? parser.get().version() : 11;
+  if (ec) {
+    std::optional<HttpResponse> answer = ParseErrorResponse(ec, options);
+    if (!answer) answer = HttpResponse::Error(400, "bad_request", ec.message());
+    return ToBeastResponse(std::move(*answer), version, false);
+  }
+  if (!parser.is_done()) {
+    return ToBeastResponse(
+        HttpResponse::Error(408, "request_timeout", "the request did not arrive in time"), version,
+        false);
+  }
+  const bool keep_alive = parser.get().keep_alive();
+  Result<HttpRequest> request = ToHttpRequest(parser.release());
+  if (!request.ok()) {
+    return ToBeastResponse(HttpResponse::Error(400, "bad_request", request.status().message()),
+                           version, keep_alive);
+  }
+  Router::Match match = router.Find(request->method, request->path);
+  if (auto refusal = RouteRefusal(*request, match, ready)) {
+    return ToBeastResponse(std::move(*refusal), version, keep_alive);
+  }
+  request->params = std::move(match.params);
+  // Shared, so that a handler keeping its responder cannot write through a dangling reference.
+  auto answer = std::make_shared<std::optional<HttpResponse>>();
+  try {
+    (*match.handler)(*request, [answer](HttpResponse response) {
+      if (!answer->has_value()) *answer = std::move(response);
+    });
+  } catch (...) {
+    if (!answer->has_value()) *answer = HttpResponse::Error(500, "internal", kHandlerFailed);
+  }
+  if (!answer->has_value()) {
+    *answer = HttpResponse::Error(503, "timeout", "the handler did not answer in time");
+  }
+  return ToBeastResponse(std::move(**answer), version, keep_alive);
+}
+
+class HttpSession;
+
+// One request handed to a handler: whoever answers first (the responder, the handler timeout,
+// a throwing handler, the connection closing) claims it and gives back its in-flight slot.
+struct PendingRequest {
+  explicit PendingRequest(std::shared_ptr<std::atomic<size_t>> in_flight)
+      : in_flight(std::move(in_flight)) {}
+  bool Claim() {
+    if (answered.exchange(true, std::memory_order_acq_rel)) return false;
+    in_flight->fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  }
+  std::atomic<bool> answered{false};
+  // Not the server itself: a responder kept by a handler must not keep io objects alive.
+  std::shared_ptr<std::atomic<size_t>> in_flight;
+};
+
+struct ServerMetrics {
+  std::array<Counter*, 4> responses{};  // by status class, 2xx .. 5xx
+  Counter* refused = nullptr;
+  Gauge* open = nullptr;
+  Histogram* latency = nullptr;
+};
+
+}  // namespace http_internal
+
+using http_internal::HttpSession;
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(asio::io_context& io, HttpServerOptions options, Router router)
+      : io(io),
+        options(std::move(options)),
+        router(std::move(router)),
+        acceptor(asio::make_strand(io)),
+        accept_retry(acceptor.get_executor()) {}
+
+  void DoAccept();
+  void OnAccept(const beast::error_code& ec, tcp::socket socket);
+  bool Register(const std::shared_ptr<HttpSession>& session);
+  void Unregister(const HttpSession* session);
+  void ReleaseConnection();
+  void RecordResponse(int status, std::optional<Clock::duration> latency);
+  void Stop();
+
+  asio::io_context& io;
+  const HttpServerOptions options;
+  const Router router;
+  tcp::acceptor acceptor;           // used on its strand only
+  asio::steady_timer accept_retry;  // same strand
+  tcp::endpoint endpoint;
+  std::atomic<bool> stopped{false};
+  std::atomic<bool> ready{true};
+  std::shared_ptr<std::atomic<size_t>> in_flight = std::make_shared<std::atomic<size_t>>(0);
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> responses_4xx{0};
+  std::atomic<uint64_t> responses_5xx{0};
+
+  std::mutex sessions_mutex;
+  // Every live session (refusals included), so that Stop can close them.
+  std::unordered_map<const HttpSession*, std::weak_ptr<HttpSession>> sessions;  // sessions_mutex
+
+  // Open connections and the gauge change together under this lock, so that Stop can take
+  // this server's share back out of the gauge exactly.
+  std::mutex metrics_mutex;
+  std::atomic<uint64_t> connections_open{0};            // written under metrics_mutex
+  std::optional<http_internal::ServerMetrics> metrics;  // metrics_mutex; reset by Stop
+};
+
+namespace http_internal {
+
+// One accepted connection. Everything but the responder runs on the socket's strand.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket, bool counted)
+      : server_(std::move(server)),
+        options_(server_->options),
+        stream_(std::move(socket)),
+        request_timer_(stream_.get_executor()),
+        handler_timer_(stream_.get_executor()),
+        counted_(counted) {}
+
+  ~HttpSession() {
+    if (counted_) server_->ReleaseConnection();
+    server_->Unregister(this);
+  }
+
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  void Start() {
+    Post([this] { ReadRequest(); });
+  }
+  // Over the connection cap: say so, then close.
+  void Refuse() {
+    Post([this] {
+      WriteResponse(HttpResponse::Error(429, "overloaded",
+                                        "too many connections (at most " +
+                                            std::to_string(options_.max_connections) + ")"),
+                    /*keep_alive=*/false);
+    });
+  }
+  void CloseSoon() {
+    Post([this] { Close(); });
+  }
+
+ private:
+  template <typename F>
+  void Post(F work) {
+    asio::post(stream_.get_executor(),
+               [self = shared_from_this(), work = std::move(work)]() { self->Guarded(work); });
+  }
+
+  // Nothing may escape into Asio's run(): a failure here ends this connection only.
+  template <typename F>
+  void Guarded(const F& work) noexcept {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      spdlog::warn("http: closing a connection after an error: {}", e.what());
+      Close();
+    } catch (...) {
+      Close();
+    }
+  }
+
+  void ReadRequest() {
+    if (closed_) return;
+    parser_.emplace();
+    ConfigureParser(*parser_, options_);
+    continue_sent_ = false;
+    ContinueReading();
+  }
+
+  // Parses what is buffered, then reads what is missing: the header first (so that an
+  // oversized Content-Length or an "Expect: 100-continue" is handled before the body is
+  // sent), then the body.
+  void ContinueReading() {
+    // A request already buffered (pipelined, or read while idle) needs no timer or read.
+    beast::error_code ec;
+    if (ParseBuffered(ec)) {
+      OnRead(ec);
+      return;
+    }
+    if (!reading_) {
+      reading_ = true;
+      request_timed_out_ = false;
+      const uint64_t read_id = ++read_id_;
+      // The request timeout is our own timer rather than the stream's, because the stream's
+      // closes the socket and a slow client is owed a 408.
+      request_timer_.expires_after(options_.request_timeout);
+      request_timer_.async_wait([self = shared_from_this(), read_id](beast::error_code timer_ec) {
+        self->Guarded([&] { self->OnRequestTimer(timer_ec, read_id); });
+      });
+    }
+    stream_.expires_never();
+    if (!parser_->is_header_done()) {
+      http::async_read_header(stream_, buffer_, *parser_,
+                              [self = shared_from_this()](beast::error_code read_ec, size_t) {
+                                self->Guarded([&] {
+                                  if (read_ec || self->closed_) {
+                                    self->OnRead(read_ec);
+                                  } else {
+                                    self->ContinueReading();
+                                  }
+                                });
+                              });
+      return;
+    }
+    if (WantsContinue()) {
+      // curl and others wait (a second, for curl) for this before sending a large body.
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      continue_sent_ = true;
+      stream_.expires_after(options_.write_timeout);
+      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                          self->Guarded([&] {
+                            if (write_ec || self->closed_) {
+                              self->OnRead(write_ec);
+                            } else {
+                              self->ContinueReading();
+                            }
+                          });
+                        });
+      return;
+    }
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code read_ec, size_t) {
+                       self->Guarded([&] { self->OnRead(read_ec); });
+                     });
+  }
+
+  bool WantsContinue() const {
+    if (continue_sent_ || parser_->is_done()) return false;
+    const auto& message = parser_->get();
+    return message.version() >= 11 && Lower(message[http::field::expect]) == "100-continue";
+  }
+
+  // True when the buffered bytes complete the request or are an error.
+  bool ParseBuffered(beast::error_code& ec) {
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        return false;
+      }
+      if (ec) return true;
+      if (used == 0) return false;
+    }
+    return parser_->is_done();
+  }
+
+  void OnRequestTimer(beast::error_code ec, uint64_t read_id) {
+    if (ec || closed_ || !reading_ || read_id != read_id_) return;
+    request_timed_out_ = true;
+    stream_.cancel();
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (reading_) {
+      reading_ = false;
+      request_timer_.cancel();
+    }
+    if (closed_) return;
+    if (parser_->is_header_done()) version_ = parser_->get().version();
+    if (ec && request_timed_out_) {
+      WriteResponse(HttpResponse::Error(
+                        408, "request_timeout",
+                        "the request did not arrive within " + Millis(options_.request_timeout)),
+                    /*keep_alive=*/false);
+      return;
+    }
+    if (ec) {
+      std::optional<HttpResponse> answer = ParseErrorResponse(ec, options_);
+      if (answer) {
+        WriteResponse(std::move(*answer), /*keep_alive=*/false);
+      } else {
+        Close();  // the client left or the read was cancelled: nobody to answer
+      }
+      return;
+    }
+    OnRequest();
+  }
+
+  void OnRequest() {
+    keep_alive_ = parser_->get().keep_alive();
+    started_ = Clock::now();
+    server_->requests.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t id = ++request_id_;
+    Result<HttpRequest> decoded = ToHttpRequest(parser_->release());
+    if (!decoded.ok()) {
+      WriteResponse(HttpResponse::Error(400, "bad_request", decoded.status().message()),
+                    keep_alive_);
+      return;
+    }
+    HttpRequest& request = *decoded;
+    Router::Match match = server_->router.Find(request.method, request.path);
+    if (auto refusal =
+            RouteRefusal(request, match, server_->ready.load(std::memory_order_relaxed))) {
+      WriteResponse(std::move(*refusal), keep_alive_);
+      return;
+    }
+    if (server_->in_flight->fetch_add(1, std::memory_order_relaxed) >=
+        options_.max_requests_in_flight) {
+      server_->in_flight->fetch_sub(1, std::memory_order_relaxed);
+      WriteResponse(HttpResponse::Error(429, "overloaded",
+                                        "too many requests in flight (at most " +
+                                            std::to_string(options_.max_requests_in_flight) + ")"),
+                    keep_alive_);
+      return;
+    }
+    request.params = std::move(match.params);
+    auto pending = std::make_shared<PendingRequest>(server_->in_flight);
+    pending_ = pending;
+    awaiting_response_ = true;
+
+    HttpResponder respond = [weak = weak_from_this(), pending, id](HttpResponse response) {
+      if (!pending->Claim()) return;
+      const std::shared_ptr<HttpSession> self = weak.lock();
+      if (!self) return;
+      // Inline when the handler answers on this strand; otherwise queued onto it.
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, id, response = std::move(response)]() mutable {
+                       self->Guarded([&] { self->Deliver(id, std::move(response)); });
+                     });
+    };
+    try {
+      (*match.handler)(request, std::move(respond));
+    } catch (const std::exception& e) {
+      spdlog::warn("http: handler for {} {} threw: {}", request.method, request.path, e.what());
+      if (pending->Claim()) Deliver(id, HttpResponse::Error(500, "internal", kHandlerFailed));
+      return;
+    } catch (...) {
+      spdlog::warn("http: handler for {} {} threw", request.method, request.path);
+      if (pending->Claim()) Deliver(id, HttpResponse::Error(500, "internal", kHandlerFailed));
+      return;
+    }
+    if (awaiting_response_ && request_id_ == id && !closed_) {
+      handler_timer_.expires_after(options_.handler_timeout);
+      handler_timer_.async_wait([self = shared_from_this(), id](beast::error_code ec) {
+        self->Guarded([&] { self->OnHandlerTimeout(ec, id); });
+      });
+    }
+  }
+
+  void OnHandlerTimeout(beast::error_code ec, uint64_t id) {
+    if (ec || closed_ || id != request_id_ || !awaiting_response_) return;
+    if (pending_->Claim()) {
+      Deliver(id, HttpResponse::Error(
+                      503, "timeout",
+                      "the handler did not answer within " + Millis(options_.handler_timeout)));
+    }
+  }
+
+  void Deliver(uint64_t id, HttpResponse response) {
+    if (closed_ || id != request_id_ || !awaiting_response_) return;
+    awaiting_response_ = false;
+    pending_.reset();
+    handler_timer_.cancel();
+    WriteResponse(std::move(response), keep_alive_);
+  }
+
+  void WriteResponse(HttpResponse response, bool keep_alive) {
+    if (closed_) return;
+    keep_alive = keep_alive && !server_->stopped.load(std::memory_order_relaxed);
+    response_ =
+        std::make_unique<BeastResponse>(ToBeastResponse(std::move(response), version_, keep_alive));
+    // Counted before the write, so that a client holding its answer also sees it counted.
+    std::optional<Clock::duration> latency;
+    if (started_) latency = Clock::now() - *started_;
+    started_.reset();
+    server_->RecordResponse(response_->result_int(), latency);
+    stream_.expires_after(options_.write_timeout);
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->Guarded([&] { self->OnWrite(ec); });
+                      });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    stream_.expires_never();
+    const bool keep_alive = response_->keep_alive();
+    response_.reset();
+    if (closed_) return;
+    if (ec) {
+      Close();
+    } else if (!keep_alive) {
+      LingeringClose();
+    } else {
+      WaitForNextRequest();
+    }
+  }
+
+  void WaitForNextRequest() {
+    if (buffer_.size() > 0) {
+      ReadRequest();
+      return;
+    }
+    // Idle between requests: the stream's own timeout closes the socket, which is all an idle
+    // connection needs.
+    stream_.expires_after(options_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->Guarded([&] { self->OnIdleRead(ec, n); });
+                            });
+  }
+
+  void OnIdleRead(beast::error_code ec, size_t n) {
+    if (closed_) return;
+    if (ec) {
+      Close();
+      return;
+    }
+    stream_.expires_never();
+    buffer_.commit(n);
+    ReadRequest();
+  }
+
+  void LingeringClose() {
+    if (closed_) return;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      Close();
+      return;
+    }
+    buffer_.clear();
+    // One deadline for the whole drain: the stream's timer covers every read started after it.
+    stream_.expires_after(std::min(kLingerTime, options_.write_timeout));
+    Drain();
+  }
+
+  void Drain() {
+    stream_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->Guarded([&] {
+                                self->drained_ += n;
+                                if (ec || self->drained_ >= kMaxLingerBytes) {
+                                  self->Close();
+                                } else if (!self->closed_) {
+                                  self->Drain();
+                                }
+                              });
+                            });
+  }
+
+  void Close() noexcept {
+    if (closed_) return;
+    closed_ = true;
+    reading_ = false;
+    awaiting_response_ = false;
+    if (pending_) {
+      pending_->Claim();  // the slot is free even if the handler never answers
+      pending_.reset();
+    }
+    try {
+      request_timer_.cancel();
+      handler_timer_.cancel();
+    } catch (...) {
+      // Timer cancellation only throws on OS failures; the socket close below still runs.
+    }
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+    if (counted_) {
+      counted_ = false;
+      server_->ReleaseConnection();
+    }
+  }
+
+  const std::shared_ptr<HttpServer::Impl> server_;
+  const HttpServerOptions& options_;  // the server's, alive as long as server_
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<RequestParser> parser_;
+  asio::steady_timer request_timer_;
+  asio::steady_timer handler_timer_;
+  uint64_t read_id_ = 0;  // tells a stale request timer from the current one
+  bool reading_ = false;  // a request is being read, under request_timer_
+  bool request_timed_out_ = false;
+  bool continue_sent_ = false;
+  uint64_t request_id_ = 0;
+  bool awaiting_response_ = false;
+  std::shared_ptr<PendingRequest> pending_;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  std::optional<Clock::time_point> started_;
+  std::unique_ptr<BeastResponse> response_;  // alive while it is written
+  size_t drained_ = 0;
+  bool closed_ = false;
+  bool counted_;  // holds one of the server's connection slots
+};
+
+}  // namespace http_internal
+
+// ---- server ----
+
+void HttpServer::Impl::DoAccept() {
+  acceptor.async_accept(asio::make_strand(io),
+                        [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                          try {
+                            self->OnAccept(ec, std::move(socket));
+                          } catch (const std::exception& e) {
+                            // Out of memory or descriptors while setting up one connection: drop
+                            // it, keep accepting.
+                            spdlog::warn("http: accepting a connection failed: {}", e.what());
+                            if (!self->stopped.load()) self->DoAccept();
+                          }
+                        });
+}
+
+void HttpServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket) {
+  if (stopped.load()) return;
+  if (ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // Out of descriptors and the like: back off briefly rather than spin on the error.
+    accept_retry.expires_after(std::chrono::milliseconds(50));
+    accept_retry.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
+      if (!timer_ec && !self->stopped.load()) self->DoAccept();
+    });
+    return;
+  }
+  beast::error_code option_ec;
+  socket.set_option(tcp::no_delay(true), option_ec);  // small responses go out at once
+  std::shared_ptr<HttpSession> session;
+  bool counted = false;
+  {
+    std::lock_guard lock(metrics_mutex);
+    if (connections_open.load() < options.max_connections) {
+      counted = true;
+      connections_open.fetch_add(1);
+      if (metrics) metrics->open->Add(1);
+    } else if (metrics) {
+      metrics->refused->Increment();
+    }
+  }
+  if (counted) {
+    connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    connections_refused.fetch_add(1, std::memory_order_relaxed);
+  }
+  session = std::make_shared<HttpSession>(shared_from_this(), std::move(socket), counted);
+  if (Register(session)) {
+    if (counted) {
+      session->Start();
+    } else {
+      session->Refuse();
+    }
+  }
+  DoAccept();
+}
+
+bool HttpServer::Impl::Register(const std::shared_ptr<HttpSession>& session) {
+  std::lock_guard lock(sessions_mutex);
+  // Checked under the lock Stop takes to collect sessions: either Stop sees this session or
+  // this sees Stop.
+  if (stopped.load()) return false;
+  sessions.emplace(session.get(), session);
+  return true;
+}
+
+void HttpServer::Impl::Unregister(const HttpSession* session) {
+  std::lock_guard lock(sessions_mutex);
+  sessions.erase(session);
+}
+
+void HttpServer::Impl::ReleaseConnection() {
+  std::lock_guard lock(metrics_mutex);
+  connections_open.fetch_sub(1);
+  if (metrics) metrics->open->Add(-1);
+}
+
+void HttpServer::Impl::RecordResponse(int status, std::optional<Clock::duration> latency) {
+  if (status >= 500) {
+    responses_5xx.fetch_add(1, std::memory_order_relaxed);
+  } else if (status >= 400) {
+    responses_4xx.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::lock_guard lock(metrics_mutex);
+  if (!metrics) return;
+  const int status_class = status / 100;
+  if (status_class >= 2 && status_class <= 5) metrics->responses[status_class - 2]->Increment();
+  if (latency) metrics->latency->Observe(std::chrono::duration<double>(*latency).count());
+}
+
+void HttpServer::Impl::Stop() {
+  if (stopped.exchange(true)) return;
+  asio::post(acceptor.get_executor(), [self = shared_from_this()] {
+    beast::error_code ec;
+    self->acceptor.close(ec);
+    self->accept_retry.cancel();
+  });
+  std::vector<std::shared_ptr<HttpSession>> live;
+  {
+    std::lock_guard lock(sessions_mutex);
+    for (const auto& [key, weak] : sessions) {
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (const auto& session : live) session->CloseSoon();
+  // After this nothing touches the registry, which may go away with the server.
+  std::lock_guard lock(metrics_mutex);
+  if (metrics) metrics->open->Add(-static_cast<double>(connections_open.load()));
+  metrics.reset();
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(asio::io_context& io,
+                                                      HttpServerOptions options, Router router,
+                                                      MetricsRegistry* metrics) {
+  beast::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(options.bind_address, ec);
+  if (ec) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "cannot parse the bind address '" + options.bind_address + "'");
+  }
+  const tcp::endpoint endpoint(address, options.port);
+  const std::string name = EndpointName(endpoint);
+  auto impl = std::make_shared<Impl>(io, std::move(options), std::move(router));
+  if (impl->acceptor.open(endpoint.protocol(), ec); ec) {
+    return Status(ErrorCode::kIoError, "cannot open a socket for " + name + ": " + ec.message());
+  }
+  // Lets a restarted node bind while old connections sit in TIME_WAIT; a live listener on
+  // the port still makes bind fail on Linux.
+  if (impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec); ec) {
+    return Status(ErrorCode::kIoError, "cannot configure " + name + ": " + ec.message());
+  }
+  if (impl->acceptor.bind(endpoint, ec); ec) {
+    if (ec == asio::error::address_in_use) {
+      return Status(ErrorCode::kIoError, name + " is already in use");
+    }
+    return Status(ErrorCode::kIoError, "cannot bind " + name + ": " + ec.message());
+  }
+  if (impl->acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
+    return Status(ErrorCode::kIoError, "cannot listen on " + name + ": " + ec.message());
+  }
+  impl->endpoint = impl->acceptor.local_endpoint(ec);
+  if (ec) return Status(ErrorCode::kIoError, "cannot read the address of " + name);
+
+  if (metrics != nullptr) {
+    http_internal::ServerMetrics m;
+    static constexpr std::array<std::string_view, 4> kClasses = {"2xx", "3xx", "4xx", "5xx"};
+    for (size_t i = 0; i < kClasses.size(); ++i) {
+      m.responses[i] =
+          &metrics->GetCounter("city_http_requests_total", "HTTP responses sent, by status class",
+                               {{"class", std::string(kClasses[i])}});
+    }
+    m.refused = &metrics->GetCounter("city_http_connections_refused_total",
+                                     "HTTP connections refused over the connection cap");
+    m.open = &metrics->GetGauge("city_http_connections_open", "HTTP connections open");
+    m.latency =
+        &metrics->GetHistogram("city_http_request_duration_seconds",
+                               "Time from a request's arrival until its response is ready to send",
+                               LatencyBucketsSeconds());
+    std::lock_guard lock(impl->metrics_mutex);
+    impl->metrics = m;
+  }
+
+  impl->DoAccept();
+  // The constructor is private (servers exist only started), so make_unique cannot reach it.
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() {
+  if (impl_) impl_->Stop();
+}
+
+uint16_t HttpServer::port() const { return impl_->endpoint.port(); }
+
+std::string HttpServer::address() const { return EndpointName(impl_->endpoint); }
+
+void HttpServer::SetReady(bool ready) { impl_->ready.store(ready); }
+
+void HttpServer::Stop() { impl_->Stop(); }
+
+HttpServerStats HttpServer::stats() const {
+  HttpServerStats stats;
+  stats.connections_accepted = impl_->connections_accepted.load();
+  stats.connections_refused = impl_->connections_refused.load();
+  stats.connections_open = impl_->connections_open.load();
+  stats.requests = impl_->requests.load();
+  stats.responses_4xx = impl_->responses_4xx.load();
+  stats.responses_5xx = impl_->responses_5xx.load();
+  return stats;
+}
+
+}  // namespace city::net

@@ -2,22 +2,10 @@
 // limits, how parse errors are answered, request decoding and the response written on the wire.
 #pragma once
 
-// GCC 12 with the sanitizers at -O3 reports a false -Wmaybe-uninitialized inside Beast's
-// parser (a boost::optional in basic_parser); the warning is about Boost's code, not ours.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #include <optional>
 #include <string_view>
 
+#include "beast.h"
 #include "city/net/http_server.h"
 
 namespace city::net::http_internal {

@@ -14,19 +14,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
-// GCC 12 with the sanitizers at -O3 reports a false -Wmaybe-uninitialized inside Beast's
-// parser (a boost::optional in basic_parser); the warning is about Boost's code, not ours.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #include <cassert>
 #include <limits>
 #include <mutex>
@@ -34,16 +21,11 @@
 #include <unordered_map>
 #include <utility>
 
+#include "beast.h"
 #include "city/net/metrics.h"
 #include "http_internal.h"
 
 namespace city::net {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -147,14 +129,6 @@ bool ValidHeaderValue(std::string_view value) {
     const auto u = static_cast<unsigned char>(c);
     return c == '\t' || (u >= 0x20 && u != 0x7f);
   });
-}
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // The server frames responses itself; a handler's header must not contradict it.

@@ -1,7 +1,6 @@
 // Untrusted request bytes through the HTTP server's own path without sockets: its parser and
 // limits, target decoding, routing, handlers and response framing. Whatever the bytes, the
 // answer is a well-formed response, and every error is the one JSON error object.
-#include <boost/beast/http/write.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -12,9 +12,12 @@
 #include <string>
 
 #include "city/net/handshake.h"
+#include "support/concat.h"
 
 namespace city::net {
 namespace {
+
+using city::test::Concat;
 
 constexpr size_t kMax = 4096;                           // L, the ciphertext, at most
 constexpr size_t kMaxBody = kMax - 1 - kFrameTagBytes;  // the largest body that fits
@@ -36,18 +39,6 @@ Bytes Body(size_t size, uint8_t salt = 0) {
   Bytes body(size);
   for (size_t i = 0; i < size; ++i) body[i] = static_cast<uint8_t>(i * 31 + salt);
   return body;
-}
-
-Bytes Join(std::initializer_list<ByteSpan> parts) {
-  size_t total = 0;
-  for (ByteSpan part : parts) total += part.size();
-  Bytes out(total);
-  size_t offset = 0;
-  for (ByteSpan part : parts) {
-    if (!part.empty()) std::memcpy(out.data() + offset, part.data(), part.size());
-    offset += part.size();
-  }
-  return out;
 }
 
 std::array<uint8_t, 4> LengthPrefix(uint32_t length) {
@@ -116,7 +107,7 @@ TEST_F(FrameTest, MatchesTheDocumentedWireFormat) {
   for (uint64_t counter = 0; counter < 3; ++counter) {
     const Bytes body = Body(10 + counter, static_cast<uint8_t>(counter));
     const uint8_t kind[] = {static_cast<uint8_t>(FrameKind::kMessage)};
-    EXPECT_EQ(ToHex(Message(body)), ToHex(SealByHand(key_, counter, Join({kind, body}))))
+    EXPECT_EQ(ToHex(Message(body)), ToHex(SealByHand(key_, counter, Concat({kind, body}))))
         << "frame " << counter;
   }
   const uint8_t keep_alive[] = {static_cast<uint8_t>(FrameKind::kKeepAlive)};
@@ -207,7 +198,7 @@ TEST_F(FrameTest, AnAlteredByteAnywhereEndsTheStream) {
       altered[offset] ^= flip;
       FrameDecoder decoder(Secret(key_), kMax);
       std::vector<Frame> out;
-      Status status = decoder.Feed(Join({first, altered, after, padding}), out);
+      Status status = decoder.Feed(Concat({first, altered, after, padding}), out);
       EXPECT_FALSE(status.ok()) << "offset " << offset << " flip " << int{flip};
       if (offset >= kFrameLengthBytes) {
         EXPECT_EQ(status.code(), ErrorCode::kUnauthenticated) << "offset " << offset;
@@ -230,7 +221,7 @@ TEST_F(FrameTest, AReplayedFrameFails) {
 TEST_F(FrameTest, ReorderedFramesFail) {
   const Bytes frame0 = Message(Body(3, 0));
   const Bytes frame1 = Message(Body(3, 1));
-  Status status = decoder_.Feed(Join({frame1, frame0}), out_);
+  Status status = decoder_.Feed(Concat({frame1, frame0}), out_);
   EXPECT_EQ(status.code(), ErrorCode::kUnauthenticated);
   EXPECT_TRUE(out_.empty());
 }
@@ -239,7 +230,7 @@ TEST_F(FrameTest, ADroppedFrameFails) {
   const Bytes frame0 = Message(Body(3, 0));
   (void)Message(Body(3, 1));  // lost on the way
   const Bytes frame2 = Message(Body(3, 2));
-  Status status = decoder_.Feed(Join({frame0, frame2}), out_);
+  Status status = decoder_.Feed(Concat({frame0, frame2}), out_);
   EXPECT_EQ(status.code(), ErrorCode::kUnauthenticated);
   ASSERT_EQ(out_.size(), 1u);
   EXPECT_EQ(out_[0].body, Body(3, 0));
@@ -265,7 +256,7 @@ TEST_F(FrameTest, OversizeLengthIsRefusedBeforeTheBodyIsBuffered) {
     EXPECT_LE(decoder.buffered_bytes(), kFrameLengthBytes);
   }
   // With a megabyte of body behind it in the same read, none of it is kept.
-  const Bytes flood = Join({LengthPrefix(0xffffffffu), Bytes(1 << 20, 0xaa)});
+  const Bytes flood = Concat({LengthPrefix(0xffffffffu), Bytes(1 << 20, 0xaa)});
   Status status = decoder_.Feed(flood, out_);
   EXPECT_EQ(status.code(), ErrorCode::kTooLarge);
   EXPECT_LE(decoder_.buffered_bytes(), kFrameLengthBytes);
@@ -283,14 +274,14 @@ TEST_F(FrameTest, LengthTooShortForATagIsMalformed) {
   for (uint32_t length : {0u, 1u, 15u}) {
     FrameDecoder decoder(Secret(key_), kMax);
     std::vector<Frame> out;
-    const Bytes wire = Join({LengthPrefix(length), Bytes(64, 0)});
+    const Bytes wire = Concat({LengthPrefix(length), Bytes(64, 0)});
     EXPECT_EQ(decoder.Feed(wire, out).code(), ErrorCode::kMalformed) << length;
     EXPECT_TRUE(out.empty());
   }
   // Room for a tag but not for the kind byte: still no frame.
   FrameDecoder decoder(Secret(key_), kMax);
   std::vector<Frame> out;
-  EXPECT_FALSE(decoder.Feed(Join({LengthPrefix(16), Bytes(64, 0)}), out).ok());
+  EXPECT_FALSE(decoder.Feed(Concat({LengthPrefix(16), Bytes(64, 0)}), out).ok());
   EXPECT_TRUE(out.empty());
 }
 
@@ -301,7 +292,7 @@ TEST_F(FrameTest, AnUnknownKindIsMalformed) {
     const uint8_t good[] = {static_cast<uint8_t>(FrameKind::kMessage), 'o', 'k'};
     const uint8_t bad[] = {kind, 'x'};
     Status status = decoder.Feed(
-        Join({SealByHand(key_, 0, good), SealByHand(key_, 1, bad), SealByHand(key_, 2, good)}),
+        Concat({SealByHand(key_, 0, good), SealByHand(key_, 1, bad), SealByHand(key_, 2, good)}),
         out);
     EXPECT_EQ(status.code(), ErrorCode::kMalformed) << int{kind};
     ASSERT_EQ(out.size(), 1u) << "only the frame before the bad one";

@@ -12,9 +12,12 @@
 #include <string>
 
 #include "city/net/frame.h"
+#include "support/concat.h"
 
 namespace city::net {
 namespace {
+
+using city::test::Concat;
 
 constexpr std::string_view kChain = "city-test";
 
@@ -33,18 +36,6 @@ std::array<uint8_t, kEphemeralSecretBytes> SecretFilled(uint8_t fill) {
 std::array<uint8_t, 32> X25519Public(const std::array<uint8_t, 32>& secret) {
   std::array<uint8_t, 32> out{};
   crypto_scalarmult_base(out.data(), secret.data());
-  return out;
-}
-
-Bytes Concat(std::initializer_list<ByteSpan> parts) {
-  size_t total = 0;
-  for (ByteSpan part : parts) total += part.size();
-  Bytes out(total);
-  size_t offset = 0;
-  for (ByteSpan part : parts) {
-    if (!part.empty()) std::memcpy(out.data() + offset, part.data(), part.size());
-    offset += part.size();
-  }
   return out;
 }
 

@@ -216,13 +216,22 @@ class RawClientTest : public ::testing::Test {
   }
 };
 
+// One endpoint per key, each configured with the whole set.
+std::vector<std::unique_ptr<NetEndpoint>> StartMesh(
+    const std::vector<std::shared_ptr<const KeyPair>>& keys, const std::vector<uint16_t>& ports) {
+  std::vector<std::unique_ptr<NetEndpoint>> endpoints;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    endpoints.push_back(StartOrThrow(MeshConfig(keys, ports, i)));
+  }
+  return endpoints;
+}
+
 TEST(PeerNetwork, FullMeshDeliversEverySendAndBroadcastInOrder) {
   constexpr size_t kPeers = 4;
   constexpr uint16_t kRounds = 60;
   auto keys = NetKeys(kPeers);
   auto ports = FreeLoopbackPorts(kPeers);
-  std::vector<std::unique_ptr<NetEndpoint>> endpoints;
-  for (size_t i = 0; i < kPeers; ++i) endpoints.push_back(StartOrThrow(MeshConfig(keys, ports, i)));
+  std::vector<std::unique_ptr<NetEndpoint>> endpoints = StartMesh(keys, ports);
   ASSERT_TRUE(WaitUntilStable([&] { return MeshSettled(endpoints); }, 150ms))
       << "every endpoint should end with exactly one link to every other";
   for (const auto& endpoint : endpoints) {
@@ -812,8 +821,7 @@ TEST(PeerNetwork, StopFromAnotherThreadWhileBusyIsCleanAndFinal) {
   constexpr size_t kPeers = 3;
   auto keys = NetKeys(kPeers);
   auto ports = FreeLoopbackPorts(kPeers);
-  std::vector<std::unique_ptr<NetEndpoint>> endpoints;
-  for (size_t i = 0; i < kPeers; ++i) endpoints.push_back(StartOrThrow(MeshConfig(keys, ports, i)));
+  std::vector<std::unique_ptr<NetEndpoint>> endpoints = StartMesh(keys, ports);
   ASSERT_TRUE(WaitUntilStable([&] { return MeshSettled(endpoints); }, 100ms));
   NetEndpoint& victim = *endpoints[0];
   const PublicKey& victim_key = keys[0]->public_key();
@@ -862,8 +870,7 @@ TEST(PeerNetwork, DestroyingWithLinksOpenIsClean) {
   constexpr size_t kPeers = 3;
   auto keys = NetKeys(kPeers);
   auto ports = FreeLoopbackPorts(kPeers);
-  std::vector<std::unique_ptr<NetEndpoint>> endpoints;
-  for (size_t i = 0; i < kPeers; ++i) endpoints.push_back(StartOrThrow(MeshConfig(keys, ports, i)));
+  std::vector<std::unique_ptr<NetEndpoint>> endpoints = StartMesh(keys, ports);
   ASSERT_TRUE(WaitUntilStable([&] { return MeshSettled(endpoints); }, 100ms));
   for (size_t i = 0; i < kPeers; ++i) {
     endpoints[i]->network().Broadcast(Bytes(100'000, static_cast<uint8_t>(i)));

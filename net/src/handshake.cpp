@@ -135,6 +135,9 @@ struct Handshake::State {
     derive(initiator ? "i2r" : "r2i", out.send_key);
     derive(initiator ? "r2i" : "i2r", out.receive_key);
     session = std::move(out);
+    // Nothing that could reopen this session's traffic outlives the key schedule.
+    sodium_memzero(shared.data(), shared.size());
+    sodium_memzero(ephemeral_secret.data(), ephemeral_secret.size());
   }
 
   Result<Bytes> OnM1(ByteSpan message) {

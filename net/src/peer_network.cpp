@@ -94,12 +94,15 @@ struct Link {
   bool writing = false;
   std::vector<Bytes> write_frames;  // the batch in flight
   size_t write_messages = 0;
+  size_t write_index = 0;   // the first frame of the batch not fully written
+  size_t write_offset = 0;  // bytes of it already written
 
   Clock::time_point started = Clock::now();
   Clock::time_point last_sent = started;
   Clock::time_point last_received = started;
-  Clock::time_point write_started = started;
-  Clock::time_point frame_started = started;
+  Clock::time_point write_progress = started;  // the last write that moved bytes
+  Clock::time_point established = started;
+  Clock::time_point frame_progress = started;  // the last bytes of an unfinished frame
   Clock::time_point window_start = started;
   uint64_t window_frames = 0;
   uint64_t window_bytes = 0;
@@ -116,6 +119,7 @@ struct PeerSlot {
   // The active link closed while the peer's own dial to us was mid-handshake: the pair is
   // switching links (the duplicate rule), so "down" waits for that handshake's outcome.
   bool switching = false;
+  Clock::time_point switching_until;  // an outsider claiming the key cannot hold it longer
   bool dialing = false;
   // The peer's queue, drained by whichever link is active; it outlives link switches.
   std::deque<std::shared_ptr<const Bytes>> queue;
@@ -168,12 +172,10 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
         network(NetworkId(config.chain_id)),
         acceptor(strand),
         ticker(strand),
+        accept_retry(strand),
         tick_interval(TickInterval(config.options)),
         rng(std::random_device{}()) {
-    if (config.metrics == nullptr) {
-      own_metrics = std::make_unique<MetricsRegistry>();
-      config.metrics = own_metrics.get();
-    }
+    if (config.metrics == nullptr) config.metrics = std::make_shared<MetricsRegistry>();
     refused_inbound = &config.metrics->GetCounter(
         "city_net_inbound_refused_total",
         "Inbound connections dropped before a link: over the pending cap, or a failed "
@@ -189,12 +191,15 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
   asio::io_context& io;
   Strand strand;
   Config config;
-  std::unique_ptr<MetricsRegistry> own_metrics;
   Hash256 network;
   std::set<PublicKey> allowed;
   tcp::acceptor acceptor;
   asio::steady_timer ticker;
+  asio::steady_timer accept_retry;
   milliseconds tick_interval;
+  // Refusals are logged, but an outsider must not be able to flood the log with them.
+  Clock::time_point log_window_start;
+  int log_window_lines = 0;
   std::mt19937_64 rng;
   Counter* refused_inbound = nullptr;
   uint16_t port = 0;
@@ -240,20 +245,31 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
   void Accept() {
     acceptor.async_accept(
         strand, [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
-          if (self->stopped) return;
-          if (!ec) self->OnAccepted(std::move(socket));
-          if (ec == asio::error::operation_aborted) return;
-          self->Accept();
+          if (self->stopped || ec == asio::error::operation_aborted) return;
+          if (!ec) {
+            self->OnAccepted(std::move(socket));
+            return self->Accept();
+          }
+          // Out of file descriptors, say: retry shortly rather than spin.
+          spdlog::warn("net: accept failed: {}", ec.message());
+          self->accept_retry.expires_after(milliseconds(100));
+          self->accept_retry.async_wait([self](boost::system::error_code timer_ec) {
+            if (!timer_ec && !self->stopped) self->Accept();
+          });
         });
   }
 
   void OnAccepted(tcp::socket socket) {
     boost::system::error_code ignored;
     if (pending_inbound >= options().max_pending_handshakes) {
-      refused_inbound->Increment();
-      spdlog::warn("net: refusing a connection: {} handshakes already pending", pending_inbound);
-      socket.close(ignored);
-      return;
+      // Evict the oldest rather than refuse the newest: a genuine validator finishes its
+      // handshake in a round trip, so connections held open to fill the table are the old ones.
+      LinkPtr oldest;
+      for (const LinkPtr& link : handshaking) {
+        if (!link->initiator && (!oldest || link->started < oldest->started)) oldest = link;
+      }
+      if (!oldest) return socket.close(ignored);
+      Close(oldest, "evicted: " + std::to_string(pending_inbound) + " handshakes were pending");
     }
     auto link = std::make_shared<Link>(std::move(socket), false,
                                        Handshake::Responder(config.identity, network, allowed));
@@ -346,9 +362,8 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     link->phase = Phase::kOpen;
     link->read_buffer.resize(kReadChunkBytes);
     Clock::time_point now = Clock::now();
-    link->last_received = link->last_sent = link->window_start = now;
+    link->last_received = link->last_sent = link->window_start = link->established = now;
     slot->counters.links_established->Increment();
-    slot->backoff = options().redial_min;
     spdlog::info("net: link to {} up ({}, {})", ShortKey(*link->peer), link->remote,
                  link->initiator ? "dialed" : "accepted");
     Adopt(*slot, link);
@@ -367,7 +382,7 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
       slot.active = link;
       bool was_switching = std::exchange(slot.switching, false);
       slot.counters.connected->Set(1);
-      if (!was_switching && config.on_link && !stopped) config.on_link(*link->peer, true);
+      if (!was_switching) ReportLink(*link->peer, true);
       return;
     }
     LinkPtr old = slot.active;
@@ -420,13 +435,10 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
                       " bytes in a second");
       return false;
     }
-    bool was_mid_frame = link->decoder->mid_frame();
     std::vector<Frame> frames;
     Status fed = link->decoder->Feed(bytes, frames);
     slot.counters.frames_received->Increment(frames.size());
-    if (link->decoder->mid_frame() && (!was_mid_frame || !frames.empty())) {
-      link->frame_started = now;
-    }
+    if (link->decoder->mid_frame()) link->frame_progress = now;
     // The rate is checked frame by frame, before delivery: a burst past the limit delivers
     // nothing beyond it.
     for (Frame& frame : frames) {
@@ -448,13 +460,34 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     return true;
   }
 
-  void Deliver(const PublicKey& from, Bytes message) {
+  // The node's handlers must not throw; if one does, the network carries on.
+  template <typename Call>
+  void CallHandler(std::string_view which, Call&& call) {
     if (stopped) return;
     try {
-      config.on_message(from, std::move(message));
+      call();
     } catch (const std::exception& error) {
-      spdlog::error("net: the message handler threw: {}", error.what());
+      spdlog::error("net: the {} handler threw: {}", which, error.what());
+    } catch (...) {
+      spdlog::error("net: the {} handler threw", which);
     }
+  }
+  void Deliver(const PublicKey& from, Bytes message) {
+    CallHandler("message", [&] { config.on_message(from, std::move(message)); });
+  }
+  void ReportLink(const PublicKey& peer, bool up) {
+    if (config.on_link) CallHandler("link", [&] { config.on_link(peer, up); });
+  }
+
+  // At most kLogLinesPerSecond refusal warnings a second; the counters still count them all.
+  bool MayLogRefusal() {
+    constexpr int kLogLinesPerSecond = 10;
+    Clock::time_point now = Clock::now();
+    if (now - log_window_start >= std::chrono::seconds(1)) {
+      log_window_start = now;
+      log_window_lines = 0;
+    }
+    return ++log_window_lines <= kLogLinesPerSecond;
   }
 
   // ---- writing frames ----
@@ -473,13 +506,16 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
 
   // On the strand, after Reserve.
   void Enqueue(PeerSlot& slot, const std::shared_ptr<const Bytes>& message) {
-    slot.posted_bytes.fetch_sub(message->size());
     if (stopped || (!slot.active && !slot.switching)) {
+      slot.posted_bytes.fetch_sub(message->size());
       slot.counters.messages_dropped->Increment();
       return;
     }
+    // Counted as queued before it stops counting as posted: a concurrent Reserve always
+    // sees it in one or the other.
     slot.queue.push_back(message);
     slot.queue_bytes += message->size();
+    slot.posted_bytes.fetch_sub(message->size());
     slot.counters.send_queue_bytes->Set(static_cast<double>(slot.queue_bytes.load()));
     if (slot.active) Pump(slot.active);
   }
@@ -516,26 +552,44 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     }
     link->keepalive_due = false;
     if (link->write_frames.empty()) return;
-    std::vector<asio::const_buffer> buffers;
-    buffers.reserve(link->write_frames.size());
-    for (const Bytes& frame : link->write_frames) buffers.emplace_back(asio::buffer(frame));
     link->writing = true;
-    link->write_started = Clock::now();
-    asio::async_write(link->socket, buffers,
-                      [self = shared_from_this(), link](boost::system::error_code ec, size_t size) {
-                        if (self->stopped || link->phase == Phase::kClosed) return;
-                        if (ec) return self->Close(link, "write: " + ec.message());
-                        self->OnWritten(link, size);
-                      });
+    link->write_index = link->write_offset = 0;
+    link->write_progress = Clock::now();
+    WriteSome(link);
+  }
+
+  // Writes the batch piece by piece, so that the write timeout measures a peer that stopped
+  // reading, not a large block on a slow line.
+  void WriteSome(const LinkPtr& link) {
+    std::vector<asio::const_buffer> buffers;
+    for (size_t i = link->write_index; i < link->write_frames.size(); ++i) {
+      size_t skip = i == link->write_index ? link->write_offset : 0;
+      buffers.emplace_back(asio::buffer(link->write_frames[i]) + skip);
+    }
+    link->socket.async_write_some(
+        buffers, [self = shared_from_this(), link](boost::system::error_code ec, size_t size) {
+          if (self->stopped || link->phase == Phase::kClosed) return;
+          if (ec) return self->Close(link, "write: " + ec.message());
+          self->OnWritten(link, size);
+        });
   }
 
   void OnWritten(const LinkPtr& link, size_t size) {
     PeerSlot& slot = *SlotOf(*link->peer);
+    Clock::time_point now = Clock::now();
     slot.counters.bytes_sent->Increment(size);
+    if (size > 0) link->write_progress = now;
+    link->write_offset += size;
+    while (link->write_index < link->write_frames.size() &&
+           link->write_offset >= link->write_frames[link->write_index].size()) {
+      link->write_offset -= link->write_frames[link->write_index].size();
+      ++link->write_index;
+    }
+    if (link->write_index < link->write_frames.size()) return WriteSome(link);
     slot.counters.frames_sent->Increment(link->write_frames.size());
     slot.counters.messages_sent->Increment(link->write_messages);
     link->writing = false;
-    link->last_sent = Clock::now();
+    link->last_sent = now;
     link->write_frames.clear();
     Pump(link);
   }
@@ -557,8 +611,10 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
       if (slot != nullptr && connected) slot->counters.handshake_failures->Increment();
       if (!link->initiator) {
         refused_inbound->Increment();
-        spdlog::warn("net: refused inbound {} (claims {}): {}", link->remote,
-                     who ? ShortKey(*who) : std::string("nothing"), reason);
+        if (MayLogRefusal()) {
+          spdlog::warn("net: refused inbound {} (claims {}): {}", link->remote,
+                       who ? ShortKey(*who) : std::string("nothing"), reason);
+        }
         if (slot != nullptr && slot->switching && !PeerDialingUs(*who)) PeerDown(*slot);
         return;
       }
@@ -577,10 +633,16 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     spdlog::info("net: link to {} ({}) closed: {}", ShortKey(*link->peer), link->remote, reason);
     if (slot.active != link) return;  // a duplicate: the peer stays connected
     slot.active.reset();
+    // Only a link that stayed up resets the backoff, so a peer that flaps redials ever slower.
+    if (Clock::now() - link->established >= options().redial_max) {
+      slot.backoff = options().redial_min;
+    }
     // The peer closed this link because its own dial to us is about to win the duplicate
-    // rule: wait for that handshake rather than report a flap (it ends within the timeout).
+    // rule: wait for that handshake rather than report a flap. The deadline stops an outsider
+    // who keeps claiming the peer's key from holding the peer "switching" forever.
     if (PeerDialingUs(slot.address.key)) {
       slot.switching = true;
+      slot.switching_until = Clock::now() + options().handshake_timeout;
       return;
     }
     PeerDown(slot);
@@ -594,7 +656,7 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     slot.counters.send_queue_bytes->Set(0);
     slot.counters.connected->Set(0);
     ScheduleRedial(slot);
-    if (config.on_link && !stopped) config.on_link(slot.address.key, false);
+    ReportLink(slot.address.key, false);
   }
 
   void ScheduleRedial(PeerSlot& slot) {
@@ -617,6 +679,7 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     for (const LinkPtr& link : expired) Close(link, "handshake timed out");
     for (PeerSlot& slot : slots) {
       if (LinkPtr link = slot.active) CheckLink(link, now);
+      if (slot.switching && now > slot.switching_until) PeerDown(slot);
       if (!slot.active && !slot.switching && !slot.dialing && now >= slot.next_dial) Dial(slot);
     }
     ticker.expires_after(tick_interval);
@@ -627,13 +690,13 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
 
   void CheckLink(const LinkPtr& link, Clock::time_point now) {
     const PeerNetworkOptions& o = options();
-    if (link->writing && now - link->write_started > o.write_timeout) {
-      return Close(link, "the peer stopped reading (write timed out)");
+    if (link->writing && now - link->write_progress > o.write_timeout) {
+      return Close(link, "the peer stopped reading (no write progress within the timeout)");
     }
     if (now - link->last_received > o.idle_timeout) {
       return Close(link, "nothing received within the idle timeout");
     }
-    if (link->decoder->mid_frame() && now - link->frame_started > o.frame_timeout) {
+    if (link->decoder->mid_frame() && now - link->frame_progress > o.frame_timeout) {
       return Close(link, "stalled in the middle of a frame");
     }
     if (!link->writing && now - link->last_sent >= o.keepalive_interval) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/write.hpp>
+#include <deque>
 
 #include "city/net/metrics.h"
 #include "support/net_fixtures.h"
@@ -571,7 +572,9 @@ TEST_F(RawClientTest, AnUnfinishedHandshakeEndsAfterHandshakeTimeout) {
   EXPECT_EQ(endpoint->StatsFor(x()).links_established, 0u);
 }
 
-TEST_F(RawClientTest, PendingHandshakesAreCapped) {
+// A full table of unauthenticated connections evicts its oldest, so connections held open
+// to fill it cannot lock a genuine validator out.
+TEST_F(RawClientTest, PendingHandshakesAreCappedByEvictingTheOldest) {
   options_.max_pending_handshakes = 2;
   options_.handshake_timeout = 5000ms;
   auto endpoint = StartEndpoint();
@@ -579,21 +582,18 @@ TEST_F(RawClientTest, PendingHandshakesAreCapped) {
   ASSERT_TRUE(first.Connect(endpoint->port()));
   ASSERT_TRUE(second.Connect(endpoint->port()));
   ASSERT_TRUE(third.Connect(endpoint->port()));
-  EXPECT_TRUE(third.ClosedByPeerWithin(2000ms)) << "a third unauthenticated connection";
-  EXPECT_FALSE(first.ClosedByPeerWithin(50ms));
+  EXPECT_TRUE(first.ClosedByPeerWithin(2000ms)) << "the oldest makes room for the third";
   EXPECT_FALSE(second.ClosedByPeerWithin(50ms));
-  // Once those go, a genuine validator gets in.
-  first.Close();
-  second.Close();
-  auto raw = std::make_unique<RawPeer>();
-  ASSERT_TRUE(WaitUntil([&] {
-    raw = std::make_unique<RawPeer>();
-    return raw->Connect(endpoint->port()) &&
-           raw->Handshake(keys_[1], test::kNetChain, endpoint->key(), options_.max_frame_bytes,
-                          500ms)
-               .ok();
-  }));
+  EXPECT_FALSE(third.ClosedByPeerWithin(50ms));
+  // With the table still full of idle connections, a genuine validator gets in.
+  RawPeer genuine;
+  ASSERT_TRUE(genuine.Connect(endpoint->port()));
+  ASSERT_TRUE(
+      genuine
+          .Handshake(keys_[1], test::kNetChain, endpoint->key(), options_.max_frame_bytes, 2000ms)
+          .ok());
   EXPECT_TRUE(WaitUntil([&] { return endpoint->ConnectedTo(x()); }));
+  EXPECT_TRUE(second.ClosedByPeerWithin(2000ms)) << "evicted for the validator";
 }
 
 // An endpoint whose message handler blocks stops reading; the sender's queue stays bounded,
@@ -680,6 +680,48 @@ TEST(PeerNetwork, ARestartedPeerIsRedialedAndMessagesFlowAgain) {
   b->network().Send(a_key, Text("thanks"));
   EXPECT_TRUE(WaitUntil([&] { return Contains(b->MessagesFrom(a_key), Text("welcome back")); }));
   EXPECT_TRUE(WaitUntil([&] { return Contains(a->MessagesFrom(b_key), Text("thanks")); }));
+}
+
+// An outsider that claims b's key and never finishes its handshake must not hold a's view of
+// b "switching" links: when b really goes, a reports it down within handshake_timeout and
+// redials.
+TEST(PeerNetwork, AnImpostorClaimingAPeerCannotHideThatItWentDown) {
+  auto keys = NetKeys(2);
+  auto ports = FreeLoopbackPorts(3);
+  const std::vector<uint16_t> a_view = {ports[0], ports[1]};
+  const std::vector<uint16_t> b_view = {ports[2], ports[1]};  // only a dials
+  const PublicKey& b_key = keys[1]->public_key();
+  PeerNetworkOptions options = FastOptions();
+  options.handshake_timeout = 400ms;
+  auto a = StartOrThrow(MeshConfig(keys, a_view, 0, options));
+  auto b = StartOrThrow(MeshConfig(keys, b_view, 1, options));
+  ASSERT_TRUE(WaitUntil([&] { return a->ConnectedTo(b_key); }));
+
+  // The impostor keeps a fresh M1 claiming b's key pending at a, renewing it before a drops it.
+  std::atomic<bool> impostor_running{true};
+  std::thread impostor([&] {
+    std::deque<std::unique_ptr<RawPeer>> held;  // each stays open until a drops it
+    while (impostor_running) {
+      auto raw = std::make_unique<RawPeer>();
+      if (raw->Connect(a->port())) {
+        net::Handshake claim = net::Handshake::Initiator(keys[1], net::NetworkId(test::kNetChain),
+                                                         keys[0]->public_key());
+        raw->WriteAll(claim.Start());
+        held.push_back(std::move(raw));
+        if (held.size() > 8) held.pop_front();
+      }
+      std::this_thread::sleep_for(150ms);
+    }
+  });
+  std::this_thread::sleep_for(200ms);
+  b.reset();
+  EXPECT_TRUE(WaitUntil([&] { return a->LinkEventCount(b_key, false) == 1; }, 3000ms))
+      << "b's departure must be reported despite the impostor";
+  const uint64_t dials_before = a->StatsFor(b_key).dials;
+  EXPECT_TRUE(WaitUntil([&] { return a->StatsFor(b_key).dials > dials_before; }, 3000ms))
+      << "and a must redial b";
+  impostor_running = false;
+  impostor.join();
 }
 
 // Both sides dial at the same instant; each pair must end with one link both sides use, and
@@ -914,15 +956,15 @@ TEST(PeerNetwork, CarriesTheLargestMessageThatFitsAFrame) {
 TEST(PeerNetwork, ReportsPerPeerCountersIntoTheGivenRegistry) {
   auto keys = NetKeys(2);
   auto ports = FreeLoopbackPorts(2);
-  MetricsRegistry registry;
+  auto registry = std::make_shared<MetricsRegistry>();
   PeerNetwork::Config config = MeshConfig(keys, ports, 0);
-  config.metrics = &registry;
+  config.metrics = registry;
   auto a = StartOrThrow(std::move(config));
   auto b = StartOrThrow(MeshConfig(keys, ports, 1));
   ASSERT_TRUE(WaitUntil([&] { return a->ConnectedTo(keys[1]->public_key()); }));
   a->network().Send(keys[1]->public_key(), Text("counted"));
   ASSERT_TRUE(WaitUntil([&] { return b->message_count() == 1; }));
-  const std::string rendered = registry.RenderPrometheus();
+  const std::string rendered = registry->RenderPrometheus();
   EXPECT_NE(rendered.find("city_net_"), std::string::npos) << rendered;
   EXPECT_NE(rendered.find("peer=\""), std::string::npos) << rendered;
 }

@@ -6,23 +6,28 @@
 // - Both sides dial. When a second link to the same peer authenticates, both ends keep the
 //   same one: the link dialed by the lower key wins; two links dialed by the same side (it
 //   redialed because it lost the first) keep the newer. Replacing a link is not reported as
-//   the peer going down, and the peer's send queue carries over. When the peer closes our
-//   link while its own dial to us is mid-handshake (it is switching to that link), "down"
-//   waits for that handshake: reported only if it fails or times out.
+//   the peer going down, and the peer's send queue carries over (a batch the old link was
+//   writing may be lost). When the peer closes our link while its own dial to us is
+//   mid-handshake (it is switching to that link), "down" waits for that handshake, at most
+//   handshake_timeout: reported only if it fails or times out.
 // - Redials back off exponentially from redial_min to redial_max, each delay jittered by
-//   +-50% so restarted nodes do not dial in lockstep; an established link resets it.
+//   +-50% so restarted nodes do not dial in lockstep; a link that stayed up for redial_max
+//   resets it, so a peer that flaps is redialed ever more slowly.
 // - Each link sends a keep-alive when it has sent nothing for keepalive_interval, and ends
-//   when it has received nothing for idle_timeout, when a started frame is not complete
-//   within frame_timeout, when a write makes no progress for write_timeout (the peer stopped
-//   reading), when a handshake is not done within handshake_timeout, when the peer exceeds
-//   the inbound frame or byte rate (flooding), or at the first frame that is oversized or
-//   does not authenticate.
+//   when it has received nothing for idle_timeout, when a started frame makes no progress
+//   for frame_timeout, when a write makes no progress for write_timeout (the peer stopped
+//   reading; a large block on a slow line is fine as long as it moves), when a handshake is
+//   not done within handshake_timeout, when the peer exceeds the inbound frame or byte rate
+//   (flooding), or at the first frame that is oversized or does not authenticate.
 // - Send queues are bounded in bytes per peer, and a message counts against the bound from
 //   the moment Send accepts it (also while it waits for a busy strand). A message that does
 //   not fit is dropped and counted (messages_dropped); nothing blocks, and queued bytes never
 //   exceed the bound. The node's protocols already recover from lost messages (timeouts,
 //   sync).
-// - At most max_pending_handshakes unauthenticated inbound connections; more are closed.
+// - At most max_pending_handshakes unauthenticated inbound connections; a new one evicts the
+//   oldest (a genuine validator finishes in a round trip, so connections held open to fill
+//   the table are the old ones). Refusals are logged at most ten a second, and all counted.
+//   Deployments should still firewall the peer port to the validators' addresses.
 #pragma once
 
 #include <chrono>
@@ -58,7 +63,7 @@ struct PeerNetworkOptions {
   std::chrono::milliseconds handshake_timeout{5'000};  // from connect to the session keys
   std::chrono::milliseconds keepalive_interval{1'000};
   std::chrono::milliseconds idle_timeout{6'000};
-  std::chrono::milliseconds frame_timeout{10'000};
+  std::chrono::milliseconds frame_timeout{5'000};
   std::chrono::milliseconds write_timeout{10'000};
   std::chrono::milliseconds redial_min{200};
   std::chrono::milliseconds redial_max{10'000};
@@ -100,9 +105,10 @@ class PeerNetwork {
     PeerNetworkOptions options;
     MessageHandler on_message;  // required
     LinkHandler on_link;        // optional
-    // Where the per-peer counters go (city_net_*, labelled by peer); the registry must
-    // outlive the network. Without one, the network keeps its own.
-    MetricsRegistry* metrics = nullptr;
+    // Where the per-peer counters go (city_net_*, labelled by peer). Without one, the network
+    // keeps its own. Shared, because the network's handlers may outlive the PeerNetwork
+    // object by a turn of the io_context.
+    std::shared_ptr<MetricsRegistry> metrics;
   };
 
   // Validates the config (an identity, no duplicate keys, ports given for every other

@@ -547,6 +547,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::mutex metrics_mutex;
   std::atomic<uint64_t> connections_open{0};            // written under metrics_mutex
   std::optional<http_internal::ServerMetrics> metrics;  // metrics_mutex; reset by Stop
+  std::shared_ptr<MetricsRegistry> registry;            // what `metrics` points into
 };
 
 namespace http_internal {
@@ -1049,7 +1050,7 @@ void HttpServer::Impl::Stop() {
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(asio::io_context& io,
                                                       HttpServerOptions options, Router router,
-                                                      MetricsRegistry* metrics) {
+                                                      std::shared_ptr<MetricsRegistry> metrics) {
   beast::error_code ec;
   const asio::ip::address address = asio::ip::make_address(options.bind_address, ec);
   if (ec) {
@@ -1096,6 +1097,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(asio::io_context& io,
                                LatencyBucketsSeconds());
     std::lock_guard lock(impl->metrics_mutex);
     impl->metrics = m;
+    impl->registry = std::move(metrics);
   }
 
   impl->DoAccept();

@@ -166,8 +166,7 @@ Status ValidateConfig(const PeerNetwork::Config& config) {
 
 struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
   Impl(asio::io_context& io_context, Config c)
-      : io(io_context),
-        strand(asio::make_strand(io_context)),
+      : strand(asio::make_strand(io_context)),
         config(std::move(c)),
         network(NetworkId(config.chain_id)),
         acceptor(strand),
@@ -178,8 +177,8 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     if (config.metrics == nullptr) config.metrics = std::make_shared<MetricsRegistry>();
     refused_inbound = &config.metrics->GetCounter(
         "city_net_inbound_refused_total",
-        "Inbound connections dropped before a link: over the pending cap, or a failed "
-        "handshake.");
+        "Inbound connections dropped before a link: evicted from a full pending table, or a "
+        "failed handshake.");
     for (const ValidatorPeer& peer : config.validators) {
       if (peer.key == config.identity->public_key()) continue;
       allowed.insert(peer.key);
@@ -188,7 +187,6 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     }
   }
 
-  asio::io_context& io;
   Strand strand;
   Config config;
   Hash256 network;
@@ -709,6 +707,7 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     boost::system::error_code ignored;
     acceptor.close(ignored);
     ticker.cancel();
+    accept_retry.cancel();
     for (const LinkPtr& link : handshaking) link->socket.close(ignored);
     handshaking.clear();
     for (PeerSlot& slot : slots) {

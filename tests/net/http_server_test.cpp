@@ -44,7 +44,7 @@ HttpServerOptions TestOptions() {
 class TestServer {
  public:
   explicit TestServer(Router router, HttpServerOptions options = TestOptions(),
-                      MetricsRegistry* metrics = nullptr) {
+                      std::shared_ptr<MetricsRegistry> metrics = nullptr) {
     auto started = HttpServer::Start(io_, std::move(options), std::move(router), metrics);
     if (!started.ok()) {
       ADD_FAILURE() << started.status().ToString();
@@ -947,25 +947,25 @@ TEST(HttpServerLifecycle, PortInUseAndBadAddressAreReported) {
 // ---- metrics ----
 
 TEST(HttpServerMetrics, CountsResponsesByClassConnectionsAndLatency) {
-  MetricsRegistry registry;
+  auto registry = std::make_shared<MetricsRegistry>();
   Router router;
   router.Get("/x", Answer("ok"));
-  auto server = std::make_unique<TestServer>(std::move(router), TestOptions(), &registry);
+  auto server = std::make_unique<TestServer>(std::move(router), TestOptions(), registry);
   {
     HttpClient client = server->Client();
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(client.Get("/x").ok());
     ASSERT_TRUE(client.Get("/missing").ok());
-    EXPECT_EQ(registry.GetGauge("city_http_connections_open", "HTTP connections open").value(),
+    EXPECT_EQ(registry->GetGauge("city_http_connections_open", "HTTP connections open").value(),
               1.0);
   }
-  const std::string text = registry.RenderPrometheus();
+  const std::string text = registry->RenderPrometheus();
   EXPECT_NE(text.find("city_http_requests_total{class=\"2xx\"} 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("city_http_requests_total{class=\"4xx\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("city_http_request_duration_seconds_count 4\n"), std::string::npos) << text;
   EXPECT_NE(text.find("# TYPE city_http_request_duration_seconds histogram\n"), std::string::npos);
   // Stopping takes the server's connections back out of the gauge; the registry outlives it.
   server.reset();
-  EXPECT_EQ(registry.GetGauge("city_http_connections_open", "HTTP connections open").value(), 0.0);
+  EXPECT_EQ(registry->GetGauge("city_http_connections_open", "HTTP connections open").value(), 0.0);
 }
 
 // ---- the socket-free path the fuzz target drives ----

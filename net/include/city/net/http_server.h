@@ -129,10 +129,10 @@ class HttpServer {
   // Binds and starts accepting on `io`, whose threads then run the handlers. Errors name
   // the address: kIoError "127.0.0.1:8080 is already in use", kInvalidArgument for an
   // address that does not parse. With `metrics`, the server reports its counters there
-  // (city_http_*); the registry must outlive the server.
-  static Result<std::unique_ptr<HttpServer>> Start(boost::asio::io_context& io,
-                                                   HttpServerOptions options, Router router,
-                                                   MetricsRegistry* metrics = nullptr);
+  // (city_http_*), sharing the registry as PeerNetwork does.
+  static Result<std::unique_ptr<HttpServer>> Start(
+      boost::asio::io_context& io, HttpServerOptions options, Router router,
+      std::shared_ptr<MetricsRegistry> metrics = nullptr);
   ~HttpServer();  // stops first
 
   uint16_t port() const;

@@ -1,0 +1,82 @@
+// A node's home directory and the commands that create one:
+//   <home>/config.toml          NodeConfig (config.h)
+//   <home>/genesis.json         GenesisDoc (genesis.h)
+//   <home>/validator.key        the validator's Ed25519 seed, hex, mode 0600 (a machine key:
+//                               the process must start unattended, so it is not encrypted)
+//   <home>/validator_state.bin  consensus safety state (ledger::SafetyFile), outside data/
+//                               so that deleting the data directory cannot cause a double vote
+//   <home>/data/                the ledger store (LevelDB)
+//   <home>/node.lock            held while a node runs
+// Client keys made by `testnet` and `dev` are passphrase-encrypted key files (keyfile.h).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "city/crypto/ed25519.h"
+#include "city/node/config.h"
+#include "city/node/genesis.h"
+
+namespace city::node {
+
+struct HomePaths {
+  std::filesystem::path root;
+  std::filesystem::path config() const { return root / "config.toml"; }
+  std::filesystem::path genesis() const { return root / "genesis.json"; }
+  std::filesystem::path validator_key() const { return root / "validator.key"; }
+  std::filesystem::path safety() const { return root / "validator_state.bin"; }
+  std::filesystem::path data() const { return root / "data"; }
+  std::filesystem::path lock() const { return root / "node.lock"; }
+};
+
+// The validator key file: 64 hex characters and a newline, mode 0600, refuses to overwrite.
+Status WriteValidatorKey(const std::filesystem::path& path, const KeyPair& key);
+// kNotFound, kPermissionDenied (group/others can read it), kCorruption (not 64 hex chars).
+Result<KeyPair> ReadValidatorKey(const std::filesystem::path& path);
+
+// The passphrase of the client keys `testnet` and `dev` write (they are for trying things;
+// the README says so and says how to make real keys).
+inline constexpr std::string_view kDevKeyPassphrase = "citydev";
+
+struct InitOptions {
+  std::filesystem::path home;
+  std::string chain_id = "city-local";
+  uint16_t p2p_port = 26656;
+  uint16_t api_port = 8080;
+};
+// One validator: config.toml, a new validator.key and a genesis.json in which that
+// validator is the only validator and the only council member (threshold 1). Refuses a home
+// that already has any of those files (kAlreadyExists naming it).
+Status InitHome(const InitOptions& options);
+
+// A client key made for trying things: its role ("registrar", "citizen", ...), file, address.
+struct ClientKey {
+  std::string name;
+  std::filesystem::path file;
+  PublicKey key;
+};
+
+struct TestnetOptions {
+  std::filesystem::path out;
+  size_t validators = 4;
+  std::string chain_id = "city-testnet";
+  uint16_t base_port = 26600;  // node i: p2p base_port + 2*i, api base_port + 2*i + 1
+  uint64_t genesis_time_ms = 0;  // 0: now
+};
+struct TestnetLayout {
+  std::vector<std::filesystem::path> homes;  // out/node0 ... out/node{N-1}
+  std::vector<std::string> api_urls;         // http://127.0.0.1:PORT
+  std::vector<ClientKey> client_keys;        // in out/keys/<name>.key
+};
+// N homes sharing one genesis (validators node0..node{N-1} in order, all on 127.0.0.1),
+// each config listing every other validator as a peer; and one encrypted client key per
+// role in out/keys (passphrase kDevKeyPassphrase): "council" (the council, threshold 1),
+// "admin", "registrar", "clinician", "emergency", "custodian", "auditor", and "citizen",
+// "patient", "shipper", "receiver" (plain accounts), each funded with 1'000'000 ubi tokens,
+// and UBI parameters set (ubi_amount 100, ubi_period_ms 60'000, ubi_max_periods 24).
+// out/keys/README.txt lists the keys, their addresses and the passphrase. Refuses an `out`
+// that exists and is not empty.
+Result<TestnetLayout> CreateTestnet(const TestnetOptions& options);
+
+}  // namespace city::node

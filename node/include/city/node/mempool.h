@@ -1,0 +1,101 @@
+// Transactions waiting for a block: deduplicated by id, ordered per sender by nonce,
+// bounded in count and bytes, expired by height, and removed when a block commits them.
+//
+// The mempool holds only transactions that already passed the stateless checks and whose
+// signature verified (tx_verifier.h); it never verifies anything itself. Thread-safe: the
+// API handlers add, the consensus strand selects and removes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "city/ledger/types.h"
+
+namespace city::node {
+
+struct MempoolOptions {
+  size_t max_transactions = 50'000;
+  size_t max_bytes = 64 * 1024 * 1024;  // of encoded transactions
+  size_t max_per_sender = 1'000;
+  // A nonce further than this above the sender's committed next nonce is refused: it could
+  // not be included for a long time and would only hold memory.
+  uint64_t max_nonce_gap = 1'000;
+};
+
+// Why Add refused (a stable name for the API), with a sentence for people.
+enum class AddError {
+  kDuplicate,      // this transaction id is already pending
+  kNonceUsed,      // nonce below the sender's committed next nonce (a replay)
+  kNonceConflict,  // another pending transaction of the sender has this nonce
+  kNonceGap,       // nonce too far ahead (max_nonce_gap)
+  kExpired,        // expiry_height below the next height that can include it
+  kSenderFull,     // max_per_sender reached for this sender
+  kFull,           // max_transactions or max_bytes reached: "mempool full"
+};
+const char* AddErrorName(AddError error);  // "duplicate", "nonce_used", ..., "mempool_full"
+
+struct AddRefusal {
+  AddError error;
+  std::string message;
+};
+
+struct MempoolStats {
+  size_t transactions = 0;
+  size_t bytes = 0;
+  size_t senders = 0;
+  uint64_t added = 0;
+  uint64_t refused = 0;
+  uint64_t removed_committed = 0;
+  uint64_t expired = 0;
+};
+
+class Mempool {
+ public:
+  explicit Mempool(MempoolOptions options = {});
+
+  // `id` is tx.Id(); `encoded_size` its canonical size; `committed_next_nonce` the sender's
+  // next nonce in committed state; `next_height` the lowest height a new block can have.
+  std::optional<AddRefusal> Add(const ledger::Transaction& tx, const Hash256& id,
+                                size_t encoded_size, uint64_t committed_next_nonce,
+                                uint64_t next_height);
+
+  // Up to max_count transactions of at most max_bytes total for a block at `height`: for
+  // each sender, its pending transactions with nonces next_nonce(sender),
+  // next_nonce(sender)+1, ... with no gap; senders interleaved in order of their oldest
+  // pending transaction (fair: one busy sender cannot starve the rest); transactions whose
+  // id is in `exclude` (already in an uncommitted ancestor block) are skipped without
+  // breaking the sender's run. Expired ones (expiry_height < height) are skipped. The
+  // selected transactions stay in the pool until RemoveCommitted.
+  std::vector<ledger::Transaction> Select(
+      size_t max_count, size_t max_bytes, uint64_t height,
+      const std::function<uint64_t(const PublicKey&)>& next_nonce,
+      const std::set<Hash256>& exclude) const;
+
+  // Removes a committed block's transactions, and every pending transaction of their
+  // senders whose nonce is now below committed_next_nonce(sender) (it can never commit).
+  void RemoveCommitted(const std::vector<ledger::Transaction>& committed,
+                       const std::function<uint64_t(const PublicKey&)>& committed_next_nonce);
+  // Drops transactions with expiry_height < next_height. Returns how many.
+  size_t Expire(uint64_t next_height);
+
+  bool Contains(const Hash256& id) const;
+  std::optional<ledger::Transaction> Get(const Hash256& id) const;
+  // How many pending transactions of `sender` have consecutive nonces starting at `from`
+  // (for "next nonce including pending" in the API).
+  uint64_t PendingRun(const PublicKey& sender, uint64_t from) const;
+  size_t size() const;
+  MempoolStats Stats() const;
+
+ private:
+  struct Entry;
+  // implementation's choice of members
+};
+
+}  // namespace city::node

@@ -178,6 +178,7 @@ struct Core::State {
 
   TimeMs NextWake() const {
     TimeMs wake = round_deadline;
+    if (propose_at) wake = std::min(wake, *propose_at);
     for (const auto& [hash, fetch] : fetching) {
       wake = std::min(wake, fetch.last_sent + config.fetch_retry_ms);
     }
@@ -193,6 +194,8 @@ struct Core::State {
     safety.term = new_term;
     safety.last_tc = tc;
     round_deadline = now + TimeoutLength();
+    round_entered = now;
+    propose_at.reset();
     std::erase_if(votes, [&](const auto& entry) { return entry.first < new_round; });
     std::erase_if(timeouts, [&](const auto& entry) { return entry.first < new_round; });
     MaybePropose(now, actions);
@@ -223,6 +226,7 @@ struct Core::State {
   // ---- proposing and voting ----
 
   void MaybePropose(TimeMs now, Actions& actions) {
+    propose_at.reset();  // set again below only while the host still asks to wait
     // Never a second proposal in a round this validator already voted or timed out in: after
     // a restart, proposed_round is gone but last_voted_round is persisted.
     if (!my_index || proposed_round >= safety.round || safety.last_voted_round >= safety.round) {
@@ -238,6 +242,10 @@ struct Core::State {
       term = safety.round;
       tc = safety.last_tc;
     } else {
+      return;
+    }
+    if (const TimeMs delay = host.ProposalDelay(now - round_entered); delay > 0) {
+      propose_at = now + delay;
       return;
     }
     proposed_round = safety.round;
@@ -264,6 +272,7 @@ struct Core::State {
     header.justify = *justify;
     header.timeout_cert = std::move(tc);
     block.transactions = host.TakePayload(config.max_block_transactions);
+    host.CompleteHeader(header);
     block.Sign(key);
     actions.messages.push_back({Outgoing::kBroadcast, Proposal{block}});
     Actions own;  // our own proposal is handled like any other; its verdict is not the caller's
@@ -681,6 +690,8 @@ struct Core::State {
 #endif
   std::optional<Timeout> my_timeout;  // the latest timeout this validator signed
   TimeMs round_deadline = 0;
+  TimeMs round_entered = 0;
+  std::optional<TimeMs> propose_at;  // the host asked the leader to wait until then
   uint32_t failed_rounds = 0;
   uint64_t proposed_round = 0;
 };
@@ -700,6 +711,7 @@ Core::~Core() = default;
 Actions Core::Start(TimeMs now) {
   Actions actions;
   s_->round_deadline = now + s_->TimeoutLength();
+  s_->round_entered = now;
   s_->MaybePropose(now, actions);
   actions.timer = s_->NextWake();
   return actions;
@@ -743,6 +755,7 @@ Actions Core::OnTick(TimeMs now) {
     }
     s.round_deadline = now + s.TimeoutLength();
   }
+  if (s.propose_at) s.MaybePropose(now, actions);  // the host decides whether it is time
   const size_t n = s.config.validators.size();
   for (auto& [hash, fetch] : s.fetching) {
     if (now < fetch.last_sent + s.config.fetch_retry_ms) continue;
@@ -761,6 +774,8 @@ uint64_t Core::round() const { return s_->safety.round; }
 uint64_t Core::term() const { return s_->safety.term; }
 std::optional<size_t> Core::my_index() const { return s_->my_index; }
 size_t Core::LeaderOf(uint64_t term) const { return s_->Leader(term); }
+
+bool Core::proposal_waiting() const { return s_->propose_at.has_value(); }
 
 const ledger::Block* Core::FindBlock(const Hash256& hash) const {
   auto it = s_->blocks.find(hash);

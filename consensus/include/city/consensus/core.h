@@ -73,6 +73,15 @@ class Host {
   virtual std::vector<ledger::Transaction> TakePayload(size_t max) = 0;
   // Checks a proposal's transactions and execution fields before this validator votes.
   virtual Status CheckPayload(const ledger::Block& block) = 0;
+  // How much longer the leader should wait before proposing in the round it entered
+  // `waited` ms ago (0: now). Lets the host batch transactions and slow down empty blocks;
+  // the core asks again when the delay has passed, or at the next OnTick. Must stay well
+  // below the round timeout, or the leader times its own round out.
+  virtual TimeMs ProposalDelay(TimeMs /*waited*/) { return 0; }
+  // Fills what the host knows of a proposal about to be signed: the execution fields
+  // (exec_height, state_root, result_root) and, if the parent's timestamp is ahead of the
+  // core's `now`, a later timestamp.
+  virtual void CompleteHeader(ledger::BlockHeader& /*header*/) {}
 };
 
 // One message for a peer (by validator index) or for every other validator.
@@ -153,6 +162,9 @@ class Core {
   // Uncommitted blocks this core holds (to answer peers' fetches); committed ones are the
   // host's storage.
   const ledger::Block* FindBlock(const Hash256& hash) const;
+  // True while this validator leads the current round but has not proposed because the host
+  // asked it to wait (Host::ProposalDelay); OnTick proposes once the host is ready.
+  bool proposal_waiting() const;
   size_t LeaderOf(uint64_t term) const;
 
  private:

@@ -497,7 +497,10 @@ struct Core::State {
     const Block& newest = *chain.front();
     committed = {newest.Hash(), newest.header.height, newest.header.round};
     failed_rounds = 0;
-    for (CommittedBlock& block : out) actions.commits.push_back(std::move(block));
+    for (CommittedBlock& block : out) {
+      host.OnCommit(block.block, block.certified_by);
+      actions.commits.push_back(std::move(block));
+    }
     std::erase_if(blocks,
                   [&](const auto& e) { return e.second.header.height <= committed.height; });
     for (auto it = parked.begin(); it != parked.end();) {

@@ -82,6 +82,11 @@ class Host {
   // (exec_height, state_root, result_root) and, if the parent's timestamp is ahead of the
   // core's `now`, a later timestamp.
   virtual void CompleteHeader(ledger::BlockHeader& /*header*/) {}
+  // A block just committed (also listed in Actions::commits), called at once and in height
+  // order, so that a host which executes it here has done so before the same call goes on
+  // to check or build a proposal whose execution fields cover it.
+  virtual void OnCommit(const ledger::Block& /*block*/,
+                        const ledger::QuorumCert& /*certified_by*/) {}
 };
 
 // One message for a peer (by validator index) or for every other validator.

@@ -1,0 +1,552 @@
+// Client API routes (api.h). Handlers read the store directly (it serves concurrent readers)
+// and never touch consensus state except through the driver's status snapshot.
+#include "api.h"
+
+#include <charconv>
+
+#include "city/contracts/executor.h"
+#include "city/crypto/address.h"
+#include "city/node/json_views.h"
+#include "city/node/node.h"
+
+namespace city::node {
+namespace {
+
+using net::HttpRequest;
+using net::HttpResponse;
+using Ctx = std::shared_ptr<const ApiContext>;
+
+HttpResponse BadRequest(std::string_view message) {
+  return HttpResponse::Error(400, "invalid_argument", message);
+}
+
+std::optional<uint64_t> ParseU64(std::string_view text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// A u64 query parameter: its value, the fallback when absent, or an error response.
+std::variant<uint64_t, HttpResponse> QueryU64(const HttpRequest& request, const std::string& name,
+                                              uint64_t fallback, uint64_t max = UINT64_MAX) {
+  auto it = request.query.find(name);
+  if (it == request.query.end()) return fallback;
+  std::optional<uint64_t> value = ParseU64(it->second);
+  if (!value || *value > max) {
+    return BadRequest("query parameter '" + name + "' must be an integer 0.." +
+                      std::to_string(max));
+  }
+  return *value;
+}
+
+Result<Hash256> ParseHash(std::string_view hex, std::string_view what) {
+  Result<Bytes> bytes = FromHex(hex);
+  if (!bytes.ok() || bytes->size() != 32) {
+    return Status(ErrorCode::kInvalidArgument,
+                  std::string(what) + " must be 64 hexadecimal characters");
+  }
+  Hash256 hash;
+  std::copy(bytes->begin(), bytes->end(), hash.bytes.begin());
+  return hash;
+}
+
+Result<uint64_t> ParseHeight(const Ctx& ctx, std::string_view text) {
+  const uint64_t tip = ctx->chain->tip().height;
+  if (text == "latest") return tip;
+  std::optional<uint64_t> height = ParseU64(text);
+  if (!height) {
+    return Status(ErrorCode::kInvalidArgument, "height must be a number or 'latest'");
+  }
+  if (*height > tip) {
+    return Status(ErrorCode::kNotFound, "no committed block at height " + std::to_string(*height) +
+                                            " (the tip is " + std::to_string(tip) + ")");
+  }
+  return *height;
+}
+
+Json CertifiedHeaderJson(const Ctx& ctx, uint64_t height, Status& error) {
+  const ledger::LedgerStore& store = ctx->chain->store();
+  if (height == 0) {
+    const ledger::BlockHeader& header = ctx->chain->genesis().header;
+    return {{"height", 0},
+            {"header", HeaderJson(header)},
+            {"encoded_header", ToHex(ledger::Encode(header))},
+            {"certificate", nullptr},
+            {"genesis", true}};
+  }
+  Result<ledger::Block> block = store.GetBlock(height);
+  Result<ledger::QuorumCert> cert = store.GetCertificate(height);
+  if (!block.ok() || !cert.ok()) {
+    error = block.ok() ? cert.status() : block.status();
+    return nullptr;
+  }
+  return {{"height", height},
+          {"header", HeaderJson(block->header)},
+          {"encoded_header", ToHex(ledger::Encode(block->header))},
+          {"signature", block->signature.ToHex()},
+          {"certificate", QuorumCertJson(*cert)},
+          {"encoded_certificate", ToHex(ledger::Encode(*cert))}};
+}
+
+Json SubmitOutcomeJson(const SubmitOutcome& outcome) {
+  Json out = {{"id", outcome.id.ToHex()}, {"accepted", outcome.accepted}};
+  if (outcome.accepted) {
+    out["status"] = "pending";
+    if (!outcome.code.empty()) out["note"] = outcome.code;
+  } else {
+    out["status"] = "rejected";
+    out["error"] = {{"code", outcome.code}, {"message", outcome.message}};
+  }
+  return out;
+}
+
+// ---- transactions ----
+
+void SubmitOne(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
+  Result<Json> body = request.JsonBody();
+  if (!body.ok()) return respond(HttpResponse::FromStatus(body.status()));
+  if (!body->is_object() || !body->contains("tx") || !(*body)["tx"].is_string()) {
+    return respond(BadRequest("expected {\"tx\": \"<hex of the signed transaction>\"}"));
+  }
+  Result<ledger::Transaction> tx = ParseTransactionHex((*body)["tx"].get<std::string>());
+  if (!tx.ok()) return respond(HttpResponse::FromStatus(tx.status()));
+  std::vector<ledger::Transaction> txs;
+  txs.push_back(std::move(*tx));
+  ctx->intake->Submit(
+      std::move(txs), /*from_client=*/true, [respond](std::vector<SubmitOutcome> outcomes) {
+        const SubmitOutcome& o = outcomes.front();
+        if (o.accepted) return respond(HttpResponse::Json(SubmitOutcomeJson(o), 202));
+        HttpResponse response = HttpResponse::Error(o.http_status, o.code, o.message);
+        Json body = Json::parse(response.body);
+        body["id"] = o.id.ToHex();
+        body["status"] = "rejected";
+        response.body = body.dump();
+        respond(std::move(response));
+      });
+}
+
+void SubmitBatch(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
+  Result<Json> body = request.JsonBody();
+  if (!body.ok()) return respond(HttpResponse::FromStatus(body.status()));
+  if (!body->is_object() || !body->contains("txs") || !(*body)["txs"].is_array()) {
+    return respond(BadRequest("expected {\"txs\": [\"<hex>\", ...]}"));
+  }
+  const Json& list = (*body)["txs"];
+  if (list.empty() || list.size() > kMaxBatchTransactions) {
+    return respond(
+        BadRequest("a batch holds 1.." + std::to_string(kMaxBatchTransactions) + " transactions"));
+  }
+  std::vector<ledger::Transaction> txs;
+  txs.reserve(list.size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (!list[i].is_string())
+      return respond(BadRequest("txs[" + std::to_string(i) + "] is not a string"));
+    Result<ledger::Transaction> tx = ParseTransactionHex(list[i].get<std::string>());
+    if (!tx.ok()) {
+      return respond(
+          HttpResponse::Error(400, ErrorCodeName(tx.status().code()),
+                              "txs[" + std::to_string(i) + "]: " + tx.status().message()));
+    }
+    txs.push_back(std::move(*tx));
+  }
+  ctx->intake->Submit(std::move(txs), /*from_client=*/true,
+                      [respond](std::vector<SubmitOutcome> outcomes) {
+                        Json results = Json::array();
+                        size_t accepted = 0;
+                        for (const SubmitOutcome& o : outcomes) {
+                          results.push_back(SubmitOutcomeJson(o));
+                          accepted += o.accepted ? 1 : 0;
+                        }
+                        respond(HttpResponse::Json({{"accepted", accepted},
+                                                    {"rejected", outcomes.size() - accepted},
+                                                    {"results", std::move(results)}},
+                                                   202));
+                      });
+}
+
+// The status of a transaction: committed, pending, rejected or unknown.
+Json TxStatusJson(const Ctx& ctx, const Hash256& id) {
+  Result<ledger::TxRecord> record = ctx->chain->store().GetTransaction(id);
+  if (record.ok()) {
+    return {{"id", id.ToHex()},
+            {"status", "committed"},
+            {"height", record->location.height},
+            {"index", record->location.index},
+            {"result", TxResultJson(record->result)},
+            {"transaction", TransactionJson(record->transaction)}};
+  }
+  if (std::optional<ledger::Transaction> tx = ctx->mempool->Get(id)) {
+    return {{"id", id.ToHex()}, {"status", "pending"}, {"transaction", TransactionJson(*tx)}};
+  }
+  if (std::optional<Rejection> rejection = ctx->intake->FindRejection(id)) {
+    return {{"id", id.ToHex()},
+            {"status", "rejected"},
+            {"error", {{"code", rejection->code}, {"message", rejection->message}}}};
+  }
+  return {{"id", id.ToHex()}, {"status", "unknown"}};
+}
+
+void GetTx(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
+  Result<Hash256> id = ParseHash(request.params.at("id"), "a transaction id");
+  if (!id.ok()) return respond(HttpResponse::FromStatus(id.status()));
+  auto wait = QueryU64(request, "wait_ms", 0, kMaxLongPollMs);
+  if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
+  const uint64_t wait_ms = std::get<uint64_t>(wait);
+  auto answer = [ctx, id = *id, respond](bool) {
+    respond(HttpResponse::Json(TxStatusJson(ctx, id)));
+  };
+  if (wait_ms == 0) return answer(true);
+  const Hash256 tx_id = *id;
+  const bool waiting = ctx->feed->Wait(
+      [ctx, tx_id] {
+        return ctx->chain->store().GetTransaction(tx_id).ok() ||
+               ctx->intake->FindRejection(tx_id).has_value();
+      },
+      std::chrono::milliseconds(wait_ms), answer);
+  if (!waiting)
+    respond(HttpResponse::Error(429, "too_many_waiters", "too many long-polls waiting"));
+}
+
+// ---- blocks and headers ----
+
+HttpResponse GetBlock(const Ctx& ctx, const HttpRequest& request) {
+  Result<uint64_t> height = ParseHeight(ctx, request.params.at("height"));
+  if (!height.ok()) return HttpResponse::FromStatus(height.status());
+  if (*height == 0) {
+    Status error;
+    return HttpResponse::Json({{"height", 0}, {"genesis", CertifiedHeaderJson(ctx, 0, error)}});
+  }
+  const ledger::LedgerStore& store = ctx->chain->store();
+  Result<ledger::Block> block = store.GetBlock(*height);
+  Result<ledger::QuorumCert> cert = store.GetCertificate(*height);
+  Result<std::vector<ledger::TxResult>> results = store.GetResults(*height);
+  if (!block.ok()) return HttpResponse::FromStatus(block.status());
+  if (!cert.ok()) return HttpResponse::FromStatus(cert.status());
+  if (!results.ok()) return HttpResponse::FromStatus(results.status());
+  Json result_list = Json::array();
+  for (const auto& r : *results) result_list.push_back(TxResultJson(r));
+  return HttpResponse::Json({{"height", *height},
+                             {"block", BlockJson(*block)},
+                             {"certificate", QuorumCertJson(*cert)},
+                             {"encoded_certificate", ToHex(ledger::Encode(*cert))},
+                             {"results", std::move(result_list)}});
+}
+
+HttpResponse GetHeaders(const Ctx& ctx, const HttpRequest& request) {
+  const uint64_t tip = ctx->chain->tip().height;
+  auto from = QueryU64(request, "from", 0);
+  if (auto* error = std::get_if<HttpResponse>(&from)) return std::move(*error);
+  auto to = QueryU64(request, "to", tip);
+  if (auto* error = std::get_if<HttpResponse>(&to)) return std::move(*error);
+  const uint64_t first = std::get<uint64_t>(from);
+  const uint64_t last = std::min(std::get<uint64_t>(to), tip);
+  if (first > last && first <= tip) return BadRequest("'from' is above 'to'");
+  Json headers = Json::array();
+  for (uint64_t h = first; h <= last && h <= tip && headers.size() < kMaxRangeItems; ++h) {
+    Status error;
+    Json item = CertifiedHeaderJson(ctx, h, error);
+    if (!error.ok()) return HttpResponse::FromStatus(error);
+    headers.push_back(std::move(item));
+  }
+  Json out = {{"tip", tip}, {"headers", std::move(headers)}};
+  const uint64_t next = first + out["headers"].size();
+  out["next_from"] = next <= std::min(std::get<uint64_t>(to), tip) ? Json(next) : Json(nullptr);
+  return HttpResponse::Json(out);
+}
+
+// Long-poll: the certified headers of blocks after `after`, once there are any.
+void SubscribeBlocks(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
+  auto after = QueryU64(request, "after", ctx->chain->tip().height);
+  if (auto* error = std::get_if<HttpResponse>(&after)) return respond(std::move(*error));
+  auto wait = QueryU64(request, "wait_ms", 25'000, kMaxLongPollMs);
+  if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
+  const uint64_t from = std::get<uint64_t>(after);
+  auto answer = [ctx, from, respond](bool) {
+    const uint64_t tip = ctx->chain->tip().height;
+    Json blocks = Json::array();
+    for (uint64_t h = from + 1; h <= tip && blocks.size() < 100; ++h) {
+      Status error;
+      Json item = CertifiedHeaderJson(ctx, h, error);
+      if (!error.ok()) return respond(HttpResponse::FromStatus(error));
+      blocks.push_back(std::move(item));
+    }
+    respond(HttpResponse::Json(
+        {{"tip", tip}, {"blocks", std::move(blocks)}, {"next_after", from + blocks.size()}}));
+  };
+  if (!ctx->feed->Wait([ctx, from] { return ctx->chain->tip().height > from; },
+                       std::chrono::milliseconds(std::get<uint64_t>(wait)), answer)) {
+    respond(HttpResponse::Error(429, "too_many_waiters", "too many long-polls waiting"));
+  }
+}
+
+// Long-poll: events a contract emitted in blocks after `after`.
+void SubscribeEvents(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
+  const std::string contract = request.QueryOr("contract", "");
+  if (ctx->chain->registry().Find(contract) == nullptr) {
+    return respond(BadRequest("query parameter 'contract' must name a contract"));
+  }
+  auto after = QueryU64(request, "after", ctx->chain->tip().height);
+  if (auto* error = std::get_if<HttpResponse>(&after)) return respond(std::move(*error));
+  auto wait = QueryU64(request, "wait_ms", 25'000, kMaxLongPollMs);
+  if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
+  const uint64_t from = std::get<uint64_t>(after);
+  auto answer = [ctx, from, contract, respond](bool) {
+    const uint64_t tip = ctx->chain->tip().height;
+    const uint64_t last = std::min(tip, from + 100);
+    Json events = Json::array();
+    for (uint64_t h = from + 1; h <= last; ++h) {
+      Result<ledger::Block> block = ctx->chain->store().GetBlock(h);
+      Result<std::vector<ledger::TxResult>> results = ctx->chain->store().GetResults(h);
+      if (!block.ok() || !results.ok()) {
+        return respond(HttpResponse::FromStatus(block.ok() ? results.status() : block.status()));
+      }
+      for (size_t i = 0; i < results->size(); ++i) {
+        for (const ledger::Event& e : (*results)[i].events) {
+          if (e.contract != contract) continue;
+          events.push_back({{"height", h},
+                            {"tx_index", i},
+                            {"tx_id", block->transactions[i].Id().ToHex()},
+                            {"name", e.name},
+                            {"data", ToHex(e.data)}});
+        }
+      }
+    }
+    respond(
+        HttpResponse::Json({{"tip", tip}, {"events", std::move(events)}, {"next_after", last}}));
+  };
+  if (!ctx->feed->Wait([ctx, from] { return ctx->chain->tip().height > from; },
+                       std::chrono::milliseconds(std::get<uint64_t>(wait)), answer)) {
+    respond(HttpResponse::Error(429, "too_many_waiters", "too many long-polls waiting"));
+  }
+}
+
+// ---- state, queries and history ----
+
+HttpResponse GetState(const Ctx& ctx, const HttpRequest& request) {
+  Result<Bytes> key = FromHex(request.QueryOr("key", ""));
+  if (!key.ok() || key->empty()) {
+    return BadRequest("query parameter 'key' must be the hex of a state key");
+  }
+  const ledger::LedgerStore& store = ctx->chain->store();
+  const bool prove = request.QueryOr("prove", "false") == "true";
+  if (!prove) {
+    Result<std::optional<Bytes>> value = store.GetState(*key);
+    if (!value.ok()) return HttpResponse::FromStatus(value.status());
+    return HttpResponse::Json({{"key", ToHex(*key)},
+                               {"height", ctx->chain->tip().height},
+                               {"value", *value ? Json(ToHex(**value)) : Json(nullptr)}});
+  }
+  // A proof is checked against a certified header: the one at `height` (default the tip),
+  // whose state_root is the state after its exec_height.
+  Result<uint64_t> height = ParseHeight(ctx, request.QueryOr("height", "latest"));
+  if (!height.ok()) return HttpResponse::FromStatus(height.status());
+  Status error;
+  Json header = CertifiedHeaderJson(ctx, *height, error);
+  if (!error.ok()) return HttpResponse::FromStatus(error);
+  const uint64_t version = header["header"]["exec_height"].get<uint64_t>();
+  Result<ledger::StateAt> state = store.ProveState(*key, version);
+  if (!state.ok()) return HttpResponse::FromStatus(state.status());
+  return HttpResponse::Json({{"proof", StateProofJson(*key, *state)}, {"certified", header}});
+}
+
+Result<Json> QueryParams(const HttpRequest& request) {
+  if (request.method == "POST") {
+    if (request.body.empty()) return Json::object();
+    return request.JsonBody();
+  }
+  const std::string text = request.QueryOr("params", "{}");
+  Json parsed = Json::parse(text, nullptr, false);
+  if (parsed.is_discarded()) {
+    return Status(ErrorCode::kInvalidArgument, "query parameter 'params' is not JSON");
+  }
+  return parsed;
+}
+
+HttpResponse RunContractQuery(const Ctx& ctx, const HttpRequest& request) {
+  Result<Json> params = QueryParams(request);
+  if (!params.ok()) return HttpResponse::FromStatus(params.status());
+  Result<Json> result =
+      contracts::RunQuery(ctx->chain->registry(), ctx->chain->store(),
+                          request.params.at("contract"), request.params.at("query"), *params);
+  if (!result.ok()) return HttpResponse::FromStatus(result.status());
+  return HttpResponse::Json({{"height", ctx->chain->tip().height}, {"result", *result}});
+}
+
+// Pagination from ?cursor=<hex>&limit=N&order=oldest|newest.
+std::variant<ledger::PageRequest, HttpResponse> PageFrom(const HttpRequest& request) {
+  ledger::PageRequest page;
+  auto limit = QueryU64(request, "limit", 100, ledger::kMaxPageSize);
+  if (auto* error = std::get_if<HttpResponse>(&limit)) return std::move(*error);
+  page.limit = static_cast<uint32_t>(std::max<uint64_t>(1, std::get<uint64_t>(limit)));
+  Result<Bytes> cursor = FromHex(request.QueryOr("cursor", ""));
+  if (!cursor.ok()) return BadRequest("query parameter 'cursor' is not hex");
+  page.cursor = std::move(*cursor);
+  const std::string order = request.QueryOr("order", "oldest");
+  if (order != "oldest" && order != "newest") {
+    return BadRequest("query parameter 'order' must be 'oldest' or 'newest'");
+  }
+  page.newest_first = order == "newest";
+  return page;
+}
+
+template <typename T, typename ItemJson>
+HttpResponse PageJson(const Result<ledger::Page<T>>& page, ItemJson item_json) {
+  if (!page.ok()) return HttpResponse::FromStatus(page.status());
+  Json items = Json::array();
+  for (const T& item : page->items) items.push_back(item_json(item));
+  return HttpResponse::Json(
+      {{"items", std::move(items)},
+       {"next_cursor", page->next_cursor ? Json(ToHex(*page->next_cursor)) : Json(nullptr)}});
+}
+
+Json LocationJson(const ledger::TxLocation& location) {
+  return {{"height", location.height}, {"index", location.index}};
+}
+
+HttpResponse GetAccount(const Ctx& ctx, const HttpRequest& request) {
+  Result<PublicKey> account = DecodeAddress(request.params.at("address"));
+  if (!account.ok()) return HttpResponse::FromStatus(account.status());
+  const uint64_t next = ctx->chain->NextNonce(*account);
+  return HttpResponse::Json(
+      {{"address", EncodeAddress(*account)},
+       {"public_key", account->ToHex()},
+       {"height", ctx->chain->tip().height},
+       {"next_nonce", next},
+       {"pending_next_nonce", next + ctx->mempool->PendingRun(*account, next)}});
+}
+
+HttpResponse GetAccountHistory(const Ctx& ctx, const HttpRequest& request) {
+  Result<PublicKey> account = DecodeAddress(request.params.at("address"));
+  if (!account.ok()) return HttpResponse::FromStatus(account.status());
+  auto page = PageFrom(request);
+  if (auto* error = std::get_if<HttpResponse>(&page)) return std::move(*error);
+  return PageJson(ctx->chain->store().AccountHistory(*account, std::get<ledger::PageRequest>(page)),
+                  [](const ledger::AccountTx& item) {
+                    return Json{{"location", LocationJson(item.location)},
+                                {"tx_id", item.tx_id.ToHex()},
+                                {"sent", (item.role & ledger::kAccountSent) != 0},
+                                {"received", (item.role & ledger::kAccountReceived) != 0}};
+                  });
+}
+
+HttpResponse GetKeyHistory(const Ctx& ctx, const HttpRequest& request) {
+  Result<Bytes> key = FromHex(request.QueryOr("key", ""));
+  if (!key.ok() || key->empty()) return BadRequest("query parameter 'key' must be hex");
+  auto page = PageFrom(request);
+  if (auto* error = std::get_if<HttpResponse>(&page)) return std::move(*error);
+  return PageJson(ctx->chain->store().KeyHistory(*key, std::get<ledger::PageRequest>(page)),
+                  [](const ledger::KeyWrite& item) {
+                    return Json{{"location", LocationJson(item.location)},
+                                {"value", item.value ? Json(ToHex(*item.value)) : Json(nullptr)}};
+                  });
+}
+
+HttpResponse GetIndex(const Ctx& ctx, const HttpRequest& request) {
+  Result<Bytes> key = FromHex(request.QueryOr("key", ""));
+  if (!key.ok()) return BadRequest("query parameter 'key' must be hex");
+  auto page = PageFrom(request);
+  if (auto* error = std::get_if<HttpResponse>(&page)) return std::move(*error);
+  return PageJson(
+      ctx->chain->store().IndexScan(request.params.at("contract"), request.params.at("index"), *key,
+                                    std::get<ledger::PageRequest>(page)),
+      [](const ledger::IndexItem& item) {
+        return Json{{"location", LocationJson(item.location)}, {"value", ToHex(item.value)}};
+      });
+}
+
+// ---- node ----
+
+HttpResponse GetStatus(const Ctx& ctx) {
+  const DriverStatus status = ctx->driver->Snapshot();
+  const auto& validators = ctx->genesis.validators;
+  Json validator_list = Json::array();
+  for (size_t i = 0; i < validators.size(); ++i) {
+    validator_list.push_back({{"index", i},
+                              {"name", validators[i].name},
+                              {"address", EncodeAddress(validators[i].key)}});
+  }
+  Json peers = Json::array();
+  for (const PeerView& peer : status.peers) {
+    peers.push_back({{"address", EncodeAddress(peer.key)},
+                     {"height", peer.height ? Json(*peer.height) : Json(nullptr)}});
+  }
+  Json leader = nullptr;
+  if (status.leader && *status.leader < validators.size()) {
+    leader = {{"index", *status.leader},
+              {"address", EncodeAddress(validators[*status.leader].key)}};
+  }
+  return HttpResponse::Json({{"chain_id", ctx->genesis.chain_id},
+                             {"genesis_hash", ctx->chain->genesis().block_hash.ToHex()},
+                             {"node_id", EncodeAddress(ctx->node_key)},
+                             {"moniker", ctx->moniker},
+                             {"version", std::string(kNodeVersion)},
+                             {"height", status.height},
+                             {"block_hash", status.block_hash.ToHex()},
+                             {"state_root", status.state_root.ToHex()},
+                             {"term", status.term},
+                             {"round", status.round},
+                             {"leader", leader},
+                             {"syncing", status.syncing},
+                             {"validators", std::move(validator_list)},
+                             {"peers", std::move(peers)},
+                             {"connected_peers", ctx->connected_peers ? ctx->connected_peers() : 0},
+                             {"mempool_transactions", ctx->mempool->size()},
+                             {"committed_transactions", status.committed_transactions},
+                             {"transactions_per_second", status.transactions_per_second}});
+}
+
+}  // namespace
+
+net::Router MakeApiRouter(Ctx ctx) {
+  net::Router router;
+  router.Add("POST", "/v1/tx", [ctx](const HttpRequest& r, net::HttpResponder w) {
+    SubmitOne(ctx, r, std::move(w));
+  });
+  router.Add("POST", "/v1/txs", [ctx](const HttpRequest& r, net::HttpResponder w) {
+    SubmitBatch(ctx, r, std::move(w));
+  });
+  router.Add("GET", "/v1/tx/{id}",
+             [ctx](const HttpRequest& r, net::HttpResponder w) { GetTx(ctx, r, std::move(w)); });
+  router.Get("/v1/blocks/{height}", [ctx](const HttpRequest& r) { return GetBlock(ctx, r); });
+  router.Get("/v1/headers", [ctx](const HttpRequest& r) { return GetHeaders(ctx, r); });
+  router.Add("GET", "/v1/subscribe/blocks", [ctx](const HttpRequest& r, net::HttpResponder w) {
+    SubscribeBlocks(ctx, r, std::move(w));
+  });
+  router.Add("GET", "/v1/subscribe/events", [ctx](const HttpRequest& r, net::HttpResponder w) {
+    SubscribeEvents(ctx, r, std::move(w));
+  });
+  router.Get("/v1/state", [ctx](const HttpRequest& r) { return GetState(ctx, r); });
+  router.Get("/v1/query/{contract}/{query}",
+             [ctx](const HttpRequest& r) { return RunContractQuery(ctx, r); });
+  router.Post("/v1/query/{contract}/{query}",
+              [ctx](const HttpRequest& r) { return RunContractQuery(ctx, r); });
+  router.Get("/v1/accounts/{address}", [ctx](const HttpRequest& r) { return GetAccount(ctx, r); });
+  router.Get("/v1/accounts/{address}/history",
+             [ctx](const HttpRequest& r) { return GetAccountHistory(ctx, r); });
+  router.Get("/v1/history/key", [ctx](const HttpRequest& r) { return GetKeyHistory(ctx, r); });
+  router.Get("/v1/index/{contract}/{index}",
+             [ctx](const HttpRequest& r) { return GetIndex(ctx, r); });
+  router.Get("/v1/status", [ctx](const HttpRequest&) { return GetStatus(ctx); },
+             {.available_when_not_ready = true});
+  router.Get("/v1/genesis", [ctx](const HttpRequest&) {
+    return HttpResponse::Text(GenesisToJson(ctx->genesis), "application/json");
+  });
+  router.Get("/metrics",
+             [ctx](const HttpRequest&) {
+               return HttpResponse::Text(ctx->metrics->RenderPrometheus(),
+                                         "text/plain; version=0.0.4");
+             },
+             {.available_when_not_ready = true});
+  router.Get(
+      "/healthz",
+      [ctx](const HttpRequest&) {
+        const DriverStatus status = ctx->driver->Snapshot();
+        const Json body = {{"ok", true}, {"height", status.height}, {"syncing", status.syncing}};
+        return HttpResponse::Json(body);
+      },
+      {.available_when_not_ready = true});
+  return router;
+}
+
+}  // namespace city::node

@@ -1,0 +1,40 @@
+// The client API: JSON over HTTP (docs/api.md lists every route with an example).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "chain.h"
+#include "city/net/http_server.h"
+#include "city/net/metrics.h"
+#include "city/node/genesis.h"
+#include "city/node/mempool.h"
+#include "driver.h"
+#include "feed.h"
+#include "tx_intake.h"
+
+namespace city::node {
+
+struct ApiContext {
+  const Chain* chain = nullptr;
+  const Mempool* mempool = nullptr;
+  TxIntake* intake = nullptr;
+  const Driver* driver = nullptr;
+  CommitFeed* feed = nullptr;
+  std::shared_ptr<net::MetricsRegistry> metrics;
+  GenesisDoc genesis;
+  PublicKey node_key;
+  std::string moniker;
+  // Connected-peer count, read when asked (the network is created after the router).
+  std::function<size_t()> connected_peers;
+};
+
+// Longest a long-poll waits (the HTTP server gives handlers 60 s).
+inline constexpr uint64_t kMaxLongPollMs = 30'000;
+// Most items one page or range returns.
+inline constexpr uint64_t kMaxRangeItems = 1'000;
+inline constexpr size_t kMaxBatchTransactions = 1'000;
+
+net::Router MakeApiRouter(std::shared_ptr<const ApiContext> context);
+
+}  // namespace city::node

@@ -1,0 +1,68 @@
+// The committed ledger as the node sees it: the store opened against the genesis file, the
+// contract registry, and executing and committing one certified block at a time.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "city/contracts/executor.h"
+#include "city/ledger/store.h"
+#include "city/node/genesis.h"
+
+namespace city::node {
+
+// What a block's header says about execution: the state and results after `height`.
+struct ExecutionRoots {
+  uint64_t height = 0;
+  Hash256 state_root;
+  Hash256 result_root;
+  friend bool operator==(const ExecutionRoots&, const ExecutionRoots&) = default;
+};
+
+struct CommittedBlockInfo {
+  ledger::Block block;
+  ledger::QuorumCert certificate;
+  std::vector<ledger::TxResult> results;
+  ledger::CommitInfo info;
+};
+
+class Chain {
+ public:
+  // Creates the store at genesis when `data_dir` is missing or empty; otherwise opens it and
+  // refuses one that belongs to another chain or genesis ("genesis mismatch: ...").
+  static Result<std::unique_ptr<Chain>> Open(const std::filesystem::path& data_dir,
+                                             const GenesisChain& genesis,
+                                             const ledger::StoreOptions& options);
+
+  const ledger::LedgerStore& store() const { return *store_; }
+  const contracts::Registry& registry() const { return *registry_; }
+  const GenesisChain& genesis() const { return genesis_; }
+  ledger::StoreTip tip() const { return store_->tip(); }
+
+  // Executes `block` (whose parent must be the tip) through the contracts and commits it
+  // with `certificate` in one atomic write. An error here is a storage failure: the caller
+  // stops the node (the store refuses further writes anyway).
+  Result<CommittedBlockInfo> ExecuteAndCommit(const ledger::Block& block,
+                                              const ledger::QuorumCert& certificate);
+
+  // The roots after the tip (what a new proposal's header carries).
+  ExecutionRoots LatestExecution() const;
+  // The roots after `height` (<= the tip), from memory for recent heights.
+  Result<ExecutionRoots> ExecutionAt(uint64_t height) const;
+
+  uint64_t NextNonce(const PublicKey& account) const;
+  Status PutPendingBlock(const ledger::Block& block) { return store_->PutPendingBlock(block); }
+
+ private:
+  Chain(std::unique_ptr<ledger::LedgerStore> store, GenesisChain genesis);
+
+  std::unique_ptr<ledger::LedgerStore> store_;
+  std::unique_ptr<contracts::Registry> registry_;
+  GenesisChain genesis_;
+  mutable std::mutex mutex_;
+  mutable std::map<uint64_t, ExecutionRoots> recent_;  // guarded by mutex_; a cache
+};
+
+}  // namespace city::node

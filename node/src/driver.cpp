@@ -1,0 +1,649 @@
+// The consensus driver and block sync (driver.h).
+#include "driver.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <future>
+#include <set>
+
+#include "city/crypto/address.h"
+
+namespace city::node {
+namespace {
+
+using consensus::TimeMs;
+
+constexpr TimeMs kStatusIntervalMs = 1'000;
+constexpr TimeMs kSyncReplyTimeoutMs = 5'000;
+// A node in sync mode joins consensus once no peer is further ahead than this; a running node
+// that sees a peer this far ahead for kBehindTicks announcements in a row syncs again.
+constexpr uint64_t kJoinGap = 2;
+constexpr uint64_t kFallBehindGap = 16;
+constexpr int kBehindTicks = 3;
+// Without any announcement from a peer, a node joins consensus after this (a lone validator,
+// or the first one up).
+constexpr TimeMs kSyncPatienceMs = 2'000;
+constexpr TimeMs kMaxClockDriftMs = 10'000;
+constexpr TimeMs kRateWindowMs = 10'000;
+
+std::string Short(const PublicKey& key) { return EncodeAddress(key).substr(0, 14); }
+
+}  // namespace
+
+struct Driver::Ancestry {
+  std::set<Hash256> tx_ids;
+  std::map<PublicKey, uint64_t> per_sender;
+  bool has_transactions = false;
+};
+
+Driver::Driver(boost::asio::io_context& io, DriverOptions options,
+               std::shared_ptr<const KeyPair> key, Chain& chain, Mempool& mempool,
+               TxVerifier& verifier, TxIntake& intake, CommitFeed& feed,
+               std::shared_ptr<net::MetricsRegistry> metrics, Fatal fatal)
+    : io_(io),
+      strand_(boost::asio::make_strand(io)),
+      options_(std::move(options)),
+      key_(std::move(key)),
+      chain_(chain),
+      mempool_(mempool),
+      verifier_(verifier),
+      intake_(intake),
+      feed_(feed),
+      metrics_(std::move(metrics)),
+      fatal_(std::move(fatal)),
+      safety_file_(options_.safety_path),
+      core_timer_(strand_),
+      status_timer_(strand_),
+      commits_(metrics_->GetCounter("city_commits_total", "Blocks committed by this node")),
+      committed_txs_(metrics_->GetCounter("city_committed_transactions_total",
+                                          "Transactions in blocks committed by this node")),
+      evidence_(metrics_->GetCounter("city_consensus_evidence_total",
+                                     "Proofs of a validator signing two conflicting messages")),
+      synced_blocks_(
+          metrics_->GetCounter("city_sync_blocks_total", "Blocks committed through block sync")),
+      commit_latency_(
+          metrics_->GetHistogram("city_commit_latency_seconds",
+                                 "From a transaction's acceptance by this node to its commit",
+                                 net::LatencyBucketsSeconds())) {
+  cert_context_.chain_id = options_.consensus.chain_id;
+  cert_context_.epoch = options_.consensus.epoch;
+  cert_context_.validators = options_.consensus.validators;
+  cert_context_.genesis_block_hash = options_.consensus.genesis_hash;
+  cert_context_.verifier = &cert_verifier_;
+  const ledger::StoreTip tip = chain_.tip();
+  status_.height = tip.height;
+  status_.block_hash = tip.block_hash;
+  status_.state_root = tip.state_root;
+}
+
+Driver::~Driver() = default;
+
+void Driver::AttachNetwork(net::PeerNetwork* network) { network_ = network; }
+
+TimeMs Driver::NowMs() {
+  return static_cast<TimeMs>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+}
+
+void Driver::OnStrand(std::function<void()> work) {
+  boost::asio::post(strand_, [this, work = std::move(work)] {
+    if (stopped_ || failed_) return;
+    work();
+  });
+}
+
+void Driver::Start() {
+  OnStrand([this] {
+    sync_mode_since_ = NowMs();
+    spdlog::info("consensus: starting in sync mode at height {}", chain_.tip().height);
+    StatusTick();
+  });
+}
+
+void Driver::Stop() {
+  std::promise<void> done;
+  boost::asio::post(strand_, [this, &done] {
+    stopped_ = true;
+    core_timer_.cancel();
+    status_timer_.cancel();
+    core_.reset();
+    done.set_value();
+  });
+  // Only wait while something runs the io_context; otherwise the handler can never run.
+  if (!io_.stopped()) done.get_future().wait_for(std::chrono::seconds(5));
+}
+
+std::optional<size_t> Driver::IndexOf(const PublicKey& key) const {
+  const auto& members = options_.consensus.validators.members();
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (members[i] == key) return i;
+  }
+  return std::nullopt;
+}
+
+// ---- the network side ----
+
+void Driver::OnPeerMessage(const PublicKey& from, Bytes message) {
+  if (IsNodeMessage(message)) {
+    Result<NodeMessage> decoded = DecodeNodeMessage(message);
+    if (!decoded.ok()) {
+      spdlog::warn("peer {}: undecodable node message: {}", Short(from),
+                   decoded.status().ToString());
+      return;
+    }
+    if (auto* gossip = std::get_if<TxGossip>(&*decoded)) {
+      // Straight to the intake: verification runs on the pool, not on any strand.
+      intake_.Submit(std::move(gossip->transactions), /*from_client=*/false,
+                     [this, from](std::vector<SubmitOutcome> outcomes) {
+                       for (const SubmitOutcome& o : outcomes) {
+                         if (o.code == "bad_signature") {
+                           metrics_
+                               ->GetCounter("city_peer_bad_transactions_total",
+                                            "Gossiped transactions whose signature failed",
+                                            {{"peer", EncodeAddress(from)}})
+                               .Increment();
+                         }
+                       }
+                     });
+      return;
+    }
+    if (auto* request = std::get_if<SyncRequest>(&*decoded)) {
+      // Reading up to a few MB of blocks is store work; any io thread may do it.
+      boost::asio::post(io_, [this, from, request = *request] { ServeSync(from, request); });
+      return;
+    }
+    OnStrand(
+        [this, from, m = std::move(*decoded)]() mutable { HandleNodeMessage(from, std::move(m)); });
+    return;
+  }
+  const std::optional<size_t> index = IndexOf(from);
+  if (!index) return;
+  Result<consensus::Message> decoded = consensus::DecodeMessage(message);
+  if (!decoded.ok()) {
+    spdlog::warn("peer {}: undecodable consensus message: {}", Short(from),
+                 decoded.status().ToString());
+    return;
+  }
+  OnStrand(
+      [this, i = *index, m = std::move(*decoded)]() mutable { HandleConsensus(i, std::move(m)); });
+}
+
+void Driver::OnLink(const PublicKey& peer, bool up) {
+  spdlog::info("peer {} {}", Short(peer), up ? "connected" : "disconnected");
+  if (up) {
+    // Tell it where we are right away, so a restarted peer decides about sync quickly.
+    if (network_) network_->Send(peer, EncodeNodeMessage(ChainStatus{chain_.tip().height}));
+  }
+}
+
+void Driver::NudgeProposal() {
+  if (nudge_pending_.exchange(true)) return;
+  OnStrand([this] {
+    nudge_pending_ = false;
+    if (core_ && core_->proposal_waiting()) Apply(core_->OnTick(NowMs()));
+  });
+}
+
+void Driver::HandleConsensus(size_t from, consensus::Message message) {
+  if (auto* request = std::get_if<consensus::BlockRequest>(&message)) {
+    // The core answers for blocks it holds; committed ones come from the store, so a peer
+    // that missed a few blocks catches up through consensus alone.
+    if (!core_ || core_->FindBlock(request->hash) == nullptr) {
+      Result<uint64_t> height = chain_.store().HeightOf(request->hash);
+      if (height.ok()) {
+        Result<ledger::Block> block = chain_.store().GetBlock(*height);
+        if (block.ok() && network_) {
+          network_->Send(options_.consensus.validators.members()[from],
+                         consensus::EncodeMessage(consensus::BlockResponse{std::move(*block)}));
+        }
+        return;
+      }
+    }
+  }
+  if (!core_) return;  // syncing: consensus messages wait until the node has caught up
+  Apply(core_->OnMessage(NowMs(), from, message));
+}
+
+void Driver::HandleNodeMessage(const PublicKey& from, NodeMessage message) {
+  if (auto* status = std::get_if<ChainStatus>(&message)) {
+    peer_heights_[from] = {status->committed_height, NowMs()};
+    return;
+  }
+  if (auto* reply = std::get_if<SyncReply>(&message)) {
+    peer_heights_[from] = {std::max(peer_heights_[from].first, reply->committed_height), NowMs()};
+    HandleSyncReply(from, std::move(*reply));
+  }
+}
+
+void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
+  SyncReply reply;
+  const ledger::StoreTip tip = chain_.tip();
+  reply.committed_height = tip.height;
+  size_t bytes = 0;
+  for (uint64_t h = request.from_height;
+       h <= tip.height && h > 0 && reply.blocks.size() < request.max_blocks &&
+       bytes < kSyncReplyBudgetBytes;
+       ++h) {
+    Result<ledger::Block> block = chain_.store().GetBlock(h);
+    Result<ledger::QuorumCert> cert = chain_.store().GetCertificate(h);
+    if (!block.ok() || !cert.ok()) break;
+    bytes += ledger::Encode(*block).size();
+    if (bytes > kSyncReplyBudgetBytes && !reply.blocks.empty()) break;
+    reply.blocks.push_back({std::move(*block), std::move(*cert)});
+  }
+  if (network_) network_->Send(to, EncodeNodeMessage(reply));
+}
+
+// ---- sync ----
+
+void Driver::StatusTick() {
+  const TimeMs now = NowMs();
+  const uint64_t height = chain_.tip().height;
+  if (network_) network_->Broadcast(EncodeNodeMessage(ChainStatus{height}));
+  std::optional<PublicKey> best;
+  uint64_t best_height = 0;
+  for (const auto& [peer, seen] : peer_heights_) {
+    if (now - seen.second > 10 * kStatusIntervalMs) continue;  // stale news
+    if (!best || seen.first > best_height) {
+      best = peer;
+      best_height = seen.first;
+    }
+  }
+  if (!core_) {
+    if (best && best_height > height + kJoinGap) {
+      if (!sync_peer_ || now - sync_sent_at_ > kSyncReplyTimeoutMs) {
+        sync_peer_ = best;
+        sync_sent_at_ = now;
+        spdlog::info("sync: at height {}, peer {} is at {}; fetching", height, Short(*best),
+                     best_height);
+        network_->Send(*best, EncodeNodeMessage(SyncRequest{height + 1, kMaxSyncBlocks}));
+      }
+    } else if (best || now - sync_mode_since_ >= kSyncPatienceMs) {
+      StartCore();
+    }
+  } else if (best && best_height > height + kFallBehindGap) {
+    if (++behind_ticks_ >= kBehindTicks) {
+      StopCore("peer " + Short(*best) + " is at height " + std::to_string(best_height) +
+               ", this node at " + std::to_string(height));
+    }
+  } else {
+    behind_ticks_ = 0;
+  }
+  PublishStatus();
+  status_timer_.expires_after(std::chrono::milliseconds(kStatusIntervalMs));
+  status_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !stopped_ && !failed_) StatusTick();
+  });
+}
+
+void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {
+  if (core_ || reply.blocks.empty()) return;
+  if (sync_peer_ == from) sync_peer_.reset();
+  const ledger::StoreTip tip = chain_.tip();
+  // Checks that need no certificates first: heights, hash links, proposers' signatures.
+  Hash256 parent = tip.block_hash;
+  std::vector<ledger::Transaction> txs;
+  size_t usable = 0;
+  for (const CertifiedBlock& cb : reply.blocks) {
+    const ledger::BlockHeader& h = cb.block.header;
+    if (h.height != tip.height + 1 + usable || h.parent_hash != parent) break;
+    if (!cert_context_.validators.Contains(h.proposer)) break;
+    if (Status s = cb.block.CheckStructure(options_.consensus.chain_id, &cert_verifier_); !s.ok()) {
+      spdlog::warn("sync: peer {} sent a bad block {}: {}", Short(from), h.height, s.ToString());
+      break;
+    }
+    parent = cb.block.Hash();
+    ++usable;
+  }
+  // The two-chain commit proof: block j is committed when its child j+1 is certified in the
+  // next round. Then every ancestor of j is committed too.
+  size_t committable = 0;  // blocks [0, committable) are proven committed
+  for (size_t j = usable; j-- > 1;) {
+    const ledger::Block& child = reply.blocks[j].block;
+    const ledger::Block& block = reply.blocks[j - 1].block;
+    if (child.header.round != block.header.round + 1) continue;
+    const ledger::QuorumCert& child_qc = reply.blocks[j].certificate;
+    if (child_qc.data.block_hash != child.Hash() || !child_qc.Verify(cert_context_).ok()) continue;
+    committable = j;
+    break;
+  }
+  if (committable == 0) {
+    spdlog::debug("sync: {} blocks from {} hold no commit proof yet", usable, Short(from));
+    return;
+  }
+  for (size_t i = 0; i < committable; ++i) {
+    for (const auto& tx : reply.blocks[i].block.transactions) txs.push_back(tx);
+  }
+  const std::vector<bool> valid = verifier_.VerifyNow(txs);
+  if (std::find(valid.begin(), valid.end(), false) != valid.end()) {
+    spdlog::warn("sync: peer {} sent a block with a bad transaction signature", Short(from));
+    return;
+  }
+  for (size_t i = 0; i < committable; ++i) {
+    const ledger::Block& block = reply.blocks[i].block;
+    // The certificate to keep is the one the child carries: it certifies this block, and it
+    // is what every node stores, whoever served the block.
+    const ledger::QuorumCert& qc = reply.blocks[i + 1].block.header.justify;
+    if (qc.data.block_hash != block.Hash() || !qc.Verify(cert_context_).ok()) {
+      spdlog::warn("sync: peer {} sent block {} without a valid certificate", Short(from),
+                   block.header.height);
+      return;
+    }
+    CommitBlock(block, qc);
+    if (failed_) return;
+    synced_blocks_.Increment();
+  }
+  spdlog::info("sync: committed up to height {} (peer {} at {})", chain_.tip().height, Short(from),
+               reply.committed_height);
+  if (reply.committed_height > chain_.tip().height + kJoinGap && network_) {
+    sync_peer_ = from;
+    sync_sent_at_ = NowMs();
+    network_->Send(from, EncodeNodeMessage(SyncRequest{chain_.tip().height + 1, kMaxSyncBlocks}));
+  }
+  PublishStatus();
+}
+
+void Driver::StartCore() {
+  consensus::SafetyState safety;
+  safety.high_qc = ledger::QuorumCert::Genesis(options_.consensus.genesis_hash);
+  Result<std::optional<Bytes>> stored = safety_file_.Load();
+  if (!stored.ok()) {
+    failed_ = true;
+    fatal_(Status(stored.status().code(), "consensus safety state " + safety_file_.path().string() +
+                                              ": " + stored.status().message()));
+    return;
+  }
+  const ledger::StoreTip tip = chain_.tip();
+  Result<ledger::BlockHeader> tip_header = chain_.store().GetHeader(tip.height);
+  const uint64_t tip_round = tip_header.ok() ? tip_header->round : 0;
+  if (stored->has_value()) {
+    Result<consensus::SafetyState> decoded = ledger::Decode<consensus::SafetyState>(**stored);
+    if (!decoded.ok()) {
+      failed_ = true;
+      fatal_(Status(ErrorCode::kCorruption, "consensus safety state " +
+                                                safety_file_.path().string() +
+                                                " does not decode: " + decoded.status().message()));
+      return;
+    }
+    safety = std::move(*decoded);
+  } else if (tip.height > 0) {
+    // A validator with a chain but no safety file lost it (or was restored without it). It
+    // may have voted in the rounds just past the tip, so it abstains from them.
+    safety.last_voted_round = tip_round + 3;
+    Result<ledger::QuorumCert> tip_qc = chain_.store().GetCertificate(tip.height);
+    if (tip_qc.ok()) safety.high_qc = *tip_qc;
+    spdlog::warn("consensus: no safety state at {}; abstaining through round {}",
+                 safety_file_.path().string(), safety.last_voted_round);
+  }
+  std::vector<ledger::Block> pending;
+  if (Result<std::vector<ledger::Block>> blocks = chain_.store().PendingBlocks(); blocks.ok()) {
+    pending = std::move(*blocks);
+  }
+  core_ = std::make_unique<consensus::Core>(
+      options_.consensus, *key_, *this, cert_verifier_, std::move(safety),
+      consensus::CommittedTip{tip.block_hash, tip.height, tip_round}, std::move(pending));
+  behind_ticks_ = 0;
+  spdlog::info("consensus: joined at height {}, round {}, term {}", tip.height, core_->round(),
+               core_->term());
+  Apply(core_->Start(NowMs()));
+}
+
+void Driver::StopCore(std::string_view why) {
+  spdlog::warn("consensus: leaving to sync: {}", why);
+  core_.reset();
+  ++timer_generation_;
+  core_timer_.cancel();
+  sync_mode_since_ = NowMs();
+  sync_peer_.reset();
+  behind_ticks_ = 0;
+}
+
+// ---- carrying out the core's actions ----
+
+void Driver::Apply(consensus::Actions actions) {
+  for (consensus::Outgoing& out : actions.messages) {
+    if (!network_) break;
+    Bytes bytes = consensus::EncodeMessage(out.message);
+    if (out.to == consensus::Outgoing::kBroadcast) {
+      network_->Broadcast(std::move(bytes));
+    } else if (out.to < options_.consensus.validators.size()) {
+      network_->Send(options_.consensus.validators.members()[out.to], std::move(bytes));
+    }
+  }
+  // actions.commits were executed and committed already, in OnCommit.
+  if (failed_) return;
+  for (const consensus::Evidence& e : actions.evidence) {
+    evidence_.Increment();
+    spdlog::warn(
+        "consensus: evidence of {} by validator {}",
+        e.kind == consensus::Evidence::Kind::kDoubleVote ? "a double vote" : "a double proposal",
+        Short(e.offender));
+  }
+  if (actions.verdict != consensus::Verdict::kAccepted && consensus::IsFault(actions.verdict)) {
+    metrics_
+        ->GetCounter("city_consensus_refused_total", "Peer messages refused, by reason",
+                     {{"verdict", consensus::VerdictName(actions.verdict)}})
+        .Increment();
+    spdlog::debug("consensus: refused a message ({}): {}", consensus::VerdictName(actions.verdict),
+                  actions.reason);
+  }
+  if (actions.timer) ArmTimer(*actions.timer);
+  PublishStatus();
+}
+
+void Driver::ArmTimer(TimeMs wake) {
+  const TimeMs now = NowMs();
+  const uint64_t generation = ++timer_generation_;
+  core_timer_.expires_after(std::chrono::milliseconds(wake > now ? wake - now : 0));
+  core_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
+    if (ec || stopped_ || failed_ || generation != timer_generation_ || !core_) return;
+    Apply(core_->OnTick(NowMs()));
+  });
+}
+
+void Driver::CommitBlock(const ledger::Block& block, const ledger::QuorumCert& certificate) {
+  if (block.header.height <= chain_.tip().height) return;  // sync got there first
+  Result<CommittedBlockInfo> committed = chain_.ExecuteAndCommit(block, certificate);
+  if (!committed.ok()) {
+    failed_ = true;
+    fatal_(Status(committed.status().code(), "committing block " +
+                                                 std::to_string(block.header.height) + ": " +
+                                                 committed.status().message()));
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& tx : block.transactions) {
+    if (auto accepted = intake_.TakeAcceptTime(tx.Id())) {
+      commit_latency_.Observe(std::chrono::duration<double>(now - *accepted).count());
+    }
+  }
+  mempool_.RemoveCommitted(block.transactions,
+                           [this](const PublicKey& sender) { return chain_.NextNonce(sender); });
+  mempool_.Expire(block.header.height + 1);
+  commits_.Increment();
+  committed_txs_.Increment(block.transactions.size());
+  const TimeMs now_ms = NowMs();
+  commit_window_.emplace_back(now_ms, block.transactions.size());
+  while (!commit_window_.empty() && now_ms - commit_window_.front().first > kRateWindowMs) {
+    commit_window_.pop_front();
+  }
+  spdlog::debug("committed block {} ({} transactions) {}", block.header.height,
+                block.transactions.size(), committed->info.block_hash.ToHex().substr(0, 16));
+  PublishStatus();
+  feed_.Notify();
+}
+
+void Driver::PublishStatus() {
+  const ledger::StoreTip tip = chain_.tip();
+  uint64_t window_txs = 0;
+  for (const auto& [at, count] : commit_window_) window_txs += count;
+  std::lock_guard lock(status_mutex_);
+  status_.syncing = core_ == nullptr;
+  status_.height = tip.height;
+  status_.block_hash = tip.block_hash;
+  status_.state_root = tip.state_root;
+  if (core_) {
+    status_.term = core_->term();
+    status_.round = core_->round();
+    status_.leader = core_->LeaderOf(core_->term());
+  }
+  status_.peers.clear();
+  for (const PublicKey& member : options_.consensus.validators.members()) {
+    if (member == key_->public_key()) continue;
+    PeerView view{member, std::nullopt};
+    if (auto it = peer_heights_.find(member); it != peer_heights_.end()) {
+      view.height = it->second.first;
+    }
+    status_.peers.push_back(view);
+  }
+  status_.commits = commits_.value();
+  status_.committed_transactions = committed_txs_.value();
+  status_.transactions_per_second =
+      static_cast<double>(window_txs) / (static_cast<double>(kRateWindowMs) / 1000.0);
+}
+
+DriverStatus Driver::Snapshot() const {
+  std::lock_guard lock(status_mutex_);
+  return status_;
+}
+
+// ---- consensus::Host ----
+
+bool Driver::PersistSafety(const consensus::SafetyState& state) {
+  if (Status saved = safety_file_.Save(ledger::Encode(state)); !saved.ok()) {
+    spdlog::error("consensus: cannot save the safety state: {}", saved.ToString());
+    return false;  // the core then sends nothing it guards
+  }
+  return true;
+}
+
+bool Driver::PersistBlock(const ledger::Block& block) {
+  if (Status stored = chain_.PutPendingBlock(block); !stored.ok()) {
+    spdlog::error("consensus: cannot store block {}: {}", block.header.height, stored.ToString());
+    return false;
+  }
+  return true;
+}
+
+const ledger::BlockHeader* Driver::FindHeader(const Hash256& hash,
+                                              ledger::BlockHeader& scratch) const {
+  if (core_) {
+    if (const ledger::Block* block = core_->FindBlock(hash)) return &block->header;
+  }
+  if (hash == chain_.genesis().block_hash) return &chain_.genesis().header;
+  Result<uint64_t> height = chain_.store().HeightOf(hash);
+  if (!height.ok()) return nullptr;
+  Result<ledger::BlockHeader> header = chain_.store().GetHeader(*height);
+  if (!header.ok()) return nullptr;
+  scratch = std::move(*header);
+  return &scratch;
+}
+
+Driver::Ancestry Driver::UncommittedAncestry(const Hash256& from) const {
+  Ancestry ancestry;
+  if (!core_) return ancestry;
+  for (const ledger::Block* block = core_->FindBlock(from); block != nullptr;
+       block = core_->FindBlock(block->header.parent_hash)) {
+    for (const ledger::Transaction& tx : block->transactions) {
+      ancestry.tx_ids.insert(tx.Id());
+      ++ancestry.per_sender[tx.sender];
+      ancestry.has_transactions = true;
+    }
+  }
+  return ancestry;
+}
+
+std::vector<ledger::Transaction> Driver::TakePayload(size_t max) {
+  if (!core_) return {};
+  const ledger::QuorumCert& parent = core_->safety().high_qc;
+  const Ancestry ancestry = UncommittedAncestry(parent.data.block_hash);
+  std::map<PublicKey, uint64_t> next;
+  auto next_nonce = [&](const PublicKey& sender) {
+    auto it = ancestry.per_sender.find(sender);
+    return chain_.NextNonce(sender) + (it == ancestry.per_sender.end() ? 0 : it->second);
+  };
+  std::vector<ledger::Transaction> txs = mempool_.Select(
+      max, options_.max_block_bytes, parent.data.height + 1, next_nonce, ancestry.tx_ids);
+  payload_added_mark_ = txs.empty() ? mempool_.Stats().added : UINT64_MAX;
+  return txs;
+}
+
+TimeMs Driver::ProposalDelay(TimeMs waited) {
+  const size_t pending = mempool_.size();
+  if (pending >= options_.consensus.max_block_transactions) return 0;
+  // Transactions wait in the pool (and are new since a proposal last found none usable), or
+  // sit in uncommitted blocks that need two more blocks to commit: a short batching delay.
+  const bool fresh = pending > 0 && mempool_.Stats().added != payload_added_mark_;
+  const bool in_flight =
+      core_ && UncommittedAncestry(core_->safety().high_qc.data.block_hash).has_transactions;
+  const TimeMs wait =
+      fresh || in_flight ? options_.batch_delay_ms : options_.idle_block_interval_ms;
+  return waited >= wait ? 0 : wait - waited;
+}
+
+void Driver::OnCommit(const ledger::Block& block, const ledger::QuorumCert& certified_by) {
+  if (!failed_) CommitBlock(block, certified_by);
+}
+
+void Driver::CompleteHeader(ledger::BlockHeader& header) {
+  const ExecutionRoots roots = chain_.LatestExecution();
+  header.exec_height = roots.height;
+  header.state_root = roots.state_root;
+  header.result_root = roots.result_root;
+  ledger::BlockHeader scratch;
+  if (const ledger::BlockHeader* parent = FindHeader(header.parent_hash, scratch)) {
+    header.timestamp_ms = std::max(header.timestamp_ms, parent->timestamp_ms + 1);
+  }
+}
+
+city::Status Driver::CheckPayload(const ledger::Block& block) {
+  const ledger::BlockHeader& h = block.header;
+  const std::string& chain_id = options_.consensus.chain_id;
+  std::set<Hash256> ids;
+  size_t bytes = 0;
+  for (const ledger::Transaction& tx : block.transactions) {
+    if (Status s = tx.CheckStateless(chain_id); !s.ok()) return s;
+    if (!ids.insert(tx.Id()).second) {
+      return Status(ErrorCode::kInvalidArgument, "a transaction appears twice in the block");
+    }
+    bytes += ledger::Encode(tx).size();
+  }
+  if (bytes > ledger::kMaxBlockBytes) return Status(ErrorCode::kTooLarge, "block too large");
+  ledger::BlockHeader scratch;
+  const ledger::BlockHeader* parent = FindHeader(h.parent_hash, scratch);
+  if (parent == nullptr) return Status(ErrorCode::kNotFound, "parent block unknown");
+  if (h.timestamp_ms <= parent->timestamp_ms) {
+    return Status(ErrorCode::kInvalidArgument, "timestamp not after the parent's");
+  }
+  if (h.timestamp_ms > NowMs() + kMaxClockDriftMs) {
+    return Status(ErrorCode::kInvalidArgument, "timestamp too far in the future");
+  }
+  if (h.exec_height < parent->exec_height) {
+    return Status(ErrorCode::kInvalidArgument, "exec_height below the parent's");
+  }
+  if (h.exec_height > chain_.tip().height) {
+    return Status(ErrorCode::kNotFound, "execution at height " + std::to_string(h.exec_height) +
+                                            " is ahead of this node");
+  }
+  Result<ExecutionRoots> roots = chain_.ExecutionAt(h.exec_height);
+  if (!roots.ok()) return roots.status();
+  if (roots->state_root != h.state_root || roots->result_root != h.result_root) {
+    return Status(
+        ErrorCode::kInvalidArgument,
+        "execution roots at height " + std::to_string(h.exec_height) + " differ from this node's");
+  }
+  const std::vector<bool> valid = verifier_.VerifyNow(block.transactions);
+  for (size_t i = 0; i < valid.size(); ++i) {
+    if (!valid[i]) {
+      return Status(ErrorCode::kBadSignature,
+                    "transaction " + std::to_string(i) + " has a bad signature");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace city::node

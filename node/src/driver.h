@@ -1,0 +1,156 @@
+// The consensus driver: feeds the Raft-BFT state machine (consensus/core.h) from the network
+// and its timers on one strand, carries out what it returns (messages, commits, timers),
+// and is its Host (safety state persisted before any vote leaves, proposals built from the
+// mempool, proposals' transactions and execution fields checked before a vote).
+//
+// It also runs block sync. A node starts in sync mode: it learns its peers' committed
+// heights (each validator announces its own every second), fetches the blocks it lacks in
+// batches, verifies each (hash links, proposer signature, transaction signatures, the
+// certificates, and the two-chain commit proof) and executes and commits them. Once no peer
+// is ahead by more than a block or two it creates the consensus core and joins; a running
+// node that falls far behind drops its core (its safety state is on disk) and syncs again.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "chain.h"
+#include "city/consensus/core.h"
+#include "city/ledger/safety_file.h"
+#include "city/net/metrics.h"
+#include "city/net/peer_network.h"
+#include "feed.h"
+#include "tx_intake.h"
+#include "wire.h"
+
+namespace city::node {
+
+struct DriverOptions {
+  consensus::Config consensus;
+  size_t max_block_bytes = 4 * 1024 * 1024;
+  uint64_t batch_delay_ms = 20;
+  uint64_t idle_block_interval_ms = 400;
+  std::filesystem::path safety_path;
+};
+
+struct PeerView {
+  PublicKey key;
+  std::optional<uint64_t> height;  // its last announced committed height
+};
+
+struct DriverStatus {
+  bool syncing = true;
+  uint64_t height = 0;
+  Hash256 block_hash;
+  Hash256 state_root;
+  uint64_t term = 0;
+  uint64_t round = 0;
+  std::optional<size_t> leader;  // validator index of the current term's leader
+  std::vector<PeerView> peers;
+  uint64_t commits = 0;
+  uint64_t committed_transactions = 0;
+  double transactions_per_second = 0;  // committed, over the last 10 s
+};
+
+class Driver final : public consensus::Host {
+ public:
+  using Fatal = std::function<void(const Status&)>;
+
+  Driver(boost::asio::io_context& io, DriverOptions options, std::shared_ptr<const KeyPair> key,
+         Chain& chain, Mempool& mempool, TxVerifier& verifier, TxIntake& intake, CommitFeed& feed,
+         std::shared_ptr<net::MetricsRegistry> metrics, Fatal fatal);
+  ~Driver() override;
+
+  void AttachNetwork(net::PeerNetwork* network);  // before Start
+  void Start();
+  // Cancels the timers and drops the core (on the strand); waits for it.
+  void Stop();
+
+  // From the network's strand.
+  void OnPeerMessage(const PublicKey& from, Bytes message);
+  void OnLink(const PublicKey& peer, bool up);
+  // Something entered the mempool: a leader waiting for transactions may propose now.
+  void NudgeProposal();
+
+  DriverStatus Snapshot() const;  // thread-safe
+
+  // consensus::Host
+  bool PersistSafety(const consensus::SafetyState& state) override;
+  bool PersistBlock(const ledger::Block& block) override;
+  std::vector<ledger::Transaction> TakePayload(size_t max) override;
+  city::Status CheckPayload(const ledger::Block& block) override;
+  consensus::TimeMs ProposalDelay(consensus::TimeMs waited) override;
+  void CompleteHeader(ledger::BlockHeader& header) override;
+  void OnCommit(const ledger::Block& block, const ledger::QuorumCert& certified_by) override;
+
+ private:
+  struct Ancestry;
+
+  static consensus::TimeMs NowMs();
+  void OnStrand(std::function<void()> work);
+  void Apply(consensus::Actions actions);
+  void ArmTimer(consensus::TimeMs wake);
+  void CommitBlock(const ledger::Block& block, const ledger::QuorumCert& certificate);
+  void HandleConsensus(size_t from, consensus::Message message);
+  void HandleNodeMessage(const PublicKey& from, NodeMessage message);
+  void ServeSync(const PublicKey& to, const SyncRequest& request);
+  void HandleSyncReply(const PublicKey& from, SyncReply reply);
+  void StatusTick();
+  void StartCore();
+  void StopCore(std::string_view why);
+  void PublishStatus();
+  Ancestry UncommittedAncestry(const Hash256& from) const;
+  const ledger::BlockHeader* FindHeader(const Hash256& hash, ledger::BlockHeader& scratch) const;
+  std::optional<size_t> IndexOf(const PublicKey& key) const;
+
+  boost::asio::io_context& io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  DriverOptions options_;
+  std::shared_ptr<const KeyPair> key_;
+  Chain& chain_;
+  Mempool& mempool_;
+  TxVerifier& verifier_;
+  TxIntake& intake_;
+  CommitFeed& feed_;
+  std::shared_ptr<net::MetricsRegistry> metrics_;
+  Fatal fatal_;
+  net::PeerNetwork* network_ = nullptr;
+  ledger::SafetyFile safety_file_;
+  CachingVerifier cert_verifier_{1 << 16};  // votes, QCs, proposer signatures
+  ledger::CertContext cert_context_;
+
+  // Strand-only state.
+  std::unique_ptr<consensus::Core> core_;
+  boost::asio::steady_timer core_timer_;
+  boost::asio::steady_timer status_timer_;
+  uint64_t timer_generation_ = 0;
+  bool stopped_ = false;
+  bool failed_ = false;
+  std::map<PublicKey, std::pair<uint64_t, consensus::TimeMs>> peer_heights_;
+  std::optional<PublicKey> sync_peer_;
+  consensus::TimeMs sync_sent_at_ = 0;
+  consensus::TimeMs sync_mode_since_ = 0;
+  int behind_ticks_ = 0;
+  uint64_t payload_added_mark_ = UINT64_MAX;  // mempool "added" count at an empty TakePayload
+  std::deque<std::pair<consensus::TimeMs, uint64_t>> commit_window_;
+  std::atomic<bool> nudge_pending_{false};
+
+  mutable std::mutex status_mutex_;
+  DriverStatus status_;  // guarded by status_mutex_
+
+  net::Counter& commits_;
+  net::Counter& committed_txs_;
+  net::Counter& evidence_;
+  net::Counter& synced_blocks_;
+  net::Histogram& commit_latency_;
+};
+
+}  // namespace city::node

@@ -1,0 +1,335 @@
+// Wiring and lifecycle of a validator node (node.h).
+#include "city/node/node.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <condition_variable>
+#include <thread>
+
+#include "api.h"
+#include "chain.h"
+#include "city/crypto/address.h"
+#include "city/crypto/private_file.h"
+#include "city/net/http_server.h"
+#include "city/net/peer_network.h"
+#include "city/node/home.h"
+#include "driver.h"
+#include "feed.h"
+#include "tx_intake.h"
+
+namespace city::node {
+namespace {
+
+// Holds an exclusive flock on <home>/node.lock; the file names the holder's pid.
+Result<int> LockHome(const HomePaths& paths) {
+  const int fd = ::open(paths.lock().c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return IoErrorFromErrno("cannot open the lock file", paths.lock());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {};
+    const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "unknown";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return Status(ErrorCode::kIoError, "home " + paths.root.string() +
+                                           " is locked by another cityd (pid " + holder + ")");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    ::close(fd);
+    return IoErrorFromErrno("cannot write the lock file", paths.lock());
+  }
+  return fd;
+}
+
+spdlog::level::level_enum LogLevel(const std::string& name) {
+  return spdlog::level::from_str(name);
+}
+
+}  // namespace
+
+struct Node::Impl {
+  HomePaths paths;
+  NodeConfig config;
+  GenesisDoc genesis_doc;
+  GenesisChain genesis;
+  std::shared_ptr<const KeyPair> key;
+  int lock_fd = -1;
+  NodeStartInfo info;
+
+  boost::asio::io_context io;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::shared_ptr<net::MetricsRegistry> metrics = std::make_shared<net::MetricsRegistry>();
+
+  std::unique_ptr<Chain> chain;
+  std::unique_ptr<Mempool> mempool;
+  std::unique_ptr<TxVerifier> verifier;
+  std::unique_ptr<CommitFeed> feed;
+  std::unique_ptr<TxIntake> intake;
+  std::unique_ptr<Driver> driver;
+  std::unique_ptr<net::PeerNetwork> network;
+  std::unique_ptr<net::HttpServer> http;
+  std::vector<net::MetricsRegistry::Registration> gauges;
+
+  std::mutex mutex;
+  std::condition_variable stopped_cv;
+  bool stop_requested = false;  // guarded by mutex
+  bool shut_down = false;       // guarded by mutex
+  Status stop_reason;           // guarded by mutex
+
+  ~Impl() { Shutdown(); }
+
+  void RequestStop(Status why) {
+    std::lock_guard lock(mutex);
+    if (stop_requested) return;
+    stop_requested = true;
+    stop_reason = std::move(why);
+    stopped_cv.notify_all();
+  }
+
+  Status Open(const std::filesystem::path& home);
+  Status StartServices();
+  void Shutdown();
+};
+
+Status Node::Impl::Open(const std::filesystem::path& home) {
+  paths.root = home;
+  if (!std::filesystem::is_directory(home)) {
+    return Status(ErrorCode::kNotFound, "no node home at " + home.string() +
+                                            " (create one with `cityd init --home DIR`)");
+  }
+  Result<NodeConfig> loaded = LoadConfigFile(paths.config());
+  if (!loaded.ok()) return loaded.status();
+  config = std::move(*loaded);
+  spdlog::set_level(LogLevel(config.log_level));
+  Result<GenesisDoc> doc = LoadGenesisFile(paths.genesis());
+  if (!doc.ok()) return doc.status();
+  genesis_doc = std::move(*doc);
+  Result<KeyPair> validator_key = ReadValidatorKey(paths.validator_key());
+  if (!validator_key.ok()) return validator_key.status();
+  key = std::make_shared<const KeyPair>(std::move(*validator_key));
+  bool in_set = false;
+  for (const GenesisValidator& v : genesis_doc.validators) in_set |= v.key == key->public_key();
+  if (!in_set) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "the validator key " + EncodeAddress(key->public_key()) +
+                      " is not a validator in " + paths.genesis().string());
+  }
+  Result<GenesisChain> built = BuildGenesisChain(genesis_doc);
+  if (!built.ok()) return built.status();
+  genesis = std::move(*built);
+
+  Result<int> fd = LockHome(paths);
+  if (!fd.ok()) return fd.status();
+  lock_fd = *fd;
+
+  ledger::StoreOptions store_options;
+  store_options.retain_versions = config.retain_versions;
+  Result<std::unique_ptr<Chain>> opened = Chain::Open(paths.data(), genesis, store_options);
+  if (!opened.ok()) return opened.status();
+  chain = std::move(*opened);
+  return Status::Ok();
+}
+
+Status Node::Impl::StartServices() {
+  mempool = std::make_unique<Mempool>(MempoolOptions{config.mempool_max_transactions,
+                                                     config.mempool_max_bytes,
+                                                     config.mempool_max_per_sender, 1'000});
+  verifier = std::make_unique<TxVerifier>(
+      TxVerifierOptions{config.verify_threads, config.verify_batch, config.verify_cache_entries});
+  feed = std::make_unique<CommitFeed>(io);
+  intake = std::make_unique<TxIntake>(
+      *chain, *mempool, *verifier,
+      [this](const std::vector<ledger::Transaction>& txs) {
+        if (!network) return;
+        for (size_t i = 0; i < txs.size(); i += kMaxGossipTransactions) {
+          TxGossip gossip;
+          const size_t end = std::min(txs.size(), i + kMaxGossipTransactions);
+          gossip.transactions.assign(txs.begin() + static_cast<ptrdiff_t>(i),
+                                     txs.begin() + static_cast<ptrdiff_t>(end));
+          network->Broadcast(EncodeNodeMessage(gossip));
+        }
+      },
+      [this] {
+        if (driver) driver->NudgeProposal();
+      });
+
+  DriverOptions options;
+  options.consensus.chain_id = genesis_doc.chain_id;
+  options.consensus.epoch = 0;
+  options.consensus.validators = genesis.validators;
+  options.consensus.genesis_hash = genesis.block_hash;
+  options.consensus.base_timeout_ms = config.base_timeout_ms;
+  options.consensus.max_timeout_ms = config.max_timeout_ms;
+  options.consensus.max_block_transactions = config.max_block_transactions;
+  options.max_block_bytes = config.max_block_bytes;
+  options.batch_delay_ms = config.batch_delay_ms;
+  options.idle_block_interval_ms = config.idle_block_interval_ms;
+  options.safety_path = paths.safety();
+  driver = std::make_unique<Driver>(io, std::move(options), key, *chain, *mempool, *verifier,
+                                    *intake, *feed, metrics, [this](const Status& why) {
+                                      spdlog::critical("stopping: {}", why.ToString());
+                                      RequestStop(why);
+                                    });
+
+  net::PeerNetwork::Config net_config;
+  net_config.identity = key;
+  // The genesis hash is part of the network id: nodes with different genesis files refuse
+  // each other at the handshake instead of disagreeing about every block.
+  net_config.chain_id = genesis_doc.chain_id + "/" + genesis.block_hash.ToHex();
+  for (const GenesisValidator& v : genesis_doc.validators) {
+    if (v.key == key->public_key()) {
+      net_config.validators.push_back({v.key, config.p2p_listen_host, config.p2p_port});
+      continue;
+    }
+    auto peer = std::find_if(config.peers.begin(), config.peers.end(),
+                             [&](const PeerAddress& p) { return p.key == v.key; });
+    if (peer == config.peers.end()) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "config.toml has no [[p2p.peers]] entry for validator " + v.name + " (" +
+                        EncodeAddress(v.key) + ")");
+    }
+    net_config.validators.push_back({v.key, peer->host, peer->port});
+  }
+  net_config.options.listen_host = config.p2p_listen_host;
+  net_config.options.listen_port = config.p2p_port;
+  net_config.on_message = [this](const PublicKey& from, Bytes message) {
+    driver->OnPeerMessage(from, std::move(message));
+  };
+  net_config.on_link = [this](const PublicKey& peer, bool up) { driver->OnLink(peer, up); };
+  net_config.metrics = metrics;
+  Result<std::unique_ptr<net::PeerNetwork>> started =
+      net::PeerNetwork::Start(io, std::move(net_config));
+  if (!started.ok()) {
+    return Status(started.status().code(), "validator links: " + started.status().message());
+  }
+  network = std::move(*started);
+  driver->AttachNetwork(network.get());
+
+  auto api = std::make_shared<ApiContext>();
+  api->chain = chain.get();
+  api->mempool = mempool.get();
+  api->intake = intake.get();
+  api->driver = driver.get();
+  api->feed = feed.get();
+  api->metrics = metrics;
+  api->genesis = genesis_doc;
+  api->node_key = key->public_key();
+  api->moniker = config.moniker;
+  api->connected_peers = [this] { return network ? network->connected_peers() : 0; };
+  net::HttpServerOptions http_options;
+  http_options.bind_address = config.api_listen_host;
+  http_options.port = config.api_port;
+  http_options.max_connections = config.api_max_connections;
+  http_options.max_body_bytes = config.api_max_body_bytes;
+  Result<std::unique_ptr<net::HttpServer>> server =
+      net::HttpServer::Start(io, http_options, MakeApiRouter(api), metrics);
+  if (!server.ok())
+    return Status(server.status().code(), "client API: " + server.status().message());
+  http = std::move(*server);
+
+  auto gauge = [this](std::string_view name, std::string_view help, std::function<double()> read) {
+    gauges.push_back(metrics->AddGaugeCallback(name, help, {}, std::move(read)));
+  };
+  gauge("city_height", "Committed height", [this] { return double(driver->Snapshot().height); });
+  gauge("city_term", "Consensus term", [this] { return double(driver->Snapshot().term); });
+  gauge("city_round", "Consensus round", [this] { return double(driver->Snapshot().round); });
+  gauge("city_syncing", "1 while the node syncs blocks instead of running consensus",
+        [this] { return driver->Snapshot().syncing ? 1.0 : 0.0; });
+  gauge("city_transactions_per_second", "Committed transactions per second, last 10 s",
+        [this] { return driver->Snapshot().transactions_per_second; });
+  gauge("city_mempool_transactions", "Transactions waiting in the mempool",
+        [this] { return double(mempool->size()); });
+  gauge("city_mempool_bytes", "Bytes of transactions waiting in the mempool",
+        [this] { return double(mempool->Stats().bytes); });
+  gauge("city_verify_queue", "Transactions waiting for signature verification",
+        [this] { return double(verifier->Stats().queue_depth); });
+  gauge("city_verify_cache_hits", "Signatures answered from the verify-once cache",
+        [this] { return double(verifier->Stats().cache_hits); });
+  gauge("city_verify_signatures", "Signatures verified with libsodium (passed)",
+        [this] { return double(verifier->Stats().verified); });
+  gauge("city_verify_failures", "Signatures that failed verification",
+        [this] { return double(verifier->Stats().failed); });
+  gauge("city_peers_connected", "Validator links up",
+        [this] { return double(network->connected_peers()); });
+  gauge("city_transactions_rejected", "Transactions refused by the intake",
+        [this] { return double(intake->rejected_total()); });
+  gauge("city_long_polls_waiting", "API long-polls waiting for a commit",
+        [this] { return double(feed->waiting()); });
+
+  work.emplace(io.get_executor());
+  const size_t threads_wanted =
+      std::max<size_t>(2, std::min<size_t>(4, std::thread::hardware_concurrency()));
+  for (size_t i = 0; i < threads_wanted; ++i) threads.emplace_back([this] { io.run(); });
+  driver->Start();
+
+  info.chain_id = genesis_doc.chain_id;
+  info.node_address = EncodeAddress(key->public_key());
+  info.api_url = "http://" + http->address();
+  info.p2p_address = config.p2p_listen_host + ":" + std::to_string(network->listen_port());
+  info.height = chain->tip().height;
+  return Status::Ok();
+}
+
+void Node::Impl::Shutdown() {
+  {
+    std::lock_guard lock(mutex);
+    if (shut_down) return;
+    shut_down = true;
+  }
+  // Nothing new comes in; the driver drops its core (its safety state is on disk already).
+  if (http) http->Stop();
+  if (network) network->Stop();
+  if (driver && !threads.empty()) driver->Stop();
+  if (feed) feed->CancelAll();
+  gauges.clear();
+  work.reset();
+  io.stop();
+  for (std::thread& t : threads) t.join();
+  threads.clear();
+  // The verifier finishes queued work, whose callbacks use the intake and mempool: it goes
+  // first, while they exist.
+  verifier.reset();
+  http.reset();
+  network.reset();
+  driver.reset();
+  intake.reset();
+  feed.reset();
+  mempool.reset();
+  chain.reset();  // closes the store: everything committed is already synced
+  if (lock_fd >= 0) {
+    ::close(lock_fd);
+    lock_fd = -1;
+  }
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() = default;
+
+Result<std::unique_ptr<Node>> Node::Start(const std::filesystem::path& home) {
+  auto impl = std::make_unique<Impl>();
+  if (Status s = impl->Open(home); !s.ok()) return s;
+  if (Status s = impl->StartServices(); !s.ok()) return s;
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+const NodeStartInfo& Node::info() const { return impl_->info; }
+
+Status Node::Wait() {
+  {
+    std::unique_lock lock(impl_->mutex);
+    impl_->stopped_cv.wait(lock, [&] { return impl_->stop_requested; });
+  }
+  impl_->Shutdown();
+  std::lock_guard lock(impl_->mutex);
+  return impl_->stop_reason;
+}
+
+void Node::Stop() { impl_->RequestStop(Status::Ok()); }
+
+}  // namespace city::node

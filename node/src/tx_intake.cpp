@@ -1,0 +1,168 @@
+// The transaction intake path (tx_intake.h).
+#include "tx_intake.h"
+
+#include <memory>
+
+#include "city/ledger/limits.h"
+
+namespace city::node {
+namespace {
+
+constexpr size_t kRememberedRejections = 20'000;
+constexpr size_t kRememberedAcceptTimes = 200'000;
+
+}  // namespace
+
+TxIntake::TxIntake(const Chain& chain, Mempool& mempool, TxVerifier& verifier, Gossip gossip,
+                   Accepted accepted)
+    : chain_(chain),
+      mempool_(mempool),
+      verifier_(verifier),
+      gossip_(std::move(gossip)),
+      accepted_(std::move(accepted)) {}
+
+void TxIntake::Reject(SubmitOutcome& outcome, std::string code, std::string message,
+                      int http_status) {
+  outcome.accepted = false;
+  outcome.code = std::move(code);
+  outcome.message = std::move(message);
+  outcome.http_status = http_status;
+  Remember(outcome.id, {outcome.code, outcome.message});
+}
+
+void TxIntake::Remember(const Hash256& id, const Rejection& rejection) {
+  std::lock_guard lock(mutex_);
+  ++rejected_total_;
+  const std::string key = id.ToHex();
+  if (rejections_.insert_or_assign(key, rejection).second) rejection_order_.push_back(key);
+  while (rejection_order_.size() > kRememberedRejections) {
+    rejections_.erase(rejection_order_.front());
+    rejection_order_.pop_front();
+  }
+}
+
+void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
+                      std::function<void(std::vector<SubmitOutcome>)> done) {
+  auto outcomes = std::make_shared<std::vector<SubmitOutcome>>(txs.size());
+  const ledger::StoreTip tip = chain_.tip();
+  const std::string& chain_id = chain_.genesis().store_genesis.chain_id;
+  std::vector<ledger::Transaction> to_verify;
+  std::vector<size_t> positions;
+  for (size_t i = 0; i < txs.size(); ++i) {
+    const ledger::Transaction& tx = txs[i];
+    SubmitOutcome& outcome = (*outcomes)[i];
+    outcome.id = tx.Id();
+    if (tx.chain_id != chain_id) {
+      Reject(outcome, "wrong_chain",
+             "transaction is for chain '" + tx.chain_id + "', this node runs '" + chain_id + "'",
+             400);
+      continue;
+    }
+    if (Status stateless = tx.CheckStateless(chain_id); !stateless.ok()) {
+      Reject(outcome, stateless.code() == ErrorCode::kTooLarge ? "too_large" : "invalid",
+             stateless.message(), stateless.code() == ErrorCode::kTooLarge ? 413 : 400);
+      continue;
+    }
+    if (mempool_.Contains(outcome.id)) {  // dedup before any signature work
+      outcome.accepted = true;
+      outcome.code = "duplicate";
+      outcome.message = "already pending";
+      continue;
+    }
+    if (chain_.store().GetTransaction(outcome.id).ok()) {
+      Reject(outcome, "already_committed",
+             "transaction " + outcome.id.ToHex() + " is already committed", 409);
+      continue;
+    }
+    if (tx.expiry_height <= tip.height) {
+      Reject(outcome, "expired",
+             "expiry height " + std::to_string(tx.expiry_height) + " is not above the tip " +
+                 std::to_string(tip.height),
+             400);
+      continue;
+    }
+    const uint64_t next_nonce = chain_.NextNonce(tx.sender);
+    if (tx.nonce < next_nonce) {
+      Reject(outcome, "nonce_used",
+             "nonce " + std::to_string(tx.nonce) + " is already used; the sender's next nonce is " +
+                 std::to_string(next_nonce),
+             409);
+      continue;
+    }
+    to_verify.push_back(tx);
+    positions.push_back(i);
+  }
+  if (to_verify.empty()) {
+    done(std::move(*outcomes));
+    return;
+  }
+  verifier_.VerifyAsync(to_verify, [this, outcomes, positions, txs = to_verify, from_client,
+                                    done = std::move(done)](std::vector<bool> valid) mutable {
+    std::vector<ledger::Transaction> accepted;
+    const uint64_t next_height = chain_.tip().height + 1;
+    for (size_t k = 0; k < txs.size(); ++k) {
+      SubmitOutcome& outcome = (*outcomes)[positions[k]];
+      const ledger::Transaction& tx = txs[k];
+      if (!valid[k]) {
+        Reject(outcome, "bad_signature", "the signature does not verify for the sender's key", 400);
+        continue;
+      }
+      const size_t size = ledger::Encode(tx).size();
+      std::optional<AddRefusal> refused =
+          mempool_.Add(tx, outcome.id, size, chain_.NextNonce(tx.sender), next_height);
+      if (refused) {
+        if (refused->error == AddError::kDuplicate) {
+          outcome.accepted = true;
+          outcome.code = "duplicate";
+          outcome.message = "already pending";
+          continue;
+        }
+        const int status =
+            refused->error == AddError::kFull || refused->error == AddError::kSenderFull ? 429
+            : refused->error == AddError::kExpired                                       ? 400
+                                                                                         : 409;
+        Reject(outcome, AddErrorName(refused->error), refused->message, status);
+        continue;
+      }
+      outcome.accepted = true;
+      accepted.push_back(tx);
+      std::lock_guard lock(mutex_);
+      const std::string key = outcome.id.ToHex();
+      if (accepted_at_.emplace(key, std::chrono::steady_clock::now()).second) {
+        accepted_order_.push_back(key);
+      }
+      while (accepted_order_.size() > kRememberedAcceptTimes) {
+        accepted_at_.erase(accepted_order_.front());
+        accepted_order_.pop_front();
+      }
+    }
+    if (!accepted.empty()) {
+      if (from_client && gossip_) gossip_(accepted);
+      if (accepted_) accepted_();
+    }
+    done(std::move(*outcomes));
+  });
+}
+
+std::optional<Rejection> TxIntake::FindRejection(const Hash256& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = rejections_.find(id.ToHex());
+  if (it == rejections_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::chrono::steady_clock::time_point> TxIntake::TakeAcceptTime(const Hash256& id) {
+  std::lock_guard lock(mutex_);
+  auto it = accepted_at_.find(id.ToHex());
+  if (it == accepted_at_.end()) return std::nullopt;
+  auto at = it->second;
+  accepted_at_.erase(it);  // its key stays in accepted_order_ until it ages out
+  return at;
+}
+
+uint64_t TxIntake::rejected_total() const {
+  std::lock_guard lock(mutex_);
+  return rejected_total_;
+}
+
+}  // namespace city::node

@@ -1,0 +1,75 @@
+// How transactions enter the node, from clients and from peers' gossip, in the order of
+// DESIGN.md section 5: stateless checks, dedup, cheap state checks (expiry, used nonce),
+// then signature verification on the pool (each signature once per node), then the mempool,
+// then gossip to the other validators. Every refusal has a stable code and a sentence, and
+// is remembered for a while so a client polling the transaction's status sees why.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "chain.h"
+#include "city/node/mempool.h"
+#include "city/node/tx_verifier.h"
+
+namespace city::node {
+
+struct SubmitOutcome {
+  Hash256 id;
+  bool accepted = false;  // pending in the mempool (also true for a duplicate of a pending one)
+  std::string code;       // "" when accepted; else e.g. "bad_signature", "nonce_used"
+  std::string message;
+  int http_status = 202;
+};
+
+struct Rejection {
+  std::string code;
+  std::string message;
+};
+
+class TxIntake {
+ public:
+  using Gossip = std::function<void(const std::vector<ledger::Transaction>&)>;
+  using Accepted = std::function<void()>;  // something entered the mempool
+
+  TxIntake(const Chain& chain, Mempool& mempool, TxVerifier& verifier, Gossip gossip,
+           Accepted accepted);
+
+  // `done` runs once, on any thread, with one outcome per transaction in order.
+  // Transactions from a client are gossiped once accepted; those from a peer are not (every
+  // validator hears from the origin directly) and a bad signature counts against the peer.
+  void Submit(std::vector<ledger::Transaction> txs, bool from_client,
+              std::function<void(std::vector<SubmitOutcome>)> done);
+
+  std::optional<Rejection> FindRejection(const Hash256& id) const;
+  // When this node first accepted the transaction (for commit latency), and forgets it.
+  std::optional<std::chrono::steady_clock::time_point> TakeAcceptTime(const Hash256& id);
+
+  uint64_t rejected_total() const;
+
+ private:
+  void Reject(SubmitOutcome& outcome, std::string code, std::string message, int http_status);
+  void Remember(const Hash256& id, const Rejection& rejection);
+
+  const Chain& chain_;
+  Mempool& mempool_;
+  TxVerifier& verifier_;
+  Gossip gossip_;
+  Accepted accepted_;
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Rejection> rejections_;  // by id hex; guarded by mutex_
+  std::deque<std::string> rejection_order_;                // guarded by mutex_
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> accepted_at_;
+  std::deque<std::string> accepted_order_;  // guarded by mutex_
+  uint64_t rejected_total_ = 0;             // guarded by mutex_
+};
+
+}  // namespace city::node

@@ -1,1 +1,332 @@
-// placeholder: being written
+// A node's home directory (home.h): the validator key file, `cityd init` for one validator
+// and `cityd testnet` for a local multi-validator chain with client keys to try it with.
+#include "city/node/home.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include "city/contracts/governance.h"
+#include "city/contracts/ubi.h"
+#include "city/crypto/address.h"
+#include "city/crypto/keyfile.h"
+#include "city/crypto/private_file.h"
+#include "city/ledger/types.h"
+#include "file_io_internal.h"
+
+namespace city::node {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kMaxTestnetValidators = 64;
+constexpr uint64_t kTestnetBalance = 1'000'000;
+// UBI parameters of the chains `init` and `testnet` make: a claim pays every minute, so
+// trying it out does not take long.
+const std::vector<std::pair<std::string, uint64_t>> kDevUbiParams = {
+    {std::string(contracts::kUbiAmountParam), 100},
+    {std::string(contracts::kUbiMaxPeriodsParam), 24},
+    {std::string(contracts::kUbiPeriodParam), 60'000},
+};
+
+uint64_t NowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Wipes a string that held a secret before its memory goes back to the allocator.
+struct WipeOnExit {
+  std::string& text;
+  ~WipeOnExit() { sodium_memzero(text.data(), text.size()); }
+};
+
+// Creates `dir` with `mode` if missing (its parents as needed, with default modes).
+Status MakeDirectory(const fs::path& dir, mode_t mode) {
+  std::error_code error;
+  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), error);
+  if (error) {
+    return Status(ErrorCode::kIoError,
+                  "cannot create " + dir.parent_path().string() + ": " + error.message());
+  }
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
+    return IoErrorFromErrno("cannot create directory", dir);
+  }
+  if (!fs::is_directory(dir, error)) {
+    return Status(ErrorCode::kInvalidArgument, dir.string() + " exists and is not a directory");
+  }
+  return Status::Ok();
+}
+
+bool PathExists(const fs::path& path) {
+  struct stat info {};
+  return ::lstat(path.c_str(), &info) == 0;
+}
+
+Status CheckPorts(uint16_t p2p_port, uint16_t api_port) {
+  if (p2p_port == 0 || api_port == 0) {
+    return Status(ErrorCode::kInvalidArgument, "ports must be in 1..65535");
+  }
+  if (p2p_port == api_port) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "the P2P and API ports must differ (both are " + std::to_string(p2p_port) + ")");
+  }
+  return Status::Ok();
+}
+
+Status CheckChainId(const std::string& chain_id) {
+  if (ledger::IsValidChainId(chain_id)) return Status::Ok();
+  return Status(ErrorCode::kInvalidArgument, "chain id \"" + chain_id + "\" is not 1.." +
+                                                 std::to_string(ledger::kMaxChainIdLength) +
+                                                 " characters of a-z, 0-9, '.', '_', '-'");
+}
+
+// Files written so far, removed again if a later step fails, so that a failed command can
+// simply be run again.
+class CreatedFiles {
+ public:
+  ~CreatedFiles() {
+    if (committed_) return;
+    std::error_code ignored;
+    for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) fs::remove(*it, ignored);
+  }
+  Status Add(const fs::path& path, Status written) {
+    if (written.ok()) paths_.push_back(path);
+    return written;
+  }
+  void Commit() { committed_ = true; }
+
+ private:
+  std::vector<fs::path> paths_;
+  bool committed_ = false;
+};
+
+Status WriteConfigFile(const fs::path& path, const NodeConfig& config) {
+  return internal::WriteNewFile(path, RenderConfigToml(config), 0644);
+}
+
+// The client keys of a testnet, in the order README.txt lists them, with the roles each is
+// granted at genesis. Logistics checks the custodian role on every method, and an offer of
+// custody only to a custodian, so the shipper and the receiver are custodians too.
+struct ClientKeySpec {
+  std::string_view name;
+  std::vector<std::string_view> roles;
+  std::string_view about;
+};
+const std::vector<ClientKeySpec>& TestnetClientKeys() {
+  using namespace contracts;
+  static const std::vector<ClientKeySpec> specs = {
+      {"council", {}, "the council (threshold 1): proposes and approves governance changes"},
+      {"admin", {kAdminRole}, "role admin"},
+      {"registrar", {kRegistrarRole}, "role registrar: registers UBI citizens"},
+      {"clinician", {kClinicianRole}, "role clinician: anchors records, accesses with consent"},
+      {"emergency", {kEmergencyRole}, "role emergency: break-glass access to records"},
+      {"custodian", {kCustodianRole}, "role custodian: logistics events and custody"},
+      {"auditor", {kAuditorRole}, "role auditor: reviews break-glass accesses"},
+      {"citizen", {}, "a plain account (register it as a UBI citizen)"},
+      {"patient", {}, "a plain account (an EMR patient)"},
+      {"shipper", {kCustodianRole}, "role custodian: offers custody of goods"},
+      {"receiver", {kCustodianRole}, "role custodian: accepts custody of goods"},
+  };
+  return specs;
+}
+
+std::string TestnetReadme(const std::vector<ClientKey>& keys, const TestnetOptions& options) {
+  std::string out =
+      "CityLedger testnet client keys (chain " + options.chain_id +
+      ")\n\n"
+      "FOR TRYING THINGS ONLY. Every key here is encrypted with the same published passphrase,\n"
+      "\"" +
+      std::string(kDevKeyPassphrase) +
+      "\", so anyone who has these files can use them. Never use them, or a\n"
+      "chain they hold roles in, for anything real: make real keys with a passphrase of your\n"
+      "own and put them in a genesis of your own.\n\n"
+      "Each account holds " +
+      std::to_string(kTestnetBalance) + " ubi tokens at genesis.\n\n";
+  const auto& specs = TestnetClientKeys();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    out += keys[i].name + "\n  file:    " + keys[i].file.filename().string() +
+           "\n  address: " + EncodeAddress(keys[i].key) +
+           "\n  what:    " + std::string(specs[i].about) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+Status WriteValidatorKey(const fs::path& path, const KeyPair& key) {
+  std::string text = ToHex(key.seed()) + "\n";
+  const WipeOnExit wipe{text};
+  // O_EXCL refuses an existing file and O_NOFOLLOW a planted symlink: the secret is written
+  // only into a file this call created.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) {
+      return Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string());
+    }
+    return IoErrorFromErrno("cannot create", path);
+  }
+  // The umask may only have narrowed 0600; make it exactly that.
+  Status status = ::fchmod(fd, 0600) == 0 ? Status::Ok() : IoErrorFromErrno("cannot chmod", path);
+  size_t done = 0;
+  while (status.ok() && done < text.size()) {
+    const ssize_t wrote = ::write(fd, text.data() + done, text.size() - done);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote < 0) {
+      status = IoErrorFromErrno("cannot write", path);
+      break;
+    }
+    done += static_cast<size_t>(wrote);
+  }
+  if (status.ok() && ::fsync(fd) != 0) status = IoErrorFromErrno("cannot fsync", path);
+  ::close(fd);
+  if (!status.ok()) {
+    ::unlink(path.c_str());  // a partial key file would only fail later, less clearly
+    return status;
+  }
+  return SyncParentDirectory(path);
+}
+
+Result<KeyPair> ReadValidatorKey(const fs::path& path) {
+  constexpr size_t kHexLength = 2 * kSeedSize;
+  Result<std::string> read = ReadPrivateFile(path, kHexLength + 16, "validator key file");
+  if (!read.ok()) return read.status();
+  std::string& text = *read;
+  const WipeOnExit wipe_text{text};
+  const Status corrupt(ErrorCode::kCorruption,
+                       path.string() + " is not a validator key file: expected " +
+                           std::to_string(kHexLength) + " hex characters and a newline");
+  const size_t length = !text.empty() && text.back() == '\n' ? text.size() - 1 : text.size();
+  if (length != kHexLength) return corrupt;
+  Result<Bytes> seed = FromHex(std::string_view(text).substr(0, length));
+  if (!seed.ok()) return corrupt;
+  KeyPair key = KeyPair::FromSeed(std::span<const uint8_t, kSeedSize>(seed->data(), kSeedSize));
+  sodium_memzero(seed->data(), seed->size());
+  return key;
+}
+
+Status InitHome(const InitOptions& options) {
+  if (Status s = CheckChainId(options.chain_id); !s.ok()) return s;
+  if (Status s = CheckPorts(options.p2p_port, options.api_port); !s.ok()) return s;
+  const HomePaths home{options.home};
+  const fs::path operator_key = home.root / "keys" / "operator.key";
+  for (const fs::path& path : {home.config(), home.genesis(), home.validator_key(), operator_key}) {
+    if (PathExists(path)) {
+      return Status(ErrorCode::kAlreadyExists, path.string() +
+                                                   " already exists; refusing to initialise " +
+                                                   home.root.string() + " again");
+    }
+  }
+  if (Status s = MakeDirectory(home.root, 0700); !s.ok()) return s;
+  if (Status s = MakeDirectory(operator_key.parent_path(), 0700); !s.ok()) return s;
+
+  const KeyPair validator = KeyPair::Generate();
+  const KeyPair operator_pair = KeyPair::Generate();
+  GenesisDoc genesis;
+  genesis.chain_id = options.chain_id;
+  genesis.genesis_time_ms = NowMs();
+  genesis.validators = {{"validator0", validator.public_key()}};
+  genesis.council = {operator_pair.public_key()};
+  genesis.council_threshold = 1;
+  genesis.roles = {{std::string(contracts::kAdminRole), operator_pair.public_key()},
+                   {std::string(contracts::kRegistrarRole), operator_pair.public_key()}};
+  genesis.params = kDevUbiParams;
+
+  NodeConfig config;
+  config.p2p_port = options.p2p_port;
+  config.api_port = options.api_port;
+
+  CreatedFiles created;
+  Status s = created.Add(home.validator_key(), WriteValidatorKey(home.validator_key(), validator));
+  if (s.ok())
+    s = created.Add(operator_key, WriteKeyFile(operator_key, operator_pair, kDevKeyPassphrase));
+  if (s.ok()) s = created.Add(home.genesis(), WriteGenesisFile(home.genesis(), genesis));
+  if (s.ok()) s = created.Add(home.config(), WriteConfigFile(home.config(), config));
+  if (s.ok()) created.Commit();
+  return s;
+}
+
+Result<TestnetLayout> CreateTestnet(const TestnetOptions& options) {
+  const size_t n = options.validators;
+  if (n < 1 || n > kMaxTestnetValidators) {
+    return Status(ErrorCode::kInvalidArgument, "a testnet has 1.." +
+                                                   std::to_string(kMaxTestnetValidators) +
+                                                   " validators, not " + std::to_string(n));
+  }
+  if (Status s = CheckChainId(options.chain_id); !s.ok()) return s;
+  if (options.base_port == 0 || options.base_port + 2 * n - 1 > 65535) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "base port " + std::to_string(options.base_port) + " does not leave room for " +
+                      std::to_string(2 * n) + " ports (two per validator) below 65536");
+  }
+  std::error_code error;
+  if (PathExists(options.out)) {
+    if (!fs::is_directory(options.out, error)) {
+      return Status(ErrorCode::kAlreadyExists,
+                    options.out.string() + " exists and is not a directory");
+    }
+    if (!fs::is_empty(options.out, error) || error) {
+      return Status(
+          ErrorCode::kAlreadyExists,
+          options.out.string() + " exists and is not empty; refusing to write a testnet into it");
+    }
+  }
+  if (Status s = MakeDirectory(options.out, 0755); !s.ok()) return s;
+  const fs::path keys_dir = options.out / "keys";
+  if (Status s = MakeDirectory(keys_dir, 0700); !s.ok()) return s;
+
+  TestnetLayout layout;
+  std::vector<KeyPair> validators;
+  GenesisDoc genesis;
+  genesis.chain_id = options.chain_id;
+  genesis.genesis_time_ms = options.genesis_time_ms != 0 ? options.genesis_time_ms : NowMs();
+  for (size_t i = 0; i < n; ++i) {
+    validators.push_back(KeyPair::Generate());
+    genesis.validators.push_back({"node" + std::to_string(i), validators.back().public_key()});
+  }
+  std::vector<KeyPair> clients;
+  for (const ClientKeySpec& spec : TestnetClientKeys()) {
+    clients.push_back(KeyPair::Generate());
+    const PublicKey& key = clients.back().public_key();
+    if (spec.name == "council") genesis.council = {key};
+    for (std::string_view role : spec.roles) genesis.roles.emplace_back(std::string(role), key);
+    genesis.balances.emplace_back(key, kTestnetBalance);
+    layout.client_keys.push_back(
+        {std::string(spec.name), keys_dir / (std::string(spec.name) + ".key"), key});
+  }
+  genesis.council_threshold = 1;
+  genesis.params = kDevUbiParams;
+
+  auto p2p_port = [&](size_t i) { return static_cast<uint16_t>(options.base_port + 2 * i); };
+  auto api_port = [&](size_t i) { return static_cast<uint16_t>(options.base_port + 2 * i + 1); };
+  for (size_t i = 0; i < n; ++i) {
+    const HomePaths home{options.out / ("node" + std::to_string(i))};
+    if (Status s = MakeDirectory(home.root, 0700); !s.ok()) return s;
+    NodeConfig config;
+    config.moniker = "node" + std::to_string(i);
+    config.p2p_port = p2p_port(i);
+    config.api_port = api_port(i);
+    for (size_t j = 0; j < n; ++j) {
+      if (j != i) config.peers.push_back({validators[j].public_key(), "127.0.0.1", p2p_port(j)});
+    }
+    if (Status s = WriteValidatorKey(home.validator_key(), validators[i]); !s.ok()) return s;
+    if (Status s = WriteGenesisFile(home.genesis(), genesis); !s.ok()) return s;
+    if (Status s = WriteConfigFile(home.config(), config); !s.ok()) return s;
+    layout.homes.push_back(home.root);
+    layout.api_urls.push_back("http://127.0.0.1:" + std::to_string(api_port(i)));
+  }
+  for (size_t i = 0; i < clients.size(); ++i) {
+    Status s = WriteKeyFile(layout.client_keys[i].file, clients[i], kDevKeyPassphrase,
+                            KdfParams::Interactive());
+    if (!s.ok()) return s;
+  }
+  const std::string readme = TestnetReadme(layout.client_keys, options);
+  if (Status s = internal::WriteNewFile(keys_dir / "README.txt", readme, 0644); !s.ok()) return s;
+  return layout;
+}
+
+}  // namespace city::node

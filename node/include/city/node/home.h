@@ -46,8 +46,10 @@ struct InitOptions {
   uint16_t api_port = 8080;
 };
 // One validator: config.toml, a new validator.key and a genesis.json in which that
-// validator is the only validator and the only council member (threshold 1). Refuses a home
-// that already has any of those files (kAlreadyExists naming it).
+// validator is the only validator. The council (threshold 1) is a separate client key,
+// <home>/keys/operator.key (encrypted with kDevKeyPassphrase), which also holds the admin and
+// registrar roles; the UBI parameters are those of `testnet`. Refuses a home that already
+// has any of those files (kAlreadyExists naming it).
 Status InitHome(const InitOptions& options);
 
 // A client key made for trying things: its role ("registrar", "citizen", ...), file, address.

@@ -262,7 +262,8 @@ void Driver::StatusTick() {
                      best_height);
         network_->Send(*best, EncodeNodeMessage(SyncRequest{height + 1, kMaxSyncBlocks}));
       }
-    } else if (best || now - sync_mode_since_ >= kSyncPatienceMs) {
+    } else if (best || now - sync_mode_since_ >= kSyncPatienceMs ||
+               options_.consensus.validators.size() == 1) {
       StartCore();
     }
   } else if (best && best_height > height + kFallBehindGap) {

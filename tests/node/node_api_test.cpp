@@ -1,0 +1,292 @@
+// A whole validator (Node::Start on a real home: LevelDB, sockets on 127.0.0.1) driven
+// through its client API: submit, long-poll, rejections with reasons, blocks, headers,
+// proofs, metrics, restart and the home lock.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <nlohmann/json.hpp>
+
+#include "city/contracts/ubi.h"
+#include "city/crypto/address.h"
+#include "city/crypto/keyfile.h"
+#include "city/ledger/smt.h"
+#include "city/net/http_client.h"
+#include "city/node/home.h"
+#include "city/node/json_views.h"
+#include "city/node/node.h"
+#include "support/temp_dir.h"
+
+namespace city::node {
+namespace {
+
+using Json = nlohmann::json;
+
+// Two consecutive free loopback ports (links, API).
+uint16_t FreePortPair() {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    asio::ip::tcp::acceptor first(io, {asio::ip::address_v4::loopback(), 0});
+    const uint16_t port = first.local_endpoint().port();
+    if (port >= 65534) continue;
+    boost::system::error_code ec;
+    asio::ip::tcp::acceptor second(io);
+    second.open(asio::ip::tcp::v4(), ec);
+    second.bind({asio::ip::address_v4::loopback(), static_cast<uint16_t>(port + 1)}, ec);
+    if (!ec) return port;
+  }
+  return 0;
+}
+
+class NodeApiTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    TestnetOptions options;
+    options.out = dir_->path() / "net";
+    options.validators = 1;
+    options.chain_id = "city-node-test";
+    options.base_port = FreePortPair();
+    ASSERT_NE(options.base_port, 0);
+    Result<TestnetLayout> layout = CreateTestnet(options);
+    ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+    layout_ = new TestnetLayout(std::move(*layout));
+  }
+  static void TearDownTestSuite() {
+    delete layout_;
+    delete dir_;
+  }
+
+  void SetUp() override { StartNode(); }
+
+  void StartNode() {
+    Result<std::unique_ptr<Node>> node = Node::Start(layout_->homes[0]);
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    node_ = std::move(*node);
+    Result<net::HttpUrl> url = net::ParseHttpUrl(node_->info().api_url);
+    ASSERT_TRUE(url.ok());
+    client_ = std::make_unique<net::HttpClient>(*url);
+  }
+
+  KeyPair Key(std::string_view name) {
+    for (const ClientKey& k : layout_->client_keys) {
+      if (k.name == name) {
+        Result<KeyPair> key = ReadKeyFile(k.file, kDevKeyPassphrase);
+        EXPECT_TRUE(key.ok()) << key.status().ToString();
+        return std::move(*key);
+      }
+    }
+    ADD_FAILURE() << "no client key " << name;
+    return KeyPair::Generate();
+  }
+
+  Json Get(const std::string& target, int expect_status = 200) {
+    Result<net::HttpReply> reply = client_->Get(target);
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    if (!reply.ok()) return nullptr;
+    EXPECT_EQ(reply->status, expect_status) << target << ": " << reply->body;
+    return Json::parse(reply->body, nullptr, false);
+  }
+  std::pair<int, Json> Post(const std::string& target, const Json& body) {
+    Result<net::HttpReply> reply = client_->Post(target, body.dump());
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    if (!reply.ok()) return {0, nullptr};
+    return {reply->status, Json::parse(reply->body, nullptr, false)};
+  }
+
+  uint64_t Height() { return Get("/v1/status")["height"].get<uint64_t>(); }
+
+  ledger::Transaction Transfer(const KeyPair& from, const PublicKey& to, uint64_t amount,
+                               uint64_t nonce) {
+    ledger::Transaction tx;
+    tx.chain_id = "city-node-test";
+    tx.nonce = nonce;
+    tx.expiry_height = Height() + 100;
+    tx.contract = "ubi";
+    tx.method = "transfer";
+    tx.args = contracts::EncodeArgs(contracts::UbiTransferArgs{to, amount});
+    tx.Sign(from);
+    return tx;
+  }
+
+  static std::string Hex(const ledger::Transaction& tx) { return ToHex(ledger::Encode(tx)); }
+
+  static test::TempDir* dir_;
+  static TestnetLayout* layout_;
+  std::unique_ptr<Node> node_;
+  std::unique_ptr<net::HttpClient> client_;
+};
+
+test::TempDir* NodeApiTest::dir_ = nullptr;
+TestnetLayout* NodeApiTest::layout_ = nullptr;
+
+double Metric(const std::string& text, const std::string& name) {
+  size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST_F(NodeApiTest, TransferCommitsOnceVerifiedOnceAndIsQueryable) {
+  const KeyPair citizen = Key("citizen");
+  const KeyPair patient = Key("patient");
+  const Json before = Get("/v1/accounts/" + EncodeAddress(citizen.public_key()));
+  const uint64_t nonce = before["next_nonce"].get<uint64_t>();
+  const std::string metrics_before = client_->Get("/metrics")->body;
+
+  const ledger::Transaction tx = Transfer(citizen, patient.public_key(), 25, nonce);
+  auto [status, submitted] = Post("/v1/tx", {{"tx", Hex(tx)}});
+  ASSERT_EQ(status, 202) << submitted.dump();
+  EXPECT_EQ(submitted["status"], "pending");
+  EXPECT_EQ(submitted["id"], tx.Id().ToHex());
+
+  const Json committed = Get("/v1/tx/" + tx.Id().ToHex() + "?wait_ms=15000");
+  ASSERT_EQ(committed["status"], "committed") << committed.dump();
+  EXPECT_TRUE(committed["result"]["ok"].get<bool>()) << committed.dump();
+  EXPECT_GE(committed["height"].get<uint64_t>(), 1u);
+
+  const Json after = Get("/v1/accounts/" + EncodeAddress(citizen.public_key()));
+  EXPECT_EQ(after["next_nonce"].get<uint64_t>(), nonce + 1);
+  const Json balance = Get("/v1/query/ubi/balance?params=" +
+                           Json({{"account", EncodeAddress(patient.public_key())}}).dump());
+  EXPECT_GE(balance["result"]["balance"].get<uint64_t>(), 1'000'025u) << balance.dump();
+
+  // The signature ran libsodium once; the proposal check and execution used the cache.
+  const std::string metrics = client_->Get("/metrics")->body;
+  EXPECT_EQ(
+      Metric(metrics, "city_verify_signatures") - Metric(metrics_before, "city_verify_signatures"),
+      1);
+  EXPECT_GE(
+      Metric(metrics, "city_verify_cache_hits") - Metric(metrics_before, "city_verify_cache_hits"),
+      1);
+  EXPECT_GE(Metric(metrics, "city_committed_transactions_total"), 1);
+}
+
+TEST_F(NodeApiTest, BadTransactionsAreRejectedWithTheirReasonAndNothingCommits) {
+  const KeyPair citizen = Key("citizen");
+  const PublicKey to = Key("patient").public_key();
+  const uint64_t nonce =
+      Get("/v1/accounts/" + EncodeAddress(citizen.public_key()))["next_nonce"].get<uint64_t>();
+
+  auto expect_rejected = [&](const ledger::Transaction& tx, int http, const std::string& code) {
+    auto [status, body] = Post("/v1/tx", {{"tx", Hex(tx)}});
+    EXPECT_EQ(status, http) << code << ": " << body.dump();
+    EXPECT_EQ(body["error"]["code"], code) << body.dump();
+    EXPECT_FALSE(body["error"]["message"].get<std::string>().empty());
+    const Json later = Get("/v1/tx/" + tx.Id().ToHex());
+    EXPECT_EQ(later["status"], "rejected") << later.dump();
+    EXPECT_EQ(later["error"]["code"], code);
+  };
+
+  ledger::Transaction bad_signature = Transfer(citizen, to, 1, nonce);
+  bad_signature.signature.bytes[5] ^= 0x01;
+  expect_rejected(bad_signature, 400, "bad_signature");
+
+  ledger::Transaction wrong_chain = Transfer(citizen, to, 1, nonce);
+  wrong_chain.chain_id = "another-chain";
+  wrong_chain.Sign(citizen);
+  expect_rejected(wrong_chain, 400, "wrong_chain");
+
+  ledger::Transaction expired = Transfer(citizen, to, 1, nonce);
+  expired.expiry_height = 0;
+  expired.Sign(citizen);
+  expect_rejected(expired, 400, "expired");
+
+  // Commit one, then replay it and reuse its nonce.
+  const ledger::Transaction good = Transfer(citizen, to, 2, nonce);
+  ASSERT_EQ(Post("/v1/tx", {{"tx", Hex(good)}}).first, 202);
+  ASSERT_EQ(Get("/v1/tx/" + good.Id().ToHex() + "?wait_ms=15000")["status"], "committed");
+  auto [replay_status, replay] = Post("/v1/tx", {{"tx", Hex(good)}});
+  EXPECT_EQ(replay_status, 409);
+  EXPECT_EQ(replay["error"]["code"], "already_committed");
+  expect_rejected(Transfer(citizen, to, 3, nonce), 409, "nonce_used");
+
+  // Not even a transaction: refused before anything else.
+  auto [hex_status, hex] = Post("/v1/tx", {{"tx", "zz"}});
+  EXPECT_EQ(hex_status, 400);
+  auto [shape_status, shape] = Post("/v1/tx", {{"transaction", Hex(good)}});
+  EXPECT_EQ(shape_status, 400);
+
+  EXPECT_EQ(Get("/v1/accounts/" + EncodeAddress(citizen.public_key()))["next_nonce"], nonce + 1);
+}
+
+TEST_F(NodeApiTest, HeadersLinkUpAndStateProofsVerifyAgainstACertifiedHeader) {
+  const KeyPair citizen = Key("citizen");
+  ASSERT_TRUE(testing::AssertionSuccess());
+  // Wait for a few blocks so the range has something in it.
+  for (int i = 0; i < 100 && Height() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const Json range = Get("/v1/headers?from=0&to=1000");
+  const Json& headers = range["headers"];
+  ASSERT_GE(headers.size(), 3u);
+  for (size_t i = 1; i < headers.size(); ++i) {
+    EXPECT_EQ(headers[i]["header"]["parent_hash"], headers[i - 1]["header"]["hash"]) << i;
+    EXPECT_EQ(headers[i]["certificate"]["block_hash"], headers[i]["header"]["hash"]) << i;
+  }
+  const Json latest = Get("/v1/blocks/latest");
+  EXPECT_EQ(latest["certificate"]["block_hash"], latest["block"]["header"]["hash"]);
+
+  Bytes key(contracts::kUbi.begin(), contracts::kUbi.end());
+  const std::string suffix = "/balance/";
+  key.insert(key.end(), suffix.begin(), suffix.end());
+  key.insert(key.end(), citizen.public_key().bytes.begin(), citizen.public_key().bytes.end());
+  const Json proved = Get("/v1/state?key=" + ToHex(key) + "&prove=true");
+  ASSERT_TRUE(proved.contains("proof")) << proved.dump();
+  Result<Bytes> proof_bytes = FromHex(proved["proof"]["proof"].get<std::string>());
+  ASSERT_TRUE(proof_bytes.ok());
+  Result<ledger::StateProof> proof = ledger::Decode<ledger::StateProof>(*proof_bytes);
+  ASSERT_TRUE(proof.ok()) << proof.status().ToString();
+  Result<Bytes> root_bytes =
+      FromHex(proved["certified"]["header"]["state_root"].get<std::string>());
+  ASSERT_TRUE(root_bytes.ok());
+  Hash256 root;
+  std::copy(root_bytes->begin(), root_bytes->end(), root.bytes.begin());
+  ASSERT_FALSE(proved["proof"]["value"].is_null()) << "the citizen was funded at genesis";
+  Result<Bytes> value = FromHex(proved["proof"]["value"].get<std::string>());
+  ASSERT_TRUE(value.ok());
+  EXPECT_TRUE(ledger::VerifyStateProof(root, key, ByteSpan(*value), *proof).ok());
+  Bytes forged = *value;
+  forged[0] ^= 1;
+  EXPECT_FALSE(ledger::VerifyStateProof(root, key, ByteSpan(forged), *proof).ok());
+}
+
+TEST_F(NodeApiTest, LongPollsAnswerOnTheNextBlockAndErrorsHaveOneShape) {
+  const uint64_t tip = Height();
+  const Json next = Get("/v1/subscribe/blocks?after=" + std::to_string(tip) + "&wait_ms=10000");
+  ASSERT_GE(next["blocks"].size(), 1u) << next.dump();
+  EXPECT_EQ(next["blocks"][0]["height"], tip + 1);
+
+  EXPECT_EQ(Get("/v1/blocks/999999999", 404)["error"]["code"], "not_found");
+  EXPECT_EQ(Get("/v1/blocks/abc", 400)["error"]["code"], "invalid_argument");
+  EXPECT_EQ(Get("/v1/tx/1234", 400)["error"]["code"], "invalid_argument");
+  EXPECT_EQ(Get("/v1/accounts/city1notanaddress", 400)["error"]["code"], "invalid_argument");
+  EXPECT_EQ(Get("/v1/query/ubi/nosuchquery", 404)["error"]["code"], "not_found");
+  EXPECT_EQ(Get("/v1/nosuchroute", 404)["error"]["code"], "not_found");
+  EXPECT_EQ(Get("/v1/subscribe/events?contract=nosuch", 400)["error"]["code"], "invalid_argument");
+  EXPECT_TRUE(Get("/healthz")["ok"].get<bool>());
+  EXPECT_GE(Metric(client_->Get("/metrics")->body, "city_height"), 1);
+}
+
+TEST_F(NodeApiTest, RestartKeepsEverythingCommittedAndTheHomeIsLockedWhileRunning) {
+  Result<std::unique_ptr<Node>> second = Node::Start(layout_->homes[0]);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("locked by another cityd"), std::string::npos)
+      << second.status().ToString();
+
+  for (int i = 0; i < 100 && Height() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const Json before = Get("/v1/blocks/latest");
+  const uint64_t height = before["height"].get<uint64_t>();
+  node_->Stop();
+  EXPECT_TRUE(node_->Wait().ok());
+  node_.reset();
+  StartNode();
+  const Json again = Get("/v1/blocks/" + std::to_string(height));
+  EXPECT_EQ(again["block"]["header"]["hash"], before["block"]["header"]["hash"]);
+  for (int i = 0; i < 200 && Height() <= height; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GT(Height(), height) << "the restarted validator commits again";
+}
+
+}  // namespace
+}  // namespace city::node

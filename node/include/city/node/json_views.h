@@ -10,6 +10,7 @@
 
 #include "city/ledger/records.h"
 #include "city/ledger/smt.h"
+#include "city/ledger/store.h"  // StateAt
 #include "city/ledger/types.h"
 
 namespace city::node {

@@ -28,6 +28,12 @@ constexpr int kBehindTicks = 3;
 constexpr TimeMs kSyncPatienceMs = 2'000;
 constexpr TimeMs kMaxClockDriftMs = 10'000;
 constexpr TimeMs kRateWindowMs = 10'000;
+constexpr int kMaxSyncServes = 2;
+// Transactions pending this long are gossiped again every kRegossipTicks announcements: a
+// validator that missed the first gossip (its link was down) must not keep a client's
+// transaction from the leader for good.
+constexpr uint64_t kRegossipTicks = 5;
+constexpr auto kRegossipAge = std::chrono::seconds(3);
 
 std::string Short(const PublicKey& key) { return EncodeAddress(key).substr(0, 14); }
 
@@ -152,8 +158,16 @@ void Driver::OnPeerMessage(const PublicKey& from, Bytes message) {
       return;
     }
     if (auto* request = std::get_if<SyncRequest>(&*decoded)) {
-      // Reading up to a few MB of blocks is store work; any io thread may do it.
-      boost::asio::post(io_, [this, from, request = *request] { ServeSync(from, request); });
+      // Reading up to a few MB of blocks is store work; any io thread may do it, but only a
+      // couple at a time: a peer asking in a loop must not take every thread.
+      if (sync_serves_in_flight_.fetch_add(1) >= kMaxSyncServes) {
+        --sync_serves_in_flight_;
+        return;
+      }
+      boost::asio::post(io_, [this, from, request = *request] {
+        ServeSync(from, request);
+        --sync_serves_in_flight_;
+      });
       return;
     }
     OnStrand(
@@ -274,11 +288,28 @@ void Driver::StatusTick() {
   } else {
     behind_ticks_ = 0;
   }
+  if (++status_ticks_ % kRegossipTicks == 0) RegossipStale();
   PublishStatus();
   status_timer_.expires_after(std::chrono::milliseconds(kStatusIntervalMs));
   status_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec && !stopped_ && !failed_) StatusTick();
   });
+}
+
+void Driver::RegossipStale() {
+  if (!network_ || mempool_.size() == 0) return;
+  const ledger::StoreTip tip = chain_.tip();
+  std::vector<ledger::Transaction> ready =
+      mempool_.Select(kMaxGossipTransactions, kSyncReplyBudgetBytes, tip.height + 1,
+                      [this](const PublicKey& sender) { return chain_.NextNonce(sender); }, {});
+  const auto cutoff = std::chrono::steady_clock::now() - kRegossipAge;
+  std::erase_if(ready, [&](const ledger::Transaction& tx) {
+    const auto accepted = intake_.AcceptTime(tx.Id());
+    return accepted && *accepted > cutoff;  // young: the first gossip is still on its way
+  });
+  if (ready.empty()) return;
+  spdlog::debug("gossiping {} transactions pending for a while again", ready.size());
+  network_->Broadcast(EncodeNodeMessage(TxGossip{std::move(ready)}));
 }
 
 void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {

@@ -104,6 +104,7 @@ class Driver final : public consensus::Host {
   void ServeSync(const PublicKey& to, const SyncRequest& request);
   void HandleSyncReply(const PublicKey& from, SyncReply reply);
   void StatusTick();
+  void RegossipStale();
   void StartCore();
   void StopCore(std::string_view why);
   void PublishStatus();
@@ -142,6 +143,8 @@ class Driver final : public consensus::Host {
   uint64_t payload_added_mark_ = UINT64_MAX;  // mempool "added" count at an empty TakePayload
   std::deque<std::pair<consensus::TimeMs, uint64_t>> commit_window_;
   std::atomic<bool> nudge_pending_{false};
+  std::atomic<int> sync_serves_in_flight_{0};  // bounds what peers' sync requests cost us
+  uint64_t status_ticks_ = 0;
 
   mutable std::mutex status_mutex_;
   DriverStatus status_;  // guarded by status_mutex_

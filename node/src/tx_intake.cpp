@@ -160,6 +160,13 @@ std::optional<std::chrono::steady_clock::time_point> TxIntake::TakeAcceptTime(co
   return at;
 }
 
+std::optional<std::chrono::steady_clock::time_point> TxIntake::AcceptTime(const Hash256& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = accepted_at_.find(id.ToHex());
+  if (it == accepted_at_.end()) return std::nullopt;
+  return it->second;
+}
+
 uint64_t TxIntake::rejected_total() const {
   std::lock_guard lock(mutex_);
   return rejected_total_;

@@ -51,6 +51,7 @@ class TxIntake {
   std::optional<Rejection> FindRejection(const Hash256& id) const;
   // When this node first accepted the transaction (for commit latency), and forgets it.
   std::optional<std::chrono::steady_clock::time_point> TakeAcceptTime(const Hash256& id);
+  std::optional<std::chrono::steady_clock::time_point> AcceptTime(const Hash256& id) const;
 
   uint64_t rejected_total() const;
 

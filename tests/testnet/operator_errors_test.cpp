@@ -1,0 +1,121 @@
+// Operator mistakes make `cityd start` fail fast: a non-zero exit within seconds and one line
+// "cityd: ..." on stderr that names the problem (the path, the key, the port, the pid).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace city::testnet {
+namespace {
+
+namespace fs = std::filesystem;
+
+LocalNetOptions OneValidator(bool start, std::string chain_id = "city-testnet") {
+  LocalNetOptions options;
+  options.validators = 1;
+  options.start = start;
+  options.chain_id = std::move(chain_id);
+  return options;
+}
+
+RunResult StartOnce(LocalNet& net, const fs::path& home) {
+  return RunCityd({"start", "--home", home.string()}, net.dir(), 30s);
+}
+
+// Exit 1 within 5 s; exactly one "cityd: " line, the last one on stderr, naming every word in
+// `names`.
+void ExpectOperatorError(const RunResult& run, const std::vector<std::string>& names) {
+  EXPECT_FALSE(run.timed_out) << "cityd kept running: " << run.err;
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_LT(run.elapsed, 5s);
+  const std::vector<std::string> lines = LinesStartingWith(run.err, "cityd: ");
+  ASSERT_EQ(lines.size(), 1u) << "stderr:\n" << run.err;
+  std::string last = run.err;
+  while (!last.empty() && last.back() == '\n') last.pop_back();
+  last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
+  EXPECT_EQ(last, lines[0]) << "the message is not the last line of stderr:\n" << run.err;
+  for (const std::string& name : names) {
+    EXPECT_NE(lines[0].find(name), std::string::npos) << "'" << name << "' not in: " << lines[0];
+  }
+  std::fprintf(stderr, "  exit %d after %lld ms: %s\n", run.exit_code,
+               static_cast<long long>(run.elapsed.count()), lines[0].c_str());
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void WriteText(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+TEST(OperatorErrorTest, MissingHome) {
+  LocalNet net(OneValidator(false));
+  const fs::path home = net.dir() / "no-such-home";
+  ExpectOperatorError(StartOnce(net, home), {home.string()});
+}
+
+TEST(OperatorErrorTest, HomeWithoutConfig) {
+  LocalNet net(OneValidator(false));
+  const fs::path home = net.dir() / "empty-home";
+  fs::create_directories(home);
+  ExpectOperatorError(StartOnce(net, home), {"config.toml"});
+}
+
+TEST(OperatorErrorTest, ConfigWithMisspelledKey) {
+  LocalNet net(OneValidator(false));
+  const fs::path config = net.home(0) / "config.toml";
+  std::string text = ReadText(config);
+  const size_t at = text.find("\nmax_connections = ");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, std::string("\nmax_connections").size(), "\nmax_conections");
+  WriteText(config, text);
+  ExpectOperatorError(StartOnce(net, net.home(0)), {"max_conections"});
+}
+
+TEST(OperatorErrorTest, DataFromAnotherGenesis) {
+  // Data written by a node of one network, under the genesis of another (same chain id, so
+  // only the genesis itself differs).
+  LocalNet first(OneValidator(true));
+  ASSERT_TRUE(first.WaitHeight({0}, 3, 20s)) << first.Describe();
+  ASSERT_EQ(first.Stop(0), 0);
+  LocalNet second(OneValidator(false));
+  fs::copy(first.home(0) / "data", second.home(0) / "data", fs::copy_options::recursive);
+  ExpectOperatorError(StartOnce(second, second.home(0)), {"genesis"});
+}
+
+TEST(OperatorErrorTest, ApiPortInUse) {
+  LocalNet net(OneValidator(false));
+  const uint16_t port = net.api_port(0);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ExpectOperatorError(StartOnce(net, net.home(0)), {std::to_string(port)});
+  ::close(fd);
+}
+
+TEST(OperatorErrorTest, SecondNodeOnALockedHome) {
+  LocalNet net(OneValidator(true));
+  ExpectOperatorError(StartOnce(net, net.home(0)), {"locked", "pid " + std::to_string(net.pid(0))});
+  // The first one is unharmed and still stops cleanly.
+  EXPECT_TRUE(net.WaitProgress({0}, 1, 10s));
+  EXPECT_EQ(net.Stop(0), 0);
+}
+
+}  // namespace
+}  // namespace city::testnet

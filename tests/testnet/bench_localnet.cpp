@@ -1,0 +1,456 @@
+// city-bench-localnet: committed transactions/s and commit latency of a local 4-validator
+// network (real cityd processes on 127.0.0.1), against raw libsodium verifications/s measured
+// in this process first, on the same machine.
+//
+// Setup funds --accounts fresh accounts from the testnet's client keys and pre-signs UBI
+// transfers between them (account a sends 1 token to a+1, nonces 0, 1, ...). Then one thread
+// per node submits batches of --batch transactions (POST /v1/txs) for --duration seconds at
+// full speed, each thread to its own node and for its own accounts (so one sender's nonces
+// reach one node in order); refusals for a full pool or a nonce too far ahead are retried.
+// When the window ends, only gaps are filled, then everything accepted must commit.
+//
+// Commit times: a thread long-polls /v1/subscribe/blocks on node 0 and notes when each height
+// arrives; a transaction's commit time is the arrival of its block. Latency is measured on a
+// sample (every 50th transaction): from the start of the POST that was accepted to the arrival
+// of the block holding it. Results: one JSON object on stdout.
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include "city/contracts/ubi.h"
+#include "city/crypto/address.h"
+#include "localnet.h"
+
+namespace city::testnet {
+namespace {
+
+using contracts::EncodeArgs;
+using contracts::UbiTransferArgs;
+
+struct Flags {
+  double duration_s = 20;
+  size_t accounts = 64;
+  size_t batch = 200;
+  size_t txs = 0;  // pre-signed in total (0: 5000 per second of --duration); ends the run early
+                   // if they run out
+  size_t validators = 4;
+  size_t sample_every = 50;
+};
+
+[[noreturn]] void Usage(const char* problem) {
+  std::fprintf(stderr,
+               "city-bench-localnet: %s\n"
+               "usage: city-bench-localnet [--duration SECONDS] [--accounts K] [--batch B]\n"
+               "                           [--txs M] [--validators N]\n"
+               "  --txs: transfers pre-signed in all (default 5000 per second of --duration)\n",
+               problem);
+  std::exit(2);
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    const std::string name = argv[i];
+    if (name == "--help" || name == "-h") Usage("help");
+    if (i + 1 >= argc) Usage(("missing value for " + name).c_str());
+    const char* value = argv[++i];
+    char* end = nullptr;
+    const double number = std::strtod(value, &end);
+    if (end == value || *end != '\0' || number <= 0) Usage(("bad value for " + name).c_str());
+    if (name == "--duration") {
+      flags.duration_s = number;
+    } else if (name == "--accounts") {
+      flags.accounts = size_t(number);
+    } else if (name == "--batch") {
+      flags.batch = std::min<size_t>(size_t(number), 1000);
+    } else if (name == "--txs") {
+      flags.txs = size_t(number);
+    } else if (name == "--validators") {
+      flags.validators = size_t(number);
+    } else {
+      Usage(("unknown flag " + name).c_str());
+    }
+  }
+  if (flags.accounts < 2) Usage("--accounts must be at least 2");
+  if (flags.txs == 0) flags.txs = size_t(flags.duration_s * 5000);
+  return flags;
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Raw libsodium Ed25519 verifications per second on one core, 32-byte messages (the same
+// baseline as the other benchmark programs), for about `seconds`.
+double RawVerifyPerSecond(double seconds) {
+  constexpr size_t kMessages = 256;
+  std::vector<KeyPair> keys;
+  for (int k = 0; k < 4; ++k) keys.push_back(KeyPair::Generate());
+  std::vector<std::array<uint8_t, 32>> messages(kMessages);
+  std::vector<Signature> signatures;
+  for (size_t i = 0; i < kMessages; ++i) {
+    randombytes_buf(messages[i].data(), messages[i].size());
+    signatures.push_back(keys[i % keys.size()].Sign(messages[i]));
+  }
+  size_t done = 0, valid = 0;
+  const auto start = Clock::now();
+  const auto until =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (Clock::now() < until) {
+    for (size_t i = 0; i < kMessages; ++i) {
+      valid += Verify(keys[i % keys.size()].public_key(), messages[i], signatures[i]) ? 1 : 0;
+    }
+    done += kMessages;
+  }
+  if (valid != done) throw std::runtime_error("a raw verification failed");
+  return double(done) / Seconds(Clock::now() - start);
+}
+
+struct Account {
+  std::unique_ptr<KeyPair> key;
+  std::vector<ledger::Transaction> txs;  // nonce order
+  std::vector<std::string> hex;          // the same, encoded for the API
+  std::vector<uint8_t> accepted;
+  size_t cursor = 0;                           // the next index that may be sent
+  std::vector<Clock::time_point> sample_sent;  // per index, for sampled ones
+};
+
+// Heights of node 0 as they arrive, with the time each was seen.
+class BlockWatcher {
+ public:
+  BlockWatcher(LocalNet& net, uint64_t after) : net_(net), after_(after) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~BlockWatcher() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::optional<Clock::time_point> Arrival(uint64_t height) const {
+    std::lock_guard lock(mutex_);
+    auto it = arrivals_.find(height);
+    if (it == arrivals_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  void Run() {
+    uint64_t after = after_;
+    while (!stop_) {
+      ApiReply reply =
+          net_.Get(0, "/v1/subscribe/blocks?after=" + std::to_string(after) + "&wait_ms=1000", 6s);
+      const auto now = Clock::now();
+      if (!reply.ok() || !reply.body.is_object()) {
+        std::this_thread::sleep_for(50ms);
+        continue;
+      }
+      std::lock_guard lock(mutex_);
+      for (const Json& block : reply.body.value("blocks", Json::array())) {
+        const uint64_t h = block.at("height").get<uint64_t>();
+        arrivals_.emplace(h, now);
+        after = std::max(after, h);
+      }
+    }
+  }
+
+  LocalNet& net_;
+  uint64_t after_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::map<uint64_t, Clock::time_point> arrivals_;  // guarded by mutex_
+};
+
+struct SubmitStats {
+  size_t attempts = 0;  // transactions sent, retries included
+  size_t accepted = 0;  // distinct transactions the node took
+  size_t backpressure = 0;
+  std::map<std::string, size_t> failed;  // refusals that are not back-pressure, by code
+};
+
+bool IsBackpressure(const std::string& code) {
+  return code == "mempool_full" || code == "sender_full" || code == "nonce_gap";
+}
+
+// Sends the accounts' transactions to `node` in batches until `until`, then only fills gaps
+// (refused transactions below an account's cursor) until none is left or `give_up`.
+void Submit(LocalNet& net, size_t node, std::vector<Account*> accounts, size_t batch_size,
+            size_t sample_every, Clock::time_point until, Clock::time_point give_up,
+            SubmitStats& stats) {
+  size_t rr = 0;
+  while (true) {
+    const auto now = Clock::now();
+    const bool window = now < until;
+    if (now > give_up) return;
+    std::vector<std::pair<Account*, size_t>> picked;
+    std::vector<std::string> hex;
+    size_t idle_rounds = 0;
+    while (picked.size() < batch_size && idle_rounds < accounts.size()) {
+      Account& a = *accounts[rr++ % accounts.size()];
+      while (a.cursor < a.txs.size() && a.accepted[a.cursor]) ++a.cursor;
+      // Outside the window, only gaps: an index below the highest accepted one.
+      size_t candidate = a.cursor;
+      if (candidate >= a.txs.size()) {
+        ++idle_rounds;
+        continue;
+      }
+      if (!window) {
+        const auto last = std::find(a.accepted.rbegin(), a.accepted.rend(), 1);
+        const size_t highest = last == a.accepted.rend() ? 0 : a.accepted.rend() - last;
+        if (candidate >= highest) {
+          ++idle_rounds;
+          continue;
+        }
+      }
+      idle_rounds = 0;
+      picked.emplace_back(&a, candidate);
+      hex.push_back(a.hex[candidate]);
+      ++a.cursor;
+    }
+    if (picked.empty()) return;  // every pre-signed transaction is out, or no gap is left
+    Json body = {{"txs", hex}};
+    const auto sent = Clock::now();
+    ApiReply reply = net.Post(node, "/v1/txs", body, 30s);
+    stats.attempts += picked.size();
+    if (!reply.ok()) {
+      for (auto& [a, i] : picked) a->cursor = std::min(a->cursor, i);
+      ++stats.failed[reply.status == 0 ? "transport" : "http " + std::to_string(reply.status)];
+      std::this_thread::sleep_for(50ms);
+      continue;
+    }
+    const Json& results = reply.body["results"];
+    bool pushed_back = false;
+    for (size_t k = 0; k < picked.size() && k < results.size(); ++k) {
+      auto [a, i] = picked[k];
+      if (results[k].value("accepted", false)) {
+        if (!a->accepted[i]) {
+          a->accepted[i] = 1;
+          ++stats.accepted;
+          if ((i + 1) % sample_every == 0) a->sample_sent[i] = sent;
+        }
+        continue;
+      }
+      const std::string code = results[k]["error"].value("code", "");
+      a->cursor = std::min(a->cursor, i);
+      if (IsBackpressure(code)) {
+        ++stats.backpressure;
+        pushed_back = true;
+      } else {
+        ++stats.failed[code];
+      }
+    }
+    if (pushed_back) std::this_thread::sleep_for(20ms);
+  }
+}
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t index = std::min(values.size() - 1, size_t(p * double(values.size() - 1) + 0.5));
+  return values[index];
+}
+
+int Run(const Flags& flags) {
+  std::fprintf(stderr, "raw verify: measuring for 2 s...\n");
+  const double raw_verify = RawVerifyPerSecond(2.0);
+  std::fprintf(stderr, "raw verify: %.0f/s on one core\n", raw_verify);
+
+  LocalNetOptions options;
+  options.validators = flags.validators;
+  options.label = "city-bench-localnet";
+  LocalNet net(options);
+  try {
+    net.LoadKeys();
+
+    // Accounts, funded so that each can pay all its transfers before receiving any.
+    const size_t k = flags.accounts;
+    const size_t per_account = std::max<size_t>(1, flags.txs / k);
+    std::vector<Account> accounts(k);
+    for (Account& a : accounts) a.key = std::make_unique<KeyPair>(KeyPair::Generate());
+    const uint64_t funding = per_account + 10;
+    std::vector<Hash256> funding_ids;
+    const std::vector<std::string>& funders = LocalNet::KeyNames();
+    std::map<std::string, std::vector<ledger::Transaction>> by_funder;
+    for (size_t i = 0; i < k; ++i) {
+      const std::string& funder = funders[i % funders.size()];
+      by_funder[funder].push_back(net.Tx(net.Key(funder), contracts::kUbi, "transfer",
+                                         UbiTransferArgs{accounts[i].key->public_key(), funding}));
+    }
+    for (auto& [funder, txs] : by_funder) {
+      ApiReply reply = net.SubmitBatch(0, txs);
+      if (reply.status != 202 || reply.body.value("accepted", 0) != int(txs.size())) {
+        throw std::runtime_error("funding from " + funder + " refused: " + reply.Describe());
+      }
+      for (const ledger::Transaction& tx : txs) funding_ids.push_back(tx.Id());
+    }
+    for (const Hash256& id : funding_ids) {
+      const Json tx = net.WaitTx(0, id, 60s);
+      if (tx.value("status", "") != "committed" || !tx["result"].value("ok", false)) {
+        throw std::runtime_error("funding transaction did not commit ok: " + tx.dump());
+      }
+    }
+    std::fprintf(stderr, "funded %zu accounts with %llu tokens each\n", k,
+                 static_cast<unsigned long long>(funding));
+
+    // Pre-signed transfers.
+    const auto signing = Clock::now();
+    const uint64_t expiry = net.DefaultExpiry() + 1'000'000;
+    for (size_t i = 0; i < k; ++i) {
+      Account& a = accounts[i];
+      const PublicKey to = accounts[(i + 1) % k].key->public_key();
+      a.txs.reserve(per_account);
+      for (size_t n = 0; n < per_account; ++n) {
+        a.txs.push_back(net.SignedTx(*a.key, contracts::kUbi, "transfer",
+                                     EncodeArgs(UbiTransferArgs{to, 1}), n, expiry));
+        a.hex.push_back(ToHex(ledger::Encode(a.txs.back())));
+      }
+      a.accepted.assign(per_account, 0);
+      a.sample_sent.assign(per_account, Clock::time_point{});
+    }
+    std::fprintf(stderr, "pre-signed %zu transfers in %.1f s\n", k * per_account,
+                 Seconds(Clock::now() - signing));
+
+    // The run.
+    const uint64_t start_height = net.MaxHeight(net.AllNodes()).value_or(0);
+    BlockWatcher watcher(net, start_height);
+    const size_t nodes = net.size();
+    std::vector<SubmitStats> stats(nodes);
+    const auto first_submit = Clock::now();
+    const auto until = first_submit + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(flags.duration_s));
+    const auto give_up = until + 60s;
+    std::vector<std::thread> submitters;
+    for (size_t n = 0; n < nodes; ++n) {
+      std::vector<Account*> mine;
+      for (size_t i = n; i < k; i += nodes) mine.push_back(&accounts[i]);
+      submitters.emplace_back([&, n, mine] {
+        Submit(net, n, mine, flags.batch, flags.sample_every, until, give_up, stats[n]);
+      });
+    }
+    for (std::thread& t : submitters) t.join();
+    const auto submit_end = Clock::now();
+    size_t accepted = 0;
+    for (const SubmitStats& s : stats) accepted += s.accepted;
+    std::fprintf(stderr, "submitted for %.1f s: %zu accepted; waiting for commits...\n",
+                 Seconds(submit_end - first_submit), accepted);
+
+    // Everything accepted is a nonce prefix of each account: wait for each to commit.
+    size_t committed = 0;
+    uint64_t last_height = 0;
+    const auto commit_deadline = Clock::now() + 120s;
+    for (Account& a : accounts) {
+      const size_t want = size_t(std::count(a.accepted.begin(), a.accepted.end(), 1));
+      if (want == 0) continue;
+      std::optional<uint64_t> got;
+      LocalNet::WaitFor(
+          [&] {
+            got = net.CommittedNonce(0, a.key->public_key());
+            return got && *got >= want;
+          },
+          std::chrono::duration_cast<Millis>(
+              std::max(commit_deadline - Clock::now(), Clock::duration(0))),
+          50ms);
+      committed += std::min<size_t>(got.value_or(0), want);
+      const Json last = net.WaitTx(0, a.txs[want - 1].Id(), 1s);
+      if (last.value("status", "") == "committed") {
+        last_height = std::max(last_height, last.value("height", uint64_t(0)));
+      }
+    }
+    const Json tip = net.Status(0);
+    std::optional<Clock::time_point> last_commit = watcher.Arrival(last_height);
+    LocalNet::WaitFor([&] { return (last_commit = watcher.Arrival(last_height)).has_value(); }, 5s,
+                      20ms);
+    watcher.Stop();
+    const double window = Seconds(last_commit.value_or(Clock::now()) - first_submit);
+
+    // Latency of the sampled transactions.
+    std::vector<double> latencies;
+    for (Account& a : accounts) {
+      for (size_t i = 0; i < a.txs.size(); ++i) {
+        if (a.sample_sent[i] == Clock::time_point{}) continue;
+        ApiReply tx = net.Get(0, "/v1/tx/" + a.txs[i].Id().ToHex());
+        if (!tx.ok() || tx.body.value("status", "") != "committed") continue;
+        std::optional<Clock::time_point> at = watcher.Arrival(tx.body.value("height", uint64_t(0)));
+        if (at) latencies.push_back(Seconds(*at - a.sample_sent[i]) * 1000);
+      }
+    }
+
+    // Verify-once cache, per node.
+    Json cache = Json::array();
+    double hits_total = 0, verified_total = 0;
+    for (size_t n = 0; n < nodes; ++n) {
+      std::map<std::string, double> metrics = net.Metrics(n);
+      const double hits = metrics["city_verify_cache_hits"];
+      const double verified = metrics["city_verify_signatures"];
+      hits_total += hits;
+      verified_total += verified;
+      cache.push_back({{"node", n},
+                       {"cache_hits", hits},
+                       {"signatures_verified", verified},
+                       {"hit_rate", hits + verified > 0 ? hits / (hits + verified) : 0.0}});
+    }
+
+    SubmitStats total;
+    for (const SubmitStats& s : stats) {
+      total.attempts += s.attempts;
+      total.backpressure += s.backpressure;
+      for (const auto& [code, count] : s.failed) total.failed[code] += count;
+    }
+    const double tps = window > 0 ? double(committed) / window : 0;
+    Json result = {
+        {"validators", nodes},
+        {"duration_s", flags.duration_s},
+        {"accounts", k},
+        {"batch", flags.batch},
+        {"presigned", k * per_account},
+        {"presigned_exhausted", accepted == k * per_account},
+        {"submitted", accepted},
+        {"submit_attempts", total.attempts},
+        {"backpressure_refusals", total.backpressure},
+        {"other_refusals", total.failed},
+        {"committed", committed},
+        {"window_s", window},
+        {"committed_tx_per_s", tps},
+        {"blocks", tip.value("height", start_height) - start_height},
+        {"latency_ms",
+         {{"samples", latencies.size()},
+          {"p50", Percentile(latencies, 0.50)},
+          {"p90", Percentile(latencies, 0.90)},
+          {"p99", Percentile(latencies, 0.99)}}},
+        {"raw_verify_per_s", raw_verify},
+        {"committed_tx_per_s_over_raw_verify_per_s", raw_verify > 0 ? tps / raw_verify : 0.0},
+        {"verify_cache",
+         {{"nodes", cache},
+          {"hit_rate",
+           hits_total + verified_total > 0 ? hits_total / (hits_total + verified_total) : 0.0}}},
+        {"hardware_threads", std::thread::hardware_concurrency()},
+        {"seed", net.seed()}};
+    std::cout << result.dump(2) << std::endl;
+    if (committed != accepted) {
+      std::fprintf(stderr, "not every accepted transaction committed (%zu of %zu)\n", committed,
+                   accepted);
+      net.KeepFiles();
+      return 1;
+    }
+    return 0;
+  } catch (...) {
+    net.KeepFiles();
+    throw;
+  }
+}
+
+}  // namespace
+}  // namespace city::testnet
+
+int main(int argc, char** argv) {
+  const city::testnet::Flags flags = city::testnet::ParseFlags(argc, argv);
+  city::EnsureSodiumInitialized();
+  try {
+    return city::testnet::Run(flags);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "city-bench-localnet: %s\n", e.what());
+    return 1;
+  }
+}

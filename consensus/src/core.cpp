@@ -410,17 +410,24 @@ struct Core::State {
     parked_hashes.insert(hash);
   }
 
-  // Adds a block whose parent is known and everything that was waiting for it, then
-  // retries the commits that were waiting for missing blocks.
+  // Adds a block whose parent is known and everything that was waiting for it, retries the
+  // commits that were waiting for missing blocks, and only then votes: the host checks a
+  // proposal's execution fields against what it has committed, so the commits a fetched
+  // block unlocks must be done before the vote on its child.
   void Insert(TimeMs now, size_t from, const Block& block, Actions& actions) {
-    InsertChain(now, block, actions);
+    const std::vector<Hash256> inserted = InsertChain(block);
     std::vector<QuorumCert> waiting;
     for (const auto& [hash, qc] : awaiting_commit) waiting.push_back(qc);
     awaiting_commit.clear();
     for (const QuorumCert& qc : waiting) TryCommit(now, qc, from, actions);
+    for (const Hash256& hash : inserted) {
+      if (auto it = blocks.find(hash); it != blocks.end()) MaybeVote(now, it->second, actions);
+    }
   }
 
-  void InsertChain(TimeMs now, const Block& block, Actions& actions) {
+  // The blocks stored durably (so they may be voted on), in insertion order.
+  std::vector<Hash256> InsertChain(const Block& block) {
+    std::vector<Hash256> inserted;
     std::vector<Block> ready = {block};
     while (!ready.empty()) {
       Block next = std::move(ready.back());
@@ -429,13 +436,14 @@ struct Core::State {
       if (next.header.height <= committed.height || blocks.contains(hash)) continue;
       fetching.erase(hash);
       parked_hashes.erase(hash);
-      if (host.PersistBlock(next)) MaybeVote(now, next, actions);
+      if (host.PersistBlock(next)) inserted.push_back(hash);
       blocks.emplace(hash, std::move(next));
       if (auto children = parked.find(hash); children != parked.end()) {
         for (Block& child : children->second) ready.push_back(std::move(child));
         parked.erase(children);
       }
     }
+    return inserted;
   }
 
   void RequestFetch(TimeMs now, const Hash256& hash, size_t from, Actions& actions) {

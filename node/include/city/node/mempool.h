@@ -13,7 +13,9 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "city/ledger/types.h"
@@ -94,8 +96,38 @@ class Mempool {
   MempoolStats Stats() const;
 
  private:
-  struct Entry;
-  // implementation's choice of members
+  // Keyed with a per-process random key, so nobody can aim ids or keys at one bucket.
+  struct KeyedHash {
+    size_t operator()(const Hash256& value) const;
+    size_t operator()(const PublicKey& value) const;
+  };
+  struct SenderQueue;
+  struct Entry {
+    ledger::Transaction tx;
+    Hash256 id;
+    size_t bytes = 0;
+    uint64_t seq = 0;  // arrival order, unique
+    SenderQueue* sender = nullptr;
+  };
+  struct SenderQueue {
+    std::map<uint64_t, Entry*> by_nonce;
+    std::set<uint64_t> arrivals;  // every pending seq; the first is the sender's place in line
+  };
+
+  void RemoveLocked(Entry& entry);
+
+  const MempoolOptions options_;
+  mutable std::mutex mutex_;
+  // Owns the entries (node-based: Entry* stay valid); the containers below index them.
+  std::unordered_map<Hash256, Entry, KeyedHash> by_id_;            // guarded by mutex_
+  std::unordered_map<PublicKey, SenderQueue, KeyedHash> senders_;  // guarded by mutex_
+  // Senders keyed by the seq of their oldest pending arrival: the line Select serves.
+  std::map<uint64_t, SenderQueue*> sender_order_;  // guarded by mutex_
+  // Keyed (expiry_height, seq), so Expire pops from the front.
+  std::map<std::pair<uint64_t, uint64_t>, Entry*> by_expiry_;  // guarded by mutex_
+  uint64_t next_seq_ = 0;                                      // guarded by mutex_
+  size_t bytes_ = 0;                                           // guarded by mutex_
+  MempoolStats counters_;  // added, refused, removed_committed, expired; guarded by mutex_
 };
 
 }  // namespace city::node

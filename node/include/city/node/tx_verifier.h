@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -59,7 +60,39 @@ class TxVerifier {
   size_t threads() const;
 
  private:
-  // implementation's choice of members
+  // Keyed with a per-process random key, so nobody can aim signed hashes at one bucket.
+  struct KeyedHash {
+    size_t operator()(const Hash256& value) const;
+  };
+  struct Request;  // one VerifyAsync or VerifyNow call, shared by whoever works on it
+
+  void Prepare(Request& request);
+  void Enqueue(const std::shared_ptr<Request>& request, size_t tokens, bool urgent);
+  bool RunOneBatch(Request& request);
+  void VerifyBatch(Request& request, size_t begin, size_t end);
+  static void Complete(Request& request);
+  void WorkerLoop();
+
+  const size_t batch_size_;
+  const size_t cache_capacity_;
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  // One entry per batch; a worker claims whichever batch of that request is next, so an
+  // entry whose batches were all taken (by the VerifyNow caller) is simply dropped.
+  std::deque<std::shared_ptr<Request>> queue_;  // guarded by queue_mutex_
+  bool stopping_ = false;                       // guarded by queue_mutex_
+  std::atomic<uint64_t> queued_txs_{0};         // in batches nobody has claimed yet
+
+  mutable std::mutex cache_mutex_;
+  std::unordered_set<Hash256, KeyedHash> cache_;  // guarded by cache_mutex_
+  std::deque<Hash256> cache_order_;               // oldest first; guarded by cache_mutex_
+
+  std::atomic<uint64_t> cache_hits_{0};
+  std::atomic<uint64_t> verified_{0};
+  std::atomic<uint64_t> failed_{0};
+
+  std::vector<std::thread> workers_;  // last: they start once everything above exists
 };
 
 }  // namespace city::node

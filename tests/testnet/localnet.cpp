@@ -567,7 +567,7 @@ std::string LocalNet::CompareChains(const std::vector<size_t>& nodes, uint64_t* 
       }
       from = chain.size();
     }
-    for (size_t h = 2; h < chain.size(); ++h) {
+    for (size_t h = 1; h < chain.size(); ++h) {
       if (chain[h].parent_hash != chain[h - 1].hash) {
         return "node " + std::to_string(n) + ": the header at height " + std::to_string(h) +
                " names parent " + Short(chain[h].parent_hash) + " but height " +

@@ -48,7 +48,9 @@ int RunNode(const std::filesystem::path& home, const std::string& banner_extra) 
 
   city::Result<std::unique_ptr<node::Node>> started = node::Node::Start(home);
   if (!started.ok()) return Fail(started.status());
-  node::Node& n = **started;
+  // Shared with the signal thread, which may still be waiting when the node stops by itself.
+  std::shared_ptr<node::Node> running = std::move(*started);
+  node::Node& n = *running;
   const node::NodeStartInfo& info = n.info();
   spdlog::info("cityd {} started: chain {}, validator {}, height {}", node::kNodeVersion,
                info.chain_id, info.node_address, info.height);
@@ -58,15 +60,14 @@ int RunNode(const std::filesystem::path& home, const std::string& banner_extra) 
             << "/v1/status)\n"
             << banner_extra << std::flush;
 
-  std::thread waiter([&n, signals] {
+  std::thread waiter([running, signals] {
     int received = 0;
     sigwait(&signals, &received);
     spdlog::info("received {}, stopping", received == SIGINT ? "SIGINT" : "SIGTERM");
-    n.Stop();
+    running->Stop();
   });
-  waiter.detach();  // it may still be waiting when the node stops by itself
-  const Status why = n.Wait();
-  started->reset();
+  waiter.detach();
+  const Status why = n.Wait();  // everything is stopped and closed when it returns
   if (!why.ok()) return Fail(why);
   spdlog::info("stopped cleanly");
   return 0;

@@ -75,16 +75,15 @@ Json CertifiedHeaderJson(const Ctx& ctx, uint64_t height, Status& error) {
             {"certificate", nullptr},
             {"genesis", true}};
   }
-  Result<ledger::Block> block = store.GetBlock(height);
+  Result<ledger::BlockHeader> header = store.GetHeader(height);
   Result<ledger::QuorumCert> cert = store.GetCertificate(height);
-  if (!block.ok() || !cert.ok()) {
-    error = block.ok() ? cert.status() : block.status();
+  if (!header.ok() || !cert.ok()) {
+    error = header.ok() ? cert.status() : header.status();
     return nullptr;
   }
   return {{"height", height},
-          {"header", HeaderJson(block->header)},
-          {"encoded_header", ToHex(ledger::Encode(block->header))},
-          {"signature", block->signature.ToHex()},
+          {"header", HeaderJson(*header)},
+          {"encoded_header", ToHex(ledger::Encode(*header))},
           {"certificate", QuorumCertJson(*cert)},
           {"encoded_certificate", ToHex(ledger::Encode(*cert))}};
 }
@@ -331,10 +330,13 @@ HttpResponse GetState(const Ctx& ctx, const HttpRequest& request) {
   const ledger::LedgerStore& store = ctx->chain->store();
   const bool prove = request.QueryOr("prove", "false") == "true";
   if (!prove) {
+    // The height first: a commit in between makes the value newer than the height, never
+    // older (reads see whole blocks).
+    const uint64_t height = ctx->chain->tip().height;
     Result<std::optional<Bytes>> value = store.GetState(*key);
     if (!value.ok()) return HttpResponse::FromStatus(value.status());
     return HttpResponse::Json({{"key", ToHex(*key)},
-                               {"height", ctx->chain->tip().height},
+                               {"height", height},
                                {"value", *value ? Json(ToHex(**value)) : Json(nullptr)}});
   }
   // A proof is checked against a certified header: the one at `height` (default the tip),
@@ -378,7 +380,9 @@ std::variant<ledger::PageRequest, HttpResponse> PageFrom(const HttpRequest& requ
   ledger::PageRequest page;
   auto limit = QueryU64(request, "limit", 100, ledger::kMaxPageSize);
   if (auto* error = std::get_if<HttpResponse>(&limit)) return std::move(*error);
-  page.limit = static_cast<uint32_t>(std::max<uint64_t>(1, std::get<uint64_t>(limit)));
+  if (std::get<uint64_t>(limit) == 0)
+    return BadRequest("query parameter 'limit' must be 1.." + std::to_string(ledger::kMaxPageSize));
+  page.limit = static_cast<uint32_t>(std::get<uint64_t>(limit));
   Result<Bytes> cursor = FromHex(request.QueryOr("cursor", ""));
   if (!cursor.ok()) return BadRequest("query parameter 'cursor' is not hex");
   page.cursor = std::move(*cursor);

@@ -28,7 +28,10 @@ constexpr int kBehindTicks = 3;
 constexpr TimeMs kSyncPatienceMs = 2'000;
 constexpr TimeMs kMaxClockDriftMs = 10'000;
 constexpr TimeMs kRateWindowMs = 10'000;
-constexpr int kMaxSyncServes = 2;
+constexpr int kMaxServes = 2;
+// Proposals stay under half a frame, so a sync reply can always carry two blocks (a block
+// and the child that proves it committed).
+constexpr size_t kMaxProposalBytes = (ledger::kMaxFrameBytes - 256 * 1024) / 2;
 // Transactions pending this long are gossiped again every kRegossipTicks announcements: a
 // validator that missed the first gossip (its link was down) must not keep a client's
 // transaction from the leader for good.
@@ -89,7 +92,15 @@ Driver::~Driver() = default;
 
 void Driver::AttachNetwork(net::PeerNetwork* network) { network_ = network; }
 
+// The core's clock: monotonic, so a wall-clock step cannot stall or rush timeouts.
 TimeMs Driver::NowMs() {
+  return static_cast<TimeMs>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count());
+}
+
+// Block timestamps: the wall clock (contracts see it as block time).
+TimeMs Driver::WallMs() {
   return static_cast<TimeMs>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count());
@@ -111,16 +122,17 @@ void Driver::Start() {
 }
 
 void Driver::Stop() {
-  std::promise<void> done;
-  boost::asio::post(strand_, [this, &done] {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  boost::asio::post(strand_, [this, done] {
     stopped_ = true;
     core_timer_.cancel();
     status_timer_.cancel();
     core_.reset();
-    done.set_value();
+    done->set_value();
   });
   // Only wait while something runs the io_context; otherwise the handler can never run.
-  if (!io_.stopped()) done.get_future().wait_for(std::chrono::seconds(5));
+  if (!io_.stopped()) finished.wait_for(std::chrono::seconds(5));
 }
 
 std::optional<size_t> Driver::IndexOf(const PublicKey& key) const {
@@ -160,14 +172,7 @@ void Driver::OnPeerMessage(const PublicKey& from, Bytes message) {
     if (auto* request = std::get_if<SyncRequest>(&*decoded)) {
       // Reading up to a few MB of blocks is store work; any io thread may do it, but only a
       // couple at a time: a peer asking in a loop must not take every thread.
-      if (sync_serves_in_flight_.fetch_add(1) >= kMaxSyncServes) {
-        --sync_serves_in_flight_;
-        return;
-      }
-      boost::asio::post(io_, [this, from, request = *request] {
-        ServeSync(from, request);
-        --sync_serves_in_flight_;
-      });
+      ServeOffStrand([this, from, request = *request] { ServeSync(from, request); });
       return;
     }
     OnStrand(
@@ -207,15 +212,17 @@ void Driver::HandleConsensus(size_t from, consensus::Message message) {
     // The core answers for blocks it holds; committed ones come from the store, so a peer
     // that missed a few blocks catches up through consensus alone.
     if (!core_ || core_->FindBlock(request->hash) == nullptr) {
-      Result<uint64_t> height = chain_.store().HeightOf(request->hash);
-      if (height.ok()) {
+      // Store reads run off the strand, a couple at a time.
+      const PublicKey to = options_.consensus.validators.members()[from];
+      ServeOffStrand([this, to, hash = request->hash] {
+        Result<uint64_t> height = chain_.store().HeightOf(hash);
+        if (!height.ok() || !network_) return;
         Result<ledger::Block> block = chain_.store().GetBlock(*height);
-        if (block.ok() && network_) {
-          network_->Send(options_.consensus.validators.members()[from],
-                         consensus::EncodeMessage(consensus::BlockResponse{std::move(*block)}));
+        if (block.ok()) {
+          network_->Send(to, consensus::EncodeMessage(consensus::BlockResponse{std::move(*block)}));
         }
-        return;
-      }
+      });
+      return;
     }
   }
   if (!core_) return;  // syncing: consensus messages wait until the node has caught up
@@ -233,6 +240,17 @@ void Driver::HandleNodeMessage(const PublicKey& from, NodeMessage message) {
   }
 }
 
+void Driver::ServeOffStrand(std::function<void()> work) {
+  if (serves_in_flight_.fetch_add(1) >= kMaxServes) {
+    --serves_in_flight_;  // dropped: the peer asks again; consensus and sync both recover
+    return;
+  }
+  boost::asio::post(io_, [this, work = std::move(work)] {
+    work();
+    --serves_in_flight_;
+  });
+}
+
 void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
   SyncReply reply;
   const ledger::StoreTip tip = chain_.tip();
@@ -246,7 +264,7 @@ void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
     Result<ledger::QuorumCert> cert = chain_.store().GetCertificate(h);
     if (!block.ok() || !cert.ok()) break;
     bytes += ledger::Encode(*block).size();
-    if (bytes > kSyncReplyBudgetBytes && !reply.blocks.empty()) break;
+    if (bytes > kSyncReplyBudgetBytes && reply.blocks.size() >= 2) break;
     reply.blocks.push_back({std::move(*block), std::move(*cert)});
   }
   if (network_) network_->Send(to, EncodeNodeMessage(reply));
@@ -258,32 +276,42 @@ void Driver::StatusTick() {
   const TimeMs now = NowMs();
   const uint64_t height = chain_.tip().height;
   if (network_) network_->Broadcast(EncodeNodeMessage(ChainStatus{height}));
-  std::optional<PublicKey> best;
-  uint64_t best_height = 0;
+  // Heights claimed by peers heard from lately, highest first. The node acts on the
+  // (f+1)-th highest: at least one honest validator has reached it, so f liars can neither
+  // pull it out of consensus nor keep it syncing towards a height nobody has.
+  std::vector<std::pair<uint64_t, PublicKey>> claims;
   for (const auto& [peer, seen] : peer_heights_) {
-    if (now - seen.second > 10 * kStatusIntervalMs) continue;  // stale news
-    if (!best || seen.first > best_height) {
-      best = peer;
-      best_height = seen.first;
-    }
+    if (now - seen.second <= 10 * kStatusIntervalMs) claims.emplace_back(seen.first, peer);
   }
+  std::sort(claims.begin(), claims.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  const size_t f = options_.consensus.validators.max_faulty();
+  const std::optional<uint64_t> target =
+      claims.size() > f ? std::optional<uint64_t>(claims[f].first) : std::nullopt;
   if (!core_) {
-    if (best && best_height > height + kJoinGap) {
+    if (target && *target > height + kJoinGap) {
       if (!sync_peer_ || now - sync_sent_at_ > kSyncReplyTimeoutMs) {
-        sync_peer_ = best;
+        // Any peer claiming at least the target will do; take them in turn, so one that
+        // never answers (or answers uselessly) cannot stall the sync.
+        const size_t eligible = f + 1 +
+                                static_cast<size_t>(std::count_if(
+                                    claims.begin() + static_cast<ptrdiff_t>(f + 1), claims.end(),
+                                    [&](const auto& c) { return c.first >= *target; }));
+        const PublicKey peer = claims[sync_rotation_++ % eligible].second;
+        sync_peer_ = peer;
         sync_sent_at_ = now;
-        spdlog::info("sync: at height {}, peer {} is at {}; fetching", height, Short(*best),
-                     best_height);
-        network_->Send(*best, EncodeNodeMessage(SyncRequest{height + 1, kMaxSyncBlocks}));
+        spdlog::info("sync: at height {}, validators are at {} or more; fetching from {}", height,
+                     *target, Short(peer));
+        network_->Send(peer, EncodeNodeMessage(SyncRequest{height + 1, kMaxSyncBlocks}));
       }
-    } else if (best || now - sync_mode_since_ >= kSyncPatienceMs ||
+    } else if (!claims.empty() || now - sync_mode_since_ >= kSyncPatienceMs ||
                options_.consensus.validators.size() == 1) {
       StartCore();
     }
-  } else if (best && best_height > height + kFallBehindGap) {
+  } else if (target && *target > height + kFallBehindGap) {
     if (++behind_ticks_ >= kBehindTicks) {
-      StopCore("peer " + Short(*best) + " is at height " + std::to_string(best_height) +
-               ", this node at " + std::to_string(height));
+      StopCore("validators are at height " + std::to_string(*target) + " or more, this node at " +
+               std::to_string(height));
     }
   } else {
     behind_ticks_ = 0;
@@ -344,7 +372,12 @@ void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {
     break;
   }
   if (committable == 0) {
-    spdlog::debug("sync: {} blocks from {} hold no commit proof yet", usable, Short(from));
+    // Nothing provable: the peer's newest blocks came after timeouts, or it sent junk. Join
+    // consensus, whose catch-up fetches the missing blocks one by one; if the node is still
+    // far behind it comes back here, and asks the next peer.
+    spdlog::info("sync: {} blocks from {} hold no commit proof; joining consensus", usable,
+                 Short(from));
+    StartCore();
     return;
   }
   for (size_t i = 0; i < committable; ++i) {
@@ -598,8 +631,13 @@ std::vector<ledger::Transaction> Driver::TakePayload(size_t max) {
     auto it = ancestry.per_sender.find(sender);
     return chain_.NextNonce(sender) + (it == ancestry.per_sender.end() ? 0 : it->second);
   };
-  std::vector<ledger::Transaction> txs = mempool_.Select(
-      max, options_.max_block_bytes, parent.data.height + 1, next_nonce, ancestry.tx_ids);
+  std::vector<ledger::Transaction> txs =
+      mempool_.Select(max, std::min(options_.max_block_bytes, kMaxProposalBytes),
+                      parent.data.height + 1, next_nonce, ancestry.tx_ids);
+  // One that committed while a late copy reached the pool must not be proposed again.
+  std::erase_if(txs, [this](const ledger::Transaction& tx) {
+    return chain_.store().GetTransaction(tx.Id()).ok();
+  });
   payload_added_mark_ = txs.empty() ? mempool_.Stats().added : UINT64_MAX;
   return txs;
 }
@@ -628,7 +666,9 @@ void Driver::CompleteHeader(ledger::BlockHeader& header) {
   header.result_root = roots.result_root;
   ledger::BlockHeader scratch;
   if (const ledger::BlockHeader* parent = FindHeader(header.parent_hash, scratch)) {
-    header.timestamp_ms = std::max(header.timestamp_ms, parent->timestamp_ms + 1);
+    header.timestamp_ms = std::max(WallMs(), parent->timestamp_ms + 1);
+  } else {
+    header.timestamp_ms = WallMs();
   }
 }
 
@@ -637,21 +677,27 @@ city::Status Driver::CheckPayload(const ledger::Block& block) {
   const std::string& chain_id = options_.consensus.chain_id;
   std::set<Hash256> ids;
   size_t bytes = 0;
+  const Ancestry ancestry = UncommittedAncestry(h.parent_hash);
   for (const ledger::Transaction& tx : block.transactions) {
     if (Status s = tx.CheckStateless(chain_id); !s.ok()) return s;
-    if (!ids.insert(tx.Id()).second) {
-      return Status(ErrorCode::kInvalidArgument, "a transaction appears twice in the block");
+    const Hash256 id = tx.Id();
+    // A transaction is in the chain once: the store refuses a block that repeats one, so a
+    // certified block with a repeat would halt every validator at its commit.
+    if (!ids.insert(id).second || ancestry.tx_ids.contains(id) ||
+        chain_.store().GetTransaction(id).ok()) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "transaction " + id.ToHex().substr(0, 16) + " is already in the chain");
     }
     bytes += ledger::Encode(tx).size();
   }
-  if (bytes > ledger::kMaxBlockBytes) return Status(ErrorCode::kTooLarge, "block too large");
+  if (bytes > kMaxProposalBytes) return Status(ErrorCode::kTooLarge, "block too large");
   ledger::BlockHeader scratch;
   const ledger::BlockHeader* parent = FindHeader(h.parent_hash, scratch);
   if (parent == nullptr) return Status(ErrorCode::kNotFound, "parent block unknown");
   if (h.timestamp_ms <= parent->timestamp_ms) {
     return Status(ErrorCode::kInvalidArgument, "timestamp not after the parent's");
   }
-  if (h.timestamp_ms > NowMs() + kMaxClockDriftMs) {
+  if (h.timestamp_ms > WallMs() + kMaxClockDriftMs) {
     return Status(ErrorCode::kInvalidArgument, "timestamp too far in the future");
   }
   if (h.exec_height < parent->exec_height) {

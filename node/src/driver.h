@@ -95,6 +95,8 @@ class Driver final : public consensus::Host {
   struct Ancestry;
 
   static consensus::TimeMs NowMs();
+  static consensus::TimeMs WallMs();
+  void ServeOffStrand(std::function<void()> work);
   void OnStrand(std::function<void()> work);
   void Apply(consensus::Actions actions);
   void ArmTimer(consensus::TimeMs wake);
@@ -143,8 +145,9 @@ class Driver final : public consensus::Host {
   uint64_t payload_added_mark_ = UINT64_MAX;  // mempool "added" count at an empty TakePayload
   std::deque<std::pair<consensus::TimeMs, uint64_t>> commit_window_;
   std::atomic<bool> nudge_pending_{false};
-  std::atomic<int> sync_serves_in_flight_{0};  // bounds what peers' sync requests cost us
+  std::atomic<int> serves_in_flight_{0};  // bounds what peers' block and sync requests cost
   uint64_t status_ticks_ = 0;
+  size_t sync_rotation_ = 0;
 
   mutable std::mutex status_mutex_;
   DriverStatus status_;  // guarded by status_mutex_

@@ -2,6 +2,7 @@
 #include "feed.h"
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <utility>
 #include <vector>
 
@@ -50,7 +51,9 @@ void CommitFeed::Finish(const std::shared_ptr<Waiter>& waiter, bool satisfied) {
     waiters_.remove(waiter);
   }
   waiter->timer.cancel();
-  waiter->done(satisfied);
+  // Answers are built off the committing thread (the consensus strand): a long-poll answer
+  // reads blocks, and consensus must not wait for that.
+  boost::asio::post(io_, [waiter, satisfied] { waiter->done(satisfied); });
 }
 
 void CommitFeed::Notify() {

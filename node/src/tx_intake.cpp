@@ -10,6 +10,8 @@ namespace {
 
 constexpr size_t kRememberedRejections = 20'000;
 constexpr size_t kRememberedAcceptTimes = 200'000;
+// Transactions waiting for a signature check, beyond which new ones are refused.
+constexpr size_t kMaxVerifyQueue = 100'000;
 
 }  // namespace
 
@@ -44,6 +46,15 @@ void TxIntake::Remember(const Hash256& id, const Rejection& rejection) {
 void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
                       std::function<void(std::vector<SubmitOutcome>)> done) {
   auto outcomes = std::make_shared<std::vector<SubmitOutcome>>(txs.size());
+  if (verifier_.Stats().queue_depth + txs.size() > kMaxVerifyQueue) {
+    // Backpressure: gossip is dropped (peers' own pools keep it), clients are told to retry.
+    for (size_t i = 0; i < txs.size(); ++i) {
+      (*outcomes)[i] = {txs[i].Id(), false, "overloaded",
+                        "the node is verifying too many transactions; retry shortly", 429};
+    }
+    done(std::move(*outcomes));
+    return;
+  }
   const ledger::StoreTip tip = chain_.tip();
   const std::string& chain_id = chain_.genesis().store_genesis.chain_id;
   std::vector<ledger::Transaction> to_verify;
@@ -104,7 +115,11 @@ void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
       SubmitOutcome& outcome = (*outcomes)[positions[k]];
       const ledger::Transaction& tx = txs[k];
       if (!valid[k]) {
-        Reject(outcome, "bad_signature", "the signature does not verify for the sender's key", 400);
+        // Not remembered under the id: the id does not cover the signature, so anyone could
+        // otherwise mark a genuine transaction "rejected" by sending a forgery of it.
+        outcome.code = "bad_signature";
+        outcome.message = "the signature does not verify for the sender's key";
+        outcome.http_status = 400;
         continue;
       }
       const size_t size = ledger::Encode(tx).size();

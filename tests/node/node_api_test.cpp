@@ -168,19 +168,24 @@ TEST_F(NodeApiTest, BadTransactionsAreRejectedWithTheirReasonAndNothingCommits) 
   const uint64_t nonce =
       Get("/v1/accounts/" + EncodeAddress(citizen.public_key()))["next_nonce"].get<uint64_t>();
 
-  auto expect_rejected = [&](const ledger::Transaction& tx, int http, const std::string& code) {
+  auto expect_rejected = [&](const ledger::Transaction& tx, int http, const std::string& code,
+                             const std::string& later_status = "rejected") {
     auto [status, body] = Post("/v1/tx", {{"tx", Hex(tx)}});
     EXPECT_EQ(status, http) << code << ": " << body.dump();
     EXPECT_EQ(body["error"]["code"], code) << body.dump();
     EXPECT_FALSE(body["error"]["message"].get<std::string>().empty());
     const Json later = Get("/v1/tx/" + tx.Id().ToHex());
-    EXPECT_EQ(later["status"], "rejected") << later.dump();
-    EXPECT_EQ(later["error"]["code"], code);
+    EXPECT_EQ(later["status"], later_status) << later.dump();
+    if (later_status == "rejected") {
+      EXPECT_EQ(later["error"]["code"], code);
+    }
   };
 
+  // A forged signature is refused, but not remembered against the id (which does not cover
+  // the signature): a forgery must not mark the genuine transaction rejected.
   ledger::Transaction bad_signature = Transfer(citizen, to, 1, nonce);
   bad_signature.signature.bytes[5] ^= 0x01;
-  expect_rejected(bad_signature, 400, "bad_signature");
+  expect_rejected(bad_signature, 400, "bad_signature", "unknown");
 
   ledger::Transaction wrong_chain = Transfer(citizen, to, 1, nonce);
   wrong_chain.chain_id = "another-chain";

@@ -21,6 +21,8 @@ using OrderedJson = nlohmann::ordered_json;
 constexpr std::string_view kFormat = "cityledger-genesis";
 constexpr uint64_t kVersion = 1;
 constexpr std::string_view kDocHashTag = "city.genesis.doc.v1";
+// The governance parameter holding the council threshold (contracts/src/governance.cpp).
+constexpr std::string_view kCouncilThresholdParam = "council_threshold";
 // Validator names are for logs and status pages; longer ones are a mistake.
 constexpr size_t kMaxValidatorNameLength = 64;
 
@@ -170,6 +172,11 @@ Status CheckDoc(std::string_view source, const GenesisDoc& doc) {
   for (const auto& [name, value] : doc.params) {
     if (!ledger::IsValidName(name)) {
       return Fail(source, "params." + name, "not a name (a-z, 0-9, '_', starting with a letter)");
+    }
+    // Governance stores the council threshold as this parameter and would silently
+    // replace a value given here with council.threshold.
+    if (name == kCouncilThresholdParam) {
+      return Fail(source, "params." + name, "is set by council.threshold, not here");
     }
     if (!params.insert(name).second) return Fail(source, "params." + name, "set twice");
   }

@@ -161,6 +161,8 @@ TEST(GenesisErrors, EachMistakeIsRefusedNamingItsField) {
       {"param as text", [](Json& j) { j["params"]["ubi_amount"] = "100"; },
        "params.ubi_amount: expected an integer"},
       {"bad param name", [](Json& j) { j["params"]["UBI"] = 1; }, "params.UBI: not a name"},
+      {"threshold as a param", [](Json& j) { j["params"]["council_threshold"] = 1; },
+       "params.council_threshold: is set by council.threshold"},
       {"params as a list", [](Json& j) { j["params"] = Json::array(); },
        "params: expected a JSON object"},
       {"zero balance", [](Json& j) { j["balances"][1]["amount"] = 0; },
@@ -196,6 +198,11 @@ TEST(GenesisErrors, TooManyValidators) {
 TEST(GenesisErrors, BadJsonAndRepeatedKeysAreRefused) {
   EXPECT_THAT(ErrorOfText("{\"format\": "), HasSubstr("genesis.json: not valid JSON: parse error"));
   EXPECT_THAT(ErrorOfText(""), HasSubstr("genesis.json: not valid JSON"));
+  // Deep nesting is refused without exhausting the stack, parsed or destroyed.
+  EXPECT_THAT(ErrorOfText(std::string(300'000, '[') + std::string(300'000, ']')),
+              HasSubstr("document: expected a JSON object"));
+  EXPECT_THAT(ErrorOfText("{\"format\": " + std::string(300'000, '{')),
+              HasSubstr("not valid JSON"));
   // nlohmann would keep the second "validators" silently.
   std::string text = GenesisToJson(SampleDoc());
   text.insert(1, "\"validators\": [],");

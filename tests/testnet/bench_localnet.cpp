@@ -38,6 +38,7 @@ struct Flags {
   size_t txs = 0;  // pre-signed in total (0: 5000 per second of --duration); ends the run early
                    // if they run out
   size_t validators = 4;
+  double rate = 0;  // transactions/s offered in all; 0: as fast as the nodes take them
   size_t sample_every = 50;
 };
 
@@ -45,7 +46,9 @@ struct Flags {
   std::fprintf(stderr,
                "city-bench-localnet: %s\n"
                "usage: city-bench-localnet [--duration SECONDS] [--accounts K] [--batch B]\n"
-               "                           [--txs M] [--validators N]\n"
+               "                           [--txs M] [--validators N] [--rate R]\n"
+               "  --rate: offer R transactions/s in all instead of full speed (latency below\n"
+               "          saturation)\n"
                "  --txs: transfers pre-signed in all (default 5000 per second of --duration)\n",
                problem);
   std::exit(2);
@@ -60,7 +63,7 @@ Flags ParseFlags(int argc, char** argv) {
     const char* value = argv[++i];
     char* end = nullptr;
     const double number = std::strtod(value, &end);
-    if (end == value || *end != '\0' || number <= 0) Usage(("bad value for " + name).c_str());
+    if (end == value || *end != '\0' || number < 0) Usage(("bad value for " + name).c_str());
     if (name == "--duration") {
       flags.duration_s = number;
     } else if (name == "--accounts") {
@@ -71,11 +74,16 @@ Flags ParseFlags(int argc, char** argv) {
       flags.txs = size_t(number);
     } else if (name == "--validators") {
       flags.validators = size_t(number);
+    } else if (name == "--rate") {
+      flags.rate = number;
     } else {
       Usage(("unknown flag " + name).c_str());
     }
   }
   if (flags.accounts < 2) Usage("--accounts must be at least 2");
+  if (flags.duration_s <= 0 || flags.batch == 0 || flags.validators == 0) {
+    Usage("--duration, --batch and --validators must be above 0");
+  }
   if (flags.txs == 0) flags.txs = size_t(flags.duration_s * 5000);
   return flags;
 }
@@ -174,13 +182,20 @@ bool IsBackpressure(const std::string& code) {
   return code == "mempool_full" || code == "sender_full" || code == "nonce_gap";
 }
 
-// Sends the accounts' transactions to `node` in batches until `until`, then only fills gaps
-// (refused transactions below an account's cursor) until none is left or `give_up`.
+// Sends the accounts' transactions to `node` in batches until `until` (at most `rate` per
+// second when rate > 0), then only fills gaps (refused transactions below an account's cursor)
+// until none is left or `give_up`.
 void Submit(LocalNet& net, size_t node, std::vector<Account*> accounts, size_t batch_size,
-            size_t sample_every, Clock::time_point until, Clock::time_point give_up,
+            double rate, size_t sample_every, Clock::time_point until, Clock::time_point give_up,
             SubmitStats& stats) {
   size_t rr = 0;
+  const auto started = Clock::now();
   while (true) {
+    if (rate > 0) {
+      std::this_thread::sleep_until(
+          started + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(double(stats.attempts) / rate)));
+    }
     const auto now = Clock::now();
     const bool window = now < until;
     if (now > give_up) return;
@@ -326,7 +341,8 @@ int Run(const Flags& flags) {
       std::vector<Account*> mine;
       for (size_t i = n; i < k; i += nodes) mine.push_back(&accounts[i]);
       submitters.emplace_back([&, n, mine] {
-        Submit(net, n, mine, flags.batch, flags.sample_every, until, give_up, stats[n]);
+        Submit(net, n, mine, flags.batch, flags.rate / double(nodes), flags.sample_every, until,
+               give_up, stats[n]);
       });
     }
     for (std::thread& t : submitters) t.join();
@@ -404,6 +420,7 @@ int Run(const Flags& flags) {
         {"duration_s", flags.duration_s},
         {"accounts", k},
         {"batch", flags.batch},
+        {"offered_rate", flags.rate > 0 ? Json(flags.rate) : Json("full speed")},
         {"presigned", k * per_account},
         {"presigned_exhausted", accepted == k * per_account},
         {"submitted", accepted},

@@ -18,10 +18,12 @@ using consensus::TimeMs;
 
 constexpr TimeMs kStatusIntervalMs = 1'000;
 constexpr TimeMs kSyncReplyTimeoutMs = 5'000;
-// A node in sync mode joins consensus once no peer is further ahead than this; a running node
-// that sees a peer this far ahead for kBehindTicks announcements in a row syncs again.
-constexpr uint64_t kJoinGap = 2;
-constexpr uint64_t kFallBehindGap = 16;
+// A node in sync mode joins consensus once validators are at most kJoinGap blocks ahead (the
+// core's catch-up fetches the rest: under load the chain grows during every sync round trip,
+// so "fully caught up" may never happen in sync mode); a running node that sees them
+// kFallBehindGap ahead for kBehindTicks announcements in a row syncs again.
+constexpr uint64_t kJoinGap = 8;
+constexpr uint64_t kFallBehindGap = 32;
 constexpr int kBehindTicks = 3;
 // Without any announcement from a peer, a node joins consensus after this (a lone validator,
 // or the first one up).

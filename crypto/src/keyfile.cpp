@@ -125,33 +125,6 @@ Result<ParsedKeyFile> ParseKeyFile(const std::filesystem::path& path, const std:
   }
 }
 
-Status WriteNewPrivateFile(const std::filesystem::path& path, const std::string& contents) {
-  std::error_code ignored;
-  if (std::filesystem::exists(path, ignored)) {
-    return Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string());
-  }
-  // A unique temporary name: one left behind by a crash must not block later writes.
-  std::string temp_name = path.string() + ".tmp-XXXXXX";
-  const int fd = ::mkstemp(temp_name.data());  // mode 0600, O_EXCL
-  const std::filesystem::path temp = temp_name;
-  if (fd < 0) return IoErrorFromErrno("cannot create a temporary file for", path);
-  bool written =
-      ::fchmod(fd, 0600) == 0 &&
-      ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) &&
-      ::fsync(fd) == 0;
-  Status status = written ? Status::Ok() : IoErrorFromErrno("cannot write", temp);
-  ::close(fd);
-  // link() fails if the target appeared meanwhile, unlike rename(), so a race cannot clobber.
-  if (status.ok() && ::link(temp.c_str(), path.c_str()) != 0) {
-    status = errno == EEXIST
-                 ? Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string())
-                 : IoErrorFromErrno("cannot create", path);
-  }
-  ::unlink(temp.c_str());
-  if (status.ok()) status = SyncParentDirectory(path);
-  return status;
-}
-
 }  // namespace
 
 KdfParams KdfParams::Interactive() {
@@ -195,7 +168,7 @@ Status WriteKeyFile(const std::filesystem::path& path, const KeyPair& key,
         {"salt", ToHex(salt)}}},
       {"cipher", {{"alg", kCipherAlg}, {"nonce", ToHex(nonce)}, {"ciphertext", ToHex(ciphertext)}}},
   };
-  return WriteNewPrivateFile(path, doc.dump(2) + "\n");
+  return WriteNewFile(path, doc.dump(2) + "\n", 0600);
 }
 
 Result<KeyPair> ReadKeyFile(const std::filesystem::path& path, std::string_view passphrase) {

@@ -24,10 +24,27 @@ Status IoErrorFromErrno(std::string_view what, const std::filesystem::path& path
                 std::string(what) + " " + path.string() + ": " + std::strerror(errno));
 }
 
-Result<std::string> ReadPrivateFile(const std::filesystem::path& path, size_t max_bytes,
-                                    std::string_view kind) {
+namespace {
+
+enum class Access { kAnyone, kOwnerOnly };
+
+Status TooLarge(const std::filesystem::path& path, std::string_view kind, size_t max_bytes,
+                Access access) {
+  const std::string what = "larger than " + std::to_string(max_bytes) + " bytes";
+  return access == Access::kOwnerOnly
+             ? Corrupt(path, kind, what)
+             : Status(ErrorCode::kTooLarge,
+                      std::string(kind) + " " + path.string() + " is " + what);
+}
+
+// The whole file, bounded by max_bytes even if it grows while being read.
+Result<std::string> ReadWhole(const std::filesystem::path& path, size_t max_bytes,
+                              std::string_view kind, Access access) {
   // O_NONBLOCK: opening a FIFO planted at the path must not hang; no effect on files.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  // O_NOFOLLOW for secrets: a symlink planted at the path must not redirect the read.
+  const int flags =
+      O_RDONLY | O_CLOEXEC | O_NONBLOCK | (access == Access::kOwnerOnly ? O_NOFOLLOW : 0);
+  const int fd = ::open(path.c_str(), flags);
   if (fd < 0) {
     if (errno == ENOENT) {
       return Status(ErrorCode::kNotFound, "no " + std::string(kind) + " at " + path.string());
@@ -40,17 +57,21 @@ Result<std::string> ReadPrivateFile(const std::filesystem::path& path, size_t ma
   if (::fstat(fd, &info) != 0) {
     status = IoErrorFromErrno("cannot stat", path);
   } else if (!S_ISREG(info.st_mode)) {
-    status = Corrupt(path, kind, "not a regular file");
-  } else if ((info.st_mode & 077) != 0) {
+    status = access == Access::kOwnerOnly
+                 ? Corrupt(path, kind, "not a regular file")
+                 : Status(ErrorCode::kInvalidArgument,
+                          std::string(kind) + " " + path.string() + " is not a regular file");
+  } else if (access == Access::kOwnerOnly && (info.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
     status = Status(ErrorCode::kPermissionDenied,
                     std::string(kind) + " " + path.string() + " has permissions " + mode +
                         ", which let other users read it; run: chmod 600 " + path.string());
   } else if (info.st_size > static_cast<off_t>(max_bytes)) {
-    status = Corrupt(path, kind, "larger than " + std::to_string(max_bytes) + " bytes");
+    status = TooLarge(path, kind, max_bytes, access);
   } else {
-    contents.resize(static_cast<size_t>(info.st_size));
+    // One byte past the size fstat gave, so a file growing meanwhile is still bounded.
+    contents.resize(static_cast<size_t>(info.st_size) + 1);
     size_t done = 0;
     while (done < contents.size()) {
       const ssize_t got = ::read(fd, contents.data() + done, contents.size() - done);
@@ -59,16 +80,27 @@ Result<std::string> ReadPrivateFile(const std::filesystem::path& path, size_t ma
         status = IoErrorFromErrno("cannot read", path);
         break;
       }
-      if (got == 0) {
-        status = Corrupt(path, kind, "shrank while being read");
-        break;
-      }
+      if (got == 0) break;
       done += static_cast<size_t>(got);
     }
+    if (status.ok() && done > max_bytes) status = TooLarge(path, kind, max_bytes, access);
+    contents.resize(done);
   }
   ::close(fd);
   if (!status.ok()) return status;
   return contents;
+}
+
+}  // namespace
+
+Result<std::string> ReadPrivateFile(const std::filesystem::path& path, size_t max_bytes,
+                                    std::string_view kind) {
+  return ReadWhole(path, max_bytes, kind, Access::kOwnerOnly);
+}
+
+Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes,
+                                  std::string_view kind) {
+  return ReadWhole(path, max_bytes, kind, Access::kAnyone);
 }
 
 Status SyncParentDirectory(const std::filesystem::path& path) {
@@ -78,6 +110,41 @@ Status SyncParentDirectory(const std::filesystem::path& path) {
   const bool synced = ::fsync(dir_fd) == 0;
   Status status = synced ? Status::Ok() : IoErrorFromErrno("cannot fsync directory", dir);
   ::close(dir_fd);
+  return status;
+}
+
+Status WriteNewFile(const std::filesystem::path& path, std::string_view contents, unsigned mode) {
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0) {
+    return Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string());
+  }
+  // A unique temporary name: one left behind by a crash must not block later writes.
+  std::string temp_name = path.string() + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(temp_name.data());
+  if (fd < 0) return IoErrorFromErrno("cannot create a temporary file for", path);
+  const std::filesystem::path temp = temp_name;
+  Status status;
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0)
+    status = IoErrorFromErrno("cannot set the mode of", temp);
+  size_t done = 0;
+  while (status.ok() && done < contents.size()) {
+    const ssize_t wrote = ::write(fd, contents.data() + done, contents.size() - done);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote < 0) {
+      status = IoErrorFromErrno("cannot write", temp);
+      break;
+    }
+    done += static_cast<size_t>(wrote);
+  }
+  if (status.ok() && ::fsync(fd) != 0) status = IoErrorFromErrno("cannot fsync", temp);
+  ::close(fd);
+  if (status.ok() && ::link(temp.c_str(), path.c_str()) != 0) {
+    status = errno == EEXIST
+                 ? Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string())
+                 : IoErrorFromErrno("cannot create", path);
+  }
+  ::unlink(temp.c_str());
+  if (status.ok()) status = SyncParentDirectory(path);
   return status;
 }
 

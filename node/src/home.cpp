@@ -161,34 +161,9 @@ std::string TestnetReadme(const std::vector<ClientKey>& keys, const TestnetOptio
 Status WriteValidatorKey(const fs::path& path, const KeyPair& key) {
   std::string text = ToHex(key.seed()) + "\n";
   const WipeOnExit wipe{text};
-  // O_EXCL refuses an existing file and O_NOFOLLOW a planted symlink: the secret is written
-  // only into a file this call created.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (errno == EEXIST) {
-      return Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string());
-    }
-    return IoErrorFromErrno("cannot create", path);
-  }
-  // The umask may only have narrowed 0600; make it exactly that.
-  Status status = ::fchmod(fd, 0600) == 0 ? Status::Ok() : IoErrorFromErrno("cannot chmod", path);
-  size_t done = 0;
-  while (status.ok() && done < text.size()) {
-    const ssize_t wrote = ::write(fd, text.data() + done, text.size() - done);
-    if (wrote < 0 && errno == EINTR) continue;
-    if (wrote < 0) {
-      status = IoErrorFromErrno("cannot write", path);
-      break;
-    }
-    done += static_cast<size_t>(wrote);
-  }
-  if (status.ok() && ::fsync(fd) != 0) status = IoErrorFromErrno("cannot fsync", path);
-  ::close(fd);
-  if (!status.ok()) {
-    ::unlink(path.c_str());  // a partial key file would only fail later, less clearly
-    return status;
-  }
-  return SyncParentDirectory(path);
+  // A temporary file created 0600 and linked into place: the secret only ever lands in a
+  // file this call created, and a crash leaves either no key file or a whole one.
+  return WriteNewFile(path, text, 0600);
 }
 
 Result<KeyPair> ReadValidatorKey(const fs::path& path) {

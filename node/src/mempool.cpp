@@ -10,28 +10,12 @@
 #include <string>
 #include <utility>
 
+#include "keyed_hash.h"
+
 namespace city::node {
 namespace {
 
-const unsigned char* ProcessHashKey() {
-  static const std::array<unsigned char, crypto_shorthash_KEYBYTES> key = [] {
-    std::array<unsigned char, crypto_shorthash_KEYBYTES> out{};
-    EnsureSodiumInitialized();
-    randombytes_buf(out.data(), out.size());
-    return out;
-  }();
-  return key.data();
-}
-
-// SipHash rather than a few raw bytes XOR a salt: ids and keys are chosen by clients, and a
-// keyed hash leaves them no way to predict which bucket anything lands in.
-size_t KeyedHashOf(ByteSpan bytes) {
-  static_assert(crypto_shorthash_BYTES == sizeof(uint64_t));
-  uint64_t out = 0;
-  crypto_shorthash(reinterpret_cast<unsigned char*>(&out), bytes.data(), bytes.size(),
-                   ProcessHashKey());
-  return static_cast<size_t>(out);
-}
+size_t KeyedHashOf(ByteSpan bytes) { return internal::KeyedHash(bytes.data(), bytes.size()); }
 
 }  // namespace
 

@@ -9,20 +9,9 @@
 #include <array>
 #include <utility>
 
+#include "keyed_hash.h"
+
 namespace city::node {
-namespace {
-
-const unsigned char* ProcessHashKey() {
-  static const std::array<unsigned char, crypto_shorthash_KEYBYTES> key = [] {
-    std::array<unsigned char, crypto_shorthash_KEYBYTES> out{};
-    EnsureSodiumInitialized();
-    randombytes_buf(out.data(), out.size());
-    return out;
-  }();
-  return key.data();
-}
-
-}  // namespace
 
 struct TxVerifier::Request {
   std::vector<ledger::Transaction> owned;  // VerifyAsync's transactions, kept alive here
@@ -44,14 +33,9 @@ struct TxVerifier::Request {
   std::vector<bool> Answer() const { return {valid.begin(), valid.end()}; }
 };
 
-// SipHash rather than a few raw bytes XOR a salt: a keyed hash leaves senders no way to
-// predict which bucket a signed transaction lands in.
+// Keyed (keyed_hash.h): senders cannot predict which bucket a signed transaction lands in.
 size_t TxVerifier::KeyedHash::operator()(const Hash256& value) const {
-  static_assert(crypto_shorthash_BYTES == sizeof(uint64_t));
-  uint64_t out = 0;
-  crypto_shorthash(reinterpret_cast<unsigned char*>(&out), value.bytes.data(), value.bytes.size(),
-                   ProcessHashKey());
-  return static_cast<size_t>(out);
+  return internal::KeyedHash(value.bytes.data(), value.bytes.size());
 }
 
 TxVerifier::TxVerifier(TxVerifierOptions options)

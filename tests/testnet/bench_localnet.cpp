@@ -172,10 +172,10 @@ class BlockWatcher {
 };
 
 struct SubmitStats {
-  size_t attempts = 0;  // transactions sent, retries included
-  size_t accepted = 0;  // distinct transactions the node took
-  size_t backpressure = 0;
-  std::map<std::string, size_t> failed;  // refusals that are not back-pressure, by code
+  size_t attempts = 0;                         // transactions sent, retries included
+  size_t accepted = 0;                         // distinct transactions the node took
+  std::map<std::string, size_t> backpressure;  // refusals retried later, by code
+  std::map<std::string, size_t> failed;        // refusals that are not back-pressure, by code
 };
 
 bool IsBackpressure(const std::string& code) {
@@ -250,7 +250,7 @@ void Submit(LocalNet& net, size_t node, std::vector<Account*> accounts, size_t b
       const std::string code = results[k]["error"].value("code", "");
       a->cursor = std::min(a->cursor, i);
       if (IsBackpressure(code)) {
-        ++stats.backpressure;
+        ++stats.backpressure[code];
         pushed_back = true;
       } else {
         ++stats.failed[code];
@@ -329,6 +329,7 @@ int Run(const Flags& flags) {
 
     // The run.
     const uint64_t start_height = net.MaxHeight(net.AllNodes()).value_or(0);
+    const uint64_t start_term = net.Status(0).value("term", uint64_t(0));
     BlockWatcher watcher(net, start_height);
     const size_t nodes = net.size();
     std::vector<SubmitStats> stats(nodes);
@@ -344,6 +345,26 @@ int Run(const Flags& flags) {
         Submit(net, n, mine, flags.batch, flags.rate / double(nodes), flags.sample_every, until,
                give_up, stats[n]);
       });
+    }
+    // At the end of the window, the leader's pool: how much of it a block could take now
+    // (each account's run of consecutive nonces) and how much waits behind a nonce gap.
+    std::this_thread::sleep_until(until);
+    Json pool_at_window_end = nullptr;
+    const Json status = net.Status(0);
+    if (status.is_object() && status["leader"].is_object()) {
+      const size_t leader = status["leader"]["index"].get<size_t>();
+      uint64_t runs = 0;
+      for (const Account& a : accounts) {
+        ApiReply account = net.Get(leader, "/v1/accounts/" + EncodeAddress(a.key->public_key()));
+        if (!account.ok()) continue;
+        runs += account.body.value("pending_next_nonce", uint64_t(0)) -
+                account.body.value("next_nonce", uint64_t(0));
+      }
+      const uint64_t pooled = net.Status(leader).value("mempool_transactions", uint64_t(0));
+      pool_at_window_end = {{"leader", leader},
+                            {"mempool_transactions", pooled},
+                            {"ready", runs},
+                            {"behind_a_nonce_gap", pooled > runs ? pooled - runs : 0}};
     }
     for (std::thread& t : submitters) t.join();
     const auto submit_end = Clock::now();
@@ -411,7 +432,7 @@ int Run(const Flags& flags) {
     SubmitStats total;
     for (const SubmitStats& s : stats) {
       total.attempts += s.attempts;
-      total.backpressure += s.backpressure;
+      for (const auto& [code, count] : s.backpressure) total.backpressure[code] += count;
       for (const auto& [code, count] : s.failed) total.failed[code] += count;
     }
     const double tps = window > 0 ? double(committed) / window : 0;
@@ -431,11 +452,13 @@ int Run(const Flags& flags) {
         {"window_s", window},
         {"committed_tx_per_s", tps},
         {"blocks", tip.value("height", start_height) - start_height},
+        {"term_changes", tip.value("term", start_term) - start_term},
         {"latency_ms",
          {{"samples", latencies.size()},
           {"p50", Percentile(latencies, 0.50)},
           {"p90", Percentile(latencies, 0.90)},
           {"p99", Percentile(latencies, 0.99)}}},
+        {"leader_pool_at_window_end", pool_at_window_end},
         {"raw_verify_per_s", raw_verify},
         {"committed_tx_per_s_over_raw_verify_per_s", raw_verify > 0 ? tps / raw_verify : 0.0},
         {"verify_cache",

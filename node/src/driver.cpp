@@ -410,6 +410,10 @@ void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {
     sync_peer_ = from;
     sync_sent_at_ = NowMs();
     network_->Send(from, EncodeNodeMessage(SyncRequest{chain_.tip().height + 1, kMaxSyncBlocks}));
+  } else {
+    // As close as the peer's own commits allow: join now. Waiting for the next announcement
+    // would let a fast chain run ahead again, every time.
+    StartCore();
   }
   PublishStatus();
 }

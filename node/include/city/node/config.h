@@ -64,7 +64,8 @@ struct NodeConfig {
 // Parses and checks a whole file. kInvalidArgument naming the key and the problem, e.g.
 // "config.toml: [p2p] port: expected an integer in 1..65535" or "unknown key [api] prot".
 // Unknown keys and tables are errors (a typo must not silently fall back to a default).
-Result<NodeConfig> ParseConfigToml(std::string_view text, std::string_view file_name = "config.toml");
+Result<NodeConfig> ParseConfigToml(std::string_view text,
+                                   std::string_view file_name = "config.toml");
 // kNotFound "no config file at <path> (run `cityd init --home DIR` first)".
 Result<NodeConfig> LoadConfigFile(const std::filesystem::path& path);
 // Every option, each preceded by a comment saying what it does and its default; parses back

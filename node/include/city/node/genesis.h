@@ -55,9 +55,9 @@ Status WriteGenesisFile(const std::filesystem::path& path, const GenesisDoc& doc
 // What a node starts a chain from.
 struct GenesisChain {
   ledger::ValidatorSet validators;
-  ledger::BlockHeader header;    // height 0; parent_hash = DocHash(doc); timestamp = genesis time
-  Hash256 block_hash;            // header.Hash()
-  ledger::Genesis store_genesis; // for LedgerStore::Create: chain id, block hash, state writes
+  ledger::BlockHeader header;     // height 0; parent_hash = DocHash(doc); timestamp = genesis time
+  Hash256 block_hash;             // header.Hash()
+  ledger::Genesis store_genesis;  // for LedgerStore::Create: chain id, block hash, state writes
 };
 // TaggedHash("city.genesis.doc.v1", canonical encoding of every field of the doc).
 Hash256 GenesisDocHash(const GenesisDoc& doc);

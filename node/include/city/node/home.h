@@ -63,7 +63,7 @@ struct TestnetOptions {
   std::filesystem::path out;
   size_t validators = 4;
   std::string chain_id = "city-testnet";
-  uint16_t base_port = 26600;  // node i: p2p base_port + 2*i, api base_port + 2*i + 1
+  uint16_t base_port = 26600;    // node i: p2p base_port + 2*i, api base_port + 2*i + 1
   uint64_t genesis_time_ms = 0;  // 0: now
 };
 struct TestnetLayout {

@@ -256,7 +256,9 @@ HttpResponse GetHeaders(const Ctx& ctx, const HttpRequest& request) {
 
 // Long-poll: the certified headers of blocks after `after`, once there are any.
 void SubscribeBlocks(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
-  auto after = QueryU64(request, "after", ctx->chain->tip().height);
+  const uint64_t tip = ctx->chain->tip().height;
+  // Above the tip would wait for nothing it can name (and overflow the ranges below).
+  auto after = QueryU64(request, "after", tip, tip);
   if (auto* error = std::get_if<HttpResponse>(&after)) return respond(std::move(*error));
   auto wait = QueryU64(request, "wait_ms", 25'000, kMaxLongPollMs);
   if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
@@ -285,7 +287,9 @@ void SubscribeEvents(const Ctx& ctx, const HttpRequest& request, net::HttpRespon
   if (ctx->chain->registry().Find(contract) == nullptr) {
     return respond(BadRequest("query parameter 'contract' must name a contract"));
   }
-  auto after = QueryU64(request, "after", ctx->chain->tip().height);
+  const uint64_t tip = ctx->chain->tip().height;
+  // Above the tip would wait for nothing it can name (and overflow the ranges below).
+  auto after = QueryU64(request, "after", tip, tip);
   if (auto* error = std::get_if<HttpResponse>(&after)) return respond(std::move(*error));
   auto wait = QueryU64(request, "wait_ms", 25'000, kMaxLongPollMs);
   if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));

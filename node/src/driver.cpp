@@ -47,7 +47,6 @@ std::string Short(const PublicKey& key) { return EncodeAddress(key).substr(0, 14
 struct Driver::Ancestry {
   std::set<Hash256> tx_ids;
   std::map<PublicKey, uint64_t> per_sender;
-  bool has_transactions = false;
 };
 
 Driver::Driver(boost::asio::io_context& io, DriverOptions options,
@@ -528,7 +527,7 @@ void Driver::CommitBlock(const ledger::Block& block, const ledger::QuorumCert& c
   }
   const auto now = std::chrono::steady_clock::now();
   for (const auto& tx : block.transactions) {
-    if (auto accepted = intake_.TakeAcceptTime(tx.Id())) {
+    if (auto accepted = intake_.AcceptTime(tx.Id())) {
       commit_latency_.Observe(std::chrono::duration<double>(now - *accepted).count());
     }
   }
@@ -622,7 +621,6 @@ Driver::Ancestry Driver::UncommittedAncestry(const Hash256& from) const {
     for (const ledger::Transaction& tx : block->transactions) {
       ancestry.tx_ids.insert(tx.Id());
       ++ancestry.per_sender[tx.sender];
-      ancestry.has_transactions = true;
     }
   }
   return ancestry;
@@ -654,8 +652,14 @@ TimeMs Driver::ProposalDelay(TimeMs waited) {
   // Transactions wait in the pool (and are new since a proposal last found none usable), or
   // sit in uncommitted blocks that need two more blocks to commit: a short batching delay.
   const bool fresh = pending > 0 && mempool_.Stats().added != payload_added_mark_;
-  const bool in_flight =
-      core_ && UncommittedAncestry(core_->safety().high_qc.data.block_hash).has_transactions;
+  // Only whether any uncommitted ancestor holds a transaction: asked on every round and tick,
+  // so no hashing here.
+  bool in_flight = false;
+  for (const ledger::Block* block =
+           core_ ? core_->FindBlock(core_->safety().high_qc.data.block_hash) : nullptr;
+       block != nullptr && !in_flight; block = core_->FindBlock(block->header.parent_hash)) {
+    in_flight = !block->transactions.empty();
+  }
   const TimeMs wait =
       fresh || in_flight ? options_.batch_delay_ms : options_.idle_block_interval_ms;
   return waited >= wait ? 0 : wait - waited;

@@ -166,15 +166,6 @@ std::optional<Rejection> TxIntake::FindRejection(const Hash256& id) const {
   return it->second;
 }
 
-std::optional<std::chrono::steady_clock::time_point> TxIntake::TakeAcceptTime(const Hash256& id) {
-  std::lock_guard lock(mutex_);
-  auto it = accepted_at_.find(id.ToHex());
-  if (it == accepted_at_.end()) return std::nullopt;
-  auto at = it->second;
-  accepted_at_.erase(it);  // its key stays in accepted_order_ until it ages out
-  return at;
-}
-
 std::optional<std::chrono::steady_clock::time_point> TxIntake::AcceptTime(const Hash256& id) const {
   std::lock_guard lock(mutex_);
   auto it = accepted_at_.find(id.ToHex());

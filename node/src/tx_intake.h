@@ -49,8 +49,8 @@ class TxIntake {
               std::function<void(std::vector<SubmitOutcome>)> done);
 
   std::optional<Rejection> FindRejection(const Hash256& id) const;
-  // When this node first accepted the transaction (for commit latency), and forgets it.
-  std::optional<std::chrono::steady_clock::time_point> TakeAcceptTime(const Hash256& id);
+  // When this node first accepted the transaction (commit latency, re-gossip); remembered
+  // for the last 200k accepted.
   std::optional<std::chrono::steady_clock::time_point> AcceptTime(const Hash256& id) const;
 
   uint64_t rejected_total() const;

@@ -31,6 +31,7 @@ constexpr TimeMs kSyncPatienceMs = 2'000;
 constexpr TimeMs kMaxClockDriftMs = 10'000;
 constexpr TimeMs kRateWindowMs = 10'000;
 constexpr int kMaxServes = 2;
+constexpr size_t kMaxInboundBytes = 256 * 1024 * 1024;
 // Proposals stay under half a frame, so a sync reply can always carry two blocks (a block
 // and the child that proves it committed).
 constexpr size_t kMaxProposalBytes = (ledger::kMaxFrameBytes - 256 * 1024) / 2;
@@ -74,6 +75,11 @@ Driver::Driver(boost::asio::io_context& io, DriverOptions options,
                                      "Proofs of a validator signing two conflicting messages")),
       synced_blocks_(
           metrics_->GetCounter("city_sync_blocks_total", "Blocks committed through block sync")),
+      undecodable_(metrics_->GetCounter("city_peer_undecodable_messages_total",
+                                        "Peer messages that did not decode")),
+      dropped_inbound_(metrics_->GetCounter(
+          "city_peer_messages_dropped_total",
+          "Peer messages dropped because too many bytes waited for the consensus strand")),
       commit_latency_(
           metrics_->GetHistogram("city_commit_latency_seconds",
                                  "From a transaction's acceptance by this node to its commit",
@@ -150,8 +156,7 @@ void Driver::OnPeerMessage(const PublicKey& from, Bytes message) {
   if (IsNodeMessage(message)) {
     Result<NodeMessage> decoded = DecodeNodeMessage(message);
     if (!decoded.ok()) {
-      spdlog::warn("peer {}: undecodable node message: {}", Short(from),
-                   decoded.status().ToString());
+      WarnUndecodable(from, decoded.status());
       return;
     }
     if (auto* gossip = std::get_if<TxGossip>(&*decoded)) {
@@ -176,20 +181,45 @@ void Driver::OnPeerMessage(const PublicKey& from, Bytes message) {
       ServeOffStrand([this, from, request = *request] { ServeSync(from, request); });
       return;
     }
-    OnStrand(
-        [this, from, m = std::move(*decoded)]() mutable { HandleNodeMessage(from, std::move(m)); });
+    PostBounded(message.size(), [this, from, m = std::move(*decoded)]() mutable {
+      HandleNodeMessage(from, std::move(m));
+    });
     return;
   }
   const std::optional<size_t> index = IndexOf(from);
   if (!index) return;
   Result<consensus::Message> decoded = consensus::DecodeMessage(message);
   if (!decoded.ok()) {
-    spdlog::warn("peer {}: undecodable consensus message: {}", Short(from),
-                 decoded.status().ToString());
+    WarnUndecodable(from, decoded.status());
     return;
   }
-  OnStrand(
-      [this, i = *index, m = std::move(*decoded)]() mutable { HandleConsensus(i, std::move(m)); });
+  PostBounded(message.size(), [this, i = *index, m = std::move(*decoded)]() mutable {
+    HandleConsensus(i, std::move(m));
+  });
+}
+
+void Driver::PostBounded(size_t size, std::function<void()> work) {
+  // The network hands messages over as fast as peers send them; the strand may be slower.
+  // What waits for it is bounded in bytes, and the rest dropped (consensus and sync both
+  // recover lost messages).
+  if (inbound_bytes_.fetch_add(size) + size > kMaxInboundBytes) {
+    inbound_bytes_ -= size;
+    dropped_inbound_.Increment();
+    return;
+  }
+  boost::asio::post(strand_, [this, size, work = std::move(work)] {
+    inbound_bytes_ -= size;
+    if (!stopped_ && !failed_) work();
+  });
+}
+
+void Driver::WarnUndecodable(const PublicKey& from, const city::Status& why) {
+  undecodable_.Increment();
+  // At most one line a second: a faulty peer must not fill the disk with logs.
+  const TimeMs now = NowMs();
+  TimeMs last = last_undecodable_warn_.load();
+  if (now - last < 1'000 || !last_undecodable_warn_.compare_exchange_strong(last, now)) return;
+  spdlog::warn("peer {}: undecodable message: {}", Short(from), why.ToString());
 }
 
 void Driver::OnLink(const PublicKey& peer, bool up) {

@@ -97,6 +97,9 @@ class Driver final : public consensus::Host {
   static consensus::TimeMs NowMs();
   static consensus::TimeMs WallMs();
   void ServeOffStrand(std::function<void()> work);
+  // Runs `work` on the strand unless `size` more bytes would pass kMaxInboundBytes waiting.
+  void PostBounded(size_t size, std::function<void()> work);
+  void WarnUndecodable(const PublicKey& from, const city::Status& why);
   void OnStrand(std::function<void()> work);
   void Apply(consensus::Actions actions);
   void ArmTimer(consensus::TimeMs wake);
@@ -145,6 +148,8 @@ class Driver final : public consensus::Host {
   uint64_t payload_added_mark_ = UINT64_MAX;  // mempool "added" count at an empty TakePayload
   std::deque<std::pair<consensus::TimeMs, uint64_t>> commit_window_;
   std::atomic<bool> nudge_pending_{false};
+  std::atomic<size_t> inbound_bytes_{0};  // peer messages waiting for the strand
+  std::atomic<consensus::TimeMs> last_undecodable_warn_{0};
   std::atomic<int> serves_in_flight_{0};  // bounds what peers' block and sync requests cost
   uint64_t status_ticks_ = 0;
   size_t sync_rotation_ = 0;
@@ -156,6 +161,8 @@ class Driver final : public consensus::Host {
   net::Counter& committed_txs_;
   net::Counter& evidence_;
   net::Counter& synced_blocks_;
+  net::Counter& undecodable_;
+  net::Counter& dropped_inbound_;
   net::Histogram& commit_latency_;
 };
 

@@ -80,6 +80,13 @@ std::string ResultText(const Json& result) {
   std::string text = "result: ok";
   for (const Json& event : result.value("events", Json::array())) {
     text += "\nevent: " + event.value("contract", "") + "." + event.value("name", "");
+    // Ids (a consent's, a proposal's, an event's) are events of 8 bytes: a u64, little-endian.
+    Result<Bytes> data = FromHex(event.value("data", ""));
+    if (data.ok() && data->size() == 8) {
+      uint64_t id = 0;
+      for (size_t i = 0; i < 8; ++i) id |= uint64_t((*data)[i]) << (8 * i);
+      text += " " + std::to_string(id);
+    }
   }
   return text;
 }

@@ -620,6 +620,19 @@ std::string CsvField(const std::string& text) {
   return out + "\"";
 }
 
+// One CSV line of the export's 12 columns.
+std::string CsvRow(const std::vector<std::string>& fields) {
+  std::string line;
+  for (size_t i = 0; i < fields.size(); ++i) line += (i ? "," : "") + CsvField(fields[i]);
+  return line + "\n";
+}
+
+// A public key's address, from its hex ("" when it is not one).
+std::string AddressOfHex(const std::string& hex) {
+  Result<PublicKey> key = PublicKey::FromHex(hex);
+  return key.ok() ? EncodeAddress(*key) : "";
+}
+
 CommandResult Export(Cli& cli, const AuditArgs& args) {
   Result<wallet::NodeClient*> node = cli.Node();
   if (!node.ok()) return node.status();
@@ -649,15 +662,15 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
     const Json& header = block["header"];
     const Json& results = (*answer)["results"];
     ++blocks;
+    const std::string proposer = AddressOfHex(header.value("proposer", ""));
     if (csv) {
-      sink << "block," << h << ",,,"
-           << ",,," << CsvField(header.value("proposer", "")) << ",,,,," << header.value("hash", "")
-           << "\n";
+      sink << CsvRow({"block", std::to_string(h), "", "", "", "", proposer, "", "", "", "",
+                      header.value("hash", "")});
     } else {
       sink << Json{{"record", "block"},
                    {"height", h},
                    {"hash", header.value("hash", "")},
-                   {"proposer", header.value("proposer", "")},
+                   {"proposer", proposer},
                    {"timestamp_ms", header.value("timestamp_ms", uint64_t{0})},
                    {"transactions", block["transactions"].size()}}
                   .dump()
@@ -676,12 +689,12 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
         if (decoded.ok()) args_json = *decoded;
       }
       if (csv) {
-        sink << "tx," << h << "," << i << "," << tx.value("id", "") << ","
-             << tx.value("contract", "") << "," << tx.value("method", "") << ","
-             << tx.value("sender_address", "") << "," << tx.value("nonce", uint64_t{0}) << ","
-             << (result.value("ok", false) ? "true" : "false") << "," << result.value("code", 0u)
-             << "," << CsvField(result.value("detail", "")) << "," << CsvField(args_json.dump())
-             << "\n";
+        sink << CsvRow(
+            {"tx", std::to_string(h), std::to_string(i), tx.value("id", ""),
+             tx.value("contract", ""), tx.value("method", ""), tx.value("sender_address", ""),
+             std::to_string(tx.value("nonce", uint64_t{0})),
+             result.value("ok", false) ? "true" : "false", std::to_string(result.value("code", 0u)),
+             result.value("detail", ""), args_json.dump()});
       } else {
         sink << Json{{"record", "tx"},
                      {"height", h},
@@ -701,9 +714,9 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
       for (const Json& event : result.value("events", Json::array())) {
         ++events;
         if (csv) {
-          sink << "event," << h << "," << i << "," << tx.value("id", "") << ","
-               << event.value("contract", "") << "," << event.value("name", "") << ",,,,,,"
-               << event.value("data", "") << "\n";
+          sink << CsvRow({"event", std::to_string(h), std::to_string(i), tx.value("id", ""),
+                          event.value("contract", ""), event.value("name", ""), "", "", "", "", "",
+                          event.value("data", "")});
         } else {
           sink << Json{{"record", "event"},
                        {"height", h},

@@ -166,6 +166,7 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
               {"headers", stats.headers},
               {"blocks", stats.blocks},
               {"signatures", stats.signatures},
+              {"proven_committed", stats.proven_committed},
               {"seconds", seconds},
               {"blocks_per_second", PerSecond(stats.headers, seconds)},
               {"signatures_per_second", PerSecond(stats.signatures, seconds)},
@@ -177,8 +178,10 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
   out.text = "chain verified: heights " + std::to_string(from) + ".." + std::to_string(to) + ", " +
              std::to_string(stats.headers) + " certified headers" +
              (args.blocks ? ", " + std::to_string(stats.blocks) + " block bodies" : "") + ", " +
-             std::to_string(stats.signatures) + " signatures\n" + rates + "\ngenesis " +
-             genesis->chain.block_hash.ToHex() + " from " + genesis->source;
+             std::to_string(stats.signatures) + " signatures\n" +
+             "committed (two-chain rule) through height " + std::to_string(stats.proven_committed) +
+             "; a certificate alone does not prove the newest block committed\n" + rates +
+             "\ngenesis " + genesis->chain.block_hash.ToHex() + " from " + genesis->source;
   return out;
 }
 

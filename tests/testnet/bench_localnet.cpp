@@ -13,8 +13,6 @@
 // arrives; a transaction's commit time is the arrival of its block. Latency is measured on a
 // sample (every 50th transaction): from the start of the POST that was accepted to the arrival
 // of the block holding it. Results: one JSON object on stdout.
-#include <sodium.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +21,7 @@
 
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
+#include "city/wallet/bench.h"
 #include "localnet.h"
 
 namespace city::testnet {
@@ -89,32 +88,6 @@ Flags ParseFlags(int argc, char** argv) {
 }
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// Raw libsodium Ed25519 verifications per second on one core, 32-byte messages (the same
-// baseline as the other benchmark programs), for about `seconds`.
-double RawVerifyPerSecond(double seconds) {
-  constexpr size_t kMessages = 256;
-  std::vector<KeyPair> keys;
-  for (int k = 0; k < 4; ++k) keys.push_back(KeyPair::Generate());
-  std::vector<std::array<uint8_t, 32>> messages(kMessages);
-  std::vector<Signature> signatures;
-  for (size_t i = 0; i < kMessages; ++i) {
-    randombytes_buf(messages[i].data(), messages[i].size());
-    signatures.push_back(keys[i % keys.size()].Sign(messages[i]));
-  }
-  size_t done = 0, valid = 0;
-  const auto start = Clock::now();
-  const auto until =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  while (Clock::now() < until) {
-    for (size_t i = 0; i < kMessages; ++i) {
-      valid += Verify(keys[i % keys.size()].public_key(), messages[i], signatures[i]) ? 1 : 0;
-    }
-    done += kMessages;
-  }
-  if (valid != done) throw std::runtime_error("a raw verification failed");
-  return double(done) / Seconds(Clock::now() - start);
-}
 
 struct Account {
   std::unique_ptr<KeyPair> key;
@@ -269,7 +242,8 @@ double Percentile(std::vector<double> values, double p) {
 
 int Run(const Flags& flags) {
   std::fprintf(stderr, "raw verify: measuring for 2 s...\n");
-  const double raw_verify = RawVerifyPerSecond(2.0);
+  const double raw_verify = wallet::RawVerifyPerSecond(2.0);
+  if (raw_verify <= 0) throw std::runtime_error("a raw verification failed");
   std::fprintf(stderr, "raw verify: %.0f/s on one core\n", raw_verify);
 
   LocalNetOptions options;

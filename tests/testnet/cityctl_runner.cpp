@@ -1,0 +1,205 @@
+// cityctl as a child process (cityctl_runner.h): posix_spawn with stdout and stderr in files
+// of the scratch directory, a clean environment, and a kill after the timeout.
+#include "cityctl_runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#ifndef CITY_CITYCTL_PATH
+#error "CITY_CITYCTL_PATH must name the cityctl binary (tests/testnet/CMakeLists.txt sets it)"
+#endif
+
+extern char** environ;
+
+namespace city::testnet {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The test's environment without any CITYCTL_* variable, plus `extra`.
+std::vector<std::string> ChildEnvironment(const std::map<std::string, std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (!std::string_view(*entry).starts_with("CITYCTL_")) env.emplace_back(*entry);
+  }
+  for (const auto& [name, value] : extra) env.push_back(name + "=" + value);
+  return env;
+}
+
+std::vector<char*> PointersOf(std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (std::string& s : strings) pointers.push_back(s.data());
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+// Runs `argv` (argv[0] is the program) to completion or `timeout`; the exit code, or -1 for a
+// signal or a timeout (then *timed_out).
+int SpawnAndWait(std::vector<std::string> argv, std::vector<std::string> env,
+                 const fs::path& out_path, const fs::path& err_path, Millis timeout,
+                 bool* timed_out) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  // Nothing the test process holds open (sockets of a stand-in node) leaks into cityctl.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  std::vector<char*> args = PointersOf(argv);
+  std::vector<char*> envp = PointersOf(env);
+  pid_t pid = -1;
+  const int spawned = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(spawned));
+  }
+  // A watchdog kills it at the deadline. The child is reaped only after the watchdog is done
+  // (waitid with WNOWAIT leaves it a zombie), so the kill can never hit a reused pid.
+  std::mutex mutex;
+  std::condition_variable exited_cv;
+  bool exited = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(mutex);
+    if (!exited_cv.wait_for(lock, timeout, [&] { return exited; })) {
+      *timed_out = true;
+      ::kill(pid, SIGKILL);
+    }
+  });
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+  }
+  {
+    std::lock_guard lock(mutex);
+    exited = true;
+  }
+  exited_cv.notify_one();
+  watchdog.join();
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && !*timed_out ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+std::string ReadFileText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+fs::path CityctlPath() {
+  const char* value = std::getenv("CITY_CITYCTL");
+  return value != nullptr && *value != '\0' ? fs::path(value) : fs::path(CITY_CITYCTL_PATH);
+}
+
+std::string LocalUrl(uint16_t port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+std::string CtlRun::Describe() const {
+  std::string line = "cityctl";
+  for (const std::string& arg : args) line += " " + arg;
+  std::string text = line + "\n  -> exit " + std::to_string(result.exit_code);
+  if (result.timed_out) text += " (timed out)";
+  text += "\n  stdout: " + result.out.substr(0, 4000) + "\n  stderr: " + result.err.substr(0, 2000);
+  return text;
+}
+
+Cityctl::Cityctl(std::string node_url, fs::path home, fs::path scratch_dir)
+    : node_url_(std::move(node_url)),
+      home_(std::move(home)),
+      scratch_dir_(std::move(scratch_dir)) {}
+
+Cityctl Cityctl::WithNode(std::string node_url) const {
+  Cityctl copy = *this;
+  copy.node_url_ = std::move(node_url);
+  return copy;
+}
+
+Cityctl Cityctl::WithHome(fs::path home) const {
+  Cityctl copy = *this;
+  copy.home_ = std::move(home);
+  return copy;
+}
+
+CtlRun Cityctl::RunJson(const std::vector<std::string>& args, Millis timeout) const {
+  std::vector<std::string> all = {"--output", "json"};
+  all.insert(all.end(), args.begin(), args.end());
+  CtlRun run = Run(std::move(all), true, timeout);
+  run.json = Json::parse(run.result.out, nullptr, false);
+  if (run.json.is_discarded()) run.json = nullptr;
+  return run;
+}
+
+CtlRun Cityctl::RunText(const std::vector<std::string>& args, Millis timeout) const {
+  return Run(args, false, timeout);
+}
+
+CtlRun Cityctl::Run(std::vector<std::string> args, bool json_output, Millis timeout) const {
+  static std::atomic<int> counter{0};
+  const int n = counter++;
+  const fs::path out = scratch_dir_ / ("cityctl" + std::to_string(n) + ".out");
+  const fs::path err = scratch_dir_ / ("cityctl" + std::to_string(n) + ".err");
+  args.insert(args.begin(), {"--node", node_url_, "--home", home_.string()});
+  std::vector<std::string> argv = {CityctlPath().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+
+  CtlRun run;
+  run.args = std::move(args);
+  run.json_output = json_output;
+  const auto started = Clock::now();
+  run.result.exit_code = SpawnAndWait(std::move(argv), ChildEnvironment(env_), out, err, timeout,
+                                      &run.result.timed_out);
+  run.result.elapsed = std::chrono::duration_cast<Millis>(Clock::now() - started);
+  run.result.out = ReadFileText(out);
+  run.result.err = ReadFileText(err);
+  return run;
+}
+
+::testing::AssertionResult Succeeded(const CtlRun& run) {
+  if (run.exit_code() != 0) return ::testing::AssertionFailure() << run.Describe();
+  if (run.err().find("cityctl: error") != std::string::npos) {
+    return ::testing::AssertionFailure() << "exit 0 but an error on stderr: " << run.Describe();
+  }
+  if (run.json_output && !run.json.is_object()) {
+    return ::testing::AssertionFailure() << "no JSON object on stdout: " << run.Describe();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult FailedCleanly(const CtlRun& run) {
+  if (run.exit_code() != 1) {
+    return ::testing::AssertionFailure() << "expected exit 1: " << run.Describe();
+  }
+  if (!run.err().starts_with("cityctl: error: ") || run.err().find('\n') != run.err().size() - 1) {
+    return ::testing::AssertionFailure()
+           << "expected one line 'cityctl: error: ...' on stderr: " << run.Describe();
+  }
+  if (run.json_output) {
+    const Json error = run.json.is_object() ? run.json.value("error", Json()) : Json();
+    if (!error.is_object() || !error.value("code", Json()).is_string() ||
+        !error.value("message", Json()).is_string()) {
+      return ::testing::AssertionFailure()
+             << "expected {\"error\":{\"code\",\"message\"}} on stdout: " << run.Describe();
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace city::testnet

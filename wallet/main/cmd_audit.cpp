@@ -145,7 +145,7 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
         if (!encoded.ok()) return encoded.status();
         if (Status s = auditor.CheckBlock(next, *encoded); !s.ok()) {
           cli.SetErrorDetails({{"height", next}, {"verified_through", next - 1}});
-          return s;
+          return Status(s.code(), "chain check failed: " + s.message());
         }
       }
       if (!checked.ok()) {
@@ -497,6 +497,13 @@ Result<UbiLedger> ReplayUbi(Cli& cli,
         ledger.balances[touched] += static_cast<int64_t>(claim->amount);
         ledger.issued += claim->amount;
         ++ledger.claims;
+      } else if (name == "registered" || name == "suspended" || name == "resumed") {
+        // Their data begins with the citizen's account (UbiRegisterArgs, UbiCitizenArgs).
+        Result<PublicKey> citizen =
+            PublicKey::FromSpan(ByteSpan(*data).first(std::min(data->size(), PublicKey::kSize)));
+        if (!citizen.ok())
+          return Status(ErrorCode::kMalformed, "a " + name + " event is too short");
+        touched = EncodeAddress(*citizen);
       } else if (name == "transferred" || name == "burned") {
         Result<contracts::UbiTransferRecord> move =
             ledger::Decode<contracts::UbiTransferRecord>(*data, 4096);

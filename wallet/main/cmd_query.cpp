@@ -52,6 +52,11 @@ Result<std::string> KeyHex(const QueryArgs& args) {
   return ToHex(*bytes);
 }
 
+// The contract queries' parameters that hold an account (docs/contracts.md).
+bool IsAccountParam(std::string_view name) {
+  return name == "account" || name == "patient" || name == "grantee" || name == "holder";
+}
+
 std::string StatusText(const Json& s) {
   std::string text = "chain:      " + s.value("chain_id", "") +
                      "\nheight:     " + std::to_string(s.value("height", uint64_t{0})) +
@@ -151,10 +156,19 @@ void AddQueryCommands(CLI::App& app, Cli& cli) {
       if (eq == std::string::npos || eq == 0) {
         return Status(ErrorCode::kInvalidArgument, "--param " + param + ": expected name=value");
       }
-      const std::string value = param.substr(eq + 1);
+      const std::string name = param.substr(0, eq);
+      std::string value = param.substr(eq + 1);
+      // Accounts may be named by a key of the store, as in the tx flags.
+      if (IsAccountParam(name) && !value.starts_with("city1")) {
+        Result<PublicKey> account = cli.ResolveAccount(value);
+        if (!account.ok()) {
+          return Status(ErrorCode::kInvalidArgument,
+                        "--param " + name + ": " + account.status().message());
+        }
+        value = EncodeAddress(*account);
+      }
       const Json number = Json::parse(value, nullptr, /*allow_exceptions=*/false);
-      params[param.substr(0, eq)] =
-          number.is_number_unsigned() || number.is_boolean() ? number : Json(value);
+      params[name] = number.is_number_unsigned() || number.is_boolean() ? number : Json(value);
     }
     Result<wallet::NodeClient*> node = cli.Node();
     if (!node.ok()) return node.status();

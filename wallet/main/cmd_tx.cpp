@@ -119,22 +119,27 @@ CommandResult Submit(Cli& cli, const ledger::Transaction& tx, bool wait, int wai
   if (!node.ok()) return node.status();
   const std::string id = tx.Id().ToHex();
   Result<Json> accepted = (*node)->Post("/v1/tx", Json{{"tx", TxHex(tx)}});
-  if (!accepted.ok()) {
+  // Sending a transaction again is not an error: its outcome is what the caller wants.
+  const bool resent = !accepted.ok() && (*node)->last_error().code == "already_committed";
+  if (!accepted.ok() && !resent) {
     const wallet::NodeError& error = (*node)->last_error();
-    if (error.http_status != 0) cli.SetErrorDetails({{"node_code", error.code}, {"id", id}});
+    if (error.http_status != 0) {
+      cli.SetErrorDetails({{"code", "tx_refused"}, {"node_code", error.code}, {"id", id}});
+    }
     return accepted.status();
   }
   Output out;
   out.json = {{"id", id}, {"status", "pending"}, {"transaction", TransactionSummary(tx)}};
   out.text = SummaryText(tx) + "\nsubmitted to " + cli.globals().node + ": pending";
-  if (!wait) return out;
+  if (!wait && !resent) return out;
 
-  Result<Json> outcome = WaitForTx(cli, id, wait_seconds);
+  Result<Json> outcome = WaitForTx(cli, id, resent ? 0 : wait_seconds);
   if (!outcome.ok()) return outcome.status();
   out.json["status"] = (*outcome)["status"];
   if ((*outcome)["status"] == "rejected") {
     const Json error = outcome->value("error", Json::object());
-    cli.SetErrorDetails({{"id", id}, {"node_code", error.value("code", "")}});
+    cli.SetErrorDetails(
+        {{"code", "tx_rejected"}, {"id", id}, {"node_code", error.value("code", "")}});
     return Status(ErrorCode::kInvalidArgument, "transaction " + id +
                                                    " was rejected: " + error.value("code", "") +
                                                    ": " + error.value("message", ""));
@@ -145,13 +150,14 @@ CommandResult Submit(Cli& cli, const ledger::Transaction& tx, bool wait, int wai
   out.json["index"] = outcome->value("index", uint64_t{0});
   out.json["result"] = result;
   if (!result.value("ok", false)) {
-    cli.SetErrorDetails({{"id", id}, {"height", height}, {"result", result}});
+    cli.SetErrorDetails(
+        {{"code", "tx_failed"}, {"id", id}, {"height", height}, {"result", result}});
     return Status(ErrorCode::kInvalidArgument, "transaction " + id + " committed at height " +
                                                    std::to_string(height) +
                                                    " but failed: " + FailureText(result));
   }
-  out.text = SummaryText(tx) + "\ncommitted at height " + std::to_string(height) + "\n" +
-             ResultText(result);
+  out.text = SummaryText(tx) + (resent ? "\nalready committed" : "\ncommitted") + " at height " +
+             std::to_string(height) + "\n" + ResultText(result);
   return out;
 }
 

@@ -71,13 +71,15 @@ void Cli::OnRun(CLI::App* sub, std::function<CommandResult()> run) {
   runners_[sub] = std::move(run);
 }
 
-const std::function<CommandResult()>* Cli::Chosen(const CLI::App& app) const {
+const std::function<CommandResult()>* Cli::Chosen(const CLI::App& app,
+                                                  const CLI::App** given) const {
   const CLI::App* current = &app;
   while (true) {
     const std::vector<CLI::App*> parsed = current->get_subcommands();
     if (parsed.empty()) break;
     current = parsed.front();
   }
+  *given = current;
   const auto found = runners_.find(current);
   return found == runners_.end() ? nullptr : &found->second;
 }
@@ -196,7 +198,7 @@ int main(int argc, char** argv) {
       "cityctl: keys, transactions, queries and independent audit for CityLedger.\n"
       "Docs: docs/cli.md. Every command prints text, or one JSON object with --output json."};
   app.name("cityctl");
-  app.require_subcommand(1, 1);
+  app.require_subcommand(0, 1);
   app.fallthrough();
   globals.home = city::cityctl::DefaultHome();
   globals.node = std::string(city::wallet::kDefaultNodeUrl);
@@ -231,13 +233,34 @@ int main(int argc, char** argv) {
     return app.exit(help);
   } catch (const CLI::CallForAllHelp& help) {
     return app.exit(help);
+  } catch (const CLI::ExtrasError& error) {
+    // What CLI11 could not place: a mistyped or unknown command, or a stray argument.
+    std::string unknown = error.what();
+    if (const size_t colon = unknown.find(": "); colon != std::string::npos) {
+      unknown = unknown.substr(colon + 2);
+    }
+    return Fail(json_early, "usage",
+                "unknown command or argument '" + unknown + "' (see: cityctl --help)", nullptr, 2);
   } catch (const CLI::ParseError& error) {
     return Fail(json_early, "usage", std::string(error.what()) + " (see: cityctl --help)", nullptr,
                 2);
   }
-  const auto* run = cli.Chosen(app);
+  const CLI::App* given = nullptr;
+  const auto* run = cli.Chosen(app, &given);
   if (run == nullptr) {
-    return Fail(cli.json(), "usage", "no command given (see: cityctl --help)", nullptr, 2);
+    // A group without its command: say which commands it has.
+    std::string path;
+    for (const CLI::App* at = given; at != nullptr && at != &app; at = at->get_parent()) {
+      path = at->get_name() + (path.empty() ? "" : " " + path);
+    }
+    std::string choices;
+    for (const CLI::App* sub : given->get_subcommands([](const CLI::App*) { return true; })) {
+      choices += (choices.empty() ? "" : ", ") + sub->get_name();
+    }
+    const std::string where = "cityctl" + (path.empty() ? "" : " " + path);
+    return Fail(cli.json(), "usage",
+                where + " needs a command: " + choices + " (see: " + where + " --help)", nullptr,
+                2);
   }
   city::cityctl::CommandResult result = (*run)();
   if (!result.ok()) {

@@ -47,8 +47,16 @@ class Cli {
 
   // `sub` runs `run` when it is the command chosen (the deepest one given).
   void OnRun(CLI::App* sub, std::function<CommandResult()> run);
-  // The command chosen after parsing `app`, or nullptr when it has no action of its own.
-  const std::function<CommandResult()>* Chosen(const CLI::App& app) const;
+  // The command chosen after parsing `app`: the deepest one given, which `*given` is set to.
+  // nullptr when that one has no action of its own (a group such as "tx ubi").
+  const std::function<CommandResult()>* Chosen(const CLI::App& app, const CLI::App** given) const;
+
+  // A wrong command line found while running (a bad flag value): exit 2 rather than 1.
+  Status UsageError(Status status) {
+    usage_error_ = true;
+    return status;
+  }
+  bool usage_error() const { return usage_error_; }
 
   // The key store under --home.
   wallet::KeyStore Keys() const;
@@ -75,6 +83,7 @@ class Cli {
   std::unique_ptr<wallet::NodeClient> node_;
   std::string node_chain_id_;
   Json error_details_;
+  bool usage_error_ = false;
 };
 
 // ~/.cityledger/cityctl

@@ -763,7 +763,7 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
 void AddAuditCommands(CLI::App& app, Cli& cli) {
   auto args = std::make_shared<AuditArgs>();
   CLI::App* audit = app.add_subcommand("audit", "Check the chain without trusting the node");
-  audit->require_subcommand(1, 1);
+  audit->require_subcommand(0, 1);
   auto add_genesis = [args](CLI::App* sub) {
     sub->add_option("--genesis", args->genesis_file,
                     "The genesis file you trust (default: the node's, which proves less)");

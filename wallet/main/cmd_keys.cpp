@@ -36,7 +36,7 @@ struct KeyArgs {
 void AddKeysCommands(CLI::App& app, Cli& cli) {
   auto args = std::make_shared<KeyArgs>();
   CLI::App* keys = app.add_subcommand("keys", "Manage keys: encrypted files in --home/keys");
-  keys->require_subcommand(1, 1);
+  keys->require_subcommand(0, 1);
 
   CLI::App* create = keys->add_subcommand(
       "new", "Make a new key, encrypted with a passphrase, and print its address");

@@ -77,7 +77,7 @@ std::string StatusText(const Json& s) {
 void AddQueryCommands(CLI::App& app, Cli& cli) {
   auto args = std::make_shared<QueryArgs>();
   CLI::App* query = app.add_subcommand("query", "Read the chain through a node");
-  query->require_subcommand(1, 1);
+  query->require_subcommand(0, 1);
 
   CLI::App* status = query->add_subcommand("status", "The node: chain, height, leader, peers");
   cli.OnRun(status, [&cli]() -> CommandResult {

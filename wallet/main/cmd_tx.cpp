@@ -174,9 +174,10 @@ Result<ledger::Transaction> BuildTx(Cli& cli, const wallet::MethodSpec& spec,
     if (arg.type == wallet::ArgType::kAccount && !value.starts_with("city1") &&
         wallet::KeyStore::CheckName(value).ok()) {
       Result<PublicKey> account = cli.ResolveAccount(value);
-      if (!account.ok())
-        return Status(ErrorCode::kInvalidArgument,
-                      "--" + arg.flag + ": " + account.status().message());
+      if (!account.ok()) {
+        return cli.UsageError(Status(ErrorCode::kInvalidArgument,
+                                     "--" + arg.flag + ": " + account.status().message()));
+      }
       value = EncodeAddress(*account);
     }
     given[arg.flag] = std::move(value);
@@ -187,9 +188,19 @@ Result<ledger::Transaction> BuildTx(Cli& cli, const wallet::MethodSpec& spec,
   if (mode == Mode::kSignOnly) {
     // Offline: nothing is asked of a node, so everything it would say is a flag.
     if (chain_id.empty() || !nonce || !flags.tx.expiry_height) {
-      return Status(ErrorCode::kInvalidArgument,
-                    "tx sign works offline: give --chain-id, --nonce and --tx-expiry");
+      return cli.UsageError(
+          Status(ErrorCode::kInvalidArgument,
+                 "tx sign works offline: give --chain-id, --nonce and --tx-expiry"));
     }
+  }
+  // The flags are checked first, against the key file's public key: a typo should not cost a
+  // passphrase, a key derivation and the node's time. They are encoded again below, once the
+  // chain's height is known.
+  Result<wallet::StoredKey> sender = cli.Keys().Find(flags.tx.from);
+  if (!sender.ok()) return sender.status();
+  if (Result<Bytes> checked = spec.encode(given, {sender->public_key, NowMs(), tip});
+      !checked.ok()) {
+    return cli.UsageError(checked.status());
   }
   Result<KeyPair> key = cli.LoadKey(flags.tx.from);
   if (!key.ok()) return key.status();
@@ -302,7 +313,7 @@ void AddMethodTree(CLI::App* parent, Cli& cli, Mode mode) {
     if (contract == nullptr) {
       contract =
           parent->add_subcommand(spec.contract, "Methods of the " + spec.contract + " contract");
-      contract->require_subcommand(1, 1);
+      contract->require_subcommand(0, 1);
     }
     AddMethodCommand(contract, cli, spec, mode);
   }
@@ -345,14 +356,14 @@ Result<ledger::Transaction> ReadSignedTx(const std::string& text) {
 void AddTxCommands(CLI::App& app, Cli& cli) {
   CLI::App* tx = app.add_subcommand(
       "tx", "Build, sign and send transactions: cityctl tx <contract> <method> --from KEY ...");
-  tx->require_subcommand(1, 1);
+  tx->require_subcommand(0, 1);
   AddMethodTree(tx, cli, Mode::kSubmit);
 
   CLI::App* sign = tx->add_subcommand(
       "sign",
       "Sign a transaction offline (needs --chain-id, --nonce, --tx-expiry); prints "
       "its hex for tx send");
-  sign->require_subcommand(1, 1);
+  sign->require_subcommand(0, 1);
   AddMethodTree(sign, cli, Mode::kSignOnly);
 
   auto send_args = std::make_shared<std::pair<std::string, TxFlags>>();

@@ -262,7 +262,17 @@ int main(int argc, char** argv) {
                 where + " needs a command: " + choices + " (see: " + where + " --help)", nullptr,
                 2);
   }
-  city::cityctl::CommandResult result = (*run)();
+  city::cityctl::CommandResult result = city::Status(city::ErrorCode::kInternal, "not run");
+  try {
+    result = (*run)();
+  } catch (const nlohmann::json::exception& error) {
+    // A node's answer of the wrong shape (a field of another type): its fault, not a crash.
+    result = city::Status(city::ErrorCode::kMalformed,
+                          std::string("the node's answer is not what cityctl expects (") +
+                              error.what() + "); is --node a CityLedger node of this version?");
+  } catch (const std::exception& error) {
+    result = city::Status(city::ErrorCode::kInternal, std::string("unexpected: ") + error.what());
+  }
   if (!result.ok()) {
     return Fail(cli.json(), city::ErrorCodeName(result.status().code()), result.status().message(),
                 cli.error_details(), 1);

@@ -165,6 +165,7 @@ void Cli::SetErrorDetails(Json details) { error_details_ = std::move(details); }
 namespace {
 
 using city::cityctl::Cli;
+using city::cityctl::Dump;
 using city::cityctl::Json;
 
 bool WantsJson(int argc, char** argv) {
@@ -184,7 +185,7 @@ int Fail(bool json, std::string_view code, const std::string& message, const Jso
   if (json) {
     Json error = {{"code", code}, {"message", message}};
     if (details.is_object()) error.update(details);
-    std::cout << Json{{"error", error}}.dump(2) << "\n";
+    std::cout << Dump(Json{{"error", error}}, 2) << "\n";
   }
   return exit_code;
 }
@@ -275,11 +276,11 @@ int main(int argc, char** argv) {
   }
   if (!result.ok()) {
     return Fail(cli.json(), city::ErrorCodeName(result.status().code()), result.status().message(),
-                cli.error_details(), 1);
+                cli.error_details(), cli.usage_error() ? 2 : 1);
   }
   if (result->printed) return 0;
   if (cli.json()) {
-    std::cout << result->json.dump(2) << "\n";
+    std::cout << Dump(result->json, 2) << "\n";
   } else if (!result->text.empty()) {
     std::cout << result->text << (result->text.back() == '\n' ? "" : "\n");
   }

@@ -86,6 +86,12 @@ class Cli {
   bool usage_error_ = false;
 };
 
+// JSON text that never throws: bytes that are not UTF-8 (a node's, or a transaction's text
+// arguments) are shown as U+FFFD.
+inline std::string Dump(const Json& json, int indent = -1) {
+  return json.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 // ~/.cityledger/cityctl
 std::filesystem::path DefaultHome();
 

@@ -3,6 +3,10 @@
 //   state:        a value (or its absence) with a Merkle proof against a certified header
 //   emr / provenance / ubi: a contract's records, cross-checked
 //   export:       blocks, transactions and events as JSON lines or CSV
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -98,6 +102,15 @@ Result<wallet::CertifiedHeaderBytes> CertifiedFromJson(const Json& item) {
   return out;
 }
 
+// A member of a node's JSON answer, or null when it is absent or `json` is not an object
+// (operator[] on a const json with a missing key is undefined behaviour).
+const Json& Field(const Json& json, const char* key) {
+  static const Json kNull;
+  if (!json.is_object()) return kNull;
+  const auto found = json.find(key);
+  return found == json.end() ? kNull : *found;
+}
+
 double PerSecond(uint64_t count, double seconds) { return seconds > 0 ? count / seconds : 0; }
 
 // ---- verify-chain ----
@@ -111,7 +124,11 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
   if (!status.ok()) return status.status();
   const uint64_t tip = status->value("height", uint64_t{0});
   const uint64_t from = args.from.value_or(0);
-  const uint64_t to = std::min(args.to.value_or(tip), tip);
+  if (args.to && *args.to > tip) {
+    return Status(ErrorCode::kNotFound, "--to " + std::to_string(*args.to) +
+                                            " is above the node's tip " + std::to_string(tip));
+  }
+  const uint64_t to = args.to.value_or(tip);
   if (from > to) {
     return Status(
         ErrorCode::kInvalidArgument,
@@ -182,6 +199,12 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
              "committed (two-chain rule) through height " + std::to_string(stats.proven_committed) +
              "; a certificate alone does not prove the newest block committed\n" + rates +
              "\ngenesis " + genesis->chain.block_hash.ToHex() + " from " + genesis->source;
+  out.json["tied_to_genesis"] = from == 0;
+  if (from > 0) {
+    out.text += "\nheights below " + std::to_string(from) +
+                " were not checked: from a middle height the chain is tied to the genesis only "
+                "by its validators' keys";
+  }
   return out;
 }
 
@@ -213,6 +236,11 @@ CommandResult AuditState(Cli& cli, const AuditArgs& args) {
   Result<wallet::CertifiedHeaderBytes> certified =
       CertifiedFromJson(answer->value("certified", Json::object()));
   if (!certified.ok()) return certified.status();
+  if (args.height && certified->height != *args.height) {
+    return Status(ErrorCode::kUnauthenticated,
+                  "asked for a proof against block " + std::to_string(*args.height) +
+                      ", the node proved against block " + std::to_string(certified->height));
+  }
   wallet::ChainAuditor auditor(genesis->chain);
   if (Status s = auditor.AddHeader(*certified); !s.ok()) return s;
   std::optional<Bytes> value;
@@ -241,7 +269,8 @@ CommandResult AuditState(Cli& cli, const AuditArgs& args) {
               {"height", certified->height},
               {"state_version", header->exec_height},
               {"state_root", header->state_root.ToHex()},
-              {"signatures", auditor.stats().signatures}};
+              {"signatures", auditor.stats().signatures},
+              {"genesis_source", genesis->source}};
   if (value && value->size() == 8) {
     uint64_t number = 0;
     for (size_t i = 0; i < 8; ++i) number |= uint64_t((*value)[i]) << (8 * i);
@@ -256,7 +285,9 @@ CommandResult AuditState(Cli& cli, const AuditArgs& args) {
              : "") +
       "\nverified against the state root of certified block " + std::to_string(certified->height) +
       " (state after height " + std::to_string(header->exec_height) + "), " +
-      std::to_string(auditor.stats().signatures) + " certificate signatures checked";
+      std::to_string(auditor.stats().signatures) +
+      " certificate signatures checked\ngenesis from " + genesis->source +
+      (args.height ? "" : "\nthe block is the one the node chose; --height H asks for a given one");
   return out;
 }
 
@@ -274,8 +305,14 @@ Result<Json> AllPages(Cli& cli, const std::string& contract, const std::string& 
     Result<Json> answer = (*node)->Post("/v1/query/" + contract + "/" + query, params);
     if (!answer.ok()) return answer.status();
     last = (*answer)["result"];
-    for (const Json& item : last.value(field, Json::array())) items.push_back(item);
+    const Json page = last.value(field, Json::array());
+    for (const Json& item : page) items.push_back(item);
     if (!last.contains("next_cursor") || last["next_cursor"].is_null()) break;
+    // A page that says "more" must bring some, or a lying node would keep the audit forever.
+    if (page.empty() || last["next_cursor"] == params.value("cursor", Json())) {
+      return Status(ErrorCode::kMalformed,
+                    std::string("the node's pages of ") + field + " do not advance");
+    }
     if (items.size() >= kMaxAuditItems) {
       return Status(ErrorCode::kTooLarge, "more than " + std::to_string(kMaxAuditItems) + " " +
                                               field + ": narrow the audit");
@@ -297,18 +334,16 @@ Result<Json> ContractQuery(Cli& cli, const std::string& contract, const std::str
 }
 
 // Why an access under a consent was not allowed by it ("" when it was).
-std::string ConsentProblem(const Json& access, const Json& consent) {
-  if (consent.value("patient", "") != access.value("patient", ""))
-    return "another patient's consent";
-  if (consent.value("grantee", "") != access.value("accessor", ""))
-    return "consent given to someone else";
-  if (!consent.value("permit", false)) return "a deny consent";
+// Whether `consent` was in force at `time` and covers the access's record type and purpose
+// ("" when it does; otherwise why not).
+std::string CoverageProblem(const Json& access, const Json& consent) {
   const uint64_t time = access.value("time_ms", uint64_t{0});
   if (time < consent.value("start_ms", uint64_t{0})) return "before the consent's start";
   if (time >= consent.value("end_ms", uint64_t{0})) return "after the consent ended";
-  if (consent.value("revoked", false) && consent["revoked_ms"].is_number() &&
-      time >= consent["revoked_ms"].get<uint64_t>()) {
-    return "after the consent was revoked";
+  if (consent.value("revoked", false)) {
+    const Json& revoked_ms = Field(consent, "revoked_ms");
+    if (!revoked_ms.is_number_unsigned()) return "the consent was revoked (when is not known)";
+    if (time >= revoked_ms.get<uint64_t>()) return "after the consent was revoked";
   }
   const Json types = consent.value("record_types", Json::array());
   if (std::find(types.begin(), types.end(), access.value("record_type", "")) == types.end()) {
@@ -318,12 +353,35 @@ std::string ConsentProblem(const Json& access, const Json& consent) {
   return "";
 }
 
+// Why an access under a consent was not allowed by it, the contract's rules replayed ("" when
+// it was): the consent is the patient's permit for the accessor, in force and covering the
+// access, and no deny consent of the patient to the accessor in force covered it.
+std::string ConsentProblem(const Json& access, const Json& consent, const Json& all_consents) {
+  if (consent.value("patient", "") != access.value("patient", ""))
+    return "another patient's consent";
+  if (consent.value("grantee", "") != access.value("accessor", ""))
+    return "consent given to someone else";
+  if (!consent.value("permit", false)) return "a deny consent";
+  if (std::string problem = CoverageProblem(access, consent); !problem.empty()) return problem;
+  for (const Json& deny : all_consents) {
+    if (deny.value("permit", true) || deny.value("grantee", "") != access.value("accessor", "")) {
+      continue;
+    }
+    if (CoverageProblem(access, deny).empty()) {
+      return "deny consent " + std::to_string(deny.value("id", uint64_t{0})) + " refused it";
+    }
+  }
+  return "";
+}
+
 CommandResult AuditEmr(Cli& cli, const AuditArgs& args) {
   Result<PublicKey> patient = cli.ResolveAccount(args.subject);
   if (!patient.ok()) return patient.status();
   const std::string address = EncodeAddress(*patient);
   Result<Json> list = AllPages(cli, "emr", "accesses", {{"patient", address}}, "accesses");
   if (!list.ok()) return list.status();
+  Result<Json> all_consents = AllPages(cli, "emr", "consents", {{"patient", address}}, "consents");
+  if (!all_consents.ok()) return all_consents.status();
   Json rows = Json::array();
   uint64_t consented = 0, emergency = 0, unreviewed = 0, problems = 0;
   std::map<uint64_t, Json> consents;
@@ -332,12 +390,21 @@ CommandResult AuditEmr(Cli& cli, const AuditArgs& args) {
     std::string basis;
     if (access.value("flagged", false)) {
       ++emergency;
-      const bool reviewed = access.contains("review") && !access["review"].is_null();
+      const Json& review = Field(access, "review");
+      const bool reviewed = review.is_object();
+      const bool unjustified = reviewed && !review.value("justified", false);
       if (!reviewed) ++unreviewed;
-      basis =
-          "EMERGENCY (break-glass, flag " + std::to_string(access.value("flag_id", uint64_t{0})) +
-          (reviewed ? ", reviewed)" : ", NOT REVIEWED)") + ": " + access.value("justification", "");
+      basis = "EMERGENCY (break-glass, flag " +
+              std::to_string(access.value("flag_id", uint64_t{0})) +
+              (!reviewed     ? ", NOT REVIEWED)"
+               : unjustified ? ", reviewed: UNJUSTIFIED)"
+                             : ", reviewed: justified)") +
+              ": " + access.value("justification", "");
       access["basis"] = "emergency";
+      if (unjustified) {
+        ++problems;
+        access["problem"] = "an auditor found the emergency access unjustified";
+      }
     } else if (access["consent_id"].is_number()) {
       ++consented;
       const uint64_t id = access["consent_id"].get<uint64_t>();
@@ -346,7 +413,7 @@ CommandResult AuditEmr(Cli& cli, const AuditArgs& args) {
         if (!consent.ok()) return consent.status();
         consents[id] = *consent;
       }
-      const std::string problem = ConsentProblem(access, consents[id]);
+      const std::string problem = ConsentProblem(access, consents[id], (*all_consents)["consents"]);
       access["basis"] = "consent";
       access["consent"] = consents[id];
       access["consistent"] = problem.empty();
@@ -383,8 +450,10 @@ CommandResult AuditEmr(Cli& cli, const AuditArgs& args) {
              " not reviewed), " + std::to_string(problems) + " problems";
   if (problems > 0) {
     cli.SetErrorDetails(out.json);
-    return Status(ErrorCode::kCorruption,
-                  std::to_string(problems) + " accesses without a valid basis (see the list)");
+    return Status(
+        ErrorCode::kCorruption,
+        std::to_string(problems) +
+            " accesses with a problem: no valid basis, or found unjustified (see the list)");
   }
   return out;
 }
@@ -419,13 +488,17 @@ CommandResult AuditProvenance(Cli& cli, const AuditArgs& args) {
       holder = event.value("actor", "");
       custody.push_back({{"holder", holder}, {"since_height", height}, {"how", "accepted"}});
     }
-    text +=
-        "height " + std::to_string(height) + "  " + kind +
-        (event["action"].is_string() ? " " + event["action"].get<std::string>() : "") + " by " +
-        event.value("actor", "") +
-        (event["biz_step"].is_string() ? "  step " + event["biz_step"].get<std::string>() : "") +
-        (event["read_point"].is_string() ? "  at " + event["read_point"].get<std::string>() : "") +
-        "\n";
+    text += "height " + std::to_string(height) + "  " + kind +
+            (Field(event, "action").is_string() ? " " + Field(event, "action").get<std::string>()
+                                                : "") +
+            " by " + event.value("actor", "") +
+            (Field(event, "biz_step").is_string()
+                 ? "  step " + Field(event, "biz_step").get<std::string>()
+                 : "") +
+            (Field(event, "read_point").is_string()
+                 ? "  at " + Field(event, "read_point").get<std::string>()
+                 : "") +
+            "\n";
   }
   // The holder the chain of custody ends with is the item's holder, unless it sits in a
   // container (whose holder holds it).
@@ -455,83 +528,123 @@ CommandResult AuditProvenance(Cli& cli, const AuditArgs& args) {
 
 // ---- ubi ----
 
+// Sums of u64 amounts, signed: a replay of a lying node's events must not overflow.
+using Amount = __int128;
+
+std::string AmountText(Amount value) {
+  if (value < 0) return "-" + AmountText(-value);
+  std::string digits;
+  do {
+    digits.push_back(char('0' + int(value % 10)));
+    value /= 10;
+  } while (value > 0);
+  return std::string(digits.rbegin(), digits.rend());
+}
+
+// A JSON number when it fits, else its decimal text.
+Json AmountJson(Amount value) {
+  if (value >= 0 && value <= Amount(UINT64_MAX)) return uint64_t(value);
+  if (value < 0 && value >= Amount(INT64_MIN)) return int64_t(value);
+  return AmountText(value);
+}
+
 struct UbiLedger {
-  std::map<std::string, int64_t> balances;  // recomputed from events (and genesis)
-  uint64_t issued = 0;
-  uint64_t burned = 0;
+  std::map<std::string, Amount> balances;  // recomputed from events (and genesis)
+  Amount issued = 0;
+  Amount burned = 0;
   uint64_t claims = 0;
   uint64_t transfers = 0;
   uint64_t through_height = 0;
   Json account_events = Json::array();  // of the audited account
 };
 
-// Replays every ubi event of the chain, from the genesis balances on.
+// Applies one ubi event; `touched` is the account it concerns, if it is `account`.
+Status ApplyUbiEvent(UbiLedger& ledger, const Json& event, const std::string& account) {
+  const std::string name = event.value("name", "");
+  Result<Bytes> data = FromHex(event.value("data", ""));
+  if (!data.ok()) return Status(ErrorCode::kMalformed, "an event's data is not hex");
+  std::vector<std::string> concerned;
+  if (name == "claimed") {
+    Result<contracts::UbiClaimRecord> claim =
+        ledger::Decode<contracts::UbiClaimRecord>(*data, ledger::kMaxEventBytes);
+    if (!claim.ok()) return Status(ErrorCode::kMalformed, "a claimed event does not decode");
+    concerned.push_back(EncodeAddress(claim->account));
+    ledger.balances[concerned.back()] += claim->amount;
+    ledger.issued += claim->amount;
+    ++ledger.claims;
+  } else if (name == "registered" || name == "suspended" || name == "resumed") {
+    // Their data begins with the citizen's account (UbiRegisterArgs, UbiCitizenArgs).
+    Result<PublicKey> citizen =
+        PublicKey::FromSpan(ByteSpan(*data).first(std::min(data->size(), PublicKey::kSize)));
+    if (!citizen.ok()) return Status(ErrorCode::kMalformed, "a " + name + " event is too short");
+    concerned.push_back(EncodeAddress(*citizen));
+  } else if (name == "transferred" || name == "burned") {
+    Result<contracts::UbiTransferRecord> move =
+        ledger::Decode<contracts::UbiTransferRecord>(*data, ledger::kMaxEventBytes);
+    if (!move.ok()) return Status(ErrorCode::kMalformed, "a " + name + " event does not decode");
+    concerned.push_back(EncodeAddress(move->from));
+    ledger.balances[concerned.back()] -= move->amount;
+    if (name == "burned") {
+      ledger.burned += move->amount;
+    } else {
+      concerned.push_back(EncodeAddress(move->to));
+      ledger.balances[concerned.back()] += move->amount;
+      ++ledger.transfers;
+    }
+  }
+  if (!account.empty() &&
+      std::find(concerned.begin(), concerned.end(), account) != concerned.end()) {
+    Json row = event;
+    row.erase("data");
+    ledger.account_events.push_back(std::move(row));
+  }
+  return Status::Ok();
+}
+
+// Replays every ubi event of blocks 1..`through`, from the genesis balances on.
 Result<UbiLedger> ReplayUbi(Cli& cli,
                             const std::vector<std::pair<PublicKey, uint64_t>>& genesis_balances,
-                            const std::string& account) {
+                            const std::string& account, uint64_t through) {
   UbiLedger ledger;
   for (const auto& [key, amount] : genesis_balances) {
-    ledger.balances[EncodeAddress(key)] += static_cast<int64_t>(amount);
+    ledger.balances[EncodeAddress(key)] += amount;
     ledger.issued += amount;
   }
   Result<wallet::NodeClient*> node = cli.Node();
   if (!node.ok()) return node.status();
-  Result<Json> status = (*node)->Get("/v1/status");
-  if (!status.ok()) return status.status();
-  const uint64_t tip = status->value("height", uint64_t{0});
   uint64_t after = 0;
-  while (after < tip) {
+  while (after < through) {
     Result<Json> page =
         (*node)->Get("/v1/subscribe/events?contract=ubi&wait_ms=0&after=" + std::to_string(after));
     if (!page.ok()) return page.status();
     for (const Json& event : page->value("events", Json::array())) {
-      const std::string name = event.value("name", "");
-      Result<Bytes> data = FromHex(event.value("data", ""));
-      if (!data.ok()) return Status(ErrorCode::kMalformed, "an event's data is not hex");
-      std::string touched;
-      if (name == "claimed") {
-        Result<contracts::UbiClaimRecord> claim =
-            ledger::Decode<contracts::UbiClaimRecord>(*data, 4096);
-        if (!claim.ok()) return Status(ErrorCode::kMalformed, "a claimed event does not decode");
-        touched = EncodeAddress(claim->account);
-        ledger.balances[touched] += static_cast<int64_t>(claim->amount);
-        ledger.issued += claim->amount;
-        ++ledger.claims;
-      } else if (name == "registered" || name == "suspended" || name == "resumed") {
-        // Their data begins with the citizen's account (UbiRegisterArgs, UbiCitizenArgs).
-        Result<PublicKey> citizen =
-            PublicKey::FromSpan(ByteSpan(*data).first(std::min(data->size(), PublicKey::kSize)));
-        if (!citizen.ok())
-          return Status(ErrorCode::kMalformed, "a " + name + " event is too short");
-        touched = EncodeAddress(*citizen);
-      } else if (name == "transferred" || name == "burned") {
-        Result<contracts::UbiTransferRecord> move =
-            ledger::Decode<contracts::UbiTransferRecord>(*data, 4096);
-        if (!move.ok())
-          return Status(ErrorCode::kMalformed, "a " + name + " event does not decode");
-        const std::string from = EncodeAddress(move->from);
-        ledger.balances[from] -= static_cast<int64_t>(move->amount);
-        if (name == "burned") {
-          ledger.burned += move->amount;
-        } else {
-          ledger.balances[EncodeAddress(move->to)] += static_cast<int64_t>(move->amount);
-          ++ledger.transfers;
-          if (EncodeAddress(move->to) == account) touched = account;
-        }
-        if (from == account) touched = account;
+      const uint64_t height = event.value("height", uint64_t{0});
+      if (height <= after) {
+        return Status(ErrorCode::kMalformed, "the node sent an event of height " +
+                                                 std::to_string(height) + " after height " +
+                                                 std::to_string(after));
       }
-      if (!account.empty() && touched == account) {
-        Json row = event;
-        row.erase("data");
-        ledger.account_events.push_back(row);
-      }
+      if (height > through) continue;
+      if (Status s = ApplyUbiEvent(ledger, event, account); !s.ok()) return s;
     }
     const uint64_t next = page->value("next_after", after);
-    if (next <= after) break;
+    if (next <= after) {
+      return Status(ErrorCode::kMalformed, "the node's event feed stopped at height " +
+                                               std::to_string(after) + ", below " +
+                                               std::to_string(through));
+    }
     after = next;
   }
-  ledger.through_height = after;
+  ledger.through_height = through;
   return ledger;
+}
+
+// A contract query's whole answer: {"height", "result"}.
+Result<Json> ContractAnswer(Cli& cli, const std::string& contract, const std::string& query,
+                            const Json& params) {
+  Result<wallet::NodeClient*> node = cli.Node();
+  if (!node.ok()) return node.status();
+  return (*node)->Post("/v1/query/" + contract + "/" + query, params);
 }
 
 CommandResult AuditUbi(Cli& cli, const AuditArgs& args, bool supply) {
@@ -543,74 +656,83 @@ CommandResult AuditUbi(Cli& cli, const AuditArgs& args, bool supply) {
     if (!key.ok()) return key.status();
     account = EncodeAddress(*key);
   }
+  // The node's figures first, then the events through the height they were read at: on a live
+  // chain both then describe the same state.
+  Result<Json> answer = supply ? ContractAnswer(cli, "ubi", "supply", Json::object())
+                               : ContractAnswer(cli, "ubi", "balance", {{"account", account}});
+  if (!answer.ok()) return answer.status();
+  const uint64_t height = answer->value("height", uint64_t{0});
+  const Json node_says = answer->value("result", Json::object());
   // The genesis balances: from the genesis document given (--genesis), not the node.
-  Result<UbiLedger> replay = ReplayUbi(cli, genesis->doc.balances, account);
+  Result<UbiLedger> replay = ReplayUbi(cli, genesis->doc.balances, account, height);
   if (!replay.ok()) return replay.status();
   std::vector<std::string> problems;
   Output out;
   if (supply) {
-    Result<Json> node_supply = ContractQuery(cli, "ubi", "supply", Json::object());
-    if (!node_supply.ok()) return node_supply.status();
-    int64_t sum = 0;
+    Amount sum = 0;
     size_t negative = 0;
     for (const auto& [address, balance] : replay->balances) {
       sum += balance;
       if (balance < 0) ++negative;
     }
-    const uint64_t recomputed = replay->issued - replay->burned;
-    if (static_cast<uint64_t>(sum) != recomputed)
-      problems.push_back("the balances do not add up to issued - burned");
-    if (negative > 0)
+    const Amount recomputed = replay->issued - replay->burned;
+    if (sum != recomputed) problems.push_back("the balances do not add up to issued - burned");
+    if (negative > 0) {
       problems.push_back(std::to_string(negative) + " accounts would hold a negative balance");
-    if (node_supply->value("issued", uint64_t{0}) != replay->issued)
+    }
+    if (Amount(node_says.value("issued", uint64_t{0})) != replay->issued) {
       problems.push_back("the node's issued differs from the ledger's events");
-    if (node_supply->value("burned", uint64_t{0}) != replay->burned)
+    }
+    if (Amount(node_says.value("burned", uint64_t{0})) != replay->burned) {
       problems.push_back("the node's burned differs from the ledger's events");
-    out.json = {{"through_height", replay->through_height},
+    }
+    out.json = {{"through_height", height},
                 {"recomputed",
-                 {{"issued", replay->issued},
-                  {"burned", replay->burned},
-                  {"supply", recomputed},
-                  {"sum_of_balances", sum},
+                 {{"issued", AmountJson(replay->issued)},
+                  {"burned", AmountJson(replay->burned)},
+                  {"supply", AmountJson(recomputed)},
+                  {"sum_of_balances", AmountJson(sum)},
                   {"accounts", replay->balances.size()},
                   {"claims", replay->claims},
                   {"transfers", replay->transfers}}},
-                {"node", *node_supply},
+                {"node", node_says},
                 {"invariant_holds", problems.empty()},
+                {"genesis_source", genesis->source},
                 {"problems", problems}};
-    out.text = "through height " + std::to_string(replay->through_height) + ": issued " +
-               std::to_string(replay->issued) + ", burned " + std::to_string(replay->burned) +
-               ", supply " + std::to_string(recomputed) + " = sum of " +
-               std::to_string(replay->balances.size()) + " balances " + std::to_string(sum) + " (" +
-               std::to_string(replay->claims) + " claims, " + std::to_string(replay->transfers) +
-               " transfers)\nnode says: issued " +
-               std::to_string(node_supply->value("issued", uint64_t{0})) + ", burned " +
-               std::to_string(node_supply->value("burned", uint64_t{0})) + "\n" +
+    out.text = "through height " + std::to_string(height) + ": issued " +
+               AmountText(replay->issued) + ", burned " + AmountText(replay->burned) + ", supply " +
+               AmountText(recomputed) + " = sum of " + std::to_string(replay->balances.size()) +
+               " balances " + AmountText(sum) + " (" + std::to_string(replay->claims) +
+               " claims, " + std::to_string(replay->transfers) + " transfers)\nnode says: issued " +
+               std::to_string(node_says.value("issued", uint64_t{0})) + ", burned " +
+               std::to_string(node_says.value("burned", uint64_t{0})) + "\n" +
                (problems.empty() ? "the supply invariant holds" : "PROBLEM: " + problems.front());
   } else {
-    Result<Json> balance = ContractQuery(cli, "ubi", "balance", {{"account", account}});
-    if (!balance.ok()) return balance.status();
     Result<Json> claims = AllPages(cli, "ubi", "claims", {{"account", account}}, "claims");
     if (!claims.ok()) return claims.status();
-    const int64_t recomputed = replay->balances.count(account) ? replay->balances[account] : 0;
-    const uint64_t node_balance = (*balance).value("balance", uint64_t{0});
-    if (recomputed < 0 || static_cast<uint64_t>(recomputed) != node_balance) {
+    const auto found = replay->balances.find(account);
+    const Amount recomputed = found == replay->balances.end() ? 0 : found->second;
+    const uint64_t node_balance = node_says.value("balance", uint64_t{0});
+    if (recomputed != Amount(node_balance)) {
       problems.push_back("the node says " + std::to_string(node_balance) +
-                         " but the events add up to " + std::to_string(recomputed));
+                         " but the events add up to " + AmountText(recomputed));
     }
+    const Json claim_list = claims->value("claims", Json::array());
     out.json = {{"account", account},
                 {"balance", node_balance},
-                {"recomputed_balance", recomputed},
-                {"through_height", replay->through_height},
-                {"claims", (*claims)["claims"]},
+                {"recomputed_balance", AmountJson(recomputed)},
+                {"through_height", height},
+                {"claims", claim_list},
                 {"events", replay->account_events},
                 {"consistent", problems.empty()},
+                {"genesis_source", genesis->source},
                 {"problems", problems}};
     out.text = account + ": balance " + std::to_string(node_balance) + ", recomputed from " +
-               std::to_string(replay->account_events.size()) + " events " +
-               std::to_string(recomputed) + ", " + std::to_string((*claims)["claims"].size()) +
-               " claims\n" + (problems.empty() ? "consistent" : "PROBLEM: " + problems.front());
+               std::to_string(replay->account_events.size()) + " events " + AmountText(recomputed) +
+               ", " + std::to_string(claim_list.size()) + " claims\n" +
+               (problems.empty() ? "consistent" : "PROBLEM: " + problems.front());
   }
+  out.text += "\ngenesis balances from " + genesis->source;
   if (!problems.empty()) {
     cli.SetErrorDetails(out.json);
     return Status(ErrorCode::kCorruption, problems.front());
@@ -633,7 +755,10 @@ std::string CsvField(const std::string& text) {
 // One CSV line of the export's 12 columns.
 std::string CsvRow(const std::vector<std::string>& fields) {
   std::string line;
-  for (size_t i = 0; i < fields.size(); ++i) line += (i ? "," : "") + CsvField(fields[i]);
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) line.push_back(',');
+    line += CsvField(fields[i]);
+  }
   return line + "\n";
 }
 
@@ -653,9 +778,15 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
   const uint64_t to = std::min(args.to.value_or(tip), tip);
   std::ofstream file;
   if (!args.out.empty()) {
-    if (std::filesystem::exists(args.out)) {
-      return Status(ErrorCode::kAlreadyExists, args.out + " already exists; not overwriting");
+    // Created here and now, never through a link: an existing file is never overwritten.
+    const int fd = ::open(args.out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+      if (errno == EEXIST) {
+        return Status(ErrorCode::kAlreadyExists, args.out + " already exists; not overwriting");
+      }
+      return IoErrorFromErrno("cannot create", args.out);
     }
+    ::close(fd);
     file.open(args.out);
     if (!file) return Status(ErrorCode::kIoError, "cannot write " + args.out);
   }
@@ -668,25 +799,24 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
   for (uint64_t h = from; h <= to; ++h) {
     Result<Json> answer = (*node)->Get("/v1/blocks/" + std::to_string(h));
     if (!answer.ok()) return answer.status();
-    const Json& block = (*answer)["block"];
-    const Json& header = block["header"];
-    const Json& results = (*answer)["results"];
+    const Json& block = Field(*answer, "block");
+    const Json& header = Field(block, "header");
+    const Json& results = Field(*answer, "results");
     ++blocks;
     const std::string proposer = AddressOfHex(header.value("proposer", ""));
     if (csv) {
       sink << CsvRow({"block", std::to_string(h), "", "", "", "", proposer, "", "", "", "",
                       header.value("hash", "")});
     } else {
-      sink << Json{{"record", "block"},
-                   {"height", h},
-                   {"hash", header.value("hash", "")},
-                   {"proposer", proposer},
-                   {"timestamp_ms", header.value("timestamp_ms", uint64_t{0})},
-                   {"transactions", block["transactions"].size()}}
-                  .dump()
+      sink << Dump(Json{{"record", "block"},
+                        {"height", h},
+                        {"hash", header.value("hash", "")},
+                        {"proposer", proposer},
+                        {"timestamp_ms", header.value("timestamp_ms", uint64_t{0})},
+                        {"transactions", Field(block, "transactions").size()}})
            << "\n";
     }
-    const Json& list = block["transactions"];
+    const Json& list = Field(block, "transactions");
     for (size_t i = 0; i < list.size(); ++i) {
       const Json& tx = list[i];
       const Json result = i < results.size() ? results[i] : Json::object();
@@ -704,21 +834,20 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
              tx.value("contract", ""), tx.value("method", ""), tx.value("sender_address", ""),
              std::to_string(tx.value("nonce", uint64_t{0})),
              result.value("ok", false) ? "true" : "false", std::to_string(result.value("code", 0u)),
-             result.value("detail", ""), args_json.dump()});
+             result.value("detail", ""), Dump(args_json)});
       } else {
-        sink << Json{{"record", "tx"},
-                     {"height", h},
-                     {"tx_index", i},
-                     {"id", tx.value("id", "")},
-                     {"contract", tx.value("contract", "")},
-                     {"method", tx.value("method", "")},
-                     {"sender", tx.value("sender_address", "")},
-                     {"nonce", tx.value("nonce", uint64_t{0})},
-                     {"args", args_json},
-                     {"ok", result.value("ok", false)},
-                     {"code", result.value("code", 0u)},
-                     {"detail", result.value("detail", "")}}
-                    .dump()
+        sink << Dump(Json{{"record", "tx"},
+                          {"height", h},
+                          {"tx_index", i},
+                          {"id", tx.value("id", "")},
+                          {"contract", tx.value("contract", "")},
+                          {"method", tx.value("method", "")},
+                          {"sender", tx.value("sender_address", "")},
+                          {"nonce", tx.value("nonce", uint64_t{0})},
+                          {"args", args_json},
+                          {"ok", result.value("ok", false)},
+                          {"code", result.value("code", 0u)},
+                          {"detail", result.value("detail", "")}})
              << "\n";
       }
       for (const Json& event : result.value("events", Json::array())) {
@@ -728,14 +857,13 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
                           event.value("contract", ""), event.value("name", ""), "", "", "", "", "",
                           event.value("data", "")});
         } else {
-          sink << Json{{"record", "event"},
-                       {"height", h},
-                       {"tx_index", i},
-                       {"tx_id", tx.value("id", "")},
-                       {"contract", event.value("contract", "")},
-                       {"name", event.value("name", "")},
-                       {"data", event.value("data", "")}}
-                      .dump()
+          sink << Dump(Json{{"record", "event"},
+                            {"height", h},
+                            {"tx_index", i},
+                            {"tx_id", tx.value("id", "")},
+                            {"contract", event.value("contract", "")},
+                            {"name", event.value("name", "")},
+                            {"data", event.value("data", "")}})
                << "\n";
         }
       }

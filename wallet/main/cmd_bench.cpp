@@ -12,8 +12,9 @@ void AddBenchCommand(CLI::App& app, Cli& cli) {
   auto contract = std::make_shared<std::string>("ubi");
   CLI::App* bench = app.add_subcommand(
       "bench",
-      "Offer pre-signed UBI transfers at a steady rate; report committed tx/s and "
-      "commit latency as JSON");
+      "Offer pre-signed UBI transfers at a steady rate; report committed tx/s and commit latency "
+      "as JSON. For test networks: it moves tokens from --from to fresh accounts whose keys it "
+      "does not keep");
   bench->add_option("--rate", options->rate, "Transactions offered per second")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -35,13 +36,14 @@ void AddBenchCommand(CLI::App& app, Cli& cli) {
     Result<KeyPair> key = cli.LoadKey(*funder);
     if (!key.ok()) return key.status();
     options->node_url = cli.globals().node;
+    options->chain_id = cli.globals().chain_id;
     options->request_timeout = std::chrono::milliseconds(cli.globals().timeout_ms);
     Result<Json> report = wallet::RunBench(*options, *key, [](const std::string& line) {
       std::cerr << "cityctl bench: " << line << "\n";
     });
     if (!report.ok()) return report.status();
     // The report is JSON whatever --output says: it is for scripts and docs/benchmarks.md.
-    return Output{*report, report->dump(2)};
+    return Output{*report, Dump(*report, 2)};
   });
 }
 

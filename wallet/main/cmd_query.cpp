@@ -41,7 +41,7 @@ CommandResult GetJson(Cli& cli, const std::string& target) {
   if (!node.ok()) return node.status();
   Result<Json> answer = (*node)->Get(target);
   if (!answer.ok()) return answer.status();
-  return Output{*answer, answer->dump(2)};
+  return Output{*answer, Dump(*answer, 2)};
 }
 
 // A state key: text ("ubi/issued") unless --hex.
@@ -176,7 +176,7 @@ void AddQueryCommands(CLI::App& app, Cli& cli) {
         "/v1/query/" + wallet::UrlEncode(args->subject) + "/" + wallet::UrlEncode(args->query),
         params);
     if (!answer.ok()) return answer.status();
-    return Output{*answer, (*answer)["result"].dump(2)};
+    return Output{*answer, Dump(answer->value("result", Json()), 2)};
   });
 }
 

@@ -223,7 +223,9 @@ Result<ledger::Transaction> BuildTx(Cli& cli, const wallet::MethodSpec& spec,
   ledger::Transaction tx;
   tx.chain_id = chain_id;
   tx.nonce = *nonce;
-  tx.expiry_height = flags.tx.expiry_height.value_or(tip + kDefaultExpiryBlocks);
+  // Saturating: a node reporting an absurd tip must not wrap the expiry round.
+  tx.expiry_height = flags.tx.expiry_height.value_or(
+      tip > UINT64_MAX - kDefaultExpiryBlocks ? UINT64_MAX : tip + kDefaultExpiryBlocks);
   tx.contract = spec.contract;
   tx.method = spec.method;
   tx.args = std::move(*args);

@@ -72,7 +72,16 @@ class CommitWatcher {
   }
 
  private:
+  // Never lets an exception out: on a thread that would end the process.
   void Run() {
+    try {
+      Follow();
+    } catch (const std::exception& error) {
+      Fail(std::string("the node's block feed: ") + error.what());
+    }
+  }
+
+  void Follow() {
     while (!stop_) {
       Result<Json> page =
           node_->Get("/v1/subscribe/blocks?wait_ms=1000&after=" + std::to_string(after_), 6000ms);
@@ -125,7 +134,12 @@ Status SubmitBatch(NodeClient& node, const std::vector<ledger::Transaction>& txs
   Result<Json> answer = node.Post("/v1/txs", Json{{"txs", std::move(list)}});
   if (!answer.ok()) return answer.status();
   const Json results = answer->value("results", Json::array());
-  for (size_t i = 0; i < results.size() && first + i < last; ++i) {
+  if (results.size() != last - first) {
+    return Status(ErrorCode::kMalformed, "the node answered a batch of " +
+                                             std::to_string(last - first) + " with " +
+                                             std::to_string(results.size()) + " results");
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
     if (results[i].value("accepted", false)) {
       ++out.accepted;
       sent[first + i] = at;
@@ -202,6 +216,10 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder,
   Result<Json> status = node.Get("/v1/status");
   if (!status.ok()) return status.status();
   const std::string chain_id = status->value("chain_id", "");
+  if (!options.chain_id.empty() && chain_id != options.chain_id) {
+    return Status(ErrorCode::kInvalidArgument, "the node serves chain " + chain_id + ", not " +
+                                                   options.chain_id + " (--chain-id)");
+  }
   const uint64_t start_height = status->value("height", uint64_t{0});
   const uint64_t expiry = start_height + kExpiryBlocks;
 
@@ -228,10 +246,11 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder,
     if (Status s = SubmitBatch(node, funding, first, last, funding_sent, funded); !s.ok()) return s;
   }
   if (funded.accepted != funding.size()) {
+    const std::string why =
+        funded.rejected.empty() ? "" : " (" + funded.rejected.begin()->first + ")";
     return Status(ErrorCode::kInvalidArgument,
                   "the node refused " + std::to_string(funding.size() - funded.accepted) +
-                      " funding transfers (" + funded.rejected.begin()->first +
-                      "); does the funding key hold enough ubi?");
+                      " funding transfers" + why + "; does the funding key hold enough ubi?");
   }
   if (Status s = WaitNonce(node, funder.public_key(), funder_nonce + funding.size(),
                            options.drain_timeout);

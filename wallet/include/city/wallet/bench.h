@@ -17,10 +17,11 @@ namespace city::wallet {
 
 struct BenchOptions {
   std::string node_url;
-  double rate = 100;                                // transactions offered per second
-  double duration_s = 10;                           // of offering
-  size_t accounts = 16;                             // senders (each also a receiver)
-  size_t max_batch = 500;                           // transactions per POST /v1/txs
+  std::string chain_id;    // when set, a node serving another chain is refused
+  double rate = 100;       // transactions offered per second
+  double duration_s = 10;  // of offering
+  size_t accounts = 16;    // senders (each also a receiver)
+  size_t max_batch = 500;  // transactions per POST /v1/txs
   std::chrono::milliseconds drain_timeout{30'000};  // for the accepted ones to commit
   std::chrono::milliseconds request_timeout{10'000};
 };

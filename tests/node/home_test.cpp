@@ -14,6 +14,7 @@
 #include "city/crypto/address.h"
 #include "city/crypto/keyfile.h"
 #include "support/ledger_fixtures.h"
+#include "support/process.h"
 #include "support/temp_dir.h"
 
 namespace city::node {
@@ -22,13 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 unsigned ModeOf(const fs::path& path) {
   struct stat info {};
@@ -59,7 +53,7 @@ TEST(HomeValidatorKey, WritesHexSeedOwnerOnlyAndReadsBack) {
   const KeyPair key = test::TestKey(7);
   ASSERT_TRUE(WriteValidatorKey(path, key).ok());
   EXPECT_EQ(ModeOf(path), 0600u);
-  EXPECT_EQ(ReadText(path), ToHex(key.seed()) + "\n");
+  EXPECT_EQ(test::ReadFileText(path), ToHex(key.seed()) + "\n");
   Result<KeyPair> read = ReadValidatorKey(path);
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   EXPECT_EQ(read->public_key(), key.public_key());
@@ -177,7 +171,7 @@ TEST(HomeInit, RefusesAnInitialisedHomeNamingTheFile) {
     Status status = InitHome({dir.path()});
     EXPECT_EQ(status.code(), ErrorCode::kAlreadyExists) << name;
     EXPECT_THAT(status.message(), HasSubstr((dir.path() / name).string()));
-    EXPECT_EQ(ReadText(dir.path() / name), "mine");
+    EXPECT_EQ(test::ReadFileText(dir.path() / name), "mine");
     // Nothing else was written.
     EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1)
         << name;
@@ -250,8 +244,9 @@ TEST_F(HomeTestnet, HomesAndUrls) {
 }
 
 TEST_F(HomeTestnet, GenesisIsSharedAndListsTheValidatorsInOrder) {
-  const std::string text = ReadText(HomePaths{layout_.homes[0]}.genesis());
-  for (const fs::path& root : layout_.homes) EXPECT_EQ(ReadText(HomePaths{root}.genesis()), text);
+  const std::string text = test::ReadFileText(HomePaths{layout_.homes[0]}.genesis());
+  for (const fs::path& root : layout_.homes)
+    EXPECT_EQ(test::ReadFileText(HomePaths{root}.genesis()), text);
   const GenesisDoc genesis = Genesis();
   EXPECT_EQ(genesis.chain_id, "city-testnet");
   EXPECT_EQ(genesis.genesis_time_ms, 1'700'000'000'000u);
@@ -321,7 +316,7 @@ TEST_F(HomeTestnet, KeysOpenWithTheDevPassphrase) {
 }
 
 TEST_F(HomeTestnet, ReadmeListsKeysAndWarns) {
-  const std::string readme = ReadText(out() / "keys" / "README.txt");
+  const std::string readme = test::ReadFileText(out() / "keys" / "README.txt");
   EXPECT_THAT(readme, HasSubstr(std::string(kDevKeyPassphrase)));
   EXPECT_THAT(readme, HasSubstr("FOR TRYING THINGS ONLY"));
   for (const ClientKey& key : layout_.client_keys) {

@@ -1,22 +1,9 @@
-// cityctl as a child process (cityctl_runner.h): posix_spawn with stdout and stderr in files
-// of the scratch directory, a clean environment, and a kill after the timeout.
+// cityctl as a child process (cityctl_runner.h), through support/process.h, with a clean
+// environment.
 #include "cityctl_runner.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
-#include <condition_variable>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <mutex>
-#include <sstream>
-#include <thread>
 
 #ifndef CITY_CITYCTL_PATH
 #error "CITY_CITYCTL_PATH must name the cityctl binary (tests/testnet/CMakeLists.txt sets it)"
@@ -40,70 +27,7 @@ std::vector<std::string> ChildEnvironment(const std::map<std::string, std::strin
   return env;
 }
 
-std::vector<char*> PointersOf(std::vector<std::string>& strings) {
-  std::vector<char*> pointers;
-  for (std::string& s : strings) pointers.push_back(s.data());
-  pointers.push_back(nullptr);
-  return pointers;
-}
-
-// Runs `argv` (argv[0] is the program) to completion or `timeout`; the exit code, or -1 for a
-// signal or a timeout (then *timed_out).
-int SpawnAndWait(std::vector<std::string> argv, std::vector<std::string> env,
-                 const fs::path& out_path, const fs::path& err_path, Millis timeout,
-                 bool* timed_out) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  // Nothing the test process holds open (sockets of a stand-in node) leaks into cityctl.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  std::vector<char*> args = PointersOf(argv);
-  std::vector<char*> envp = PointersOf(env);
-  pid_t pid = -1;
-  const int spawned = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) {
-    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(spawned));
-  }
-  // A watchdog kills it at the deadline. The child is reaped only after the watchdog is done
-  // (waitid with WNOWAIT leaves it a zombie), so the kill can never hit a reused pid.
-  std::mutex mutex;
-  std::condition_variable exited_cv;
-  bool exited = false;
-  std::thread watchdog([&] {
-    std::unique_lock lock(mutex);
-    if (!exited_cv.wait_for(lock, timeout, [&] { return exited; })) {
-      *timed_out = true;
-      ::kill(pid, SIGKILL);
-    }
-  });
-  siginfo_t info{};
-  while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
-  }
-  {
-    std::lock_guard lock(mutex);
-    exited = true;
-  }
-  exited_cv.notify_one();
-  watchdog.join();
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) && !*timed_out ? WEXITSTATUS(status) : -1;
-}
-
 }  // namespace
-
-std::string ReadFileText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 fs::path CityctlPath() {
   const char* value = std::getenv("CITY_CITYCTL");
@@ -163,12 +87,9 @@ CtlRun Cityctl::Run(std::vector<std::string> args, bool json_output, Millis time
   CtlRun run;
   run.args = std::move(args);
   run.json_output = json_output;
-  const auto started = Clock::now();
-  run.result.exit_code = SpawnAndWait(std::move(argv), ChildEnvironment(env_), out, err, timeout,
-                                      &run.result.timed_out);
-  run.result.elapsed = std::chrono::duration_cast<Millis>(Clock::now() - started);
-  run.result.out = ReadFileText(out);
-  run.result.err = ReadFileText(err);
+  run.result =
+      test::RunProcess(std::move(argv), out, err,
+                       {.timeout = timeout, .env = ChildEnvironment(env_), .new_session = false});
   return run;
 }
 

@@ -64,9 +64,6 @@ class Cityctl {
 // object {"error":{"code","message",...}} on stdout.
 ::testing::AssertionResult FailedCleanly(const CtlRun& run);
 
-// The whole file ("" when it cannot be read).
-std::string ReadFileText(const std::filesystem::path& path);
-
 // "http://127.0.0.1:PORT"
 std::string LocalUrl(uint16_t port);
 

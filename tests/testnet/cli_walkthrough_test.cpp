@@ -169,7 +169,7 @@ void CliWalkthroughTest::Keys() {
   EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write)
       << "a key file only its owner may read";
-  EXPECT_EQ(ReadFileText(file).find(kAlicePassphrase), std::string::npos);
+  EXPECT_EQ(test::ReadFileText(file).find(kAlicePassphrase), std::string::npos);
 
   const Json listed = Ok({"keys", "list"}, alice_.get());
   ASSERT_EQ(listed.value("keys", Json::array()).size(), 1u) << listed.dump(2);
@@ -460,7 +460,7 @@ void CliWalkthroughTest::Audits() {
   EXPECT_EQ(exported.value("from", uint64_t(0)), 1u);
   std::set<std::string> tx_ids;
   size_t lines = 0, blocks_seen = 0, txs_seen = 0, events_seen = 0;
-  std::istringstream in(ReadFileText(jsonl));
+  std::istringstream in(test::ReadFileText(jsonl));
   for (std::string line; std::getline(in, line); ++lines) {
     const Json record = Json::parse(line, nullptr, false);
     ASSERT_TRUE(record.is_object()) << "line " << lines + 1 << ": " << line;
@@ -481,7 +481,7 @@ void CliWalkthroughTest::Audits() {
   const Json exported_csv = Ok({"audit", "export", "--format", "csv", "--out", csv.string(), "--to",
                                 std::to_string(exported.value("to", uint64_t(0)))},
                                &auditor);
-  const std::vector<std::vector<std::string>> rows = ParseCsv(ReadFileText(csv));
+  const std::vector<std::vector<std::string>> rows = ParseCsv(test::ReadFileText(csv));
   ASSERT_FALSE(rows.empty());
   const std::vector<std::string>& header = rows[0];
   ASSERT_EQ(header.size(), 12u) << "the CSV header";

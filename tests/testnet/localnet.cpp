@@ -47,13 +47,6 @@ std::string EnvOr(const char* name, std::string fallback) {
   return value != nullptr && *value != '\0' ? std::string(value) : std::move(fallback);
 }
 
-std::string ReadWholeFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::string NowText() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
@@ -156,26 +149,12 @@ fs::path CitydPath() { return EnvOr("CITY_CITYD", CITY_CITYD_PATH); }
 RunResult RunCityd(const std::vector<std::string>& args, const fs::path& scratch_dir,
                    Millis timeout) {
   static std::atomic<int> counter{0};
-  const int n = counter++;
-  const fs::path out = scratch_dir / ("run" + std::to_string(n) + ".out");
-  const fs::path err = scratch_dir / ("run" + std::to_string(n) + ".err");
+  const std::string run = "run" + std::to_string(counter++);
   std::vector<std::string> argv = {CitydPath().string()};
   argv.insert(argv.end(), args.begin(), args.end());
-  RunResult result;
-  const auto started = Clock::now();
-  const pid_t pid = Spawn(argv, out, err);
-  std::optional<int> code = WaitExit(pid, timeout);
-  if (!code) {
-    result.timed_out = true;
-    ::kill(pid, SIGKILL);
-    (void)WaitExit(pid, 10s);
-    code = -1;
-  }
-  result.exit_code = *code;
-  result.elapsed = std::chrono::duration_cast<Millis>(Clock::now() - started);
-  result.out = ReadWholeFile(out);
-  result.err = ReadWholeFile(err);
-  return result;
+  return test::RunProcess(std::move(argv), scratch_dir / (run + ".out"),
+                          scratch_dir / (run + ".err"),
+                          {.timeout = timeout, .env = std::nullopt, .new_session = false});
 }
 
 std::vector<std::string> LinesStartingWith(const std::string& text, std::string_view prefix) {

@@ -28,6 +28,7 @@
 #include "city/crypto/ed25519.h"
 #include "city/crypto/hash.h"
 #include "city/ledger/types.h"
+#include "support/process.h"
 
 namespace city::net {
 class HttpClient;
@@ -45,13 +46,8 @@ std::filesystem::path CitydPath();
 
 // ---- one-shot commands ----
 
-struct RunResult {
-  int exit_code = -1;  // the process's exit status; -1 if it died of a signal or timed out
-  bool timed_out = false;
-  Millis elapsed{0};
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
+// exit_code (-1 when killed: a signal or the timeout), timed_out, elapsed, out, err.
+using RunResult = test::ProcessResult;
 
 // Runs cityd with `args` to completion (killed after `timeout`), capturing stdout and stderr
 // through files in `scratch_dir`.

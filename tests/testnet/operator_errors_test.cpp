@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "support/process.h"
 #include "test_util.h"
 
 namespace city::testnet {
@@ -47,13 +48,6 @@ void ExpectOperatorError(const RunResult& run, const std::vector<std::string>& n
                static_cast<long long>(run.elapsed.count()), lines[0].c_str());
 }
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 void WriteText(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
@@ -75,7 +69,7 @@ TEST(OperatorErrorTest, HomeWithoutConfig) {
 TEST(OperatorErrorTest, ConfigWithMisspelledKey) {
   LocalNet net(OneValidator(false));
   const fs::path config = net.home(0) / "config.toml";
-  std::string text = ReadText(config);
+  std::string text = test::ReadFileText(config);
   const size_t at = text.find("\nmax_connections = ");
   ASSERT_NE(at, std::string::npos) << text;
   text.replace(at, std::string("\nmax_connections").size(), "\nmax_conections");

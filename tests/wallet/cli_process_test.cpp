@@ -30,20 +30,20 @@ constexpr char kPassphrase[] = "correct horse";
 // Checks that `run` failed the way cityctl reports failures: a non-zero exit, nothing on
 // stdout (text output), and one line "cityctl: error: ..." on stderr holding every one of `words`.
 void ExpectError(const CliRun& run, std::initializer_list<std::string> words) {
-  EXPECT_NE(run.exit_code, 0) << run.Describe();
-  EXPECT_FALSE(run.timed_out) << run.Describe();
-  EXPECT_EQ(run.out, "") << run.Describe();
-  EXPECT_TRUE(run.err.starts_with("cityctl: error: ")) << run.Describe();
-  EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.Describe();
+  EXPECT_NE(run.exit_code, 0) << Describe(run);
+  EXPECT_FALSE(run.timed_out) << Describe(run);
+  EXPECT_EQ(run.out, "") << Describe(run);
+  EXPECT_TRUE(run.err.starts_with("cityctl: error: ")) << Describe(run);
+  EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << Describe(run);
   for (const std::string& word : words) {
     EXPECT_NE(run.err.find(word), std::string::npos) << "the error does not say '" << word << "'\n"
-                                                     << run.Describe();
+                                                     << Describe(run);
   }
 }
 
 void ExpectSuccess(const CliRun& run) {
-  EXPECT_EQ(run.exit_code, 0) << run.Describe();
-  EXPECT_EQ(run.err, "") << run.Describe();
+  EXPECT_EQ(run.exit_code, 0) << Describe(run);
+  EXPECT_EQ(run.err, "") << Describe(run);
 }
 
 // The value after "NAME:" on a line of cityctl's text output ("address:    city1...").
@@ -59,7 +59,7 @@ std::string FieldOf(const std::string& text, const std::string& name) {
 
 Json ParseJson(const CliRun& run) {
   Json parsed = Json::parse(run.out, nullptr, /*allow_exceptions=*/false);
-  EXPECT_FALSE(parsed.is_discarded()) << "stdout is not JSON\n" << run.Describe();
+  EXPECT_FALSE(parsed.is_discarded()) << "stdout is not JSON\n" << Describe(run);
   return parsed;
 }
 
@@ -160,7 +160,7 @@ TEST_F(CliProcessErrors, MistypedAddressNamesTheFlagAndTheChecksum) {
   const CliRun show = cli_.Run({"keys", "show", "alice"});
   ExpectSuccess(show);
   const std::string address = FieldOf(show.out, "address");
-  ASSERT_EQ(address, alice_address_) << show.Describe();
+  ASSERT_EQ(address, alice_address_) << Describe(show);
 
   const CliRun run = cli_.Run(With(SignOffline({}), "--to", Mistyped(address)));
   ExpectError(run, {"--to", "checksum"});
@@ -209,15 +209,15 @@ TEST_F(CliProcessErrors, NodeUrlMustBeHttp) {
 
 TEST_F(CliProcessErrors, JsonOutputAddsAnErrorObjectOnStdout) {
   const CliRun failed = cli_.Run({"--output", "json", "query", "status"});
-  EXPECT_EQ(failed.exit_code, kFailed) << failed.Describe();
+  EXPECT_EQ(failed.exit_code, kFailed) << Describe(failed);
   const Json error = ParseJson(failed).value("error", Json());
-  ASSERT_TRUE(error.is_object()) << failed.Describe();
+  ASSERT_TRUE(error.is_object()) << Describe(failed);
   EXPECT_EQ(error.value("code", ""), "io_error");
   EXPECT_EQ("cityctl: error: " + error.value("message", "") + "\n", failed.err);
   EXPECT_NE(error.value("message", "").find(cli_.refusing().url()), std::string::npos);
 
   const CliRun usage = cli_.Run({"keys", "show", "--output=json"});
-  EXPECT_EQ(usage.exit_code, kUsage) << usage.Describe();
+  EXPECT_EQ(usage.exit_code, kUsage) << Describe(usage);
   EXPECT_EQ(ParseJson(usage)["error"].value("code", ""), "usage");
 }
 
@@ -229,20 +229,20 @@ TEST_F(CliProcessKeys, NewPrintsADecodableAddressInAPrivateFileAndNeverOverwrite
   const CliRun run = fresh.Run({"keys", "new", "carol"});
   ExpectSuccess(run);
   const std::string address = FieldOf(run.out, "address");
-  EXPECT_TRUE(address.starts_with("city1")) << run.Describe();
+  EXPECT_TRUE(address.starts_with("city1")) << Describe(run);
   const Result<PublicKey> decoded = DecodeAddress(address);
-  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString() << "\n" << run.Describe();
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString() << "\n" << Describe(run);
   EXPECT_EQ(FieldOf(run.out, "public key"), decoded->ToHex());
   const fs::path file = fresh.keys_dir() / "carol.key";
   EXPECT_EQ(FieldOf(run.out, "file"), file.string());
   EXPECT_EQ(ModeOf(file), 0600u);
   EXPECT_EQ(ModeOf(fresh.keys_dir()), 0700u);
 
-  const std::string before = ReadText(file);
+  const std::string before = ReadFileText(file);
   const CliRun again = fresh.Run({"keys", "new", "carol"});
   ExpectError(again, {"carol", "already exists"});
   EXPECT_EQ(again.exit_code, kFailed);
-  EXPECT_EQ(ReadText(file), before);
+  EXPECT_EQ(ReadFileText(file), before);
 }
 
 TEST_F(CliProcessKeys, ListAndShowGiveNameAddressAndFile) {
@@ -259,7 +259,7 @@ TEST_F(CliProcessKeys, ListAndShowGiveNameAddressAndFile) {
                                       {"address", bob_address_},
                                       {"public_key", TestKey(0xB2).public_key().ToHex()},
                                       {"file", (cli_.keys_dir() / "bob.key").string()}}});
-  EXPECT_EQ(listed["keys"], expected) << list.Describe();
+  EXPECT_EQ(listed["keys"], expected) << Describe(list);
 
   const CliRun show = cli_.Run({"--output", "json", "keys", "show", "bob"});
   ExpectSuccess(show);
@@ -271,20 +271,20 @@ TEST_F(CliProcessKeys, ExportThenImportGivesTheSameAddressAndExportNeverOverwrit
   const CliRun exp = cli_.Run({"keys", "export", "alice", exported.string()});
   ExpectSuccess(exp);
   EXPECT_EQ(ModeOf(exported), 0600u);
-  EXPECT_EQ(ReadText(exported), ReadText(cli_.keys_dir() / "alice.key"));
+  EXPECT_EQ(ReadFileText(exported), ReadFileText(cli_.keys_dir() / "alice.key"));
 
   const CliRun imported = cli_.Run({"keys", "import", "alice2", exported.string()});
   ExpectSuccess(imported);
-  EXPECT_EQ(FieldOf(imported.out, "address"), alice_address_) << imported.Describe();
+  EXPECT_EQ(FieldOf(imported.out, "address"), alice_address_) << Describe(imported);
   const CliRun show = cli_.Run({"keys", "show", "alice2"});
-  EXPECT_EQ(FieldOf(show.out, "address"), alice_address_) << show.Describe();
+  EXPECT_EQ(FieldOf(show.out, "address"), alice_address_) << Describe(show);
 
   const fs::path occupied = cli_.scratch("occupied");
   { std::ofstream(occupied) << "keep me"; }
   const CliRun again = cli_.Run({"keys", "export", "alice", occupied.string()});
   ExpectError(again, {occupied.string(), "already exists"});
   EXPECT_EQ(again.exit_code, kFailed);
-  EXPECT_EQ(ReadText(occupied), "keep me");
+  EXPECT_EQ(ReadFileText(occupied), "keep me");
 }
 
 TEST_F(CliProcessKeys, DeleteNeedsYes) {
@@ -348,10 +348,10 @@ TEST_F(CliProcessSign, OfflineSigningNeedsChainIdNonceAndExpiry) {
 TEST_F(CliProcessSign, PrintsASignedTransactionThatDecodes) {
   const CliRun run = cli_.Run(SignOffline({}));
   ExpectSuccess(run);
-  ASSERT_TRUE(run.out.ends_with("\n")) << run.Describe();
+  ASSERT_TRUE(run.out.ends_with("\n")) << Describe(run);
   const std::string hex = run.out.substr(0, run.out.size() - 1);
   const Result<Bytes> bytes = FromHex(hex);
-  ASSERT_TRUE(bytes.ok()) << run.Describe();
+  ASSERT_TRUE(bytes.ok()) << Describe(run);
   const Result<ledger::Transaction> tx = ledger::Decode<ledger::Transaction>(*bytes);
   ASSERT_TRUE(tx.ok()) << tx.status().ToString();
   EXPECT_EQ(tx->chain_id, kTestChain);

@@ -6,29 +6,24 @@
 #pragma once
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "city/crypto/keyfile.h"
 #include "support/ledger_fixtures.h"
+#include "support/process.h"
 #include "support/temp_dir.h"
 
 namespace city::test {
@@ -52,13 +47,6 @@ inline unsigned ModeOf(const std::filesystem::path& path) {
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) return 0;
   return info.st_mode & 07777;
-}
-
-inline std::string ReadText(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // A socket bound to 127.0.0.1 that never listens: connecting to its port is refused at once,
@@ -89,18 +77,14 @@ class RefusingPort {
   uint16_t port_ = 0;
 };
 
-struct CliRun {
-  int exit_code = -1;  // -1: killed (timed out or by a signal)
-  bool timed_out = false;
-  std::string out;
-  std::string err;
+// exit_code (-1 when killed), timed_out, out, err.
+using CliRun = ProcessResult;
 
-  // For failure messages: everything the run said.
-  std::string Describe() const {
-    return "exit " + std::to_string(exit_code) + (timed_out ? " (timed out)" : "") +
-           "\n--- stdout ---\n" + out + "--- stderr ---\n" + err;
-  }
-};
+// For failure messages: everything a run said.
+inline std::string Describe(const CliRun& run) {
+  return "exit " + std::to_string(run.exit_code) + (run.timed_out ? " (timed out)" : "") +
+         "\n--- stdout ---\n" + run.out + "--- stderr ---\n" + run.err;
+}
 
 // One cityctl user: a fresh --home (also $HOME), and the environment every run gets:
 // CITYCTL_HOME, CITYCTL_NODE (a refusing port unless changed) and, when set, CITYCTL_PASSPHRASE.
@@ -129,49 +113,14 @@ class CliSandbox {
   CliRun Run(const std::vector<std::string>& args,
              std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
     const int n = runs_++;
-    const std::filesystem::path out = runs_dir() / ("run" + std::to_string(n) + ".out");
-    const std::filesystem::path err = runs_dir() / ("run" + std::to_string(n) + ".err");
-    // Everything the child needs is built before fork: after it, only exec-safe calls.
-    std::vector<std::string> argv_text = {CITY_CITYCTL_PATH};
-    argv_text.insert(argv_text.end(), args.begin(), args.end());
-    std::vector<std::string> env_text;
-    for (const auto& [name, value] : Environment()) env_text.push_back(name + "=" + value);
-    std::vector<char*> argv = Pointers(argv_text);
-    std::vector<char*> envp = Pointers(env_text);
-    const std::string out_path = out.string();
-    const std::string err_path = err.string();
-
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      ::setsid();  // no controlling terminal: /dev/tty cannot be opened, so no prompt waits
-      const int in_fd = ::open("/dev/null", O_RDONLY);
-      const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (in_fd < 0 || out_fd < 0 || err_fd < 0) ::_exit(126);
-      ::dup2(in_fd, STDIN_FILENO);
-      ::dup2(out_fd, STDOUT_FILENO);
-      ::dup2(err_fd, STDERR_FILENO);
-      ::execve(argv[0], argv.data(), envp.data());
-      ::_exit(127);
-    }
-
-    CliRun run;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    int status = 0;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        run.timed_out = true;
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    if (!run.timed_out && WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
-    run.out = ReadText(out);
-    run.err = ReadText(err);
-    return run;
+    std::vector<std::string> argv = {CITY_CITYCTL_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<std::string> env;
+    for (const auto& [name, value] : Environment()) env.push_back(name + "=" + value);
+    // A session of its own: no terminal, so /dev/tty cannot be opened and no prompt waits.
+    return RunProcess(std::move(argv), runs_dir() / ("run" + std::to_string(n) + ".out"),
+                      runs_dir() / ("run" + std::to_string(n) + ".err"),
+                      {.timeout = timeout, .env = std::move(env), .new_session = true});
   }
 
  private:
@@ -187,13 +136,6 @@ class CliSandbox {
     }
     for (const auto& [name, value] : env_) env[name] = value;
     return env;
-  }
-
-  static std::vector<char*> Pointers(std::vector<std::string>& texts) {
-    std::vector<char*> pointers;
-    for (std::string& text : texts) pointers.push_back(text.data());
-    pointers.push_back(nullptr);
-    return pointers;
   }
 
   TempDir dir_;

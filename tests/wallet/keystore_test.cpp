@@ -70,12 +70,12 @@ TEST_F(KeyStore, CreateWritesAPrivateFileInAPrivateDirectoryAndRefusesATakenName
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->public_key(), created->public_key);
 
-  const std::string before = ReadText(created->path);
+  const std::string before = ReadFileText(created->path);
   const Result<StoredKey> again = store_.Create("alice", "another");
   EXPECT_EQ(again.status().code(), ErrorCode::kAlreadyExists);
   EXPECT_NE(again.status().message().find("a key named alice already exists"), std::string::npos)
       << again.status().message();
-  EXPECT_EQ(ReadText(created->path), before);
+  EXPECT_EQ(ReadFileText(created->path), before);
 }
 
 TEST_F(KeyStore, WrongPassphraseIsUnauthenticatedAndNamesTheKey) {
@@ -135,7 +135,7 @@ TEST_F(KeyStore, ImportChecksThePassphraseAndCopiesTheFileAsItIs) {
   const Result<StoredKey> imported = store_.Import("carol", file, kPassphrase);
   ASSERT_TRUE(imported.ok()) << imported.status().ToString();
   EXPECT_EQ(imported->public_key, key.public_key());
-  EXPECT_EQ(ReadText(dir() / "carol.key"), ReadText(file));
+  EXPECT_EQ(ReadFileText(dir() / "carol.key"), ReadFileText(file));
   EXPECT_EQ(ModeOf(dir() / "carol.key"), 0600u);
   EXPECT_EQ(ModeOf(dir()), 0700u);
 
@@ -146,7 +146,7 @@ TEST_F(KeyStore, ExportWritesTheEncryptedFileAndNeverOverwrites) {
   WriteTestKey(dir(), "alice", 1, kPassphrase);
   const fs::path out = outside("backup.key");
   ASSERT_TRUE(store_.Export("alice", out, kPassphrase).ok());
-  EXPECT_EQ(ReadText(out), ReadText(dir() / "alice.key"));
+  EXPECT_EQ(ReadFileText(out), ReadFileText(dir() / "alice.key"));
   EXPECT_EQ(ModeOf(out), 0600u);
 
   const fs::path occupied = outside("occupied");
@@ -154,7 +154,7 @@ TEST_F(KeyStore, ExportWritesTheEncryptedFileAndNeverOverwrites) {
   const Status again = store_.Export("alice", occupied, kPassphrase);
   EXPECT_EQ(again.code(), ErrorCode::kAlreadyExists);
   EXPECT_EQ(again.message(), occupied.string() + " already exists; not overwriting");
-  EXPECT_EQ(ReadText(occupied), "keep me");
+  EXPECT_EQ(ReadFileText(occupied), "keep me");
   EXPECT_EQ(store_.Export("nobody", outside("none.key"), kPassphrase).code(), ErrorCode::kNotFound);
 }
 

@@ -108,6 +108,17 @@ TEST(ChainAuditHonest, PassesFromAMiddleHeight) {
   EXPECT_EQ(auditor.stats().signatures, 3u + 6 * 3 + 3 + 1 + 2);
 }
 
+TEST(ChainAuditHonest, KeepsOnlyTheLastHeadersYetChecksEveryLink) {
+  const AuditChain& chain = Honest();
+  ChainAuditor auditor(chain.genesis, /*kept_headers=*/2);
+  ASSERT_TRUE(test::AddHeaders(auditor, chain, 0, chain.tip()).ok());
+  EXPECT_EQ(auditor.stats().headers, chain.tip() + 1);
+  EXPECT_EQ(auditor.HeaderAt(chain.tip() - 2), nullptr);
+  ASSERT_NE(auditor.HeaderAt(chain.tip()), nullptr);
+  EXPECT_TRUE(auditor.CheckBlock(chain.tip(), chain.EncodedBlock(chain.tip())).ok());
+  EXPECT_FALSE(auditor.CheckBlock(chain.tip() - 2, chain.EncodedBlock(chain.tip() - 2)).ok());
+}
+
 TEST(ChainAuditHonest, StartsRightAfterATermChange) {
   const AuditChain& chain = Honest();
   ChainAuditor auditor(chain.genesis);

@@ -240,11 +240,14 @@ struct ChainAuditor::Impl {
 
   AuditVerifier verifier;
   ledger::CertContext context;
-  std::map<uint64_t, Checked> headers;
+  std::map<uint64_t, Checked> headers;  // the last `kept_headers` checked
+  size_t kept_headers = 1;
 };
 
-ChainAuditor::ChainAuditor(contracts::GenesisChain genesis)
-    : genesis_(std::move(genesis)), impl_(std::make_unique<Impl>(genesis_)) {}
+ChainAuditor::ChainAuditor(contracts::GenesisChain genesis, size_t kept_headers)
+    : genesis_(std::move(genesis)), impl_(std::make_unique<Impl>(genesis_)) {
+  impl_->kept_headers = std::max<size_t>(kept_headers, 1);
+}
 ChainAuditor::~ChainAuditor() = default;
 ChainAuditor::ChainAuditor(ChainAuditor&&) noexcept = default;
 ChainAuditor& ChainAuditor::operator=(ChainAuditor&&) noexcept = default;
@@ -320,6 +323,7 @@ Status ChainAuditor::AddHeader(const CertifiedHeaderBytes& item) {
     stats_.proven_committed = std::max(stats_.proven_committed, height - 1);
   }
   impl_->headers.emplace(height, Impl::Checked{std::move(header), hash});
+  while (impl_->headers.size() > impl_->kept_headers) impl_->headers.erase(impl_->headers.begin());
   ++stats_.headers;
   return Status::Ok();
 }

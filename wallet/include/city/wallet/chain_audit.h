@@ -41,10 +41,12 @@ struct AuditStats {
 
 // Checks a run of consecutive certified headers, in height order, against the validator set
 // of the genesis (the only epoch this chain has: a header of another epoch is refused, saying
-// so, rather than trusted).
+// so, rather than trusted). Memory is bounded whatever the length audited: only the last
+// `kept_headers` checked headers are kept (for the parent link, CheckBlock and CheckState).
 class ChainAuditor {
  public:
-  explicit ChainAuditor(contracts::GenesisChain genesis);
+  static constexpr size_t kDefaultKeptHeaders = 1024;
+  explicit ChainAuditor(contracts::GenesisChain genesis, size_t kept_headers = kDefaultKeptHeaders);
   ~ChainAuditor();
   ChainAuditor(ChainAuditor&&) noexcept;
   ChainAuditor& operator=(ChainAuditor&&) noexcept;
@@ -65,8 +67,8 @@ class ChainAuditor {
   Status AddHeader(const CertifiedHeaderBytes& item);
 
   // A block body (canonical Block encoding) against the certified header of its height, added
-  // before: same header, the tx_root of its transactions, the proposer's signature, and every
-  // transaction's stateless rules, uniqueness in the block and signature.
+  // before (and still kept): same header, the tx_root of its transactions, the proposer's
+  // signature, and every transaction's stateless rules, uniqueness in the block and signature.
   Status CheckBlock(uint64_t height, ByteSpan encoded_block);
 
   // A state answer: `key` holds `value` (nullopt: absent) under the state root of the
@@ -74,7 +76,7 @@ class ChainAuditor {
   Status CheckState(uint64_t height, ByteSpan key, std::optional<ByteSpan> value,
                     const ledger::StateProof& proof) const;
 
-  // The header checked at `height` (nullptr if it was not).
+  // The header checked at `height` (nullptr if it was not, or is no longer kept).
   const ledger::BlockHeader* HeaderAt(uint64_t height) const;
   const AuditStats& stats() const { return stats_; }
   const contracts::GenesisChain& genesis() const { return genesis_; }

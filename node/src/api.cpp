@@ -3,6 +3,7 @@
 #include "api.h"
 
 #include <charconv>
+#include <functional>
 
 #include "city/contracts/executor.h"
 #include "city/crypto/address.h"
@@ -254,31 +255,38 @@ HttpResponse GetHeaders(const Ctx& ctx, const HttpRequest& request) {
   return HttpResponse::Json(out);
 }
 
-// Long-poll: the certified headers of blocks after `after`, once there are any.
-void SubscribeBlocks(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
+// A long-poll over heights: once the tip passes ?after= (default: the tip), or ?wait_ms=
+// passes, answers with `page(after)`.
+void LongPollAfter(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond,
+                   std::function<HttpResponse(uint64_t after)> page) {
   const uint64_t tip = ctx->chain->tip().height;
-  // Above the tip would wait for nothing it can name (and overflow the ranges below).
+  // Above the tip would wait for nothing it can name (and overflow the pages' ranges).
   auto after = QueryU64(request, "after", tip, tip);
   if (auto* error = std::get_if<HttpResponse>(&after)) return respond(std::move(*error));
   auto wait = QueryU64(request, "wait_ms", 25'000, kMaxLongPollMs);
   if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
   const uint64_t from = std::get<uint64_t>(after);
-  auto answer = [ctx, from, respond](bool) {
+  auto answer = [from, respond, page = std::move(page)](bool) { respond(page(from)); };
+  if (!ctx->feed->Wait([ctx, from] { return ctx->chain->tip().height > from; },
+                       std::chrono::milliseconds(std::get<uint64_t>(wait)), answer)) {
+    respond(HttpResponse::Error(429, "too_many_waiters", "too many long-polls waiting"));
+  }
+}
+
+// Long-poll: the certified headers of blocks after `after`, once there are any.
+void SubscribeBlocks(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
+  LongPollAfter(ctx, request, std::move(respond), [ctx](uint64_t from) {
     const uint64_t tip = ctx->chain->tip().height;
     Json blocks = Json::array();
     for (uint64_t h = from + 1; h <= tip && blocks.size() < 100; ++h) {
       Status error;
       Json item = CertifiedHeaderJson(ctx, h, error);
-      if (!error.ok()) return respond(HttpResponse::FromStatus(error));
+      if (!error.ok()) return HttpResponse::FromStatus(error);
       blocks.push_back(std::move(item));
     }
-    respond(HttpResponse::Json(
-        {{"tip", tip}, {"blocks", std::move(blocks)}, {"next_after", from + blocks.size()}}));
-  };
-  if (!ctx->feed->Wait([ctx, from] { return ctx->chain->tip().height > from; },
-                       std::chrono::milliseconds(std::get<uint64_t>(wait)), answer)) {
-    respond(HttpResponse::Error(429, "too_many_waiters", "too many long-polls waiting"));
-  }
+    const uint64_t next = from + blocks.size();
+    return HttpResponse::Json({{"tip", tip}, {"blocks", std::move(blocks)}, {"next_after", next}});
+  });
 }
 
 // Long-poll: events a contract emitted in blocks after `after`.
@@ -287,23 +295,15 @@ void SubscribeEvents(const Ctx& ctx, const HttpRequest& request, net::HttpRespon
   if (ctx->chain->registry().Find(contract) == nullptr) {
     return respond(BadRequest("query parameter 'contract' must name a contract"));
   }
-  const uint64_t tip = ctx->chain->tip().height;
-  // Above the tip would wait for nothing it can name (and overflow the ranges below).
-  auto after = QueryU64(request, "after", tip, tip);
-  if (auto* error = std::get_if<HttpResponse>(&after)) return respond(std::move(*error));
-  auto wait = QueryU64(request, "wait_ms", 25'000, kMaxLongPollMs);
-  if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
-  const uint64_t from = std::get<uint64_t>(after);
-  auto answer = [ctx, from, contract, respond](bool) {
+  LongPollAfter(ctx, request, std::move(respond), [ctx, contract](uint64_t from) {
     const uint64_t tip = ctx->chain->tip().height;
     const uint64_t last = std::min(tip, from + 100);
     Json events = Json::array();
     for (uint64_t h = from + 1; h <= last; ++h) {
       Result<ledger::Block> block = ctx->chain->store().GetBlock(h);
       Result<std::vector<ledger::TxResult>> results = ctx->chain->store().GetResults(h);
-      if (!block.ok() || !results.ok()) {
-        return respond(HttpResponse::FromStatus(block.ok() ? results.status() : block.status()));
-      }
+      if (!block.ok()) return HttpResponse::FromStatus(block.status());
+      if (!results.ok()) return HttpResponse::FromStatus(results.status());
       for (size_t i = 0; i < results->size(); ++i) {
         for (const ledger::Event& e : (*results)[i].events) {
           if (e.contract != contract) continue;
@@ -315,13 +315,8 @@ void SubscribeEvents(const Ctx& ctx, const HttpRequest& request, net::HttpRespon
         }
       }
     }
-    respond(
-        HttpResponse::Json({{"tip", tip}, {"events", std::move(events)}, {"next_after", last}}));
-  };
-  if (!ctx->feed->Wait([ctx, from] { return ctx->chain->tip().height > from; },
-                       std::chrono::milliseconds(std::get<uint64_t>(wait)), answer)) {
-    respond(HttpResponse::Error(429, "too_many_waiters", "too many long-polls waiting"));
-  }
+    return HttpResponse::Json({{"tip", tip}, {"events", std::move(events)}, {"next_after", last}});
+  });
 }
 
 // ---- state, queries and history ----

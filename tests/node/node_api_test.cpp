@@ -259,6 +259,8 @@ TEST_F(NodeApiTest, LongPollsAnswerOnTheNextBlockAndErrorsHaveOneShape) {
   const Json next = Get("/v1/subscribe/blocks?after=" + std::to_string(tip) + "&wait_ms=10000");
   ASSERT_GE(next["blocks"].size(), 1u) << next.dump();
   EXPECT_EQ(next["blocks"][0]["height"], tip + 1);
+  // Where the next page starts: after the last block sent.
+  EXPECT_EQ(next["next_after"], next["blocks"].back()["height"]) << next.dump();
 
   EXPECT_EQ(Get("/v1/blocks/999999999", 404)["error"]["code"], "not_found");
   EXPECT_EQ(Get("/v1/blocks/abc", 400)["error"]["code"], "invalid_argument");

@@ -145,6 +145,8 @@ class CliWalkthroughTest : public ::testing::Test {
   void Governance();
   void OfflineSigning();
   void DryRun();
+  void HistoryAndBlocks();
+  void Bench();
   void Audits();
 
   std::unique_ptr<LocalNet> net_;
@@ -423,6 +425,50 @@ void CliWalkthroughTest::DryRun() {
   EXPECT_EQ(looked_up.value("status", ""), "unknown") << looked_up.dump(2);
 }
 
+// The citizen's history read a page at a time, one item per page, is the history read at once;
+// newest-first starts from the other end; each item's block holds it.
+void CliWalkthroughTest::HistoryAndBlocks() {
+  const Json whole = Ok({"query", "history", "citizen", "--limit", "1000"});
+  const Json items = whole.value("items", Json::array());
+  ASSERT_GE(items.size(), 2u) << whole.dump(2);
+  EXPECT_TRUE(whole["next_cursor"].is_null()) << whole.dump(2);
+
+  Json paged = Json::array();
+  std::string cursor;
+  for (size_t page = 0; page <= items.size(); ++page) {
+    std::vector<std::string> args = {"query", "history", "citizen", "--limit", "1"};
+    if (!cursor.empty()) args.insert(args.end(), {"--cursor", cursor});
+    const Json answer = Ok(args);
+    for (const Json& item : answer.value("items", Json::array())) paged.push_back(item);
+    if (!answer.value("next_cursor", Json()).is_string()) break;
+    cursor = answer["next_cursor"].get<std::string>();
+  }
+  EXPECT_EQ(paged, items);
+  const Json newest = Ok({"query", "history", "citizen", "--limit", "1", "--newest-first"});
+  ASSERT_EQ(newest.value("items", Json::array()).size(), 1u) << newest.dump(2);
+  EXPECT_EQ(newest["items"][0], items.back());
+
+  const Json& first = items.front();
+  const Json block =
+      Ok({"query", "block", std::to_string(first["location"].value("height", uint64_t(0)))});
+  const Json transactions = block["block"].value("transactions", Json::array());
+  EXPECT_FALSE(FindBy(transactions, "id", first["tx_id"]).is_null()) << block.dump(2);
+}
+
+// A small load: every transaction offered is accepted and committed, none lost, with figures.
+void CliWalkthroughTest::Bench() {
+  const Json report =
+      Ok({"bench", "--rate", "50", "--duration", "2", "--accounts", "2", "--from", "citizen"});
+  EXPECT_EQ(report.value("submitted", uint64_t(0)), 100u) << report.dump(2);
+  EXPECT_EQ(report.value("accepted", uint64_t(0)), 100u) << report.dump(2);
+  EXPECT_EQ(report.value("committed", uint64_t(0)), 100u) << report.dump(2);
+  EXPECT_EQ(report.value("lost", uint64_t(1)), 0u) << report.dump(2);
+  EXPECT_GT(report.value("committed_tx_per_s", 0.0), 0.0) << report.dump(2);
+  EXPECT_GT(report["latency_ms"].value("p50", 0.0), 0.0) << report.dump(2);
+  EXPECT_GE(report["latency_ms"].value("p99", 0.0), report["latency_ms"].value("p50", 0.0));
+  EXPECT_GT(report.value("raw_verify_per_s", 0.0), 0.0) << report.dump(2);
+}
+
 // An auditor with a node of its own (node 3) and the genesis file it trusts checks the chain,
 // a proved state value, and exports what was committed.
 void CliWalkthroughTest::Audits() {
@@ -514,6 +560,8 @@ TEST_F(CliWalkthroughTest, NewUserWalksThroughEveryContractWithCityctlOnly) {
   ASSERT_NO_FATAL_FAILURE(Governance());
   ASSERT_NO_FATAL_FAILURE(OfflineSigning());
   ASSERT_NO_FATAL_FAILURE(DryRun());
+  ASSERT_NO_FATAL_FAILURE(HistoryAndBlocks());
+  ASSERT_NO_FATAL_FAILURE(Bench());
   ASSERT_NO_FATAL_FAILURE(Audits());
   const uint64_t tip = net_->MaxHeight(net_->AllNodes()).value_or(0);
   ASSERT_TRUE(net_->WaitHeight(net_->AllNodes(), tip, 30s)) << net_->Describe();

@@ -37,6 +37,8 @@ struct ProcessOptions {
   std::optional<std::vector<std::string>> env;
   // A session of its own: no controlling terminal, so nothing can prompt on /dev/tty.
   bool new_session = false;
+  // Output appended to the files (a node's log across restarts) rather than replacing them.
+  bool append = false;
 };
 
 struct ProcessResult {
@@ -47,13 +49,13 @@ struct ProcessResult {
   std::string err;  // stderr
 };
 
-// Runs `argv` (argv[0] the program's path) to completion; its output goes through
-// `out_path` and `err_path`, which are replaced.
-inline ProcessResult RunProcess(std::vector<std::string> argv,
-                                const std::filesystem::path& out_path,
-                                const std::filesystem::path& err_path,
-                                const ProcessOptions& options = {}) {
-  using Clock = std::chrono::steady_clock;
+// Starts `argv` (argv[0] the program's path) with stdout and stderr to the files (which may be
+// the same file), stdin from /dev/null, no open file of the test process inherited (sockets
+// it holds must close when it closes them), no blocked signal, and killed when the test
+// process dies. The child's pid.
+inline pid_t StartProcess(std::vector<std::string> argv, const std::filesystem::path& out_path,
+                          const std::filesystem::path& err_path,
+                          const ProcessOptions& options = {}) {
   // Everything the child uses is built before fork: after it, only async-signal-safe calls.
   std::vector<std::string> env = options.env.value_or(std::vector<std::string>{});
   auto pointers = [](std::vector<std::string>& texts) {
@@ -64,15 +66,15 @@ inline ProcessResult RunProcess(std::vector<std::string> argv,
   };
   std::vector<char*> args = pointers(argv);
   std::vector<char*> envp = pointers(env);
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (options.append ? O_APPEND : O_TRUNC);
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int out_fd = ::open(out_path.c_str(), flags, 0600);
+  const int err_fd = err_path == out_path ? out_fd : ::open(err_path.c_str(), flags, 0600);
   if (null_fd < 0 || out_fd < 0 || err_fd < 0) {
     throw std::runtime_error("cannot open the output files of " + argv[0] + ": " +
                              std::strerror(errno));
   }
   const pid_t parent = ::getpid();
-  const Clock::time_point started = Clock::now();
   const pid_t pid = ::fork();
   if (pid == 0) {
     if (options.new_session) ::setsid();
@@ -90,13 +92,29 @@ inline ProcessResult RunProcess(std::vector<std::string> argv,
     } else {
       ::execv(args[0], args.data());
     }
+    const char message[] = "exec failed\n";
+    [[maybe_unused]] const ssize_t ignored = ::write(2, message, sizeof message - 1);
     ::_exit(127);
   }
+  const int fork_errno = errno;
   ::close(null_fd);
+  if (err_fd != out_fd) ::close(err_fd);
   ::close(out_fd);
-  ::close(err_fd);
-  if (pid < 0) throw std::runtime_error("cannot fork for " + argv[0]);
+  if (pid < 0) {
+    throw std::runtime_error("cannot fork for " + argv[0] + ": " + std::strerror(fork_errno));
+  }
+  return pid;
+}
 
+// Runs `argv` to completion (killed after the timeout); its output goes through `out_path`
+// and `err_path`.
+inline ProcessResult RunProcess(std::vector<std::string> argv,
+                                const std::filesystem::path& out_path,
+                                const std::filesystem::path& err_path,
+                                const ProcessOptions& options = {}) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point started = Clock::now();
+  const pid_t pid = StartProcess(std::move(argv), out_path, err_path, options);
   ProcessResult result;
   int status = 0;
   // The child is reaped only here, so the kill below can never reach a reused pid.

@@ -87,9 +87,9 @@ CtlRun Cityctl::Run(std::vector<std::string> args, bool json_output, Millis time
   CtlRun run;
   run.args = std::move(args);
   run.json_output = json_output;
-  run.result =
-      test::RunProcess(std::move(argv), out, err,
-                       {.timeout = timeout, .env = ChildEnvironment(env_), .new_session = false});
+  run.result = test::RunProcess(
+      std::move(argv), out, err,
+      {.timeout = timeout, .env = ChildEnvironment(env_), .new_session = false, .append = false});
   return run;
 }
 

@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,44 +68,9 @@ void AppendLine(const fs::path& path, const std::string& line) {
 // (one file when the paths are equal). The child dies with the calling thread.
 pid_t Spawn(const std::vector<std::string>& args, const fs::path& out_path,
             const fs::path& err_path) {
-  std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  const int err_fd = out_path == err_path ? out_fd
-                                          : ::open(err_path.c_str(),
-                                                   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (out_fd < 0 || err_fd < 0 || null_fd < 0) {
-    throw std::runtime_error("cannot open the output files of " + args[0] + ": " +
-                             std::strerror(errno));
-  }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls from here on.
-    ::dup2(null_fd, 0);
-    ::dup2(out_fd, 1);
-    ::dup2(err_fd, 2);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    // Nothing of the test process leaks in: sockets it holds (a port a test keeps busy)
-    // must close when the test closes them.
-    ::close_range(3, ~0U, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    const char message[] = "localnet: exec failed\n";
-    [[maybe_unused]] ssize_t ignored = ::write(2, message, sizeof message - 1);
-    ::_exit(127);
-  }
-  const int fork_errno = errno;
-  ::close(null_fd);
-  if (err_fd != out_fd) ::close(err_fd);
-  ::close(out_fd);
-  if (pid < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(fork_errno));
-  return pid;
+  return test::StartProcess(
+      args, out_path, err_path,
+      {.timeout = {}, .env = std::nullopt, .new_session = false, .append = true});
 }
 
 // Waits up to `timeout` for `pid` to exit. The exit code, -1 for a signal; nullopt on timeout.
@@ -152,9 +116,9 @@ RunResult RunCityd(const std::vector<std::string>& args, const fs::path& scratch
   const std::string run = "run" + std::to_string(counter++);
   std::vector<std::string> argv = {CitydPath().string()};
   argv.insert(argv.end(), args.begin(), args.end());
-  return test::RunProcess(std::move(argv), scratch_dir / (run + ".out"),
-                          scratch_dir / (run + ".err"),
-                          {.timeout = timeout, .env = std::nullopt, .new_session = false});
+  return test::RunProcess(
+      std::move(argv), scratch_dir / (run + ".out"), scratch_dir / (run + ".err"),
+      {.timeout = timeout, .env = std::nullopt, .new_session = false, .append = false});
 }
 
 std::vector<std::string> LinesStartingWith(const std::string& text, std::string_view prefix) {

@@ -118,9 +118,10 @@ class CliSandbox {
     std::vector<std::string> env;
     for (const auto& [name, value] : Environment()) env.push_back(name + "=" + value);
     // A session of its own: no terminal, so /dev/tty cannot be opened and no prompt waits.
-    return RunProcess(std::move(argv), runs_dir() / ("run" + std::to_string(n) + ".out"),
-                      runs_dir() / ("run" + std::to_string(n) + ".err"),
-                      {.timeout = timeout, .env = std::move(env), .new_session = true});
+    return RunProcess(
+        std::move(argv), runs_dir() / ("run" + std::to_string(n) + ".out"),
+        runs_dir() / ("run" + std::to_string(n) + ".err"),
+        {.timeout = timeout, .env = std::move(env), .new_session = true, .append = false});
   }
 
  private:

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <deque>
 #include <map>
 #include <set>
 
@@ -21,6 +22,9 @@ using ledger::Vote;
 // unbounded number of future rounds.
 constexpr uint64_t kMaxFutureRounds = 64;
 constexpr size_t kMaxVerifiedCerts = 4096;
+// A round timeout is at least this many times the measured length of a round that ended in
+// a QC, so a network slowed by load does not time its healthy leader out.
+constexpr TimeMs kTimeoutPerRoundLength = 4;
 
 }  // namespace
 
@@ -67,6 +71,7 @@ void SafetyState::EncodeTo(ledger::Encoder& encoder) const {
   encoder.U64(last_voted_round);
   high_qc.EncodeTo(encoder);
   encoder.Optional(last_tc, "safety last_tc");
+  encoder.U64(last_proposed_round);
 }
 
 SafetyState SafetyState::DecodeFrom(ledger::Decoder& decoder) {
@@ -76,7 +81,22 @@ SafetyState SafetyState::DecodeFrom(ledger::Decoder& decoder) {
   decoder.U64(state.last_voted_round);
   decoder.Object(state.high_qc);
   decoder.Optional(state.last_tc, "safety last_tc");
+  if (decoder.remaining() == 0) {
+    state.last_proposed_round = state.round;  // written before the field existed
+  } else {
+    decoder.U64(state.last_proposed_round);
+  }
   return state;
+}
+
+size_t RecoveryReportsNeeded(const ledger::ValidatorSet& validators) {
+  // A vote or timeout this validator signed in round v needed a certificate of round v - 1,
+  // whose signers include at least quorum - f - 1 honest others, each in round >= v - 1 ever
+  // since. Reports from k others surely include one of them when k + (quorum - f - 1) > n - 1.
+  const size_t n = validators.size();
+  const size_t honest_signers = validators.quorum() - validators.max_faulty() - 1;
+  const size_t needed = n - honest_signers;
+  return needed > n - 1 ? 0 : needed;
 }
 
 struct Core::State {
@@ -89,7 +109,8 @@ struct Core::State {
         context{config.chain_id, config.epoch, config.validators, config.genesis_hash,
                 &verifier_in},
         safety(std::move(safety_in)),
-        committed(tip) {
+        committed(tip),
+        recovering(config.recover_safety) {
     const auto& members = config.validators.members();
     for (size_t i = 0; i < members.size(); ++i) {
       if (members[i] == key.public_key()) my_index = i;
@@ -107,8 +128,12 @@ struct Core::State {
 
   TimeMs TimeoutLength() const {
     const uint32_t doublings = std::min<uint32_t>(failed_rounds, 20);
-    return std::min(config.max_timeout_ms, config.base_timeout_ms << doublings);
+    const TimeMs base = std::max(config.base_timeout_ms, kTimeoutPerRoundLength * round_length_ms);
+    return std::min(config.max_timeout_ms, base << doublings);
   }
+
+  // Whether this validator may sign votes, timeouts and proposals at all.
+  bool MaySign() const { return my_index.has_value() && !recovering; }
 
   bool KnownBlock(const Hash256& hash) const {
     return hash == committed.hash || blocks.contains(hash);
@@ -178,6 +203,9 @@ struct Core::State {
 
   TimeMs NextWake() const {
     TimeMs wake = round_deadline;
+    if (recovering && recovery_asked_at) {
+      wake = std::min(wake, *recovery_asked_at + config.fetch_retry_ms);
+    }
     if (propose_at) wake = std::min(wake, *propose_at);
     for (const auto& [hash, fetch] : fetching) {
       wake = std::min(wake, fetch.last_sent + config.fetch_retry_ms);
@@ -190,6 +218,11 @@ struct Core::State {
   void AdvanceRound(TimeMs now, uint64_t new_round, uint64_t new_term,
                     const std::optional<TimeoutCert>& tc, Actions& actions) {
     if (new_round <= safety.round) return;
+    if (!tc && new_round == safety.round + 1 && now >= round_entered) {
+      // A round that ended in a QC: its length (a moving average over eight) sets how
+      // patient the timeouts are, so they follow the network's real pace.
+      round_length_ms = (7 * round_length_ms + (now - round_entered)) / 8;
+    }
     safety.round = new_round;
     safety.term = new_term;
     safety.last_tc = tc;
@@ -198,6 +231,7 @@ struct Core::State {
     propose_at.reset();
     std::erase_if(votes, [&](const auto& entry) { return entry.first < new_round; });
     std::erase_if(timeouts, [&](const auto& entry) { return entry.first < new_round; });
+    PruneBlocks();
     MaybePropose(now, actions);
   }
 
@@ -227,9 +261,10 @@ struct Core::State {
 
   void MaybePropose(TimeMs now, Actions& actions) {
     propose_at.reset();  // set again below only while the host still asks to wait
-    // Never a second proposal in a round this validator already voted or timed out in: after
-    // a restart, proposed_round is gone but last_voted_round is persisted.
-    if (!my_index || proposed_round >= safety.round || safety.last_voted_round >= safety.round) {
+    // Never a second proposal in a round, nor one in a round this validator already voted or
+    // timed out in (it could not vote for its own block).
+    if (!MaySign() || safety.last_proposed_round >= safety.round ||
+        safety.last_voted_round >= safety.round) {
       return;
     }
     uint64_t term = 0;
@@ -244,11 +279,20 @@ struct Core::State {
     } else {
       return;
     }
+    if (proposals_this_call > 0) {
+      // One proposal per input: a lone validator certifies its own blocks at once, and
+      // proposing again here would run rounds back to back without ever returning to the
+      // host. The next round's proposal waits for the timer, which fires right away.
+      propose_at = now;
+      return;
+    }
     if (const TimeMs delay = host.ProposalDelay(now - round_entered); delay > 0) {
       propose_at = now + delay;
       return;
     }
-    proposed_round = safety.round;
+    safety.last_proposed_round = safety.round;
+    if (!Persist()) return;  // fail-stop: a proposal that a restart could repeat is not sent
+    ++proposals_this_call;
     const QuorumCert* justify = &qc;
 #ifdef CITY_CONSENSUS_MUTATIONS
     if (tc && IsForkingAdversary(key.public_key())) {
@@ -275,18 +319,34 @@ struct Core::State {
     host.CompleteHeader(header);
     block.Sign(key);
     actions.messages.push_back({Outgoing::kBroadcast, Proposal{block}});
-    Actions own;  // our own proposal is handled like any other; its verdict is not the caller's
-    HandleProposal(now, *my_index, block, own);
+    // Our own proposal is handled like any other, once this step is done (Drain).
+    self_inbox.push_back(Proposal{block});
 #ifdef CITY_CONSENSUS_MUTATIONS
     if (IsForkingAdversary(key.public_key()) && safety.last_voted_round < header.round) {
       // An adversary signs a vote for its own proposal whatever its own checks say.
       safety.last_voted_round = header.round;
       const ledger::VoteData data{config.epoch, header.term, header.round, header.height,
                                   block.Hash()};
-      HandleVote(now, *my_index, Vote::Create(data, config.chain_id, key), own);
+      self_inbox.push_back(Vote::Create(data, config.chain_id, key));
     }
 #endif
-    Append(actions, std::move(own));
+  }
+
+  // Messages this validator addresses to itself (its proposal, its vote as leader) are
+  // queued and handled here, one after the other, never from inside the handler that made
+  // them: the stack stays flat whatever the chain of proposal, vote, QC and next round.
+  void Drain(TimeMs now, Actions& actions) {
+    while (!self_inbox.empty()) {
+      Message message = std::move(self_inbox.front());
+      self_inbox.pop_front();
+      Actions own;  // the verdict on our own message is not the caller's
+      if (const auto* proposal = std::get_if<Proposal>(&message)) {
+        HandleProposal(now, *my_index, proposal->block, own);
+      } else if (const auto* vote = std::get_if<Vote>(&message)) {
+        HandleVote(now, *my_index, *vote, own);
+      }
+      Append(actions, std::move(own));
+    }
   }
 
   static void Append(Actions& into, Actions&& from) {
@@ -295,8 +355,8 @@ struct Core::State {
     for (auto& e : from.evidence) into.evidence.push_back(std::move(e));
   }
 
-  void MaybeVote(TimeMs now, const Block& block, Actions& actions) {
-    if (!my_index || block.header.round != safety.round) return;
+  void MaybeVote(const Block& block, Actions& actions) {
+    if (!MaySign() || block.header.round != safety.round) return;
     if (block.header.round <= safety.last_voted_round && !Mutated(Mutation::kNoRoundCheck)) {
       return;
     }
@@ -306,14 +366,14 @@ struct Core::State {
     }
     safety.last_voted_round = std::max(safety.last_voted_round, block.header.round);
     if (!Persist()) return;  // fail-stop: a vote that might not survive a crash is not sent
+    const Hash256 hash = block.Hash();
+    voted_blocks.insert(hash);
     const ledger::VoteData data{config.epoch, block.header.term, block.header.round,
-                                block.header.height, block.Hash()};
+                                block.header.height, hash};
     Vote vote = Vote::Create(data, config.chain_id, key);
     const size_t leader = Leader(block.header.term);
     if (IsMe(leader)) {
-      Actions own;
-      HandleVote(now, leader, vote, own);
-      Append(actions, std::move(own));
+      self_inbox.push_back(std::move(vote));
     } else {
       actions.messages.push_back({leader, std::move(vote)});
     }
@@ -369,15 +429,21 @@ struct Core::State {
         return Refuse(actions, VerdictFor(tc), "timeout_cert: " + tc.ToString());
       }
     }
-    RecordProposal(block, hash, actions);
+    // The certificates are sound whatever the block is: they may move this validator on.
     if (block.header.timeout_cert) ProcessTc(now, *block.header.timeout_cert, from, actions);
     ProcessQc(now, block.header.justify, from, actions);
+    if (!RecordProposal(block, hash, actions)) {
+      // One proposal per (round, proposer) is kept. A leader signing thousands in a round
+      // makes evidence, not work: nothing of theirs is checked further or stored.
+      return Refuse(actions, Verdict::kUnsafe, "second proposal by its proposer in this round");
+    }
     if (block.header.height <= committed.height) {
       return Refuse(actions, Verdict::kStale, "proposal at or below the committed height");
     }
-    if (blocks.size() >= config.max_pending_blocks) {
-      return Refuse(actions, Verdict::kOverloaded, "too many uncommitted blocks");
+    if (Status content = host.CheckContent(block); !content.ok()) {
+      return Refuse(actions, Verdict::kBadPayload, content.ToString());
     }
+    if (!HasRoom()) return Refuse(actions, Verdict::kOverloaded, "too many uncommitted blocks");
     if (!KnownBlock(block.header.parent_hash)) {
       Park(now, from, block, hash, actions);
       return Verdict::kAccepted;
@@ -386,14 +452,69 @@ struct Core::State {
     return Verdict::kAccepted;
   }
 
-  void RecordProposal(const Block& block, const Hash256& hash, Actions& actions) {
+  // False for a second, different proposal by the same proposer in the same round (the
+  // first one, if held, and this one are evidence).
+  bool RecordProposal(const Block& block, const Hash256& hash, Actions& actions) {
     const auto key_of = std::make_pair(block.header.round, block.header.proposer);
     auto [it, inserted] = proposals_seen.emplace(key_of, hash);
-    if (inserted || it->second == hash) return;
-    if (auto first = blocks.find(it->second); first != blocks.end()) {
+    if (inserted || it->second == hash || Mutated(Mutation::kKeepEveryProposal)) return true;
+    if (const Block* first = HeldBlock(it->second); first && !evidence_given.contains(key_of)) {
+      evidence_given.insert(key_of);
       actions.evidence.push_back({Evidence::Kind::kDoubleProposal, block.header.proposer,
-                                  Proposal{first->second}, Proposal{block}});
+                                  Proposal{*first}, Proposal{block}});
     }
+    return false;
+  }
+
+  const Block* HeldBlock(const Hash256& hash) const {
+    if (auto it = blocks.find(hash); it != blocks.end()) return &it->second;
+    if (!IsParked(hash)) return nullptr;
+    for (const auto& [parent, children] : parked) {
+      for (const Block& child : children) {
+        if (child.Hash() == hash) return &child;
+      }
+    }
+    return nullptr;
+  }
+
+  bool HasRoom() {
+    if (blocks.size() + parked_hashes.size() < config.max_pending_blocks) return true;
+    PruneBlocks();
+    return blocks.size() + parked_hashes.size() < config.max_pending_blocks;
+  }
+
+  // Drops the blocks that can no longer matter: those that do not extend the committed tip,
+  // and uncertified blocks of past rounds that this validator did not vote for. A block with
+  // a QC had the votes of at least f+1 honest validators, each of which keeps it (it voted),
+  // so any validator that learns of the QC later can still fetch it.
+  void PruneBlocks() {
+    std::set<Hash256> certified = {safety.high_qc.data.block_hash};
+    if (safety.last_tc) certified.insert(safety.last_tc->high_qc.data.block_hash);
+    for (const auto& [hash, block] : blocks) certified.insert(block.header.justify.data.block_hash);
+    for (const auto& [parent, children] : parked) certified.insert(parent);
+    for (const auto& [hash, qc] : awaiting_commit) certified.insert(hash);
+    std::vector<std::pair<uint64_t, Hash256>> by_height;
+    for (const auto& [hash, block] : blocks) by_height.emplace_back(block.header.height, hash);
+    std::sort(by_height.begin(), by_height.end());
+    std::set<Hash256> live = {committed.hash};
+    std::vector<Hash256> dropped;
+    for (const auto& [height, hash] : by_height) {
+      const Block& block = blocks.at(hash);
+      const bool extends_tip = live.contains(block.header.parent_hash);
+      const bool may_matter = certified.contains(hash) || voted_blocks.contains(hash) ||
+                              block.header.round >= safety.round;
+      if (extends_tip && may_matter) {
+        live.insert(hash);
+      } else {
+        dropped.push_back(hash);
+      }
+    }
+    for (const Hash256& hash : dropped) {
+      auto it = blocks.find(hash);
+      host.ForgetBlock(it->second);
+      blocks.erase(it);
+    }
+    std::erase_if(voted_blocks, [&](const Hash256& hash) { return !blocks.contains(hash); });
   }
 
   bool IsParked(const Hash256& hash) const { return parked_hashes.contains(hash); }
@@ -421,7 +542,7 @@ struct Core::State {
     awaiting_commit.clear();
     for (const QuorumCert& qc : waiting) TryCommit(now, qc, from, actions);
     for (const Hash256& hash : inserted) {
-      if (auto it = blocks.find(hash); it != blocks.end()) MaybeVote(now, it->second, actions);
+      if (auto it = blocks.find(hash); it != blocks.end()) MaybeVote(it->second, actions);
     }
   }
 
@@ -504,7 +625,9 @@ struct Core::State {
     }
     const Block& newest = *chain.front();
     committed = {newest.Hash(), newest.header.height, newest.header.round};
-    failed_rounds = 0;
+    // A commit shows the network is back, but one commit between failures is not health:
+    // the backoff comes down one step per commit instead of all at once.
+    if (failed_rounds > 0) --failed_rounds;
     for (CommittedBlock& block : out) {
       host.OnCommit(block.block, block.certified_by);
       actions.commits.push_back(std::move(block));
@@ -522,6 +645,8 @@ struct Core::State {
     std::erase_if(awaiting_commit,
                   [&](const auto& e) { return e.second.data.height <= committed.height; });
     std::erase_if(proposals_seen, [&](const auto& e) { return e.first.first < committed.round; });
+    std::erase_if(evidence_given, [&](const auto& e) { return e.first < committed.round; });
+    PruneBlocks();
   }
 
   // ---- votes and timeouts ----
@@ -625,12 +750,44 @@ struct Core::State {
       }
       ProcessTc(now, *sync.last_tc, from, actions);
     }
+    if (recovering && !IsMe(from) && from < config.validators.size()) {
+      RecordRecoveryReport(from, sync);
+    }
     return Verdict::kAccepted;
+  }
+
+  // ---- recovering a lost safety state (Config::recover_safety) ----
+
+  void RecordRecoveryReport(size_t from, const SyncCerts& sync) {
+    uint64_t certified_round = 0;
+    if (sync.high_qc) certified_round = sync.high_qc->data.round;
+    if (sync.last_tc) certified_round = std::max(certified_round, sync.last_tc->round);
+    if (!sync.high_qc && !sync.last_tc) return;  // proves no round
+    uint64_t& reported = recovery_reports[from];
+    reported = std::max(reported, certified_round + 1);  // the round the peer is in
+    const size_t needed = RecoveryReportsNeeded(config.validators);
+    if (needed == 0 || recovery_reports.size() < needed) return;
+    uint64_t highest = 0;
+    for (const auto& [peer, round] : recovery_reports) highest = std::max(highest, round);
+    // This validator may have signed in any round up to highest + 1, never above it.
+    safety.last_voted_round = std::max(safety.last_voted_round, highest + 1);
+    safety.last_proposed_round = std::max(safety.last_proposed_round, highest + 1);
+    if (!Persist()) return;  // still recovering: asks again, and persists again
+    recovering = false;
+    recovery_reports.clear();
+  }
+
+  void AskForRounds(TimeMs now, Actions& actions) {
+    if (!recovering || (recovery_asked_at && now < *recovery_asked_at + config.fetch_retry_ms)) {
+      return;
+    }
+    recovery_asked_at = now;
+    actions.messages.push_back({Outgoing::kBroadcast, CertsRequest{}});
   }
 
   // Gives up on `round`: never vote in it, and tell everyone, with our highest QC.
   void LocalTimeout(TimeMs now, uint64_t round, Actions& actions) {
-    if (!my_index || (my_timeout && my_timeout->data.round >= round)) return;
+    if (!MaySign() || (my_timeout && my_timeout->data.round >= round)) return;
     safety.last_voted_round = std::max(safety.last_voted_round, round);
     if (!Persist()) return;
     const QuorumCert* reported = &safety.high_qc;
@@ -662,9 +819,13 @@ struct Core::State {
     if (Status qc = VerifyCert(block.header.justify); !qc.ok()) {
       return Refuse(actions, VerdictFor(qc), "justify: " + qc.ToString());
     }
+    if (Status content = host.CheckContent(block); !content.ok()) {
+      return Refuse(actions, Verdict::kBadPayload, content.ToString());  // ask the next peer
+    }
     fetching.erase(hash);
     ProcessQc(now, block.header.justify, from, actions);
     if (block.header.height <= committed.height || blocks.contains(hash)) return Verdict::kStale;
+    if (!HasRoom()) return Refuse(actions, Verdict::kOverloaded, "too many uncommitted blocks");
     if (!KnownBlock(block.header.parent_hash)) {
       Park(now, from, block, hash, actions);
     } else {
@@ -704,33 +865,58 @@ struct Core::State {
   TimeMs round_entered = 0;
   std::optional<TimeMs> propose_at;  // the host asked the leader to wait until then
   uint32_t failed_rounds = 0;
-  uint64_t proposed_round = 0;
+  TimeMs round_length_ms = 0;  // moving average of rounds that ended in a QC
+  std::set<Hash256> voted_blocks;  // held blocks this validator voted for: never pruned
+  std::set<std::pair<uint64_t, PublicKey>> evidence_given;  // (round, proposer) reported once
+  std::deque<Message> self_inbox;  // our own proposal and votes, handled by Drain
+  size_t proposals_this_call = 0;
+  bool recovering = false;
+  std::map<size_t, uint64_t> recovery_reports;  // peer -> the round its certificates prove
+  std::optional<TimeMs> recovery_asked_at;
 };
 
 Core::Core(Config config, const KeyPair& key, Host& host, SignatureVerifier& verifier,
            SafetyState state, CommittedTip tip, std::vector<ledger::Block> stored_blocks)
     : s_(std::make_unique<State>(std::move(config), key, host, verifier, std::move(state), tip)) {
   assert(s_->config.validators.size() > 0);
-  // Our own storage: verified when first received, so trusted here.
+  // Our own storage: verified when first received, so trusted here. Which of them this
+  // validator voted for is not stored; a block that is alone in its (round, proposer) may be
+  // one, so it is kept like a voted block. Several for one (round, proposer) can only come
+  // from an equivocating leader (or an older version that stored every proposal): those are
+  // kept only while certified, so a restart cannot bring a flood back for good.
+  std::map<std::pair<uint64_t, PublicKey>, std::vector<Hash256>> by_slot;
   for (ledger::Block& block : stored_blocks) {
-    if (block.header.height > tip.height) s_->blocks.emplace(block.Hash(), std::move(block));
+    if (block.header.height <= tip.height) continue;
+    const Hash256 hash = block.Hash();
+    by_slot[{block.header.round, block.header.proposer}].push_back(hash);
+    s_->blocks.emplace(hash, std::move(block));
   }
+  for (const auto& [slot, hashes] : by_slot) {
+    s_->proposals_seen.emplace(slot, hashes.front());
+    if (hashes.size() == 1) s_->voted_blocks.insert(hashes.front());
+  }
+  s_->PruneBlocks();
 }
 
 Core::~Core() = default;
 
 Actions Core::Start(TimeMs now) {
   Actions actions;
-  s_->round_deadline = now + s_->TimeoutLength();
-  s_->round_entered = now;
-  s_->MaybePropose(now, actions);
-  actions.timer = s_->NextWake();
+  State& s = *s_;
+  s.proposals_this_call = 0;
+  s.round_deadline = now + s.TimeoutLength();
+  s.round_entered = now;
+  s.AskForRounds(now, actions);
+  s.MaybePropose(now, actions);
+  s.Drain(now, actions);
+  actions.timer = s.NextWake();
   return actions;
 }
 
 Actions Core::OnMessage(TimeMs now, size_t from, const Message& message) {
   Actions actions;
   State& s = *s_;
+  s.proposals_this_call = 0;
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -746,11 +932,14 @@ Actions Core::OnMessage(TimeMs now, size_t from, const Message& message) {
           }
         } else if constexpr (std::is_same_v<T, BlockResponse>) {
           s.HandleBlockResponse(now, from, m.block, actions);
+        } else if constexpr (std::is_same_v<T, CertsRequest>) {
+          if (from < s.config.validators.size() && !s.IsMe(from)) s.SendSync(now, from, actions);
         } else {
           s.HandleSync(now, from, m, actions);
         }
       },
       message);
+  s.Drain(now, actions);
   actions.timer = s.NextWake();
   return actions;
 }
@@ -758,6 +947,8 @@ Actions Core::OnMessage(TimeMs now, size_t from, const Message& message) {
 Actions Core::OnTick(TimeMs now) {
   Actions actions;
   State& s = *s_;
+  s.proposals_this_call = 0;
+  s.AskForRounds(now, actions);
   if (now >= s.round_deadline) {
     if (s.my_timeout && s.my_timeout->data.round >= s.safety.round) {
       actions.messages.push_back({Outgoing::kBroadcast, *s.my_timeout});  // losses heal
@@ -775,6 +966,7 @@ Actions Core::OnTick(TimeMs now) {
     fetch = {now, target + 1};
     actions.messages.push_back({target, BlockRequest{hash}});
   }
+  s.Drain(now, actions);
   actions.timer = s.NextWake();
   return actions;
 }
@@ -787,6 +979,9 @@ std::optional<size_t> Core::my_index() const { return s_->my_index; }
 size_t Core::LeaderOf(uint64_t term) const { return s_->Leader(term); }
 
 bool Core::proposal_waiting() const { return s_->propose_at.has_value(); }
+size_t Core::held_blocks() const { return s_->blocks.size() + s_->parked_hashes.size(); }
+bool Core::recovering() const { return s_->recovering; }
+TimeMs Core::timeout_ms() const { return s_->TimeoutLength(); }
 
 const ledger::Block* Core::FindBlock(const Hash256& hash) const {
   auto it = s_->blocks.find(hash);

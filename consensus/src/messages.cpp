@@ -11,6 +11,7 @@ enum Kind : uint8_t {
   kBlockRequest = 4,
   kBlockResponse = 5,
   kSyncCerts = 6,
+  kCertsRequest = 7,
 };
 
 // Lets the generic Encode/Decode of ledger/codec.h frame a whole message.
@@ -37,6 +38,8 @@ struct Frame {
           } else if constexpr (std::is_same_v<T, BlockResponse>) {
             encoder.U8(kBlockResponse);
             m.block.EncodeTo(encoder);
+          } else if constexpr (std::is_same_v<T, CertsRequest>) {
+            encoder.U8(kCertsRequest);
           } else {
             encoder.U8(kSyncCerts);
             encoder.Optional(m.high_qc, "sync high_qc");
@@ -69,6 +72,8 @@ struct Frame {
         decoder.Optional(sync.last_tc, "sync last_tc");
         return {std::move(sync)};
       }
+      case kCertsRequest:
+        return {CertsRequest{}};
       default:
         ledger::Decoder::Fail(ErrorCode::kMalformed, "message",
                               "has unknown kind " + std::to_string(kind));
@@ -88,7 +93,8 @@ Result<Message> DecodeMessage(ByteSpan bytes) {
 
 const char* MessageKindName(const Message& message) {
   static constexpr const char* kNames[] = {"proposal",      "vote",           "timeout",
-                                           "block_request", "block_response", "sync_certs"};
+                                           "block_request", "block_response", "sync_certs",
+                                           "certs_request"};
   return kNames[message.index()];
 }
 

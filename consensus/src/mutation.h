@@ -16,6 +16,7 @@ enum class Mutation {
   kCommitOneChain,  // "commit-one-chain": commit a block as soon as it has a QC
   kNoTcQcCheck,     // "no-tc-qc-check": after a TC, accept a proposal below the TC's high QC
   kNoPersist,       // "no-persist": skip persisting safety state before votes and timeouts
+  kKeepEveryProposal,  // "keep-every-proposal": store each distinct proposal of a round
 };
 
 #ifdef CITY_CONSENSUS_MUTATIONS

@@ -1088,6 +1088,12 @@ Status LedgerStore::PutPendingBlock(const Block& block) {
   return impl_->WriteBatch(batch, "saving a pending block");
 }
 
+Status LedgerStore::DeletePendingBlock(const Block& block) {
+  leveldb::WriteBatch batch;
+  batch.Delete(Key(kPendingPrefix).U64(block.header.height).Fixed(block.Hash()));
+  return impl_->WriteBatch(batch, "deleting a pending block");
+}
+
 Result<std::vector<Block>> LedgerStore::PendingBlocks() const {
   Impl::View view(*impl_);
   std::vector<Block> blocks;

@@ -37,7 +37,8 @@ void PrintKeys(const std::vector<node::ClientKey>& keys) {
 }
 
 // Runs a node until SIGINT or SIGTERM (or a fatal error), then stops it cleanly.
-int RunNode(const std::filesystem::path& home, const std::string& banner_extra) {
+int RunNode(const std::filesystem::path& home, const std::string& banner_extra,
+            node::StartOptions options = {}) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -46,7 +47,7 @@ int RunNode(const std::filesystem::path& home, const std::string& banner_extra) 
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  city::Result<std::unique_ptr<node::Node>> started = node::Node::Start(home);
+  city::Result<std::unique_ptr<node::Node>> started = node::Node::Start(home, options);
   if (!started.ok()) return Fail(started.status());
   // Shared with the signal thread, which may still be waiting when the node stops by itself.
   std::shared_ptr<node::Node> running = std::move(*started);
@@ -103,6 +104,10 @@ int main(int argc, char** argv) {
   std::filesystem::path start_home;
   auto* start_cmd = app.add_subcommand("start", "Run a validator node until Ctrl-C");
   start_cmd->add_option("--home", start_home, "Node home directory")->required();
+  node::StartOptions start_options;
+  start_cmd->add_flag("--recover-safety", start_options.recover_safety,
+                      "The validator lost its safety state (validator_state.bin): rebuild it "
+                      "from its peers, signing nothing until they have shown their rounds");
 
   std::filesystem::path dev_home = DefaultDevHome();
   uint16_t dev_port = 26600;
@@ -141,7 +146,7 @@ int main(int argc, char** argv) {
     std::cout << "start each with: cityd start --home " << testnet.out.string() << "/nodeN\n";
     return 0;
   }
-  if (*start_cmd) return RunNode(start_home, "");
+  if (*start_cmd) return RunNode(start_home, "", start_options);
   if (*dev_cmd) {
     std::vector<node::ClientKey> keys;
     if (!std::filesystem::exists(dev_home / "node0" / "config.toml")) {

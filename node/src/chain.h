@@ -54,6 +54,9 @@ class Chain {
 
   uint64_t NextNonce(const PublicKey& account) const;
   Status PutPendingBlock(const ledger::Block& block) { return store_->PutPendingBlock(block); }
+  Status DeletePendingBlock(const ledger::Block& block) {
+    return store_->DeletePendingBlock(block);
+  }
 
  private:
   Chain(std::unique_ptr<ledger::LedgerStore> store, GenesisChain genesis);

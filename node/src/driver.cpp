@@ -448,8 +448,6 @@ void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {
 }
 
 void Driver::StartCore() {
-  consensus::SafetyState safety;
-  safety.high_qc = ledger::QuorumCert::Genesis(options_.consensus.genesis_hash);
   Result<std::optional<Bytes>> stored = safety_file_.Load();
   if (!stored.ok()) {
     failed_ = true;
@@ -460,6 +458,9 @@ void Driver::StartCore() {
   const ledger::StoreTip tip = chain_.tip();
   Result<ledger::BlockHeader> tip_header = chain_.store().GetHeader(tip.height);
   const uint64_t tip_round = tip_header.ok() ? tip_header->round : 0;
+  consensus::Config config = options_.consensus;
+  consensus::SafetyState safety;
+  safety.high_qc = ledger::QuorumCert::Genesis(options_.consensus.genesis_hash);
   if (stored->has_value()) {
     Result<consensus::SafetyState> decoded = ledger::Decode<consensus::SafetyState>(**stored);
     if (!decoded.ok()) {
@@ -470,21 +471,32 @@ void Driver::StartCore() {
       return;
     }
     safety = std::move(*decoded);
-  } else if (tip.height > 0) {
-    // A validator with a chain but no safety file lost it (or was restored without it). It
-    // may have voted in the rounds just past the tip, so it abstains from them.
-    safety.last_voted_round = tip_round + 3;
+    if (config.recover_safety) {
+      spdlog::info("consensus: the safety state is there; --recover-safety has nothing to do");
+    }
+    config.recover_safety = false;
+  } else if (!config.recover_safety) {
+    // No guess is safe: the validator may have voted in any round before it lost the file.
+    failed_ = true;
+    fatal_(Status(ErrorCode::kNotFound,
+                  "no consensus safety state at " + safety_file_.path().string() +
+                      "; this validator may have voted before and lost it. Start it with "
+                      "--recover-safety to rebuild it from its peers (it signs nothing until "
+                      "they have shown it their rounds)"));
+    return;
+  } else {
     Result<ledger::QuorumCert> tip_qc = chain_.store().GetCertificate(tip.height);
-    if (tip_qc.ok()) safety.high_qc = *tip_qc;
-    spdlog::warn("consensus: no safety state at {}; abstaining through round {}",
-                 safety_file_.path().string(), safety.last_voted_round);
+    if (tip.height > 0 && tip_qc.ok()) safety.high_qc = *tip_qc;
+    spdlog::warn("consensus: recovering the safety state: abstaining until {} validators show "
+                 "their rounds",
+                 consensus::RecoveryReportsNeeded(config.validators));
   }
   std::vector<ledger::Block> pending;
   if (Result<std::vector<ledger::Block>> blocks = chain_.store().PendingBlocks(); blocks.ok()) {
     pending = std::move(*blocks);
   }
   core_ = std::make_unique<consensus::Core>(
-      options_.consensus, *key_, *this, cert_verifier_, std::move(safety),
+      config, *key_, *this, cert_verifier_, std::move(safety),
       consensus::CommittedTip{tip.block_hash, tip.height, tip_round}, std::move(pending));
   behind_ticks_ = 0;
   spdlog::info("consensus: joined at height {}, round {}, term {}", tip.height, core_->round(),
@@ -677,11 +689,15 @@ std::vector<ledger::Transaction> Driver::TakePayload(size_t max) {
 }
 
 TimeMs Driver::ProposalDelay(TimeMs waited) {
-  const size_t pending = mempool_.size();
-  if (pending >= options_.consensus.max_block_transactions) return 0;
+  // Only transactions that can run count: thousands behind a nonce gap must not make the
+  // leader propose empty blocks back to back.
+  const size_t max = options_.consensus.max_block_transactions;
+  const size_t runnable = mempool_.RunnableCount(max);
+  const bool last_take_found_some = payload_added_mark_ == UINT64_MAX;
+  if (runnable >= max && last_take_found_some) return 0;
   // Transactions wait in the pool (and are new since a proposal last found none usable), or
   // sit in uncommitted blocks that need two more blocks to commit: a short batching delay.
-  const bool fresh = pending > 0 && mempool_.Stats().added != payload_added_mark_;
+  const bool fresh = runnable > 0 && mempool_.Stats().added != payload_added_mark_;
   // Only whether any uncommitted ancestor holds a transaction: asked on every round and tick,
   // so no hashing here.
   bool in_flight = false;
@@ -712,25 +728,51 @@ void Driver::CompleteHeader(ledger::BlockHeader& header) {
   }
 }
 
-city::Status Driver::CheckPayload(const ledger::Block& block) {
-  const ledger::BlockHeader& h = block.header;
+city::Status Driver::CheckContent(const ledger::Block& block) {
   const std::string& chain_id = options_.consensus.chain_id;
+  if (block.transactions.size() > options_.consensus.max_block_transactions) {
+    return Status(ErrorCode::kTooLarge, "block has " + std::to_string(block.transactions.size()) +
+                                            " transactions, more than " +
+                                            std::to_string(options_.consensus.max_block_transactions));
+  }
   std::set<Hash256> ids;
   size_t bytes = 0;
-  const Ancestry ancestry = UncommittedAncestry(h.parent_hash);
   for (const ledger::Transaction& tx : block.transactions) {
     if (Status s = tx.CheckStateless(chain_id); !s.ok()) return s;
+    if (!ids.insert(tx.Id()).second) {
+      return Status(ErrorCode::kInvalidArgument, "a transaction appears twice in the block");
+    }
+    bytes += ledger::Encode(tx).size();
+    if (bytes > kMaxProposalBytes) return Status(ErrorCode::kTooLarge, "block too large");
+  }
+  const std::vector<bool> valid = verifier_.VerifyNow(block.transactions);
+  for (size_t i = 0; i < valid.size(); ++i) {
+    if (!valid[i]) {
+      return Status(ErrorCode::kBadSignature,
+                    "transaction " + std::to_string(i) + " has a bad signature");
+    }
+  }
+  return Status::Ok();
+}
+
+void Driver::ForgetBlock(const ledger::Block& block) {
+  if (Status s = chain_.DeletePendingBlock(block); !s.ok()) {
+    spdlog::warn("consensus: cannot delete a dropped pending block: {}", s.ToString());
+  }
+}
+
+city::Status Driver::CheckPayload(const ledger::Block& block) {
+  const ledger::BlockHeader& h = block.header;
+  const Ancestry ancestry = UncommittedAncestry(h.parent_hash);
+  for (const ledger::Transaction& tx : block.transactions) {
     const Hash256 id = tx.Id();
     // A transaction is in the chain once: the store refuses a block that repeats one, so a
     // certified block with a repeat would halt every validator at its commit.
-    if (!ids.insert(id).second || ancestry.tx_ids.contains(id) ||
-        chain_.store().GetTransaction(id).ok()) {
+    if (ancestry.tx_ids.contains(id) || chain_.store().GetTransaction(id).ok()) {
       return Status(ErrorCode::kInvalidArgument,
                     "transaction " + id.ToHex().substr(0, 16) + " is already in the chain");
     }
-    bytes += ledger::Encode(tx).size();
   }
-  if (bytes > kMaxProposalBytes) return Status(ErrorCode::kTooLarge, "block too large");
   ledger::BlockHeader scratch;
   const ledger::BlockHeader* parent = FindHeader(h.parent_hash, scratch);
   if (parent == nullptr) return Status(ErrorCode::kNotFound, "parent block unknown");
@@ -753,13 +795,6 @@ city::Status Driver::CheckPayload(const ledger::Block& block) {
     return Status(
         ErrorCode::kInvalidArgument,
         "execution roots at height " + std::to_string(h.exec_height) + " differ from this node's");
-  }
-  const std::vector<bool> valid = verifier_.VerifyNow(block.transactions);
-  for (size_t i = 0; i < valid.size(); ++i) {
-    if (!valid[i]) {
-      return Status(ErrorCode::kBadSignature,
-                    "transaction " + std::to_string(i) + " has a bad signature");
-    }
   }
   return Status::Ok();
 }

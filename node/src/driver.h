@@ -86,7 +86,9 @@ class Driver final : public consensus::Host {
   bool PersistSafety(const consensus::SafetyState& state) override;
   bool PersistBlock(const ledger::Block& block) override;
   std::vector<ledger::Transaction> TakePayload(size_t max) override;
+  city::Status CheckContent(const ledger::Block& block) override;
   city::Status CheckPayload(const ledger::Block& block) override;
+  void ForgetBlock(const ledger::Block& block) override;
   consensus::TimeMs ProposalDelay(consensus::TimeMs waited) override;
   void CompleteHeader(ledger::BlockHeader& header) override;
   void OnCommit(const ledger::Block& block, const ledger::QuorumCert& certified_by) override;

@@ -15,7 +15,10 @@
 #include "city/crypto/address.h"
 #include "city/crypto/keyfile.h"
 #include "city/crypto/private_file.h"
+#include "city/consensus/core.h"
+#include "city/ledger/safety_file.h"
 #include "city/ledger/types.h"
+#include "city/node/genesis.h"
 #include "file_io_internal.h"
 
 namespace city::node {
@@ -184,12 +187,27 @@ Result<KeyPair> ReadValidatorKey(const fs::path& path) {
   return key;
 }
 
+namespace {
+
+// A new validator has voted nowhere: its safety state starts at the genesis. Written with the
+// home, so that a validator started without one is known to have lost it.
+Status WriteFreshSafetyState(const HomePaths& home, const GenesisDoc& genesis) {
+  Result<GenesisChain> chain = BuildGenesisChain(genesis);
+  if (!chain.ok()) return chain.status();
+  consensus::SafetyState fresh;
+  fresh.high_qc = ledger::QuorumCert::Genesis(chain->block_hash);
+  return ledger::SafetyFile(home.safety()).Save(ledger::Encode(fresh));
+}
+
+}  // namespace
+
 Status InitHome(const InitOptions& options) {
   if (Status s = CheckChainId(options.chain_id); !s.ok()) return s;
   if (Status s = CheckPorts(options.p2p_port, options.api_port); !s.ok()) return s;
   const HomePaths home{options.home};
   const fs::path operator_key = home.root / "keys" / "operator.key";
-  for (const fs::path& path : {home.config(), home.genesis(), home.validator_key(), operator_key}) {
+  for (const fs::path& path :
+       {home.config(), home.genesis(), home.validator_key(), home.safety(), operator_key}) {
     if (PathExists(path)) {
       return Status(ErrorCode::kAlreadyExists, path.string() +
                                                    " already exists; refusing to initialise " +
@@ -221,6 +239,7 @@ Status InitHome(const InitOptions& options) {
     s = created.Add(operator_key, WriteKeyFile(operator_key, operator_pair, kDevKeyPassphrase));
   if (s.ok()) s = created.Add(home.genesis(), WriteGenesisFile(home.genesis(), genesis));
   if (s.ok()) s = created.Add(home.config(), WriteConfigFile(home.config(), config));
+  if (s.ok()) s = created.Add(home.safety(), WriteFreshSafetyState(home, genesis));
   if (s.ok()) created.Commit();
   return s;
 }
@@ -291,6 +310,7 @@ Result<TestnetLayout> CreateTestnet(const TestnetOptions& options) {
     if (Status s = WriteValidatorKey(home.validator_key(), validators[i]); !s.ok()) return s;
     if (Status s = WriteGenesisFile(home.genesis(), genesis); !s.ok()) return s;
     if (Status s = WriteConfigFile(home.config(), config); !s.ok()) return s;
+    if (Status s = WriteFreshSafetyState(home, genesis); !s.ok()) return s;
     layout.homes.push_back(home.root);
     layout.api_urls.push_back("http://127.0.0.1:" + std::to_string(api_port(i)));
   }

@@ -106,6 +106,7 @@ std::optional<AddRefusal> Mempool::Add(const ledger::Transaction& tx, const Hash
               id, Entry{.tx = tx, .id = id, .bytes = encoded_size, .seq = seq, .sender = &queue})
           .first->second;
   queue.by_nonce.emplace(tx.nonce, &entry);
+  queue.committed_next = std::max(queue.committed_next, committed_next_nonce);
   // The newest arrival is the sender's oldest only when it had nothing else pending.
   if (queue.arrivals.empty()) sender_order_.emplace(seq, &queue);
   queue.arrivals.insert(seq);
@@ -216,6 +217,7 @@ void Mempool::RemoveCommitted(
     auto sender = senders_.find(key);
     if (sender == senders_.end()) continue;
     const uint64_t next = committed_next_nonce(key);
+    sender->second.committed_next = next;
     // Lower nonces can never commit now; RemoveLocked may erase the queue with its last one.
     while (true) {
       sender = senders_.find(key);
@@ -261,6 +263,21 @@ uint64_t Mempool::PendingRun(const PublicKey& sender, uint64_t from) const {
     ++run;
   }
   return run;
+}
+
+size_t Mempool::RunnableCount(size_t limit) const {
+  std::lock_guard lock(mutex_);
+  size_t runnable = 0;
+  for (const auto& [key, queue] : senders_) {
+    uint64_t expected = queue.committed_next;
+    for (auto it = queue.by_nonce.find(expected); it != queue.by_nonce.end() && runnable < limit &&
+                                                  it->first == expected;
+         ++it, ++expected) {
+      ++runnable;
+    }
+    if (runnable >= limit) break;
+  }
+  return runnable;
 }
 
 size_t Mempool::size() const {

@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "chain.h"
+#include "city/consensus/core.h"
 #include "city/crypto/address.h"
 #include "city/crypto/private_file.h"
 #include "city/net/http_server.h"
@@ -92,12 +93,13 @@ struct Node::Impl {
     stopped_cv.notify_all();
   }
 
-  Status Open(const std::filesystem::path& home);
+  Status Open(const std::filesystem::path& home, const StartOptions& options);
+  bool recover_safety = false;
   Status StartServices();
   void Shutdown();
 };
 
-Status Node::Impl::Open(const std::filesystem::path& home) {
+Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& options) {
   paths.root = home;
   if (!std::filesystem::is_directory(home)) {
     return Status(ErrorCode::kNotFound, "no node home at " + home.string() +
@@ -123,6 +125,22 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
   Result<GenesisChain> built = BuildGenesisChain(genesis_doc);
   if (!built.ok()) return built.status();
   genesis = std::move(*built);
+  std::error_code error;
+  if (!std::filesystem::exists(paths.safety(), error)) {
+    if (!options.recover_safety) {
+      return Status(ErrorCode::kNotFound,
+                    "no consensus safety state at " + paths.safety().string() +
+                        "; this validator may have voted before and lost it. Start it with "
+                        "--recover-safety to rebuild it from its peers (it signs nothing until "
+                        "they have shown it their rounds)");
+    }
+    if (consensus::RecoveryReportsNeeded(genesis.validators) == 0) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "--recover-safety: no peers can vouch for the rounds of a lone validator; "
+                    "its safety state " + paths.safety().string() + " cannot be rebuilt");
+    }
+    recover_safety = true;
+  }
 
   Result<int> fd = LockHome(paths);
   if (!fd.ok()) return fd.status();
@@ -171,6 +189,7 @@ Status Node::Impl::StartServices() {
   options.batch_delay_ms = config.batch_delay_ms;
   options.idle_block_interval_ms = config.idle_block_interval_ms;
   options.safety_path = paths.safety();
+  options.consensus.recover_safety = recover_safety;
   driver = std::make_unique<Driver>(io, std::move(options), key, *chain, *mempool, *verifier,
                                     *intake, *feed, metrics, [this](const Status& why) {
                                       spdlog::critical("stopping: {}", why.ToString());
@@ -311,9 +330,10 @@ void Node::Impl::Shutdown() {
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() = default;
 
-Result<std::unique_ptr<Node>> Node::Start(const std::filesystem::path& home) {
+Result<std::unique_ptr<Node>> Node::Start(const std::filesystem::path& home,
+                                          StartOptions options) {
   auto impl = std::make_unique<Impl>();
-  if (Status s = impl->Open(home); !s.ok()) return s;
+  if (Status s = impl->Open(home, options); !s.ok()) return s;
   if (Status s = impl->StartServices(); !s.ok()) return s;
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }

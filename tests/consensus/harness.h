@@ -62,6 +62,11 @@ class FakeHost final : public Host {
     checked.push_back(block.Hash());
     return payload_status;
   }
+  Status CheckContent(const ledger::Block& block) override {
+    content_checked.push_back(block.Hash());
+    return content_status;
+  }
+  void ForgetBlock(const ledger::Block& block) override { forgotten.push_back(block.Hash()); }
 
   std::vector<SafetyState> persisted;  // successful calls, in order
   size_t persist_attempts = 0;         // including refused ones
@@ -72,6 +77,9 @@ class FakeHost final : public Host {
   std::vector<size_t> payload_requests;
   std::vector<Hash256> checked;  // blocks CheckPayload saw
   Status payload_status;         // what CheckPayload answers
+  std::vector<Hash256> content_checked;  // blocks CheckContent saw
+  Status content_status;                 // what CheckContent answers
+  std::vector<Hash256> forgotten;        // blocks the core dropped (ForgetBlock)
   KeyPair payload_sender = city::test::TestKey(200);
   uint64_t next_nonce = 1;
 };

@@ -21,6 +21,7 @@ const std::map<std::string, Mutation> kMutations = {
     {"commit-one-chain", Mutation::kCommitOneChain},
     {"no-tc-qc-check", Mutation::kNoTcQcCheck},
     {"no-persist", Mutation::kNoPersist},
+    {"keep-every-proposal", Mutation::kKeepEveryProposal},
 };
 
 }  // namespace
@@ -44,11 +45,13 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "Worker threads")->check(CLI::Range(1, 64));
   app.add_option("--mutation", mutation_name,
                  "Break one safety rule and expect a violation: none, no-round-check, "
-                 "commit-one-chain, no-tc-qc-check, no-persist")
+                 "commit-one-chain, no-tc-qc-check, no-persist, keep-every-proposal (with --byzantine "
+                 "flooder)")
       ->check(CLI::IsMember(kMutations));
   app.add_flag("--no-crashes", no_crashes, "No crashes of honest validators");
   app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
-      ->check(CLI::IsMember({"twin", "equivocator", "withholder", "garbage", "silent", "forker"}));
+      ->check(CLI::IsMember({"twin", "equivocator", "withholder", "garbage", "silent", "forker",
+                            "flooder"}));
   app.add_flag("--verbose", verbose, "One line per schedule");
   app.add_flag("--trace", trace, "Every event of every schedule on stderr (use with one seed)");
   CLI11_PARSE(app, argc, argv);
@@ -102,7 +105,9 @@ int main(int argc, char** argv) {
   for (const auto& [failed_seed, detail] : failures) {
     std::cout << "FAILED seed=" << failed_seed << " (replay: city-sim --validators " << validators
               << " --faulty " << faulty << " --seed " << failed_seed << " --schedules 1"
-              << (mutation_name != "none" ? " --mutation " + mutation_name : "") << ") " << detail
+              << (mutation_name != "none" ? " --mutation " + mutation_name : "")
+              << (byzantine.empty() ? "" : " --byzantine " + byzantine)
+              << (no_crashes ? " --no-crashes" : "") << ") " << detail
               << "\n";
     if (mutation != Mutation::kNone) break;
   }

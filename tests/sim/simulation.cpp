@@ -6,6 +6,7 @@
 #include <memory>
 #include <queue>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "city/consensus/core.h"
@@ -45,13 +46,28 @@ class Rng {
 // (hides its proposals), garbage (also sends noise, altered and replayed messages), silent
 // (never runs), forker (shows some proposals, and the QCs they carry, to one validator only,
 // which can leave a block committed at just that validator; after a TC it proposes on a QC
-// two or more rounds below the TC's highest, i.e. conflicting with that block).
-enum class Kind { kHonest, kTwin, kEquivocator, kWithholder, kGarbage, kSilent, kForker };
-constexpr uint64_t kByzantineKinds = 6;
+// two or more rounds below the TC's highest, i.e. conflicting with that block), flooder
+// (with each proposal, sends every validator kFloodPerRound other distinct, correctly
+// signed proposals for the same round: the attack that once filled the block tree for good).
+enum class Kind {
+  kHonest,
+  kTwin,
+  kEquivocator,
+  kWithholder,
+  kGarbage,
+  kSilent,
+  kForker,
+  kFlooder
+};
+constexpr uint64_t kByzantineKinds = 7;
+constexpr uint64_t kFloodPerRound = 40;
+// Far below the production default, so that a flood would reach it within a few rounds if
+// the core kept what it should not.
+constexpr size_t kSimMaxPendingBlocks = 64;
 
 const char* KindName(Kind kind) {
-  static constexpr const char* kNames[] = {"honest",  "twin",   "equivocator", "withholder",
-                                           "garbage", "silent", "forker"};
+  static constexpr const char* kNames[] = {"honest", "twin",   "equivocator", "withholder",
+                                           "garbage", "silent", "forker",      "flooder"};
   return kNames[static_cast<int>(kind)];
 }
 
@@ -87,6 +103,10 @@ struct Process {
   std::vector<Hash256> chain;                // committed block hashes by height - 1
   std::map<Hash256, ledger::Block> store;    // committed blocks
   std::map<Hash256, ledger::Block> pending;  // uncommitted blocks, via PersistBlock
+  // Distinct blocks ever stored per (round, proposer), and the most for any one: the first
+  // proposal seen, plus at most the certified one fetched when its proposer equivocated.
+  std::map<std::pair<uint64_t, PublicKey>, std::set<Hash256>> stored_per_slot;
+  size_t most_stored_per_slot = 0;
 
   bool honest() const { return kind == Kind::kHonest; }
 };
@@ -97,7 +117,11 @@ bool SimHost::PersistSafety(const SafetyState& state) {
 }
 
 bool SimHost::PersistBlock(const ledger::Block& block) {
-  process_.pending.emplace(block.Hash(), block);
+  const Hash256 hash = block.Hash();
+  process_.pending.emplace(hash, block);
+  auto& slot = process_.stored_per_slot[{block.header.round, block.header.proposer}];
+  slot.insert(hash);
+  process_.most_stored_per_slot = std::max(process_.most_stored_per_slot, slot.size());
   return true;
 }
 
@@ -152,6 +176,7 @@ class Simulation {
     config_.max_timeout_ms = 8000;
     config_.max_block_transactions = 1;
     config_.fetch_retry_ms = 400;
+    config_.max_pending_blocks = kSimMaxPendingBlocks;
   }
 
   ScheduleResult Run() {
@@ -346,6 +371,9 @@ class Simulation {
       if (const auto* vote = std::get_if<ledger::Vote>(&out.message); vote && p.honest()) {
         CheckSingleVote(p, *vote);
       }
+      if (const auto* proposal = std::get_if<Proposal>(&out.message); proposal && p.honest()) {
+        CheckSingleProposal(p, proposal->block);
+      }
       if (out.to == Outgoing::kBroadcast) {
         Broadcast(p, out.message);
       } else {
@@ -353,6 +381,14 @@ class Simulation {
       }
     }
     for (consensus::CommittedBlock& commit : actions.commits) Record(p, commit);
+    if (p.honest() && p.core && p.core->held_blocks() > kSimMaxPendingBlocks) {
+      Violation("process " + std::to_string(p.id) + " holds " +
+                std::to_string(p.core->held_blocks()) + " uncommitted blocks");
+    }
+    if (p.honest() && p.most_stored_per_slot > 2) {
+      Violation("process " + std::to_string(p.id) + " stored " +
+                std::to_string(p.most_stored_per_slot) + " blocks of one (round, proposer)");
+    }
     if (actions.timer) {
       p.next_tick = std::max(*actions.timer, now_ + 1);
       Push(Event::At(p.next_tick, Event::Type::kTick, p.id));
@@ -369,6 +405,16 @@ class Simulation {
     }
   }
 
+  // Neither may a restart make it sign two proposals for one round.
+  void CheckSingleProposal(const Process& p, const ledger::Block& block) {
+    auto [it, inserted] = proposals_signed_.emplace(
+        std::make_pair(p.validator, block.header.round), block.Hash());
+    if (!inserted && it->second != block.Hash()) {
+      Violation("honest validator v" + std::to_string(p.validator) +
+                " signed two proposals in round " + std::to_string(block.header.round));
+    }
+  }
+
   void Broadcast(Process& p, const Message& message) {
     const auto* proposal = std::get_if<Proposal>(&message);
     if (proposal && p.kind == Kind::kForker && !proposal->block.header.timeout_cert) {
@@ -382,6 +428,16 @@ class Simulation {
       if (rng_.Chance(50)) return;  // withhold entirely, or show it to one validator only
       Send(p, rng_.Below(params_.validators), message);
       return;
+    }
+    if (proposal && p.kind == Kind::kFlooder) {
+      for (uint64_t k = 0; k < kFloodPerRound; ++k) {
+        ledger::Block junk = proposal->block;
+        junk.header.timestamp_ms += 1 + k;  // distinct, each correctly signed
+        junk.Sign(*p.key);
+        for (size_t v = 0; v < params_.validators; ++v) {
+          if (v != p.validator) Send(p, v, Proposal{junk});
+        }
+      }
     }
     std::optional<Message> variant;
     if (proposal && p.kind == Kind::kEquivocator) {
@@ -521,6 +577,7 @@ class Simulation {
   std::vector<std::shared_ptr<const Bytes>> recent_;
   std::map<uint64_t, Hash256> committed_;  // height -> block, over all honest processes
   std::map<std::pair<size_t, uint64_t>, Hash256> votes_signed_;  // (validator, round) -> block
+  std::map<std::pair<size_t, uint64_t>, Hash256> proposals_signed_;
   uint64_t gst_height_ = 0;
   std::ostringstream summary_;
   ScheduleResult result_;

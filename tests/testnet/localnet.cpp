@@ -248,7 +248,7 @@ void LocalNet::SetPid(size_t i, pid_t pid) {
   procs_.at(i).pid = pid;
 }
 
-void LocalNet::Start(size_t i) {
+void LocalNet::Start(size_t i, const std::vector<std::string>& extra_args) {
   if (running(i)) throw std::logic_error("node " + std::to_string(i) + " is running");
   int starts = 0;
   {
@@ -257,8 +257,9 @@ void LocalNet::Start(size_t i) {
   }
   AppendLine(log_path(i), "=== localnet " + NowText() + ": start #" + std::to_string(starts) +
                               " of node" + std::to_string(i));
-  SetPid(i, Spawn({CitydPath().string(), "start", "--home", home(i).string()}, log_path(i),
-                  log_path(i)));
+  std::vector<std::string> args = {CitydPath().string(), "start", "--home", home(i).string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  SetPid(i, Spawn(args, log_path(i), log_path(i)));
 }
 
 void LocalNet::StartAll() {

@@ -105,7 +105,8 @@ class LocalNet {
   void KeepFiles() { keep_ = true; }
 
   // ---- processes ----
-  void Start(size_t i);
+  // `cityd start --home HOME`, then `extra_args` (e.g. --recover-safety).
+  void Start(size_t i, const std::vector<std::string>& extra_args = {});
   void StartAll();
   // SIGKILL, then reaps the process.
   void Kill(size_t i);

@@ -111,5 +111,45 @@ TEST(OperatorErrorTest, SecondNodeOnALockedHome) {
   EXPECT_EQ(net.Stop(0), 0);
 }
 
+// A validator without its safety state could have voted in any round before it lost it: no
+// guess is safe, so it refuses to start, and says how to recover.
+TEST(OperatorErrorTest, HomeWithoutSafetyState) {
+  LocalNet net(OneValidator(false));
+  const fs::path safety = net.home(0) / "validator_state.bin";
+  ASSERT_TRUE(fs::exists(safety)) << "cityd testnet writes a fresh safety state";
+  fs::remove(safety);
+  ExpectOperatorError(StartOnce(net, net.home(0)), {safety.string(), "--recover-safety"});
+  // A lone validator has nobody to recover from.
+  ExpectOperatorError(
+      RunCityd({"start", "--home", net.home(0).string(), "--recover-safety"}, net.dir(), 30s),
+      {"lone validator"});
+  EXPECT_FALSE(fs::exists(safety));
+}
+
+// With --recover-safety it rejoins: it signs nothing until its peers have shown their rounds,
+// then abstains past them, writes its safety state again, and the chain goes on without a fork.
+TEST(SafetyRecoveryTest, ValidatorThatLostItsSafetyStateRejoinsThroughItsPeers) {
+  LocalNet net;
+  const size_t victim = net.rng()() % net.size();
+  ASSERT_TRUE(net.WaitProgress(net.AllNodes(), 3, 30s));
+  ASSERT_EQ(net.Stop(victim), 0);
+  const fs::path safety = net.home(victim) / "validator_state.bin";
+  ASSERT_TRUE(fs::exists(safety));
+  fs::remove(safety);
+  ExpectOperatorError(StartOnce(net, net.home(victim)), {"--recover-safety"});
+
+  net.Start(victim, {"--recover-safety"});
+  ASSERT_TRUE(net.WaitProgress(net.AllNodes(), 5, 60s)) << "the network or the victim stalled";
+  EXPECT_TRUE(LocalNet::WaitFor([&] { return fs::exists(safety); }, 30s))
+      << "the recovered safety state was never written";
+  EXPECT_NE(test::ReadFileText(net.log_path(victim)).find("recovering the safety state"),
+            std::string::npos);
+  net.ExpectSameChain(net.AllNodes(), 5);
+  // Once written, a plain start works again.
+  ASSERT_EQ(net.Stop(victim), 0);
+  net.Start(victim);
+  EXPECT_TRUE(net.WaitProgress(net.AllNodes(), 2, 60s));
+}
+
 }  // namespace
 }  // namespace city::testnet

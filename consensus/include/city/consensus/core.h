@@ -29,15 +29,25 @@ struct SafetyState {
   uint64_t term = 0;
   uint64_t round = 1;             // the round this validator is in
   uint64_t last_voted_round = 0;  // no vote or timeout at or below this round, ever again
+  // No proposal at or below this round, ever again: a leader that restarts mid-round must
+  // not sign a second, different block for it.
+  uint64_t last_proposed_round = 0;
   ledger::QuorumCert high_qc;     // highest-round QC seen
   // The TC that ended round - 1, if that is how this validator got here. Persisted so that
   // after a restart it can still prove its round to validators that missed the TC.
   std::optional<ledger::TimeoutCert> last_tc;
 
+  // last_proposed_round is encoded last; a state written before it existed decodes with
+  // last_proposed_round = round (that leader may have proposed in the round it was in).
   void EncodeTo(ledger::Encoder& encoder) const;
   static SafetyState DecodeFrom(ledger::Decoder& decoder);
   friend bool operator==(const SafetyState&, const SafetyState&) = default;
 };
+
+// How many distinct other validators must report their round (with the certificates that
+// prove it) before a validator that lost its safety state may sign again; 0 when no number
+// of peers suffices (a lone validator). See Config::recover_safety.
+size_t RecoveryReportsNeeded(const ledger::ValidatorSet& validators);
 
 // The last committed block, from storage (the genesis block on a fresh chain).
 struct CommittedTip {
@@ -54,8 +64,17 @@ struct Config {
   TimeMs base_timeout_ms = 1000;    // timeout(round) = base * 2^k for k failed rounds in a row
   TimeMs max_timeout_ms = 30'000;
   size_t max_block_transactions = 1000;
-  size_t max_pending_blocks = 4096;  // uncommitted blocks held; beyond it proposals are refused
+  // Uncommitted blocks held (with parked ones). Only one proposal per (round, proposer) is
+  // kept, and blocks that can no longer matter are dropped, so honest traffic stays far
+  // below it; beyond it new blocks are refused until commits or new rounds free room.
+  size_t max_pending_blocks = 4096;
   TimeMs fetch_retry_ms = 500;
+  // The validator lost its safety state (DESIGN: a data directory restored without it). It
+  // signs nothing (no vote, timeout or proposal) until RecoveryReportsNeeded(validators)
+  // other validators have sent the certificates of the round they are in; then it abstains
+  // through the highest of those rounds plus one, which covers any round it may have signed
+  // in before it lost its state, and persists that before signing anything.
+  bool recover_safety = false;
 };
 
 // What the core needs from the process around it. Calls are synchronous.
@@ -71,8 +90,16 @@ class Host {
   virtual bool PersistBlock(const ledger::Block& block) = 0;
   // Transactions for the next proposal, at most `max`.
   virtual std::vector<ledger::Transaction> TakePayload(size_t max) = 0;
-  // Checks a proposal's transactions and execution fields before this validator votes.
+  // The checks that need no chain state (transaction encoding and signatures, duplicates
+  // within the block, size), run on every proposal and fetched block before it is stored:
+  // what fails here is never persisted, whoever signed it.
+  virtual Status CheckContent(const ledger::Block& /*block*/) { return Status::Ok(); }
+  // Checks a proposal's transactions and execution fields against this node's chain before
+  // this validator votes.
   virtual Status CheckPayload(const ledger::Block& block) = 0;
+  // The core dropped an uncommitted block it had stored (PersistBlock): a branch that can no
+  // longer commit, or an uncertified block of a past round. The host may delete it.
+  virtual void ForgetBlock(const ledger::Block& /*block*/) {}
   // How much longer the leader should wait before proposing in the round it entered
   // `waited` ms ago (0: now). Lets the host batch transactions and slow down empty blocks;
   // the core asks again when the delay has passed, or at the next OnTick. Must stay well
@@ -170,6 +197,12 @@ class Core {
   // True while this validator leads the current round but has not proposed because the host
   // asked it to wait (Host::ProposalDelay); OnTick proposes once the host is ready.
   bool proposal_waiting() const;
+  // Uncommitted blocks held, stored and parked: bounded by Config::max_pending_blocks.
+  size_t held_blocks() const;
+  // True while a validator started with Config::recover_safety still abstains.
+  bool recovering() const;
+  // The current round timeout (base, adapted to measured rounds, doubled per failed round).
+  TimeMs timeout_ms() const;
   size_t LeaderOf(uint64_t term) const;
 
  private:

@@ -3,6 +3,7 @@
 //   0x01 proposal (a signed Block)   0x02 vote   0x03 timeout
 //   0x04 block request (a Hash256)   0x05 block response (a Block)
 //   0x06 sync certificates (optional QC, optional TC)
+//   0x07 certificates request (empty: "send me your SyncCerts")
 #pragma once
 
 #include <variant>
@@ -32,8 +33,15 @@ struct SyncCerts {
   friend bool operator==(const SyncCerts&, const SyncCerts&) = default;
 };
 
-using Message =
-    std::variant<Proposal, ledger::Vote, ledger::Timeout, BlockRequest, BlockResponse, SyncCerts>;
+// Asks a validator for the certificates of the round it is in (answered with SyncCerts, at
+// most once per peer per fetch interval). A validator recovering its lost safety state asks
+// this, since it may sign nothing, not even a timeout, until it knows its peers' rounds.
+struct CertsRequest {
+  friend bool operator==(const CertsRequest&, const CertsRequest&) = default;
+};
+
+using Message = std::variant<Proposal, ledger::Vote, ledger::Timeout, BlockRequest, BlockResponse,
+                             SyncCerts, CertsRequest>;
 
 Bytes EncodeMessage(const Message& message);
 // Malformed or oversized bytes are a Status (kMalformed / kTooLarge), never a crash.

@@ -112,6 +112,9 @@ class LedgerStore {
   // those at or below the tip are dropped by the next commit.
   Status PutPendingBlock(const Block& block);
   Result<std::vector<Block>> PendingBlocks() const;
+  // One that consensus dropped (a branch that cannot commit, or an uncertified block of a
+  // past round), so a restart does not load it again.
+  Status DeletePendingBlock(const Block& block);
 
   class Impl;
 

@@ -92,6 +92,11 @@ class Mempool {
   // How many pending transactions of `sender` have consecutive nonces starting at `from`
   // (for "next nonce including pending" in the API).
   uint64_t PendingRun(const PublicKey& sender, uint64_t from) const;
+  // How many pending transactions could run now, counting at most `limit`: for each sender,
+  // the run of consecutive nonces from its committed next nonce (as last told by Add or
+  // RemoveCommitted). Transactions behind a nonce gap do not count: a leader must not rush
+  // out empty blocks for a pool that holds only those.
+  size_t RunnableCount(size_t limit) const;
   size_t size() const;
   MempoolStats Stats() const;
 
@@ -111,6 +116,7 @@ class Mempool {
   };
   struct SenderQueue {
     std::map<uint64_t, Entry*> by_nonce;
+    uint64_t committed_next = 0;  // the sender's committed next nonce, as last known
     std::set<uint64_t> arrivals;  // every pending seq; the first is the sender's place in line
   };
 

@@ -24,12 +24,20 @@ struct NodeStartInfo {
   uint64_t height = 0;       // committed height at start
 };
 
+struct StartOptions {
+  // The validator lost its consensus safety state (validator_state.bin): it rebuilds it from
+  // its peers' rounds and signs nothing before (consensus::Config::recover_safety). Without
+  // this, a home with no safety state is refused.
+  bool recover_safety = false;
+};
+
 class Node {
  public:
   // Opens everything and starts serving. Errors are one clear sentence: a missing or bad
   // config, genesis or key file; "genesis mismatch"; a port in use; "home ... is locked by
-  // another cityd (pid N)"; a damaged data directory.
-  static Result<std::unique_ptr<Node>> Start(const std::filesystem::path& home);
+  // another cityd (pid N)"; a damaged data directory; a missing safety state.
+  static Result<std::unique_ptr<Node>> Start(const std::filesystem::path& home,
+                                             StartOptions options = {});
   ~Node();  // stops
 
   const NodeStartInfo& info() const;

@@ -1,26 +1,22 @@
 // cityd: the validator node. Subcommands: init, testnet, start, dev, version.
-#include <pthread.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
-#include <thread>
 
 #include "city/crypto/address.h"
 #include "city/node/home.h"
 #include "city/node/node.h"
+#include "run_node.h"
 
 namespace {
 
 using city::Status;
 namespace node = city::node;
 
-int Fail(const Status& status) {
-  std::cerr << "cityd: " << status.message() << "\n";
-  return 1;
-}
+using node::Fail;
+using node::RunNode;
 
 std::filesystem::path DefaultDevHome() {
   const char* home = std::getenv("HOME");
@@ -34,44 +30,6 @@ void PrintKeys(const std::vector<node::ClientKey>& keys) {
     std::cout << "  " << k.name << std::string(k.name.size() < 10 ? 10 - k.name.size() : 1, ' ')
               << city::EncodeAddress(k.key) << "  " << k.file.string() << "\n";
   }
-}
-
-// Runs a node until SIGINT or SIGTERM (or a fatal error), then stops it cleanly.
-int RunNode(const std::filesystem::path& home, const std::string& banner_extra,
-            node::StartOptions options = {}) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  // Blocked in every thread the node starts; one thread below waits for them.
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  city::Result<std::unique_ptr<node::Node>> started = node::Node::Start(home, options);
-  if (!started.ok()) return Fail(started.status());
-  // Shared with the signal thread, which may still be waiting when the node stops by itself.
-  std::shared_ptr<node::Node> running = std::move(*started);
-  node::Node& n = *running;
-  const node::NodeStartInfo& info = n.info();
-  spdlog::info("cityd {} started: chain {}, validator {}, height {}", node::kNodeVersion,
-               info.chain_id, info.node_address, info.height);
-  spdlog::info("client API on {}, validator links on {}", info.api_url, info.p2p_address);
-  std::cout << "cityd: chain " << info.chain_id << ", validator " << info.node_address << "\n"
-            << "cityd: API " << info.api_url << "  (status: curl " << info.api_url
-            << "/v1/status)\n"
-            << banner_extra << std::flush;
-
-  std::thread waiter([running, signals] {
-    int received = 0;
-    sigwait(&signals, &received);
-    spdlog::info("received {}, stopping", received == SIGINT ? "SIGINT" : "SIGTERM");
-    running->Stop();
-  });
-  waiter.detach();
-  const Status why = n.Wait();  // everything is stopped and closed when it returns
-  if (!why.ok()) return Fail(why);
-  spdlog::info("stopped cleanly");
-  return 0;
 }
 
 }  // namespace

@@ -516,14 +516,27 @@ void Driver::StopCore(std::string_view why) {
 
 // ---- carrying out the core's actions ----
 
+void Driver::Send(const consensus::Outgoing& out) {
+  Bytes bytes = consensus::EncodeMessage(out.message);
+  if (out.to == consensus::Outgoing::kBroadcast) {
+    network_->Broadcast(std::move(bytes));
+  } else if (out.to < options_.consensus.validators.size()) {
+    network_->Send(options_.consensus.validators.members()[out.to], std::move(bytes));
+  }
+}
+
 void Driver::Apply(consensus::Actions actions) {
-  for (consensus::Outgoing& out : actions.messages) {
+  for (const consensus::Outgoing& out : actions.messages) {
     if (!network_) break;
-    Bytes bytes = consensus::EncodeMessage(out.message);
-    if (out.to == consensus::Outgoing::kBroadcast) {
-      network_->Broadcast(std::move(bytes));
-    } else if (out.to < options_.consensus.validators.size()) {
-      network_->Send(options_.consensus.validators.members()[out.to], std::move(bytes));
+    if (!options_.outbound_policy) {
+      Send(out);
+      continue;
+    }
+    const size_t n = options_.consensus.validators.size();
+    const size_t self = IndexOf(key_->public_key()).value_or(n);
+    for (const consensus::Outgoing& rewritten :
+         options_.outbound_policy->Rewrite(out, *key_, self, n)) {
+      Send(rewritten);
     }
   }
   // actions.commits were executed and committed already, in OnCommit.
@@ -602,6 +615,8 @@ void Driver::PublishStatus() {
     status_.term = core_->term();
     status_.round = core_->round();
     status_.leader = core_->LeaderOf(core_->term());
+    status_.held_blocks = core_->held_blocks();
+    status_.timeout_ms = core_->timeout_ms();
   }
   status_.peers.clear();
   for (const PublicKey& member : options_.consensus.validators.members()) {

@@ -25,6 +25,7 @@
 #include "chain.h"
 #include "city/consensus/core.h"
 #include "city/ledger/safety_file.h"
+#include "city/node/outbound_policy.h"
 #include "city/net/metrics.h"
 #include "city/net/peer_network.h"
 #include "feed.h"
@@ -39,6 +40,7 @@ struct DriverOptions {
   uint64_t batch_delay_ms = 20;
   uint64_t idle_block_interval_ms = 400;
   std::filesystem::path safety_path;
+  std::shared_ptr<OutboundPolicy> outbound_policy;  // tests only (outbound_policy.h)
 };
 
 struct PeerView {
@@ -54,6 +56,8 @@ struct DriverStatus {
   uint64_t term = 0;
   uint64_t round = 0;
   std::optional<size_t> leader;  // validator index of the current term's leader
+  size_t held_blocks = 0;        // uncommitted blocks in the consensus core
+  uint64_t timeout_ms = 0;       // the core's current round timeout
   std::vector<PeerView> peers;
   uint64_t commits = 0;
   uint64_t committed_transactions = 0;
@@ -104,6 +108,7 @@ class Driver final : public consensus::Host {
   void WarnUndecodable(const PublicKey& from, const city::Status& why);
   void OnStrand(std::function<void()> work);
   void Apply(consensus::Actions actions);
+  void Send(const consensus::Outgoing& out);
   void ArmTimer(consensus::TimeMs wake);
   void CommitBlock(const ledger::Block& block, const ledger::QuorumCert& certificate);
   void HandleConsensus(size_t from, consensus::Message message);

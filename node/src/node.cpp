@@ -95,6 +95,7 @@ struct Node::Impl {
 
   Status Open(const std::filesystem::path& home, const StartOptions& options);
   bool recover_safety = false;
+  std::shared_ptr<OutboundPolicy> outbound_policy;
   Status StartServices();
   void Shutdown();
 };
@@ -141,6 +142,7 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
     }
     recover_safety = true;
   }
+  outbound_policy = options.outbound_policy;
 
   Result<int> fd = LockHome(paths);
   if (!fd.ok()) return fd.status();
@@ -190,6 +192,7 @@ Status Node::Impl::StartServices() {
   options.idle_block_interval_ms = config.idle_block_interval_ms;
   options.safety_path = paths.safety();
   options.consensus.recover_safety = recover_safety;
+  options.outbound_policy = outbound_policy;
   driver = std::make_unique<Driver>(io, std::move(options), key, *chain, *mempool, *verifier,
                                     *intake, *feed, metrics, [this](const Status& why) {
                                       spdlog::critical("stopping: {}", why.ToString());
@@ -258,6 +261,12 @@ Status Node::Impl::StartServices() {
   gauge("city_height", "Committed height", [this] { return double(driver->Snapshot().height); });
   gauge("city_term", "Consensus term", [this] { return double(driver->Snapshot().term); });
   gauge("city_round", "Consensus round", [this] { return double(driver->Snapshot().round); });
+  gauge("city_consensus_held_blocks",
+        "Uncommitted blocks the consensus core holds (bounded: one proposal per round and "
+        "proposer)",
+        [this] { return double(driver->Snapshot().held_blocks); });
+  gauge("city_consensus_timeout_ms", "The current round timeout (adapts to measured rounds)",
+        [this] { return double(driver->Snapshot().timeout_ms); });
   gauge("city_syncing", "1 while the node syncs blocks instead of running consensus",
         [this] { return driver->Snapshot().syncing ? 1.0 : 0.0; });
   gauge("city_transactions_per_second", "Committed transactions per second, last 10 s",

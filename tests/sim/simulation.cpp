@@ -61,9 +61,6 @@ enum class Kind {
 };
 constexpr uint64_t kByzantineKinds = 7;
 constexpr uint64_t kFloodPerRound = 40;
-// Far below the production default, so that a flood would reach it within a few rounds if
-// the core kept what it should not.
-constexpr size_t kSimMaxPendingBlocks = 64;
 
 const char* KindName(Kind kind) {
   static constexpr const char* kNames[] = {"honest", "twin",   "equivocator", "withholder",
@@ -176,7 +173,6 @@ class Simulation {
     config_.max_timeout_ms = 8000;
     config_.max_block_transactions = 1;
     config_.fetch_retry_ms = 400;
-    config_.max_pending_blocks = kSimMaxPendingBlocks;
   }
 
   ScheduleResult Run() {
@@ -381,7 +377,7 @@ class Simulation {
       }
     }
     for (consensus::CommittedBlock& commit : actions.commits) Record(p, commit);
-    if (p.honest() && p.core && p.core->held_blocks() > kSimMaxPendingBlocks) {
+    if (p.honest() && p.core && p.core->held_blocks() > config_.max_pending_blocks) {
       Violation("process " + std::to_string(p.id) + " holds " +
                 std::to_string(p.core->held_blocks()) + " uncommitted blocks");
     }

@@ -109,6 +109,7 @@ std::string Short(const std::string& hex) { return hex.substr(0, 16); }
 }  // namespace
 
 fs::path CitydPath() { return EnvOr("CITY_CITYD", CITY_CITYD_PATH); }
+fs::path ByzantineCitydPath() { return EnvOr("CITY_CITYD_BYZANTINE", CITY_CITYD_BYZANTINE_PATH); }
 
 RunResult RunCityd(const std::vector<std::string>& args, const fs::path& scratch_dir,
                    Millis timeout) {
@@ -249,6 +250,18 @@ void LocalNet::SetPid(size_t i, pid_t pid) {
 }
 
 void LocalNet::Start(size_t i, const std::vector<std::string>& extra_args) {
+  std::vector<std::string> args = {CitydPath().string(), "start", "--home", home(i).string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  Launch(i, args);
+}
+
+void LocalNet::StartByzantine(size_t i, const std::vector<std::string>& extra_args) {
+  std::vector<std::string> args = {ByzantineCitydPath().string(), "--home", home(i).string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  Launch(i, args);
+}
+
+void LocalNet::Launch(size_t i, const std::vector<std::string>& args) {
   if (running(i)) throw std::logic_error("node " + std::to_string(i) + " is running");
   int starts = 0;
   {
@@ -257,8 +270,6 @@ void LocalNet::Start(size_t i, const std::vector<std::string>& extra_args) {
   }
   AppendLine(log_path(i), "=== localnet " + NowText() + ": start #" + std::to_string(starts) +
                               " of node" + std::to_string(i));
-  std::vector<std::string> args = {CitydPath().string(), "start", "--home", home(i).string()};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
   SetPid(i, Spawn(args, log_path(i), log_path(i)));
 }
 

@@ -43,6 +43,8 @@ using namespace std::chrono_literals;
 
 // The path of the cityd binary under test (CITY_CITYD_PATH, set by CMake).
 std::filesystem::path CitydPath();
+// The equivocating, flooding validator of byzantine_cityd.cpp.
+std::filesystem::path ByzantineCitydPath();
 
 // ---- one-shot commands ----
 
@@ -107,6 +109,8 @@ class LocalNet {
   // ---- processes ----
   // `cityd start --home HOME`, then `extra_args` (e.g. --recover-safety).
   void Start(size_t i, const std::vector<std::string>& extra_args = {});
+  // `cityd-byzantine --home HOME`, then `extra_args` (e.g. --flood 500).
+  void StartByzantine(size_t i, const std::vector<std::string>& extra_args = {});
   void StartAll();
   // SIGKILL, then reaps the process.
   void Kill(size_t i);
@@ -196,6 +200,7 @@ class LocalNet {
   std::string Describe() const;
 
  private:
+  void Launch(size_t i, const std::vector<std::string>& args);
   struct NodeProc {
     pid_t pid = -1;
     int starts = 0;

@@ -10,6 +10,7 @@
 
 #include "city/node/config.h"
 #include "city/node/genesis.h"
+#include "city/node/outbound_policy.h"
 #include "city/status.h"
 
 namespace city::node {
@@ -29,6 +30,8 @@ struct StartOptions {
   // its peers' rounds and signs nothing before (consensus::Config::recover_safety). Without
   // this, a home with no safety state is refused.
   bool recover_safety = false;
+  // Tests only: what the consensus core sends goes through this first (outbound_policy.h).
+  std::shared_ptr<OutboundPolicy> outbound_policy;
 };
 
 class Node {

@@ -788,7 +788,9 @@ struct Core::State {
   // Gives up on `round`: never vote in it, and tell everyone, with our highest QC.
   void LocalTimeout(TimeMs now, uint64_t round, Actions& actions) {
     if (!MaySign() || (my_timeout && my_timeout->data.round >= round)) return;
-    safety.last_voted_round = std::max(safety.last_voted_round, round);
+    if (!Mutated(Mutation::kVoteAfterTimeout)) {
+      safety.last_voted_round = std::max(safety.last_voted_round, round);
+    }
     if (!Persist()) return;
     const QuorumCert* reported = &safety.high_qc;
 #ifdef CITY_CONSENSUS_MUTATIONS

@@ -17,6 +17,7 @@ enum class Mutation {
   kNoTcQcCheck,     // "no-tc-qc-check": after a TC, accept a proposal below the TC's high QC
   kNoPersist,       // "no-persist": skip persisting safety state before votes and timeouts
   kKeepEveryProposal,  // "keep-every-proposal": store each distinct proposal of a round
+  kVoteAfterTimeout,   // "vote-after-timeout": a timeout does not rule out voting in its round
 };
 
 #ifdef CITY_CONSENSUS_MUTATIONS

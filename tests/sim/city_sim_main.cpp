@@ -22,6 +22,7 @@ const std::map<std::string, Mutation> kMutations = {
     {"no-tc-qc-check", Mutation::kNoTcQcCheck},
     {"no-persist", Mutation::kNoPersist},
     {"keep-every-proposal", Mutation::kKeepEveryProposal},
+    {"vote-after-timeout", Mutation::kVoteAfterTimeout},
 };
 
 }  // namespace
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   app.add_option("--mutation", mutation_name,
                  "Break one safety rule and expect a violation: none, no-round-check, "
                  "commit-one-chain, no-tc-qc-check, no-persist, keep-every-proposal (with --byzantine "
-                 "flooder)")
+                 "flooder), vote-after-timeout")
       ->check(CLI::IsMember(kMutations));
   app.add_flag("--no-crashes", no_crashes, "No crashes of honest validators");
   app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
   std::mutex out_mutex;
   std::vector<std::pair<uint64_t, std::string>> failures;
+  std::vector<uint64_t> liveness_ms;  // GST to the liveness target, per live schedule
   const auto start = std::chrono::steady_clock::now();
   auto worker = [&] {
     for (uint64_t i = next++; i < schedules && !stop; i = next++) {
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
                   << "\n";
       }
       if (r.safety_violation || r.liveness_failure) failures.emplace_back(params.seed, r.detail);
+      if (r.gst_to_liveness_ms > 0) liveness_ms.push_back(r.gst_to_liveness_ms);
       // A mutation run only needs its first safety violation.
       if (mutation != Mutation::kNone && r.safety_violation) stop = true;
     }
@@ -115,7 +118,19 @@ int main(int argc, char** argv) {
             << " mutation=" << mutation_name << " seconds=" << seconds
             << " schedules_per_s=" << (seconds > 0 ? ran / seconds : 0)
             << " committed_blocks=" << blocks << " messages=" << messages
-            << " safety_violations=" << safety << " liveness_failures=" << liveness << "\n";
+            << " safety_violations=" << safety << " liveness_failures=" << liveness;
+  if (!liveness_ms.empty()) {
+    // The measured liveness bound: virtual time from GST until every honest validator added
+    // the target number of blocks.
+    std::sort(liveness_ms.begin(), liveness_ms.end());
+    auto at = [&](double q) {
+      return liveness_ms[std::min(liveness_ms.size() - 1,
+                                  static_cast<size_t>(q * static_cast<double>(liveness_ms.size())))];
+    };
+    std::cout << " gst_to_liveness_ms_p50=" << at(0.5) << " p99=" << at(0.99)
+              << " max=" << liveness_ms.back();
+  }
+  std::cout << "\n";
   if (mutation != Mutation::kNone) {
     // The broken rule must be caught: a safety violation is the expected outcome.
     std::cout << (safety > 0 ? "mutation caught\n" : "MUTATION NOT CAUGHT\n");

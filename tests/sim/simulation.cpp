@@ -195,7 +195,10 @@ class Simulation {
       now_ = event.time;
       if (now_ > gst_ + params_.liveness_window_ms) break;
       Handle(event);
-      if (now_ >= gst_ && LivenessReached()) break;
+      if (now_ >= gst_ && LivenessReached()) {
+        result_.gst_to_liveness_ms = now_ - gst_;
+        break;
+      }
     }
     Finish();
     return result_;
@@ -244,7 +247,11 @@ class Simulation {
     gst_ = rng_.Between(2'000, 20'000);
     loss_percent_ = rng_.Below(25);
     duplicate_percent_ = rng_.Below(10);
-    max_delay_ms_ = rng_.Between(5, 600);
+    // Some schedules are slow: messages take longer than the base round timeout, before GST
+    // and after it, so only timeouts that adapt (backoff, measured rounds) bring progress.
+    const bool slow = rng_.Chance(15);
+    max_delay_ms_ = slow ? rng_.Between(1'000, 3'000) : rng_.Between(5, 600);
+    post_gst_max_delay_ms_ = slow ? rng_.Between(1'000, 1'500) : 100;
     // Partitions before GST: a few episodes of a random split, each healed or replaced.
     for (TimeMs t = rng_.Below(3'000); t < gst_; t += rng_.Between(500, 6'000)) {
       if (rng_.Chance(50)) {
@@ -259,7 +266,7 @@ class Simulation {
     // Honest crashes before GST, each restarted from its data directory by GST.
     if (params_.crashes) {
       for (auto& p : processes_) {
-        if (!p->honest() || !rng_.Chance(30)) continue;
+        if (p->kind == Kind::kSilent || !rng_.Chance(30)) continue;
         // Mostly quick restarts (a supervisor bringing the process back), some long outages.
         const TimeMs crash = rng_.Below(gst_);
         const TimeMs restart = std::min<TimeMs>(
@@ -267,9 +274,20 @@ class Simulation {
         Push(Event::At(crash, Event::Type::kCrash, p->id));
         Push(Event::At(restart, Event::Type::kRestart, p->id));
       }
+      // One crash after GST, restarted quickly (a supervisor): the network must ride it out
+      // within the liveness window.
+      if (rng_.Chance(30)) {
+        const Process& p = *processes_[rng_.Below(processes_.size())];
+        if (p.kind != Kind::kSilent) {
+          const TimeMs crash = gst_ + rng_.Below(10'000);
+          Push(Event::At(crash, Event::Type::kCrash, p.id));
+          Push(Event::At(crash + rng_.Between(1, 2'500), Event::Type::kRestart, p.id));
+          summary_ << "crash-after-gst=p" << p.id << " ";
+        }
+      }
     }
     summary_ << "gst=" << gst_ << " loss=" << loss_percent_ << "% dup=" << duplicate_percent_
-             << "% delay<=" << max_delay_ms_ << "ms";
+             << "% delay<=" << max_delay_ms_ << "ms (after GST " << post_gst_max_delay_ms_ << ")";
   }
 
   void Push(Event event) {
@@ -370,6 +388,10 @@ class Simulation {
       if (const auto* proposal = std::get_if<Proposal>(&out.message); proposal && p.honest()) {
         CheckSingleProposal(p, proposal->block);
       }
+      if (const auto* timeout = std::get_if<ledger::Timeout>(&out.message); timeout && p.honest()) {
+        uint64_t& highest = timed_out_[p.validator];
+        highest = std::max(highest, timeout->data.round);
+      }
       if (out.to == Outgoing::kBroadcast) {
         Broadcast(p, out.message);
       } else {
@@ -391,8 +413,15 @@ class Simulation {
     }
   }
 
-  // The rule every restart must keep: an honest validator signs one vote per round.
+  // The rule every restart must keep: an honest validator signs one vote per round, and none
+  // in a round it has timed out of.
   void CheckSingleVote(const Process& p, const ledger::Vote& vote) {
+    if (auto t = timed_out_.find(p.validator);
+        t != timed_out_.end() && vote.data.round <= t->second) {
+      Violation("honest validator v" + std::to_string(p.validator) + " voted in round " +
+                std::to_string(vote.data.round) + " after timing out of round " +
+                std::to_string(t->second));
+    }
     auto [it, inserted] =
         votes_signed_.emplace(std::make_pair(p.validator, vote.data.round), vote.data.block_hash);
     if (!inserted && it->second != vote.data.block_hash) {
@@ -484,7 +513,7 @@ class Simulation {
       }
       const uint64_t copies = rng_.Chance(duplicate_percent_) ? 2 : 1;
       for (uint64_t c = 0; c < copies; ++c) {
-        const TimeMs delay = rng_.Between(1, before_gst ? max_delay_ms_ : 100);
+        const TimeMs delay = rng_.Between(1, before_gst ? max_delay_ms_ : post_gst_max_delay_ms_);
         Event event = Event::At(now_ + delay, Event::Type::kDeliver, q->id);
         event.from_validator = from.validator;
         event.bytes = bytes;
@@ -496,6 +525,13 @@ class Simulation {
   void Record(Process& p, const consensus::CommittedBlock& commit) {
     const ledger::Block& block = commit.block;
     const Hash256 hash = block.Hash();
+    const Hash256 parent = p.chain.empty() ? config_.genesis_hash : p.chain.back();
+    if (p.honest() && block.header.height == p.chain.size() + 1 &&
+        block.header.parent_hash != parent) {
+      Violation("process " + std::to_string(p.id) + " committed height " +
+                std::to_string(block.header.height) + " whose parent is not its block " +
+                std::to_string(p.chain.size()));
+    }
     if (block.header.height != p.chain.size() + 1) {
       if (p.honest()) {
         Violation("process " + std::to_string(p.id) + " committed height " +
@@ -569,11 +605,13 @@ class Simulation {
   uint64_t loss_percent_ = 0;
   uint64_t duplicate_percent_ = 0;
   TimeMs max_delay_ms_ = 100;
+  TimeMs post_gst_max_delay_ms_ = 100;
   std::vector<int> groups_;  // empty: no partition
   std::vector<std::shared_ptr<const Bytes>> recent_;
   std::map<uint64_t, Hash256> committed_;  // height -> block, over all honest processes
   std::map<std::pair<size_t, uint64_t>, Hash256> votes_signed_;  // (validator, round) -> block
   std::map<std::pair<size_t, uint64_t>, Hash256> proposals_signed_;
+  std::map<size_t, uint64_t> timed_out_;  // validator -> highest round it sent a timeout for
   uint64_t gst_height_ = 0;
   std::ostringstream summary_;
   ScheduleResult result_;

@@ -26,6 +26,9 @@ struct ScheduleResult {
   uint64_t committed_height = 0;  // lowest committed height among honest validators
   uint64_t messages = 0;
   uint64_t virtual_ms = 0;
+  // Virtual time from GST until every honest validator had added target_new_commits blocks
+  // (the measured liveness bound); 0 when it was never reached.
+  uint64_t gst_to_liveness_ms = 0;
 };
 
 ScheduleResult RunSchedule(const ScheduleParams& params);

@@ -40,15 +40,26 @@ constexpr size_t kMaxProposalBytes = (ledger::kMaxFrameBytes - 256 * 1024) / 2;
 // transaction from the leader for good.
 constexpr uint64_t kRegossipTicks = 5;
 constexpr auto kRegossipAge = std::chrono::seconds(3);
+// Execution runs behind consensus (executor.h). At most this many committed blocks wait for
+// it; the leader slows its proposals from kSlowDownBacklog on, so the cap (which stalls
+// consensus itself) is only a last resort.
+constexpr size_t kMaxExecutionBacklog = 64;
+constexpr size_t kSlowDownBacklog = 4;
+constexpr TimeMs kMaxBackpressureDelayMs = 250;
+// A proposal may name execution this far behind itself, no further: a leader whose
+// execution stalled is voted out rather than followed.
+constexpr uint64_t kMaxExecutionLag = kMaxExecutionBacklog + 8;
+// How long a validator waits for its own executor to reach a proposal's exec_height before
+// it gives up on voting for it (well below the round timeout).
+constexpr auto kMaxExecutionWait = std::chrono::milliseconds(300);
 
 std::string Short(const PublicKey& key) { return EncodeAddress(key).substr(0, 14); }
 
 }  // namespace
 
-struct Driver::Ancestry {
-  std::set<Hash256> tx_ids;
-  std::map<PublicKey, uint64_t> per_sender;
-};
+// Transactions in blocks that are not in the store yet: uncommitted ones and committed ones
+// still waiting for execution.
+struct Driver::Ancestry : QueuedTransactions {};
 
 Driver::Driver(boost::asio::io_context& io, DriverOptions options,
                std::shared_ptr<const KeyPair> key, Chain& chain, Mempool& mempool,
@@ -83,7 +94,10 @@ Driver::Driver(boost::asio::io_context& io, DriverOptions options,
       commit_latency_(
           metrics_->GetHistogram("city_commit_latency_seconds",
                                  "From a transaction's acceptance by this node to its commit",
-                                 net::LatencyBucketsSeconds())) {
+                                 net::LatencyBucketsSeconds())),
+      executor_(std::make_unique<BlockExecutor>(
+          chain_, kMaxExecutionBacklog,
+          [this](Result<CommittedBlockInfo> executed) { OnExecuted(std::move(executed)); })) {
   cert_context_.chain_id = options_.consensus.chain_id;
   cert_context_.epoch = options_.consensus.epoch;
   cert_context_.validators = options_.consensus.validators;
@@ -140,6 +154,7 @@ void Driver::Stop() {
   });
   // Only wait while something runs the io_context; otherwise the handler can never run.
   if (!io_.stopped()) finished.wait_for(std::chrono::seconds(5));
+  executor_->WaitIdle();  // what consensus committed is in the store before the node stops
 }
 
 std::optional<size_t> Driver::IndexOf(const PublicKey& key) const {
@@ -373,6 +388,7 @@ void Driver::RegossipStale() {
 
 void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {
   if (core_ || reply.blocks.empty()) return;
+  executor_->WaitIdle();  // StopCore waited already; the store's tip is the whole chain
   if (sync_peer_ == from) sync_peer_.reset();
   const ledger::StoreTip tip = chain_.tip();
   // Checks that need no certificates first: heights, hash links, proposers' signatures.
@@ -448,6 +464,7 @@ void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {
 }
 
 void Driver::StartCore() {
+  executor_->WaitIdle();  // the core starts from the store's tip
   Result<std::optional<Bytes>> stored = safety_file_.Load();
   if (!stored.ok()) {
     failed_ = true;
@@ -507,6 +524,7 @@ void Driver::StartCore() {
 void Driver::StopCore(std::string_view why) {
   spdlog::warn("consensus: leaving to sync: {}", why);
   core_.reset();
+  executor_->WaitIdle();  // sync goes on from the store's tip
   ++timer_generation_;
   core_timer_.cancel();
   sync_mode_since_ = NowMs();
@@ -580,6 +598,23 @@ void Driver::CommitBlock(const ledger::Block& block, const ledger::QuorumCert& c
                                                  committed.status().message()));
     return;
   }
+  AfterCommit(block);
+  PublishStatus();
+}
+
+void Driver::OnExecuted(Result<CommittedBlockInfo> executed) {
+  // On the executor thread: only what is thread-safe here, the rest on the strand.
+  if (!executed.ok()) {
+    fatal_(Status(executed.status().code(), "executing a committed block: " +
+                                                executed.status().message()));
+    OnStrand([this] { failed_ = true; });
+    return;
+  }
+  AfterCommit(executed->block);
+  OnStrand([this] { PublishStatus(); });
+}
+
+void Driver::AfterCommit(const ledger::Block& block) {
   const auto now = std::chrono::steady_clock::now();
   for (const auto& tx : block.transactions) {
     if (auto accepted = intake_.AcceptTime(tx.Id())) {
@@ -592,21 +627,23 @@ void Driver::CommitBlock(const ledger::Block& block, const ledger::QuorumCert& c
   commits_.Increment();
   committed_txs_.Increment(block.transactions.size());
   const TimeMs now_ms = NowMs();
-  commit_window_.emplace_back(now_ms, block.transactions.size());
-  while (!commit_window_.empty() && now_ms - commit_window_.front().first > kRateWindowMs) {
-    commit_window_.pop_front();
+  {
+    std::lock_guard lock(status_mutex_);
+    commit_window_.emplace_back(now_ms, block.transactions.size());
+    while (!commit_window_.empty() && now_ms - commit_window_.front().first > kRateWindowMs) {
+      commit_window_.pop_front();
+    }
   }
-  spdlog::debug("committed block {} ({} transactions) {}", block.header.height,
-                block.transactions.size(), committed->info.block_hash.ToHex().substr(0, 16));
-  PublishStatus();
+  spdlog::debug("committed block {} ({} transactions)", block.header.height,
+                block.transactions.size());
   feed_.Notify();
 }
 
 void Driver::PublishStatus() {
   const ledger::StoreTip tip = chain_.tip();
+  std::lock_guard lock(status_mutex_);
   uint64_t window_txs = 0;
   for (const auto& [at, count] : commit_window_) window_txs += count;
-  std::lock_guard lock(status_mutex_);
   status_.syncing = core_ == nullptr;
   status_.height = tip.height;
   status_.block_hash = tip.block_hash;
@@ -662,6 +699,10 @@ const ledger::BlockHeader* Driver::FindHeader(const Hash256& hash,
     if (const ledger::Block* block = core_->FindBlock(hash)) return &block->header;
   }
   if (hash == chain_.genesis().block_hash) return &chain_.genesis().header;
+  if (std::optional<ledger::BlockHeader> queued = executor_->FindHeader(hash)) {
+    scratch = std::move(*queued);
+    return &scratch;
+  }
   Result<uint64_t> height = chain_.store().HeightOf(hash);
   if (!height.ok()) return nullptr;
   Result<ledger::BlockHeader> header = chain_.store().GetHeader(*height);
@@ -676,10 +717,12 @@ Driver::Ancestry Driver::UncommittedAncestry(const Hash256& from) const {
   for (const ledger::Block* block = core_->FindBlock(from); block != nullptr;
        block = core_->FindBlock(block->header.parent_hash)) {
     for (const ledger::Transaction& tx : block->transactions) {
-      ancestry.tx_ids.insert(tx.Id());
+      ancestry.ids.insert(tx.Id());
       ++ancestry.per_sender[tx.sender];
     }
   }
+  // Looked at after the core's blocks and before the store (executor.h).
+  executor_->AddQueued(ancestry);
   return ancestry;
 }
 
@@ -694,7 +737,7 @@ std::vector<ledger::Transaction> Driver::TakePayload(size_t max) {
   };
   std::vector<ledger::Transaction> txs =
       mempool_.Select(max, std::min(options_.max_block_bytes, kMaxProposalBytes),
-                      parent.data.height + 1, next_nonce, ancestry.tx_ids);
+                      parent.data.height + 1, next_nonce, ancestry.ids);
   // One that committed while a late copy reached the pool must not be proposed again.
   std::erase_if(txs, [this](const ledger::Transaction& tx) {
     return chain_.store().GetTransaction(tx.Id()).ok();
@@ -709,7 +752,9 @@ TimeMs Driver::ProposalDelay(TimeMs waited) {
   const size_t max = options_.consensus.max_block_transactions;
   const size_t runnable = mempool_.RunnableCount(max);
   const bool last_take_found_some = payload_added_mark_ == UINT64_MAX;
-  if (runnable >= max && last_take_found_some) return 0;
+  if (runnable >= max && last_take_found_some && executor_->Backlog() < kSlowDownBacklog) {
+    return 0;
+  }
   // Transactions wait in the pool (and are new since a proposal last found none usable), or
   // sit in uncommitted blocks that need two more blocks to commit: a short batching delay.
   const bool fresh = runnable > 0 && mempool_.Stats().added != payload_added_mark_;
@@ -721,13 +766,19 @@ TimeMs Driver::ProposalDelay(TimeMs waited) {
        block != nullptr && !in_flight; block = core_->FindBlock(block->header.parent_hash)) {
     in_flight = !block->transactions.empty();
   }
-  const TimeMs wait =
-      fresh || in_flight ? options_.batch_delay_ms : options_.idle_block_interval_ms;
+  TimeMs wait = fresh || in_flight ? options_.batch_delay_ms : options_.idle_block_interval_ms;
+  // Execution falling behind: propose less often, so the backlog drains instead of growing
+  // to the cap that would stall consensus.
+  if (const size_t backlog = executor_->Backlog(); backlog >= kSlowDownBacklog) {
+    wait = std::max<TimeMs>(
+        wait, std::min<TimeMs>(kMaxBackpressureDelayMs,
+                               options_.batch_delay_ms * (backlog - kSlowDownBacklog + 1)));
+  }
   return waited >= wait ? 0 : wait - waited;
 }
 
 void Driver::OnCommit(const ledger::Block& block, const ledger::QuorumCert& certified_by) {
-  if (!failed_) CommitBlock(block, certified_by);
+  if (!failed_) executor_->Submit(block, certified_by);
 }
 
 void Driver::CompleteHeader(ledger::BlockHeader& header) {
@@ -783,7 +834,7 @@ city::Status Driver::CheckPayload(const ledger::Block& block) {
     const Hash256 id = tx.Id();
     // A transaction is in the chain once: the store refuses a block that repeats one, so a
     // certified block with a repeat would halt every validator at its commit.
-    if (ancestry.tx_ids.contains(id) || chain_.store().GetTransaction(id).ok()) {
+    if (ancestry.ids.contains(id) || chain_.store().GetTransaction(id).ok()) {
       return Status(ErrorCode::kInvalidArgument,
                     "transaction " + id.ToHex().substr(0, 16) + " is already in the chain");
     }
@@ -800,9 +851,20 @@ city::Status Driver::CheckPayload(const ledger::Block& block) {
   if (h.exec_height < parent->exec_height) {
     return Status(ErrorCode::kInvalidArgument, "exec_height below the parent's");
   }
+  if (h.height - h.exec_height > kMaxExecutionLag) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "execution at height " + std::to_string(h.exec_height) + " lags block " +
+                      std::to_string(h.height) + " by more than " +
+                      std::to_string(kMaxExecutionLag));
+  }
   if (h.exec_height > chain_.tip().height) {
-    return Status(ErrorCode::kNotFound, "execution at height " + std::to_string(h.exec_height) +
-                                            " is ahead of this node");
+    // Committed here too but still executing: worth a short wait. Beyond what this node has
+    // committed, the proposer claims what it cannot have.
+    if (h.exec_height > executor_->SubmittedHeight() ||
+        !executor_->WaitExecuted(h.exec_height, kMaxExecutionWait)) {
+      return Status(ErrorCode::kNotFound, "execution at height " + std::to_string(h.exec_height) +
+                                              " is ahead of this node");
+    }
   }
   Result<ExecutionRoots> roots = chain_.ExecutionAt(h.exec_height);
   if (!roots.ok()) return roots.status();

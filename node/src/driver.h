@@ -23,6 +23,7 @@
 #include <optional>
 
 #include "chain.h"
+#include "executor.h"
 #include "city/consensus/core.h"
 #include "city/ledger/safety_file.h"
 #include "city/node/outbound_policy.h"
@@ -110,7 +111,11 @@ class Driver final : public consensus::Host {
   void Apply(consensus::Actions actions);
   void Send(const consensus::Outgoing& out);
   void ArmTimer(consensus::TimeMs wake);
+  // Sync's commits, on the strand (the executor is idle then).
   void CommitBlock(const ledger::Block& block, const ledger::QuorumCert& certificate);
+  // After a block is in the store, whoever committed it (any thread).
+  void AfterCommit(const ledger::Block& block);
+  void OnExecuted(Result<CommittedBlockInfo> executed);
   void HandleConsensus(size_t from, consensus::Message message);
   void HandleNodeMessage(const PublicKey& from, NodeMessage message);
   void ServeSync(const PublicKey& to, const SyncRequest& request);
@@ -153,7 +158,7 @@ class Driver final : public consensus::Host {
   consensus::TimeMs sync_mode_since_ = 0;
   int behind_ticks_ = 0;
   uint64_t payload_added_mark_ = UINT64_MAX;  // mempool "added" count at an empty TakePayload
-  std::deque<std::pair<consensus::TimeMs, uint64_t>> commit_window_;
+  std::deque<std::pair<consensus::TimeMs, uint64_t>> commit_window_;  // guarded by status_mutex_
   std::atomic<bool> nudge_pending_{false};
   std::atomic<size_t> inbound_bytes_{0};  // peer messages waiting for the strand
   std::atomic<consensus::TimeMs> last_undecodable_warn_{0};
@@ -171,6 +176,8 @@ class Driver final : public consensus::Host {
   net::Counter& undecodable_;
   net::Counter& dropped_inbound_;
   net::Histogram& commit_latency_;
+  // Last: destroyed first, while everything its thread uses still exists.
+  std::unique_ptr<BlockExecutor> executor_;
 };
 
 }  // namespace city::node

@@ -45,7 +45,10 @@ constexpr auto kRegossipAge = std::chrono::seconds(3);
 // consensus itself) is only a last resort.
 constexpr size_t kMaxExecutionBacklog = 64;
 constexpr size_t kSlowDownBacklog = 4;
-constexpr TimeMs kMaxBackpressureDelayMs = 250;
+constexpr TimeMs kBackpressureStepMs = 10;  // per block of backlog beyond kSlowDownBacklog
+constexpr TimeMs kMaxBackpressureDelayMs = 400;
+// Proposals name execution this many blocks behind the proposer's own (CompleteHeader).
+constexpr uint64_t kExecutionSlack = 2;
 // A proposal may name execution this far behind itself, no further: a leader whose
 // execution stalled is voted out rather than followed.
 constexpr uint64_t kMaxExecutionLag = kMaxExecutionBacklog + 8;
@@ -772,7 +775,7 @@ TimeMs Driver::ProposalDelay(TimeMs waited) {
   if (const size_t backlog = executor_->Backlog(); backlog >= kSlowDownBacklog) {
     wait = std::max<TimeMs>(
         wait, std::min<TimeMs>(kMaxBackpressureDelayMs,
-                               options_.batch_delay_ms * (backlog - kSlowDownBacklog + 1)));
+                               kBackpressureStepMs * (backlog - kSlowDownBacklog + 1)));
   }
   return waited >= wait ? 0 : wait - waited;
 }
@@ -782,16 +785,20 @@ void Driver::OnCommit(const ledger::Block& block, const ledger::QuorumCert& cert
 }
 
 void Driver::CompleteHeader(ledger::BlockHeader& header) {
-  const ExecutionRoots roots = chain_.LatestExecution();
+  ExecutionRoots roots = chain_.LatestExecution();
+  ledger::BlockHeader scratch;
+  const ledger::BlockHeader* parent = FindHeader(header.parent_hash, scratch);
+  // A few blocks behind our own execution, so followers that execute a little slower can
+  // vote without waiting; never below the parent's.
+  const uint64_t floor = parent ? parent->exec_height : 0;
+  const uint64_t slack = roots.height > kExecutionSlack ? roots.height - kExecutionSlack : 0;
+  if (const uint64_t target = std::max(floor, slack); target < roots.height) {
+    if (Result<ExecutionRoots> older = chain_.ExecutionAt(target); older.ok()) roots = *older;
+  }
   header.exec_height = roots.height;
   header.state_root = roots.state_root;
   header.result_root = roots.result_root;
-  ledger::BlockHeader scratch;
-  if (const ledger::BlockHeader* parent = FindHeader(header.parent_hash, scratch)) {
-    header.timestamp_ms = std::max(WallMs(), parent->timestamp_ms + 1);
-  } else {
-    header.timestamp_ms = WallMs();
-  }
+  header.timestamp_ms = parent ? std::max(WallMs(), parent->timestamp_ms + 1) : WallMs();
 }
 
 city::Status Driver::CheckContent(const ledger::Block& block) {

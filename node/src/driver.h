@@ -38,7 +38,7 @@ namespace city::node {
 struct DriverOptions {
   consensus::Config consensus;
   size_t max_block_bytes = 4 * 1024 * 1024;
-  uint64_t batch_delay_ms = 20;
+  uint64_t batch_delay_ms = 2;
   uint64_t idle_block_interval_ms = 400;
   std::filesystem::path safety_path;
   std::shared_ptr<OutboundPolicy> outbound_policy;  // tests only (outbound_policy.h)

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "city/ledger/chain_rules.h"
 #include "mutation.h"
 
 namespace city::consensus {
@@ -120,9 +121,6 @@ struct Core::State {
   // ---- helpers ----
 
   size_t Leader(uint64_t term) const { return term % config.validators.size(); }
-  const PublicKey& LeaderKey(uint64_t term) const {
-    return config.validators.members()[Leader(term)];
-  }
   bool IsMe(size_t index) const { return my_index && *my_index == index; }
   size_t Quorum() const { return config.validators.quorum(); }
 
@@ -379,35 +377,23 @@ struct Core::State {
     }
   }
 
-  // The rules a proposal must meet beyond its signatures (docs/consensus.md, "Validating").
+  // The rules a proposal must meet beyond its signatures (ledger/chain_rules.h).
   Verdict CheckProposalRules(const Block& block, Actions& actions) {
     const ledger::BlockHeader& h = block.header;
-    const ledger::VoteData& justified = h.justify.data;
     if (h.epoch != config.epoch) return Refuse(actions, Verdict::kStale, "other epoch");
-    if (h.parent_hash != justified.block_hash || h.height != justified.height + 1 ||
-        h.round <= justified.round) {
-      return Refuse(actions, Verdict::kUnsafe, "proposal does not extend its justify QC");
-    }
-    if (!h.timeout_cert) {
-      if (justified.round + 1 != h.round || h.term != justified.term) {
-        return Refuse(actions, Verdict::kUnsafe,
-                      "without a TC a proposal must follow its QC's round, in its QC's term");
-      }
-    } else {
-      const TimeoutCert& tc = *h.timeout_cert;
-      if (tc.round + 1 != h.round || h.term != h.round) {
-        return Refuse(actions, Verdict::kUnsafe,
-                      "after a TC the proposal is for the next round, in the term of that round");
-      }
-      if (justified.round < tc.high_qc.data.round && !Mutated(Mutation::kNoTcQcCheck)) {
-        return Refuse(actions, Verdict::kUnsafe,
-                      "proposal extends a QC below the highest QC in its TC");
+    std::optional<ledger::HeaderRuleBroken> broken = ledger::CheckHeaderRules(h, config.validators);
+    if (broken && broken->rule == ledger::HeaderRule::kJustifyAtLeastTcQc &&
+        Mutated(Mutation::kNoTcQcCheck)) {
+      broken.reset();  // the mutation skips this one rule; the leader rule still holds
+      if (h.proposer != ledger::LeaderOf(h.term, config.validators)) {
+        return Refuse(actions, Verdict::kWrongLeader, "proposer is not the leader of its term");
       }
     }
-    if (h.proposer != LeaderKey(h.term)) {
-      return Refuse(actions, Verdict::kWrongLeader, "proposer is not the leader of its term");
-    }
-    return Verdict::kAccepted;
+    if (!broken) return Verdict::kAccepted;
+    return Refuse(actions,
+                  broken->rule == ledger::HeaderRule::kProposerLeadsTerm ? Verdict::kWrongLeader
+                                                                          : Verdict::kUnsafe,
+                  broken->reason);
   }
 
   Verdict HandleProposal(TimeMs now, size_t from, const Block& block, Actions& actions) {
@@ -592,7 +578,7 @@ struct Core::State {
       return;
     }
     const QuorumCert& parent_qc = b1->second.header.justify;
-    if (qc.data.round != parent_qc.data.round + 1) return;  // not a two-chain of rounds
+    if (!ledger::CertifyingCommitsParent(b1->second.header)) return;  // not a two-chain
     if (parent_qc.data.height <= committed.height) return;
     CommitThrough(now, parent_qc.data.block_hash, parent_qc, from, actions);
   }

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "city/crypto/address.h"
+#include "city/ledger/chain_rules.h"
 
 namespace city::node {
 namespace {
@@ -401,7 +402,14 @@ void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {
   for (const CertifiedBlock& cb : reply.blocks) {
     const ledger::BlockHeader& h = cb.block.header;
     if (h.height != tip.height + 1 + usable || h.parent_hash != parent) break;
-    if (!cert_context_.validators.Contains(h.proposer)) break;
+    // The same chain rules the consensus core applies to proposals: a certificate alone
+    // does not make a header one the protocol could have produced.
+    if (std::optional<ledger::HeaderRuleBroken> broken =
+            ledger::CheckHeaderRules(h, cert_context_.validators)) {
+      spdlog::warn("sync: peer {} sent block {} breaking a chain rule: {}", Short(from), h.height,
+                   broken->reason);
+      break;
+    }
     if (Status s = cb.block.CheckStructure(options_.consensus.chain_id, &cert_verifier_); !s.ok()) {
       spdlog::warn("sync: peer {} sent a bad block {}: {}", Short(from), h.height, s.ToString());
       break;
@@ -415,7 +423,10 @@ void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {
   for (size_t j = usable; j-- > 1;) {
     const ledger::Block& child = reply.blocks[j].block;
     const ledger::Block& block = reply.blocks[j - 1].block;
-    if (child.header.round != block.header.round + 1) continue;
+    if (!ledger::CertifyingCommitsParent(child.header) ||
+        child.header.justify.data.round != block.header.round) {
+      continue;
+    }
     const ledger::QuorumCert& child_qc = reply.blocks[j].certificate;
     if (child_qc.data.block_hash != child.Hash() || !child_qc.Verify(cert_context_).ok()) continue;
     committable = j;

@@ -11,6 +11,7 @@
 
 #include "city/crypto/address.h"
 #include "city/crypto/verifier.h"
+#include "city/ledger/chain_rules.h"
 
 namespace city::wallet {
 namespace {
@@ -174,45 +175,11 @@ struct ChainAuditor::Impl {
     return Status::Ok();
   }
 
-  // Rounds, terms and the leader (consensus: CheckProposalRules).
+  // Rounds, terms and the leader: the chain rules the consensus core and block sync apply.
   Status CheckRounds(const BlockHeader& header) const {
-    const uint64_t height = header.height;
-    const std::string round = "round " + std::to_string(header.round);
-    const std::string term = "term " + std::to_string(header.term);
-    const ledger::VoteData& justified = header.justify.data;
-    if (header.round <= justified.round) {
-      return Fail(ErrorCode::kInvalidArgument, height,
-                  round + " is not above its justify's round " + std::to_string(justified.round));
-    }
-    if (!header.timeout_cert) {
-      if (header.round != justified.round + 1 || header.term != justified.term) {
-        return Fail(ErrorCode::kInvalidArgument, height,
-                    "without a timeout certificate, " + round + " " + term +
-                        " must follow its justify (" + VoteDataText(justified) + ")");
-      }
-    } else {
-      const TimeoutCert& tc = *header.timeout_cert;
-      if (tc.round + 1 != header.round || header.term != header.round) {
-        return Fail(ErrorCode::kInvalidArgument, height,
-                    round + " " + term + " does not follow its timeout certificate of round " +
-                        std::to_string(tc.round) + " (the next round, in the term of that round)");
-      }
-      if (justified.round < tc.high_qc.data.round) {
-        return Fail(ErrorCode::kInvalidArgument, height,
-                    "the justify (round " + std::to_string(justified.round) +
-                        ") is below the highest QC of its timeout certificate (round " +
-                        std::to_string(tc.high_qc.data.round) + ")");
-      }
-    }
-    const std::vector<PublicKey>& members = context.validators.members();
-    if (members.empty()) {
-      return Fail(ErrorCode::kInvalidArgument, height, "the genesis has no validators");
-    }
-    const PublicKey& leader = members[header.term % members.size()];
-    if (header.proposer != leader) {
-      return Fail(ErrorCode::kInvalidArgument, height,
-                  "proposer " + EncodeAddress(header.proposer) + " is not the leader of " + term +
-                      " (" + EncodeAddress(leader) + ")");
+    if (std::optional<ledger::HeaderRuleBroken> broken =
+            ledger::CheckHeaderRules(header, context.validators)) {
+      return Fail(ErrorCode::kInvalidArgument, header.height, broken->reason);
     }
     return Status::Ok();
   }
@@ -319,7 +286,7 @@ Status ChainAuditor::AddHeader(const CertifiedHeaderBytes& item) {
   if (!status.ok()) return status;
 
   // Two-chain commit rule: this block and its parent are certified, in consecutive rounds.
-  if (header.round == header.justify.data.round + 1) {
+  if (ledger::CertifyingCommitsParent(header)) {
     stats_.proven_committed = std::max(stats_.proven_committed, height - 1);
   }
   impl_->headers.emplace(height, Impl::Checked{std::move(header), hash});

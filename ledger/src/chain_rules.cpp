@@ -1,0 +1,73 @@
+// The header rules of a certified chain (chain_rules.h).
+#include "city/ledger/chain_rules.h"
+
+#include "city/crypto/address.h"
+
+namespace city::ledger {
+namespace {
+
+std::string VoteDataText(const VoteData& data) {
+  return "epoch " + std::to_string(data.epoch) + ", term " + std::to_string(data.term) +
+         ", round " + std::to_string(data.round) + ", height " + std::to_string(data.height);
+}
+
+}  // namespace
+
+const PublicKey& LeaderOf(uint64_t term, const ValidatorSet& validators) {
+  const std::vector<PublicKey>& members = validators.members();
+  return members[term % members.size()];
+}
+
+std::optional<HeaderRuleBroken> CheckHeaderRules(const BlockHeader& header,
+                                                 const ValidatorSet& validators) {
+  const VoteData& justified = header.justify.data;
+  const std::string round = "round " + std::to_string(header.round);
+  const std::string term = "term " + std::to_string(header.term);
+  if (header.parent_hash != justified.block_hash || header.height != justified.height + 1) {
+    return HeaderRuleBroken{HeaderRule::kExtendsJustify,
+                            "the justify certifies block " +
+                                justified.block_hash.ToHex().substr(0, 16) + " at height " +
+                                std::to_string(justified.height) + ", not the parent " +
+                                header.parent_hash.ToHex().substr(0, 16) + " at height " +
+                                std::to_string(header.height - 1)};
+  }
+  if (header.round <= justified.round) {
+    return HeaderRuleBroken{HeaderRule::kRoundAboveJustify,
+                            round + " is not above its justify's round " +
+                                std::to_string(justified.round)};
+  }
+  if (!header.timeout_cert) {
+    if (header.round != justified.round + 1 || header.term != justified.term) {
+      return HeaderRuleBroken{HeaderRule::kFollowsJustify,
+                              "without a timeout certificate, " + round + " " + term +
+                                  " must follow its justify (" + VoteDataText(justified) + ")"};
+    }
+  } else {
+    const TimeoutCert& tc = *header.timeout_cert;
+    if (tc.round + 1 != header.round || header.term != header.round) {
+      return HeaderRuleBroken{HeaderRule::kFollowsTimeoutCert,
+                              round + " " + term +
+                                  " does not follow its timeout certificate of round " +
+                                  std::to_string(tc.round) +
+                                  " (the next round, in the term of that round)"};
+    }
+    if (justified.round < tc.high_qc.data.round) {
+      return HeaderRuleBroken{HeaderRule::kJustifyAtLeastTcQc,
+                              "the justify (round " + std::to_string(justified.round) +
+                                  ") is below the highest QC of its timeout certificate (round " +
+                                  std::to_string(tc.high_qc.data.round) + ")"};
+    }
+  }
+  if (validators.size() == 0) {
+    return HeaderRuleBroken{HeaderRule::kProposerLeadsTerm, "the validator set is empty"};
+  }
+  if (header.proposer != LeaderOf(header.term, validators)) {
+    return HeaderRuleBroken{HeaderRule::kProposerLeadsTerm,
+                            "proposer " + EncodeAddress(header.proposer) +
+                                " is not the leader of " + term + " (" +
+                                EncodeAddress(LeaderOf(header.term, validators)) + ")"};
+  }
+  return std::nullopt;
+}
+
+}  // namespace city::ledger

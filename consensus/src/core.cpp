@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "city/ledger/chain_rules.h"
 #include "mutation.h"
@@ -178,7 +179,10 @@ struct Core::State {
 
   bool Persist() {
     if (Mutated(Mutation::kNoPersist)) return true;
-    return host.PersistSafety(safety);
+    Status saved = host.PersistSafety(safety);
+    if (saved.ok()) return true;
+    persist_error = std::move(saved);
+    return false;
   }
 
   static Verdict VerdictFor(const Status& status) {
@@ -426,7 +430,8 @@ struct Core::State {
     if (block.header.height <= committed.height) {
       return Refuse(actions, Verdict::kStale, "proposal at or below the committed height");
     }
-    if (Status content = host.CheckContent(block); !content.ok()) {
+    if (Status content = host.CheckContent(block);
+        !content.ok() && !Mutated(Mutation::kSkipContentCheck)) {
       return Refuse(actions, Verdict::kBadPayload, content.ToString());
     }
     if (!HasRoom()) return Refuse(actions, Verdict::kOverloaded, "too many uncommitted blocks");
@@ -543,7 +548,11 @@ struct Core::State {
       if (next.header.height <= committed.height || blocks.contains(hash)) continue;
       fetching.erase(hash);
       parked_hashes.erase(hash);
-      if (host.PersistBlock(next)) inserted.push_back(hash);
+      if (Status stored = host.PersistBlock(next); stored.ok()) {
+        inserted.push_back(hash);  // durable: may be voted on
+      } else {
+        persist_error = std::move(stored);
+      }
       blocks.emplace(hash, std::move(next));
       if (auto children = parked.find(hash); children != parked.end()) {
         for (Block& child : children->second) ready.push_back(std::move(child));
@@ -861,6 +870,7 @@ struct Core::State {
   bool recovering = false;
   std::map<size_t, uint64_t> recovery_reports;  // peer -> the round its certificates prove
   std::optional<TimeMs> recovery_asked_at;
+  std::optional<Status> persist_error;  // the last failure in this input, for Actions
 };
 
 Core::Core(Config config, const KeyPair& key, Host& host, SignatureVerifier& verifier,
@@ -897,6 +907,7 @@ Actions Core::Start(TimeMs now) {
   s.AskForRounds(now, actions);
   s.MaybePropose(now, actions);
   s.Drain(now, actions);
+  actions.persist_error = std::exchange(s.persist_error, std::nullopt);
   actions.timer = s.NextWake();
   return actions;
 }
@@ -928,6 +939,7 @@ Actions Core::OnMessage(TimeMs now, size_t from, const Message& message) {
       },
       message);
   s.Drain(now, actions);
+  actions.persist_error = std::exchange(s.persist_error, std::nullopt);
   actions.timer = s.NextWake();
   return actions;
 }
@@ -955,6 +967,7 @@ Actions Core::OnTick(TimeMs now) {
     actions.messages.push_back({target, BlockRequest{hash}});
   }
   s.Drain(now, actions);
+  actions.persist_error = std::exchange(s.persist_error, std::nullopt);
   actions.timer = s.NextWake();
   return actions;
 }

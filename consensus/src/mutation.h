@@ -18,6 +18,7 @@ enum class Mutation {
   kNoPersist,       // "no-persist": skip persisting safety state before votes and timeouts
   kKeepEveryProposal,  // "keep-every-proposal": store each distinct proposal of a round
   kVoteAfterTimeout,   // "vote-after-timeout": a timeout does not rule out voting in its round
+  kSkipContentCheck,   // "skip-content-check": store proposals without Host::CheckContent
 };
 
 #ifdef CITY_CONSENSUS_MUTATIONS

@@ -89,6 +89,14 @@ Json CertifiedHeaderJson(const Ctx& ctx, uint64_t height, Status& error) {
           {"encoded_certificate", ToHex(ledger::Encode(*cert))}};
 }
 
+// A full pool drains by the block: a client refused with 429 may try again after about one
+// (the Retry-After header, and retry_after_ms in the error object).
+constexpr int kRetryAfterSeconds = 1;
+
+bool IsBackpressure(const SubmitOutcome& outcome) {
+  return !outcome.accepted && outcome.http_status == 429;
+}
+
 Json SubmitOutcomeJson(const SubmitOutcome& outcome) {
   Json out = {{"id", outcome.id.ToHex()}, {"accepted", outcome.accepted}};
   if (outcome.accepted) {
@@ -97,6 +105,7 @@ Json SubmitOutcomeJson(const SubmitOutcome& outcome) {
   } else {
     out["status"] = "rejected";
     out["error"] = {{"code", outcome.code}, {"message", outcome.message}};
+    if (IsBackpressure(outcome)) out["error"]["retry_after_ms"] = kRetryAfterSeconds * 1000;
   }
   return out;
 }
@@ -121,6 +130,10 @@ void SubmitOne(const Ctx& ctx, const HttpRequest& request, net::HttpResponder re
         Json body = Json::parse(response.body);
         body["id"] = o.id.ToHex();
         body["status"] = "rejected";
+        if (IsBackpressure(o)) {
+          body["error"]["retry_after_ms"] = kRetryAfterSeconds * 1000;
+          response.headers["Retry-After"] = std::to_string(kRetryAfterSeconds);
+        }
         response.body = body.dump();
         respond(std::move(response));
       });
@@ -154,14 +167,21 @@ void SubmitBatch(const Ctx& ctx, const HttpRequest& request, net::HttpResponder 
                       [respond](std::vector<SubmitOutcome> outcomes) {
                         Json results = Json::array();
                         size_t accepted = 0;
+                        bool backpressure = false;
                         for (const SubmitOutcome& o : outcomes) {
                           results.push_back(SubmitOutcomeJson(o));
                           accepted += o.accepted ? 1 : 0;
+                          backpressure |= IsBackpressure(o);
                         }
-                        respond(HttpResponse::Json({{"accepted", accepted},
-                                                    {"rejected", outcomes.size() - accepted},
-                                                    {"results", std::move(results)}},
-                                                   202));
+                        HttpResponse response =
+                            HttpResponse::Json({{"accepted", accepted},
+                                                {"rejected", outcomes.size() - accepted},
+                                                {"results", std::move(results)}},
+                                               202);
+                        if (backpressure) {
+                          response.headers["Retry-After"] = std::to_string(kRetryAfterSeconds);
+                        }
+                        respond(std::move(response));
                       });
 }
 

@@ -92,6 +92,10 @@ Driver::Driver(boost::asio::io_context& io, DriverOptions options,
           metrics_->GetCounter("city_sync_blocks_total", "Blocks committed through block sync")),
       undecodable_(metrics_->GetCounter("city_peer_undecodable_messages_total",
                                         "Peer messages that did not decode")),
+      persist_failures_(metrics_->GetCounter(
+          "city_consensus_persist_failures_total",
+          "Votes, timeouts and proposals not sent because their safety state or block could not "
+          "be stored")),
       dropped_inbound_(metrics_->GetCounter(
           "city_peer_messages_dropped_total",
           "Peer messages dropped because too many bytes waited for the consensus strand")),
@@ -588,6 +592,15 @@ void Driver::Apply(consensus::Actions actions) {
     spdlog::debug("consensus: refused a message ({}): {}", consensus::VerdictName(actions.verdict),
                   actions.reason);
   }
+  if (actions.persist_error) {
+    // Fail-stop: what it guarded was not sent. Counted and logged, at most once a second.
+    persist_failures_.Increment();
+    const TimeMs now = NowMs();
+    if (now - last_persist_warn_ >= 1'000) {
+      last_persist_warn_ = now;
+      spdlog::error("consensus: {}; nothing it guards was sent", actions.persist_error->ToString());
+    }
+  }
   if (actions.timer) ArmTimer(*actions.timer);
   PublishStatus();
 }
@@ -691,20 +704,19 @@ DriverStatus Driver::Snapshot() const {
 
 // ---- consensus::Host ----
 
-bool Driver::PersistSafety(const consensus::SafetyState& state) {
+Status Driver::PersistSafety(const consensus::SafetyState& state) {
   if (Status saved = safety_file_.Save(ledger::Encode(state)); !saved.ok()) {
-    spdlog::error("consensus: cannot save the safety state: {}", saved.ToString());
-    return false;  // the core then sends nothing it guards
+    return Status(saved.code(), "cannot save the safety state: " + saved.message());
   }
-  return true;
+  return Status::Ok();
 }
 
-bool Driver::PersistBlock(const ledger::Block& block) {
+Status Driver::PersistBlock(const ledger::Block& block) {
   if (Status stored = chain_.PutPendingBlock(block); !stored.ok()) {
-    spdlog::error("consensus: cannot store block {}: {}", block.header.height, stored.ToString());
-    return false;
+    return Status(stored.code(), "cannot store block " + std::to_string(block.header.height) +
+                                     ": " + stored.message());
   }
-  return true;
+  return Status::Ok();
 }
 
 const ledger::BlockHeader* Driver::FindHeader(const Hash256& hash,

@@ -88,8 +88,8 @@ class Driver final : public consensus::Host {
   DriverStatus Snapshot() const;  // thread-safe
 
   // consensus::Host
-  bool PersistSafety(const consensus::SafetyState& state) override;
-  bool PersistBlock(const ledger::Block& block) override;
+  Status PersistSafety(const consensus::SafetyState& state) override;
+  Status PersistBlock(const ledger::Block& block) override;
   std::vector<ledger::Transaction> TakePayload(size_t max) override;
   city::Status CheckContent(const ledger::Block& block) override;
   city::Status CheckPayload(const ledger::Block& block) override;
@@ -164,6 +164,7 @@ class Driver final : public consensus::Host {
   std::atomic<consensus::TimeMs> last_undecodable_warn_{0};
   std::atomic<int> serves_in_flight_{0};  // bounds what peers' block and sync requests cost
   uint64_t status_ticks_ = 0;
+  consensus::TimeMs last_persist_warn_ = 0;
   size_t sync_rotation_ = 0;
 
   mutable std::mutex status_mutex_;
@@ -174,6 +175,7 @@ class Driver final : public consensus::Host {
   net::Counter& evidence_;
   net::Counter& synced_blocks_;
   net::Counter& undecodable_;
+  net::Counter& persist_failures_;
   net::Counter& dropped_inbound_;
   net::Histogram& commit_latency_;
   // Last: destroyed first, while everything its thread uses still exists.

@@ -39,16 +39,16 @@ class CountingVerifier final : public SignatureVerifier {
 
 class FakeHost final : public Host {
  public:
-  bool PersistSafety(const SafetyState& state) override {
+  Status PersistSafety(const SafetyState& state) override {
     ++persist_attempts;
-    if (fail_persist) return false;
+    if (fail_persist) return Status(ErrorCode::kIoError, "disk full (test)");
     persisted.push_back(state);
-    return true;
+    return Status::Ok();
   }
-  bool PersistBlock(const ledger::Block& block) override {
-    if (fail_persist_block) return false;
+  Status PersistBlock(const ledger::Block& block) override {
+    if (fail_persist_block) return Status(ErrorCode::kIoError, "disk full (test)");
     stored_blocks.push_back(block);
-    return true;
+    return Status::Ok();
   }
   std::vector<ledger::Transaction> TakePayload(size_t max) override {
     payload_requests.push_back(max);

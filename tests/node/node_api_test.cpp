@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
@@ -279,6 +280,50 @@ TEST_F(NodeApiTest, LongPollsAnswerOnTheNextBlockAndErrorsHaveOneShape) {
             "invalid_argument");
   EXPECT_TRUE(Get("/healthz")["ok"].get<bool>());
   EXPECT_GE(Metric(client_->Get("/metrics")->body, "city_height"), 1);
+}
+
+// The attack that once crashed a lone validator: thousands of signed transfers from fresh
+// keys whose nonces leave a gap, so none can run. The node neither recurses (it used to
+// overflow its stack proposing empty blocks back to back) nor rushes out empty blocks for
+// them, keeps committing what can run, and refuses a sender past its limit with 429 and a
+// retry hint.
+TEST_F(NodeApiTest, GappedFloodNeitherCrashesNorSpinsTheLoneValidatorAndFullSendersGet429) {
+  const uint64_t expiry = Height() + 1000;
+  auto gapped = [&](const KeyPair& from, uint64_t nonce) {
+    ledger::Transaction tx;
+    tx.chain_id = "city-node-test";
+    tx.nonce = nonce;
+    tx.expiry_height = expiry;
+    tx.contract = "ubi";
+    tx.method = "transfer";
+    tx.args = contracts::EncodeArgs(contracts::UbiTransferArgs{from.public_key(), 1});
+    tx.Sign(from);
+    return tx;
+  };
+  std::vector<KeyPair> senders;
+  for (int k = 0; k < 3; ++k) senders.push_back(KeyPair::Generate());
+  for (const KeyPair& sender : senders) {
+    Json batch = Json::array();
+    for (uint64_t nonce = 1; nonce <= 1000; ++nonce) batch.push_back(Hex(gapped(sender, nonce)));
+    auto [status, body] = Post("/v1/txs", {{"txs", batch}});
+    ASSERT_EQ(status, 202) << body.dump();
+    ASSERT_EQ(body["accepted"], 1000u) << body.dump().substr(0, 400);
+  }
+  const uint64_t before = Height();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const uint64_t after = Height();
+  EXPECT_GT(after, before) << "the validator stopped committing";
+  // An idle chain proposes every idle_block_interval_ms (400 ms); a spin makes hundreds.
+  EXPECT_LE(after - before, 20u) << "empty blocks back to back for transactions that cannot run";
+
+  Result<net::HttpReply> full = client_->Post(
+      "/v1/tx", Json{{"tx", Hex(gapped(senders[0], 0))}}.dump());  // runnable, but one too many
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_EQ(full->status, 429) << full->body;
+  EXPECT_EQ(full->headers["retry-after"], "1");
+  const Json refused = Json::parse(full->body, nullptr, false);
+  EXPECT_EQ(refused["error"]["code"], "sender_full") << full->body;
+  EXPECT_EQ(refused["error"]["retry_after_ms"], 1000) << full->body;
 }
 
 TEST_F(NodeApiTest, RestartKeepsEverythingCommittedAndTheHomeIsLockedWhileRunning) {

@@ -23,6 +23,7 @@ const std::map<std::string, Mutation> kMutations = {
     {"no-persist", Mutation::kNoPersist},
     {"keep-every-proposal", Mutation::kKeepEveryProposal},
     {"vote-after-timeout", Mutation::kVoteAfterTimeout},
+    {"skip-content-check", Mutation::kSkipContentCheck},
 };
 
 }  // namespace
@@ -47,12 +48,12 @@ int main(int argc, char** argv) {
   app.add_option("--mutation", mutation_name,
                  "Break one safety rule and expect a violation: none, no-round-check, "
                  "commit-one-chain, no-tc-qc-check, no-persist, keep-every-proposal (with --byzantine "
-                 "flooder), vote-after-timeout")
+                 "flooder), vote-after-timeout, skip-content-check (with --byzantine junk)")
       ->check(CLI::IsMember(kMutations));
   app.add_flag("--no-crashes", no_crashes, "No crashes of honest validators");
   app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
       ->check(CLI::IsMember({"twin", "equivocator", "withholder", "garbage", "silent", "forker",
-                            "flooder"}));
+                            "flooder", "junk"}));
   app.add_flag("--verbose", verbose, "One line per schedule");
   app.add_flag("--trace", trace, "Every event of every schedule on stderr (use with one seed)");
   CLI11_PARSE(app, argc, argv);

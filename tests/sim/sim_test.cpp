@@ -37,6 +37,13 @@ TEST(Simulation, FloodingLeaderNeitherFillsTheBlockTreeNorStopsTheChain) {
   ExpectCleanSchedules(4, 1, 9001, 30, "flooder");
 }
 
+// A leader whose proposals carry an oversized payload with a transaction no host accepts:
+// nothing of it is ever stored by an honest validator (checked after every step), and the
+// others carry the chain.
+TEST(Simulation, JunkPayloadLeaderIsNeverStoredAndCannotStopTheChain) {
+  ExpectCleanSchedules(4, 1, 9501, 30, "junk");
+}
+
 TEST(Simulation, HealthyNetworkWithoutFaultsCommitsSteadily) {
   ScheduleParams params;
   params.seed = 77;

@@ -48,7 +48,8 @@ class Rng {
 // which can leave a block committed at just that validator; after a TC it proposes on a QC
 // two or more rounds below the TC's highest, i.e. conflicting with that block), flooder
 // (with each proposal, sends every validator kFloodPerRound other distinct, correctly
-// signed proposals for the same round: the attack that once filled the block tree for good).
+// signed proposals for the same round: the attack that once filled the block tree for good),
+// junk (its proposals carry an oversized payload with a transaction no host accepts).
 enum class Kind {
   kHonest,
   kTwin,
@@ -57,14 +58,16 @@ enum class Kind {
   kGarbage,
   kSilent,
   kForker,
-  kFlooder
+  kFlooder,
+  kJunk
 };
-constexpr uint64_t kByzantineKinds = 7;
+constexpr uint64_t kByzantineKinds = 8;
 constexpr uint64_t kFloodPerRound = 40;
 
 const char* KindName(Kind kind) {
   static constexpr const char* kNames[] = {"honest", "twin",   "equivocator", "withholder",
-                                           "garbage", "silent", "forker",      "flooder"};
+                                           "garbage", "silent", "forker",      "flooder",
+                                           "junk"};
   return kNames[static_cast<int>(kind)];
 }
 
@@ -74,9 +77,17 @@ struct Process;
 class SimHost final : public consensus::Host {
  public:
   SimHost(Process& process) : process_(process) {}
-  bool PersistSafety(const SafetyState& state) override;
-  bool PersistBlock(const ledger::Block& block) override;
+  Status PersistSafety(const SafetyState& state) override;
+  Status PersistBlock(const ledger::Block& block) override;
   std::vector<ledger::Transaction> TakePayload(size_t max) override;
+  // What a real host checks before storing: here, one "mark" transaction at most.
+  Status CheckContent(const ledger::Block& block) override {
+    if (block.transactions.size() > 1) return Status(ErrorCode::kTooLarge, "payload too large");
+    for (const ledger::Transaction& tx : block.transactions) {
+      if (tx.method != "mark") return Status(ErrorCode::kInvalidArgument, "unknown method");
+    }
+    return Status::Ok();
+  }
   Status CheckPayload(const ledger::Block&) override { return Status::Ok(); }
 
  private:
@@ -104,22 +115,31 @@ struct Process {
   // proposal seen, plus at most the certified one fetched when its proposer equivocated.
   std::map<std::pair<uint64_t, PublicKey>, std::set<Hash256>> stored_per_slot;
   size_t most_stored_per_slot = 0;
+  bool stored_invalid = false;  // a block its own CheckContent refuses reached the disk
+  // A disk that refuses this percentage of writes, until GST (then it is replaced).
+  uint64_t flaky_disk_percent = 0;
+  Rng disk_rng{1};  // its own stream, seeded from the schedule's
+
+  bool DiskFails() { return flaky_disk_percent > 0 && disk_rng.Chance(flaky_disk_percent); }
 
   bool honest() const { return kind == Kind::kHonest; }
 };
 
-bool SimHost::PersistSafety(const SafetyState& state) {
+Status SimHost::PersistSafety(const SafetyState& state) {
+  if (process_.DiskFails()) return Status(ErrorCode::kIoError, "the disk refused the write");
   process_.disk_safety = state;
-  return true;
+  return Status::Ok();
 }
 
-bool SimHost::PersistBlock(const ledger::Block& block) {
+Status SimHost::PersistBlock(const ledger::Block& block) {
+  if (process_.DiskFails()) return Status(ErrorCode::kIoError, "the disk refused the write");
+  if (!CheckContent(block).ok()) process_.stored_invalid = true;
   const Hash256 hash = block.Hash();
   process_.pending.emplace(hash, block);
   auto& slot = process_.stored_per_slot[{block.header.round, block.header.proposer}];
   slot.insert(hash);
   process_.most_stored_per_slot = std::max(process_.most_stored_per_slot, slot.size());
-  return true;
+  return Status::Ok();
 }
 
 std::vector<ledger::Transaction> SimHost::TakePayload(size_t max) {
@@ -274,6 +294,13 @@ class Simulation {
         Push(Event::At(crash, Event::Type::kCrash, p->id));
         Push(Event::At(restart, Event::Type::kRestart, p->id));
       }
+      // A flaky disk before GST: the core must send nothing a failed write should guard.
+      if (rng_.Chance(20)) {
+        Process& p = *processes_[rng_.Below(processes_.size())];
+        p.flaky_disk_percent = rng_.Between(5, 30);
+        p.disk_rng = Rng(rng_.Next());
+        summary_ << "flaky-disk=p" << p.id << "@" << p.flaky_disk_percent << "% ";
+      }
       // One crash after GST, restarted quickly (a supervisor): the network must ride it out
       // within the liveness window.
       if (rng_.Chance(30)) {
@@ -336,6 +363,7 @@ class Simulation {
   }
 
   void OnGst() {
+    for (auto& p : processes_) p->flaky_disk_percent = 0;  // replaced by GST
     for (auto& p : processes_) {
       if (p->honest() && p->crashed) Boot(*p, now_);
       if (p->honest()) gst_height_ = std::max<uint64_t>(gst_height_, p->chain.size());
@@ -403,6 +431,9 @@ class Simulation {
       Violation("process " + std::to_string(p.id) + " holds " +
                 std::to_string(p.core->held_blocks()) + " uncommitted blocks");
     }
+    if (p.honest() && p.stored_invalid) {
+      Violation("process " + std::to_string(p.id) + " stored a block with an invalid payload");
+    }
     if (p.honest() && p.most_stored_per_slot > 2) {
       Violation("process " + std::to_string(p.id) + " stored " +
                 std::to_string(p.most_stored_per_slot) + " blocks of one (round, proposer)");
@@ -452,6 +483,19 @@ class Simulation {
     if (proposal && p.kind == Kind::kWithholder) {
       if (rng_.Chance(50)) return;  // withhold entirely, or show it to one validator only
       Send(p, rng_.Below(params_.validators), message);
+      return;
+    }
+    if (proposal && p.kind == Kind::kJunk) {
+      ledger::Block junk = proposal->block;
+      ledger::Transaction bad = junk.transactions.empty() ? p.host.TakePayload(1).front()
+                                                          : junk.transactions.front();
+      bad.method = "junk";
+      bad.Sign(*p.client);
+      junk.transactions.push_back(bad);  // too many, and one no host accepts
+      junk.Sign(*p.key);
+      for (size_t v = 0; v < params_.validators; ++v) {
+        if (v != p.validator) Send(p, v, Proposal{junk});
+      }
       return;
     }
     if (proposal && p.kind == Kind::kFlooder) {

@@ -81,13 +81,14 @@ struct Config {
 class Host {
  public:
   virtual ~Host() = default;
-  // Durable (fsync'd) before returning true. On false the core releases nothing it guards.
-  virtual bool PersistSafety(const SafetyState& state) = 0;
+  // Durable (fsync'd) before returning ok. On an error the core releases nothing it guards
+  // (fail-stop) and reports the error in Actions::persist_error.
+  virtual Status PersistSafety(const SafetyState& state) = 0;
   // Stores an uncommitted block durably before the core votes on it; the host hands the
   // stored blocks back at restart. Without this, a block every validator voted on and then
   // lost in a crash would leave its QC pointing at nothing, and no proposal could extend it.
   // The host may drop blocks at or below the committed height.
-  virtual bool PersistBlock(const ledger::Block& block) = 0;
+  virtual Status PersistBlock(const ledger::Block& block) = 0;
   // Transactions for the next proposal, at most `max`.
   virtual std::vector<ledger::Transaction> TakePayload(size_t max) = 0;
   // The checks that need no chain state (transaction encoding and signatures, duplicates
@@ -166,6 +167,8 @@ struct Actions {
   std::optional<TimeMs> timer;           // call OnTick at (or after) this time
   Verdict verdict = Verdict::kAccepted;  // for the input message, if there was one
   std::string reason;                    // a sentence for the log when not accepted
+  // The host could not persist what a vote, timeout or proposal needed: it was not sent.
+  std::optional<Status> persist_error;
 };
 
 class Core {

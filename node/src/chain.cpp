@@ -50,6 +50,13 @@ Result<std::unique_ptr<Chain>> Chain::Open(const std::filesystem::path& data_dir
 
 Result<CommittedBlockInfo> Chain::ExecuteAndCommit(const ledger::Block& block,
                                                    const ledger::QuorumCert& certificate) {
+  Result<ledger::CommitRequest> executed = Execute(block, certificate);
+  if (!executed.ok()) return executed.status();
+  return Commit(std::move(*executed));
+}
+
+Result<ledger::CommitRequest> Chain::Execute(const ledger::Block& block,
+                                             const ledger::QuorumCert& certificate) const {
   const contracts::StoreStateReader state(*store_);
   const contracts::BlockContext context{block.header.chain_id, block.header.height,
                                         block.header.timestamp_ms};
@@ -59,8 +66,11 @@ Result<CommittedBlockInfo> Chain::ExecuteAndCommit(const ledger::Block& block,
   } catch (const contracts::StorageFailure& failure) {
     return failure.status;
   }
-  ledger::CommitRequest request{block, certificate, std::move(execution.results),
-                                std::move(execution.writes), std::move(execution.index_entries)};
+  return ledger::CommitRequest{block, certificate, std::move(execution.results),
+                               std::move(execution.writes), std::move(execution.index_entries)};
+}
+
+Result<CommittedBlockInfo> Chain::Commit(ledger::CommitRequest request) {
   Result<ledger::CommitInfo> info = store_->Commit(request);
   if (!info.ok()) return info.status();
   {

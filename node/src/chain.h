@@ -46,6 +46,11 @@ class Chain {
   // stops the node (the store refuses further writes anyway).
   Result<CommittedBlockInfo> ExecuteAndCommit(const ledger::Block& block,
                                               const ledger::QuorumCert& certificate);
+  // The two halves, for an executor that must keep the (short) commit apart from the (long)
+  // execution: Execute reads the tip's state and writes nothing.
+  Result<ledger::CommitRequest> Execute(const ledger::Block& block,
+                                        const ledger::QuorumCert& certificate) const;
+  Result<CommittedBlockInfo> Commit(ledger::CommitRequest request);
 
   // The roots after the tip (what a new proposal's header carries).
   ExecutionRoots LatestExecution() const;

@@ -755,18 +755,22 @@ Driver::Ancestry Driver::UncommittedAncestry(const Hash256& from) const {
 std::vector<ledger::Transaction> Driver::TakePayload(size_t max) {
   if (!core_) return {};
   const ledger::QuorumCert& parent = core_->safety().high_qc;
-  const Ancestry ancestry = UncommittedAncestry(parent.data.block_hash);
-  std::map<PublicKey, uint64_t> next;
-  auto next_nonce = [&](const PublicKey& sender) {
-    auto it = ancestry.per_sender.find(sender);
-    return chain_.NextNonce(sender) + (it == ancestry.per_sender.end() ? 0 : it->second);
-  };
-  std::vector<ledger::Transaction> txs =
-      mempool_.Select(max, std::min(options_.max_block_bytes, kMaxProposalBytes),
-                      parent.data.height + 1, next_nonce, ancestry.ids);
-  // One that committed while a late copy reached the pool must not be proposed again.
-  std::erase_if(txs, [this](const ledger::Transaction& tx) {
-    return chain_.store().GetTransaction(tx.Id()).ok();
+  // The queue and the store read as one (executor.h): a block counted twice here would make
+  // the proposal skip a nonce.
+  std::vector<ledger::Transaction> txs = executor_->Consistent([&] {
+    const Ancestry ancestry = UncommittedAncestry(parent.data.block_hash);
+    auto next_nonce = [&](const PublicKey& sender) {
+      auto it = ancestry.per_sender.find(sender);
+      return chain_.NextNonce(sender) + (it == ancestry.per_sender.end() ? 0 : it->second);
+    };
+    std::vector<ledger::Transaction> selected =
+        mempool_.Select(max, std::min(options_.max_block_bytes, kMaxProposalBytes),
+                        parent.data.height + 1, next_nonce, ancestry.ids);
+    // One that committed while a late copy reached the pool must not be proposed again.
+    std::erase_if(selected, [this](const ledger::Transaction& tx) {
+      return chain_.store().GetTransaction(tx.Id()).ok();
+    });
+    return selected;
   });
   payload_added_mark_ = txs.empty() ? mempool_.Stats().added : UINT64_MAX;
   return txs;
@@ -859,15 +863,20 @@ void Driver::ForgetBlock(const ledger::Block& block) {
 
 city::Status Driver::CheckPayload(const ledger::Block& block) {
   const ledger::BlockHeader& h = block.header;
-  const Ancestry ancestry = UncommittedAncestry(h.parent_hash);
-  for (const ledger::Transaction& tx : block.transactions) {
-    const Hash256 id = tx.Id();
-    // A transaction is in the chain once: the store refuses a block that repeats one, so a
-    // certified block with a repeat would halt every validator at its commit.
-    if (ancestry.ids.contains(id) || chain_.store().GetTransaction(id).ok()) {
-      return Status(ErrorCode::kInvalidArgument,
-                    "transaction " + id.ToHex().substr(0, 16) + " is already in the chain");
+  // A transaction is in the chain once: the store refuses a block that repeats one, so a
+  // certified block with a repeat would halt every validator at its commit. Queue and store
+  // read as one (executor.h), so a block moving between them is not missed.
+  const std::optional<Hash256> repeated = executor_->Consistent([&]() -> std::optional<Hash256> {
+    const Ancestry ancestry = UncommittedAncestry(h.parent_hash);
+    for (const ledger::Transaction& tx : block.transactions) {
+      const Hash256 id = tx.Id();
+      if (ancestry.ids.contains(id) || chain_.store().GetTransaction(id).ok()) return id;
     }
+    return std::nullopt;
+  });
+  if (repeated) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "transaction " + repeated->ToHex().substr(0, 16) + " is already in the chain");
   }
   ledger::BlockHeader scratch;
   const ledger::BlockHeader* parent = FindHeader(h.parent_hash, scratch);

@@ -11,7 +11,7 @@ BlockExecutor::BlockExecutor(Chain& chain, size_t max_backlog, Committed committ
 
 BlockExecutor::~BlockExecutor() {
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     stopping_ = true;
   }
   changed_.notify_all();
@@ -19,7 +19,7 @@ BlockExecutor::~BlockExecutor() {
 }
 
 void BlockExecutor::Submit(const ledger::Block& block, const ledger::QuorumCert& certificate) {
-  std::unique_lock lock(mutex_);
+  std::unique_lock<std::recursive_mutex> lock(mutex_);
   changed_.wait(lock, [&] { return queue_.size() < max_backlog_ || failed_; });
   if (failed_) return;
   queue_.push_back({block, certificate, block.Hash()});
@@ -27,29 +27,29 @@ void BlockExecutor::Submit(const ledger::Block& block, const ledger::QuorumCert&
 }
 
 size_t BlockExecutor::Backlog() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
   return queue_.size();
 }
 
 uint64_t BlockExecutor::SubmittedHeight() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
   return queue_.empty() ? chain_.tip().height : queue_.back().block.header.height;
 }
 
 void BlockExecutor::WaitIdle() {
-  std::unique_lock lock(mutex_);
+  std::unique_lock<std::recursive_mutex> lock(mutex_);
   changed_.wait(lock, [&] { return queue_.empty() || failed_; });
 }
 
 bool BlockExecutor::WaitExecuted(uint64_t height, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
+  std::unique_lock<std::recursive_mutex> lock(mutex_);
   return changed_.wait_for(lock, timeout,
                            [&] { return chain_.tip().height >= height && !failed_; }) &&
          !failed_;
 }
 
 std::optional<ledger::BlockHeader> BlockExecutor::FindHeader(const Hash256& hash) const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
   for (const Item& item : queue_) {
     if (item.hash == hash) return item.block.header;
   }
@@ -57,7 +57,7 @@ std::optional<ledger::BlockHeader> BlockExecutor::FindHeader(const Hash256& hash
 }
 
 void BlockExecutor::AddQueued(QueuedTransactions& into) const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard<std::recursive_mutex> lock(mutex_);
   for (const Item& item : queue_) {
     for (const ledger::Transaction& tx : item.block.transactions) {
       into.ids.insert(tx.Id());
@@ -70,20 +70,27 @@ void BlockExecutor::Run() {
   while (true) {
     const Item* next = nullptr;
     {
-      std::unique_lock lock(mutex_);
+      std::unique_lock<std::recursive_mutex> lock(mutex_);
       changed_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty() || failed_) return;  // stopping, with everything executed
       next = &queue_.front();  // stays put: Submit appends, only this thread pops
     }
-    Result<CommittedBlockInfo> done = chain_.ExecuteAndCommit(next->block, next->certificate);
+    Result<ledger::CommitRequest> executed = chain_.Execute(next->block, next->certificate);
+    std::optional<Result<CommittedBlockInfo>> done;
     {
-      std::lock_guard lock(mutex_);
-      if (!done.ok()) failed_ = true;
-      queue_.pop_front();  // only now: the block is in the store (or nothing ever will be)
+      // The commit and the pop together, never while a reader is inside Consistent().
+      std::lock_guard<std::recursive_mutex> lock(mutex_);
+      if (executed.ok()) {
+        done.emplace(chain_.Commit(std::move(*executed)));
+      } else {
+        done.emplace(executed.status());
+      }
+      if (!done->ok()) failed_ = true;
+      queue_.pop_front();
     }
     changed_.notify_all();
-    committed_(std::move(done));
-    std::lock_guard lock(mutex_);
+    committed_(std::move(*done));
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (failed_) return;
   }
 }

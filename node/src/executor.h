@@ -5,12 +5,15 @@
 //
 // Until a queued block is in the store, the queue is where the node finds it: its header
 // (a proposal's parent may be one), its transactions (never proposed twice) and its senders'
-// nonces. A block leaves the queue only after its commit is durable, so a reader that looks
-// here first and then in the store never misses one (it may count one twice for an instant,
-// which can only delay a transaction by a block).
+// nonces. A reader that counts nonces must see each block exactly once, in the queue or in
+// the store: counted twice, a proposal would skip a nonce and take the next transaction out
+// of order (it fails, and every later one of that sender waits forever); counted never, it
+// would propose a transaction again. Consistent() gives that view: a block moves from the
+// queue to the store only while no reader is inside it.
 #pragma once
 
 #include <condition_variable>
+#include <mutex>
 #include <deque>
 #include <functional>
 #include <map>
@@ -52,6 +55,14 @@ class BlockExecutor {
   // Waits until the store holds `height`, at most `timeout`. False on timeout or failure.
   bool WaitExecuted(uint64_t height, std::chrono::milliseconds timeout);
 
+  // Runs `read` while no queued block moves into the store (a block's commit waits for it,
+  // and it for a commit in progress): what it reads from the queue and the store agree.
+  // `read` must not call Submit or the Wait functions.
+  template <typename Read>
+  auto Consistent(Read&& read) const {
+    std::lock_guard lock(mutex_);
+    return read();
+  }
   // The header of a queued block, by hash.
   std::optional<ledger::BlockHeader> FindHeader(const Hash256& hash) const;
   void AddQueued(QueuedTransactions& into) const;
@@ -62,8 +73,9 @@ class BlockExecutor {
   Chain& chain_;
   const size_t max_backlog_;
   Committed committed_;
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
+  // Recursive so that the queue's readers work inside Consistent.
+  mutable std::recursive_mutex mutex_;
+  std::condition_variable_any changed_;
   struct Item {
     ledger::Block block;
     ledger::QuorumCert certificate;

@@ -110,6 +110,49 @@ TEST_F(ExecutorTest, ExecutesInOrderAndShowsQueuedBlocksUntilTheyAreStored) {
   EXPECT_FALSE(out_of_order);
 }
 
+// A reader inside Consistent() sees each block in the queue or in the store, never in both
+// and never in neither: no block moves to the store while it reads. (Counted twice, a
+// proposal once skipped a nonce under load and stranded every later transaction of that
+// sender.)
+TEST_F(ExecutorTest, NoBlockMovesToTheStoreWhileAReaderIsInsideConsistent) {
+  std::mutex gate;
+  gate.lock();  // holds the executor after block 1, so that 2..5 wait in the queue
+  BlockExecutor executor(*chain_, 16, [&](Result<CommittedBlockInfo> done) {
+    if (done.ok() && done->block.header.height == 1) std::lock_guard wait(gate);
+  });
+  Hash256 parent = chain_->tip().block_hash;
+  for (uint64_t h = 1; h <= 5; ++h) {
+    auto [block, cert] = BlockOn(parent, h, 1);
+    executor.Submit(block, cert);
+    parent = block.Hash();
+  }
+  ASSERT_TRUE(LocalWait([&] { return chain_->tip().height == 1; }));
+  std::atomic<bool> reading{false};
+  std::atomic<bool> release{false};
+  size_t queued_seen = 0;
+  uint64_t stored_seen = 0;
+  std::thread reader([&] {
+    executor.Consistent([&] {
+      reading = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      QueuedTransactions queued;
+      executor.AddQueued(queued);  // the queue's readers work inside the view
+      queued_seen = queued.ids.size();
+      stored_seen = chain_->tip().height;
+      return 0;
+    });
+  });
+  ASSERT_TRUE(LocalWait([&] { return reading.load(); }));
+  gate.unlock();  // the executor goes on: it may execute block 2, not commit it
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(chain_->tip().height, 1u) << "a block reached the store inside Consistent()";
+  release = true;
+  reader.join();
+  EXPECT_EQ(stored_seen, 1u);
+  EXPECT_EQ(queued_seen, 4u);  // blocks 2..5, each seen once: in the queue, not the store
+  EXPECT_TRUE(executor.WaitExecuted(5, std::chrono::seconds(10)));
+}
+
 TEST_F(ExecutorTest, ABlockThatCannotCommitStopsItAndIsReported) {
   std::atomic<int> failures{0};
   std::atomic<int> successes{0};

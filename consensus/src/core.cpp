@@ -396,7 +396,7 @@ struct Core::State {
     if (!broken) return Verdict::kAccepted;
     return Refuse(actions,
                   broken->rule == ledger::HeaderRule::kProposerLeadsTerm ? Verdict::kWrongLeader
-                                                                          : Verdict::kUnsafe,
+                                                                         : Verdict::kUnsafe,
                   broken->reason);
   }
 
@@ -862,7 +862,7 @@ struct Core::State {
   TimeMs round_entered = 0;
   std::optional<TimeMs> propose_at;  // the host asked the leader to wait until then
   uint32_t failed_rounds = 0;
-  TimeMs round_length_ms = 0;  // moving average of rounds that ended in a QC
+  TimeMs round_length_ms = 0;      // moving average of rounds that ended in a QC
   std::set<Hash256> voted_blocks;  // held blocks this validator voted for: never pruned
   std::set<std::pair<uint64_t, PublicKey>> evidence_given;  // (round, proposer) reported once
   std::deque<Message> self_inbox;  // our own proposal and votes, handled by Drain

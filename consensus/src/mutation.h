@@ -12,10 +12,10 @@ namespace city::consensus {
 
 enum class Mutation {
   kNone,
-  kNoRoundCheck,    // "no-round-check": vote again in a round already voted in
-  kCommitOneChain,  // "commit-one-chain": commit a block as soon as it has a QC
-  kNoTcQcCheck,     // "no-tc-qc-check": after a TC, accept a proposal below the TC's high QC
-  kNoPersist,       // "no-persist": skip persisting safety state before votes and timeouts
+  kNoRoundCheck,       // "no-round-check": vote again in a round already voted in
+  kCommitOneChain,     // "commit-one-chain": commit a block as soon as it has a QC
+  kNoTcQcCheck,        // "no-tc-qc-check": after a TC, accept a proposal below the TC's high QC
+  kNoPersist,          // "no-persist": skip persisting safety state before votes and timeouts
   kKeepEveryProposal,  // "keep-every-proposal": store each distinct proposal of a round
   kVoteAfterTimeout,   // "vote-after-timeout": a timeout does not rule out voting in its round
   kSkipContentCheck,   // "skip-content-check": store proposals without Host::CheckContent

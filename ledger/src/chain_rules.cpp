@@ -32,9 +32,9 @@ std::optional<HeaderRuleBroken> CheckHeaderRules(const BlockHeader& header,
                                 std::to_string(header.height - 1)};
   }
   if (header.round <= justified.round) {
-    return HeaderRuleBroken{HeaderRule::kRoundAboveJustify,
-                            round + " is not above its justify's round " +
-                                std::to_string(justified.round)};
+    return HeaderRuleBroken{
+        HeaderRule::kRoundAboveJustify,
+        round + " is not above its justify's round " + std::to_string(justified.round)};
   }
   if (!header.timeout_cert) {
     if (header.round != justified.round + 1 || header.term != justified.term) {
@@ -45,11 +45,10 @@ std::optional<HeaderRuleBroken> CheckHeaderRules(const BlockHeader& header,
   } else {
     const TimeoutCert& tc = *header.timeout_cert;
     if (tc.round + 1 != header.round || header.term != header.round) {
-      return HeaderRuleBroken{HeaderRule::kFollowsTimeoutCert,
-                              round + " " + term +
-                                  " does not follow its timeout certificate of round " +
-                                  std::to_string(tc.round) +
-                                  " (the next round, in the term of that round)"};
+      return HeaderRuleBroken{
+          HeaderRule::kFollowsTimeoutCert,
+          round + " " + term + " does not follow its timeout certificate of round " +
+              std::to_string(tc.round) + " (the next round, in the term of that round)"};
     }
     if (justified.round < tc.high_qc.data.round) {
       return HeaderRuleBroken{HeaderRule::kJustifyAtLeastTcQc,

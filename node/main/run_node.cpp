@@ -33,8 +33,8 @@ int RunNode(const std::filesystem::path& home, const std::string& banner_extra,
   std::shared_ptr<Node> running = std::move(*started);
   Node& n = *running;
   const NodeStartInfo& info = n.info();
-  spdlog::info("cityd {} started: chain {}, validator {}, height {}", kNodeVersion,
-               info.chain_id, info.node_address, info.height);
+  spdlog::info("cityd {} started: chain {}, validator {}, height {}", kNodeVersion, info.chain_id,
+               info.node_address, info.height);
   spdlog::info("client API on {}, validator links on {}", info.api_url, info.p2p_address);
   std::cout << "cityd: chain " << info.chain_id << ", validator " << info.node_address << "\n"
             << "cityd: API " << info.api_url << "  (status: curl " << info.api_url

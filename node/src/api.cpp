@@ -163,26 +163,25 @@ void SubmitBatch(const Ctx& ctx, const HttpRequest& request, net::HttpResponder 
     }
     txs.push_back(std::move(*tx));
   }
-  ctx->intake->Submit(std::move(txs), /*from_client=*/true,
-                      [respond](std::vector<SubmitOutcome> outcomes) {
-                        Json results = Json::array();
-                        size_t accepted = 0;
-                        bool backpressure = false;
-                        for (const SubmitOutcome& o : outcomes) {
-                          results.push_back(SubmitOutcomeJson(o));
-                          accepted += o.accepted ? 1 : 0;
-                          backpressure |= IsBackpressure(o);
-                        }
-                        HttpResponse response =
-                            HttpResponse::Json({{"accepted", accepted},
-                                                {"rejected", outcomes.size() - accepted},
-                                                {"results", std::move(results)}},
-                                               202);
-                        if (backpressure) {
-                          response.headers["Retry-After"] = std::to_string(kRetryAfterSeconds);
-                        }
-                        respond(std::move(response));
-                      });
+  ctx->intake->Submit(
+      std::move(txs), /*from_client=*/true, [respond](std::vector<SubmitOutcome> outcomes) {
+        Json results = Json::array();
+        size_t accepted = 0;
+        bool backpressure = false;
+        for (const SubmitOutcome& o : outcomes) {
+          results.push_back(SubmitOutcomeJson(o));
+          accepted += o.accepted ? 1 : 0;
+          backpressure |= IsBackpressure(o);
+        }
+        HttpResponse response = HttpResponse::Json({{"accepted", accepted},
+                                                    {"rejected", outcomes.size() - accepted},
+                                                    {"results", std::move(results)}},
+                                                   202);
+        if (backpressure) {
+          response.headers["Retry-After"] = std::to_string(kRetryAfterSeconds);
+        }
+        respond(std::move(response));
+      });
 }
 
 // The status of a transaction: committed, pending, rejected or unknown.

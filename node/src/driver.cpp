@@ -522,9 +522,10 @@ void Driver::StartCore() {
   } else {
     Result<ledger::QuorumCert> tip_qc = chain_.store().GetCertificate(tip.height);
     if (tip.height > 0 && tip_qc.ok()) safety.high_qc = *tip_qc;
-    spdlog::warn("consensus: recovering the safety state: abstaining until {} validators show "
-                 "their rounds",
-                 consensus::RecoveryReportsNeeded(config.validators));
+    spdlog::warn(
+        "consensus: recovering the safety state: abstaining until {} validators show "
+        "their rounds",
+        consensus::RecoveryReportsNeeded(config.validators));
   }
   std::vector<ledger::Block> pending;
   if (Result<std::vector<ledger::Block>> blocks = chain_.store().PendingBlocks(); blocks.ok()) {
@@ -632,8 +633,8 @@ void Driver::CommitBlock(const ledger::Block& block, const ledger::QuorumCert& c
 void Driver::OnExecuted(Result<CommittedBlockInfo> executed) {
   // On the executor thread: only what is thread-safe here, the rest on the strand.
   if (!executed.ok()) {
-    fatal_(Status(executed.status().code(), "executing a committed block: " +
-                                                executed.status().message()));
+    fatal_(Status(executed.status().code(),
+                  "executing a committed block: " + executed.status().message()));
     OnStrand([this] { failed_ = true; });
     return;
   }
@@ -831,9 +832,10 @@ void Driver::CompleteHeader(ledger::BlockHeader& header) {
 city::Status Driver::CheckContent(const ledger::Block& block) {
   const std::string& chain_id = options_.consensus.chain_id;
   if (block.transactions.size() > options_.consensus.max_block_transactions) {
-    return Status(ErrorCode::kTooLarge, "block has " + std::to_string(block.transactions.size()) +
-                                            " transactions, more than " +
-                                            std::to_string(options_.consensus.max_block_transactions));
+    return Status(ErrorCode::kTooLarge,
+                  "block has " + std::to_string(block.transactions.size()) +
+                      " transactions, more than " +
+                      std::to_string(options_.consensus.max_block_transactions));
   }
   std::set<Hash256> ids;
   size_t bytes = 0;
@@ -891,10 +893,10 @@ city::Status Driver::CheckPayload(const ledger::Block& block) {
     return Status(ErrorCode::kInvalidArgument, "exec_height below the parent's");
   }
   if (h.height - h.exec_height > kMaxExecutionLag) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "execution at height " + std::to_string(h.exec_height) + " lags block " +
-                      std::to_string(h.height) + " by more than " +
-                      std::to_string(kMaxExecutionLag));
+    return Status(ErrorCode::kInvalidArgument, "execution at height " +
+                                                   std::to_string(h.exec_height) + " lags block " +
+                                                   std::to_string(h.height) + " by more than " +
+                                                   std::to_string(kMaxExecutionLag));
   }
   if (h.exec_height > chain_.tip().height) {
     // Committed here too but still executing: worth a short wait. Beyond what this node has

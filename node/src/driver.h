@@ -23,12 +23,12 @@
 #include <optional>
 
 #include "chain.h"
-#include "executor.h"
 #include "city/consensus/core.h"
 #include "city/ledger/safety_file.h"
-#include "city/node/outbound_policy.h"
 #include "city/net/metrics.h"
 #include "city/net/peer_network.h"
+#include "city/node/outbound_policy.h"
+#include "executor.h"
 #include "feed.h"
 #include "tx_intake.h"
 #include "wire.h"

@@ -43,9 +43,9 @@ void BlockExecutor::WaitIdle() {
 
 bool BlockExecutor::WaitExecuted(uint64_t height, std::chrono::milliseconds timeout) {
   std::unique_lock<std::recursive_mutex> lock(mutex_);
-  return changed_.wait_for(lock, timeout,
-                           [&] { return chain_.tip().height >= height && !failed_; }) &&
-         !failed_;
+  return changed_.wait_for(lock, timeout, [&] {
+    return chain_.tip().height >= height && !failed_;
+  }) && !failed_;
 }
 
 std::optional<ledger::BlockHeader> BlockExecutor::FindHeader(const Hash256& hash) const {
@@ -73,7 +73,7 @@ void BlockExecutor::Run() {
       std::unique_lock<std::recursive_mutex> lock(mutex_);
       changed_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty() || failed_) return;  // stopping, with everything executed
-      next = &queue_.front();  // stays put: Submit appends, only this thread pops
+      next = &queue_.front();                 // stays put: Submit appends, only this thread pops
     }
     Result<ledger::CommitRequest> executed = chain_.Execute(next->block, next->certificate);
     std::optional<Result<CommittedBlockInfo>> done;

@@ -13,7 +13,6 @@
 #pragma once
 
 #include <condition_variable>
-#include <mutex>
 #include <deque>
 #include <functional>
 #include <map>

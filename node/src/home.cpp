@@ -10,12 +10,12 @@
 #include <cerrno>
 #include <chrono>
 
+#include "city/consensus/core.h"
 #include "city/contracts/governance.h"
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
 #include "city/crypto/keyfile.h"
 #include "city/crypto/private_file.h"
-#include "city/consensus/core.h"
 #include "city/ledger/safety_file.h"
 #include "city/ledger/types.h"
 #include "city/node/genesis.h"

@@ -270,8 +270,8 @@ size_t Mempool::RunnableCount(size_t limit) const {
   size_t runnable = 0;
   for (const auto& [key, queue] : senders_) {
     uint64_t expected = queue.committed_next;
-    for (auto it = queue.by_nonce.find(expected); it != queue.by_nonce.end() && runnable < limit &&
-                                                  it->first == expected;
+    for (auto it = queue.by_nonce.find(expected);
+         it != queue.by_nonce.end() && runnable < limit && it->first == expected;
          ++it, ++expected) {
       ++runnable;
     }

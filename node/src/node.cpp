@@ -138,7 +138,8 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
     if (consensus::RecoveryReportsNeeded(genesis.validators) == 0) {
       return Status(ErrorCode::kInvalidArgument,
                     "--recover-safety: no peers can vouch for the rounds of a lone validator; "
-                    "its safety state " + paths.safety().string() + " cannot be rebuilt");
+                    "its safety state " +
+                        paths.safety().string() + " cannot be rebuilt");
     }
     recover_safety = true;
   }
@@ -339,8 +340,7 @@ void Node::Impl::Shutdown() {
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() = default;
 
-Result<std::unique_ptr<Node>> Node::Start(const std::filesystem::path& home,
-                                          StartOptions options) {
+Result<std::unique_ptr<Node>> Node::Start(const std::filesystem::path& home, StartOptions options) {
   auto impl = std::make_unique<Impl>();
   if (Status s = impl->Open(home, options); !s.ok()) return s;
   if (Status s = impl->StartServices(); !s.ok()) return s;

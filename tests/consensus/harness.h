@@ -75,8 +75,8 @@ class FakeHost final : public Host {
   bool fail_persist_block = false;
   size_t payload_size = 0;  // transactions TakePayload hands out
   std::vector<size_t> payload_requests;
-  std::vector<Hash256> checked;  // blocks CheckPayload saw
-  Status payload_status;         // what CheckPayload answers
+  std::vector<Hash256> checked;          // blocks CheckPayload saw
+  Status payload_status;                 // what CheckPayload answers
   std::vector<Hash256> content_checked;  // blocks CheckContent saw
   Status content_status;                 // what CheckContent answers
   std::vector<Hash256> forgotten;        // blocks the core dropped (ForgetBlock)

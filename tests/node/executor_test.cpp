@@ -156,9 +156,8 @@ TEST_F(ExecutorTest, NoBlockMovesToTheStoreWhileAReaderIsInsideConsistent) {
 TEST_F(ExecutorTest, ABlockThatCannotCommitStopsItAndIsReported) {
   std::atomic<int> failures{0};
   std::atomic<int> successes{0};
-  BlockExecutor executor(*chain_, 4, [&](Result<CommittedBlockInfo> done) {
-    (done.ok() ? successes : failures)++;
-  });
+  BlockExecutor executor(
+      *chain_, 4, [&](Result<CommittedBlockInfo> done) { (done.ok() ? successes : failures)++; });
   auto [stray, stray_cert] = BlockOn(TaggedHash("city.test.nowhere", {}), 1);
   executor.Submit(stray, stray_cert);  // does not extend the tip: the store refuses it
   executor.WaitIdle();

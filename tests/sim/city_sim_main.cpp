@@ -45,15 +45,16 @@ int main(int argc, char** argv) {
   app.add_option("--schedules", schedules, "Schedules to run (seeds seed..seed+schedules-1)");
   app.add_option("--seed", seed, "First seed");
   app.add_option("--threads", threads, "Worker threads")->check(CLI::Range(1, 64));
-  app.add_option("--mutation", mutation_name,
-                 "Break one safety rule and expect a violation: none, no-round-check, "
-                 "commit-one-chain, no-tc-qc-check, no-persist, keep-every-proposal (with --byzantine "
-                 "flooder), vote-after-timeout, skip-content-check (with --byzantine junk)")
+  app.add_option(
+         "--mutation", mutation_name,
+         "Break one safety rule and expect a violation: none, no-round-check, "
+         "commit-one-chain, no-tc-qc-check, no-persist, keep-every-proposal (with --byzantine "
+         "flooder), vote-after-timeout, skip-content-check (with --byzantine junk)")
       ->check(CLI::IsMember(kMutations));
   app.add_flag("--no-crashes", no_crashes, "No crashes of honest validators");
   app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
-      ->check(CLI::IsMember({"twin", "equivocator", "withholder", "garbage", "silent", "forker",
-                            "flooder", "junk"}));
+      ->check(CLI::IsMember(
+          {"twin", "equivocator", "withholder", "garbage", "silent", "forker", "flooder", "junk"}));
   app.add_flag("--verbose", verbose, "One line per schedule");
   app.add_flag("--trace", trace, "Every event of every schedule on stderr (use with one seed)");
   CLI11_PARSE(app, argc, argv);
@@ -111,8 +112,7 @@ int main(int argc, char** argv) {
               << " --faulty " << faulty << " --seed " << failed_seed << " --schedules 1"
               << (mutation_name != "none" ? " --mutation " + mutation_name : "")
               << (byzantine.empty() ? "" : " --byzantine " + byzantine)
-              << (no_crashes ? " --no-crashes" : "") << ") " << detail
-              << "\n";
+              << (no_crashes ? " --no-crashes" : "") << ") " << detail << "\n";
     if (mutation != Mutation::kNone) break;
   }
   std::cout << "schedules=" << ran << " validators=" << validators << " faulty=" << faulty
@@ -125,8 +125,9 @@ int main(int argc, char** argv) {
     // the target number of blocks.
     std::sort(liveness_ms.begin(), liveness_ms.end());
     auto at = [&](double q) {
-      return liveness_ms[std::min(liveness_ms.size() - 1,
-                                  static_cast<size_t>(q * static_cast<double>(liveness_ms.size())))];
+      return liveness_ms[std::min(
+          liveness_ms.size() - 1,
+          static_cast<size_t>(q * static_cast<double>(liveness_ms.size())))];
     };
     std::cout << " gst_to_liveness_ms_p50=" << at(0.5) << " p99=" << at(0.99)
               << " max=" << liveness_ms.back();

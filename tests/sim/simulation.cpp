@@ -65,9 +65,9 @@ constexpr uint64_t kByzantineKinds = 8;
 constexpr uint64_t kFloodPerRound = 40;
 
 const char* KindName(Kind kind) {
-  static constexpr const char* kNames[] = {"honest", "twin",   "equivocator", "withholder",
-                                           "garbage", "silent", "forker",      "flooder",
-                                           "junk"};
+  static constexpr const char* kNames[] = {"honest",     "twin",    "equivocator",
+                                           "withholder", "garbage", "silent",
+                                           "forker",     "flooder", "junk"};
   return kNames[static_cast<int>(kind)];
 }
 
@@ -463,8 +463,8 @@ class Simulation {
 
   // Neither may a restart make it sign two proposals for one round.
   void CheckSingleProposal(const Process& p, const ledger::Block& block) {
-    auto [it, inserted] = proposals_signed_.emplace(
-        std::make_pair(p.validator, block.header.round), block.Hash());
+    auto [it, inserted] =
+        proposals_signed_.emplace(std::make_pair(p.validator, block.header.round), block.Hash());
     if (!inserted && it->second != block.Hash()) {
       Violation("honest validator v" + std::to_string(p.validator) +
                 " signed two proposals in round " + std::to_string(block.header.round));
@@ -487,8 +487,8 @@ class Simulation {
     }
     if (proposal && p.kind == Kind::kJunk) {
       ledger::Block junk = proposal->block;
-      ledger::Transaction bad = junk.transactions.empty() ? p.host.TakePayload(1).front()
-                                                          : junk.transactions.front();
+      ledger::Transaction bad =
+          junk.transactions.empty() ? p.host.TakePayload(1).front() : junk.transactions.front();
       bad.method = "junk";
       bad.Sign(*p.client);
       junk.transactions.push_back(bad);  // too many, and one no host accepts

@@ -32,7 +32,7 @@ struct SafetyState {
   // No proposal at or below this round, ever again: a leader that restarts mid-round must
   // not sign a second, different block for it.
   uint64_t last_proposed_round = 0;
-  ledger::QuorumCert high_qc;     // highest-round QC seen
+  ledger::QuorumCert high_qc;  // highest-round QC seen
   // The TC that ended round - 1, if that is how this validator got here. Persisted so that
   // after a restart it can still prove its round to validators that missed the TC.
   std::optional<ledger::TimeoutCert> last_tc;

@@ -16,12 +16,12 @@ namespace city::ledger {
 const PublicKey& LeaderOf(uint64_t term, const ValidatorSet& validators);
 
 enum class HeaderRule {
-  kExtendsJustify,       // parent_hash and height follow the justify QC's block
-  kRoundAboveJustify,    // round > justify.round
-  kFollowsJustify,       // no TC: round = justify.round + 1, in justify's term
-  kFollowsTimeoutCert,   // with a TC of round r: round = r + 1, term = round
-  kJustifyAtLeastTcQc,   // with a TC: justify.round >= the TC's highest QC round
-  kProposerLeadsTerm,    // proposer = LeaderOf(term)
+  kExtendsJustify,      // parent_hash and height follow the justify QC's block
+  kRoundAboveJustify,   // round > justify.round
+  kFollowsJustify,      // no TC: round = justify.round + 1, in justify's term
+  kFollowsTimeoutCert,  // with a TC of round r: round = r + 1, term = round
+  kJustifyAtLeastTcQc,  // with a TC: justify.round >= the TC's highest QC round
+  kProposerLeadsTerm,   // proposer = LeaderOf(term)
 };
 
 struct HeaderRuleBroken {

@@ -11,6 +11,7 @@
 
 #include "city/crypto/address.h"
 #include "city/ledger/chain_rules.h"
+#include "city/node/home.h"
 
 namespace city::node {
 namespace {
@@ -513,11 +514,7 @@ void Driver::StartCore() {
   } else if (!config.recover_safety) {
     // No guess is safe: the validator may have voted in any round before it lost the file.
     failed_ = true;
-    fatal_(Status(ErrorCode::kNotFound,
-                  "no consensus safety state at " + safety_file_.path().string() +
-                      "; this validator may have voted before and lost it. Start it with "
-                      "--recover-safety to rebuild it from its peers (it signs nothing until "
-                      "they have shown it their rounds)"));
+    fatal_(MissingSafetyState(safety_file_.path()));
     return;
   } else {
     Result<ledger::QuorumCert> tip_qc = chain_.store().GetCertificate(tip.height);

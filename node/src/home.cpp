@@ -201,6 +201,14 @@ Status WriteFreshSafetyState(const HomePaths& home, const GenesisDoc& genesis) {
 
 }  // namespace
 
+Status MissingSafetyState(const std::filesystem::path& safety_file) {
+  return Status(ErrorCode::kNotFound,
+                "no consensus safety state at " + safety_file.string() +
+                    "; this validator may have voted before and lost it. Start it with "
+                    "--recover-safety to rebuild it from its peers (it signs nothing until "
+                    "they have shown it their rounds)");
+}
+
 Status InitHome(const InitOptions& options) {
   if (Status s = CheckChainId(options.chain_id); !s.ok()) return s;
   if (Status s = CheckPorts(options.p2p_port, options.api_port); !s.ok()) return s;

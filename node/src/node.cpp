@@ -129,11 +129,7 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
   std::error_code error;
   if (!std::filesystem::exists(paths.safety(), error)) {
     if (!options.recover_safety) {
-      return Status(ErrorCode::kNotFound,
-                    "no consensus safety state at " + paths.safety().string() +
-                        "; this validator may have voted before and lost it. Start it with "
-                        "--recover-safety to rebuild it from its peers (it signs nothing until "
-                        "they have shown it their rounds)");
+      return MissingSafetyState(paths.safety());
     }
     if (consensus::RecoveryReportsNeeded(genesis.validators) == 0) {
       return Status(ErrorCode::kInvalidArgument,

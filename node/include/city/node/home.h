@@ -20,6 +20,9 @@
 
 namespace city::node {
 
+// Why a home without its safety state is refused, and the way out (cityd start).
+Status MissingSafetyState(const std::filesystem::path& safety_file);
+
 struct HomePaths {
   std::filesystem::path root;
   std::filesystem::path config() const { return root / "config.toml"; }

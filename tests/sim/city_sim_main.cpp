@@ -8,25 +8,8 @@
 #include <mutex>
 #include <thread>
 
-#include "mutation.h"
+#include "mutations.h"
 #include "simulation.h"
-
-namespace {
-
-using city::consensus::Mutation;
-
-const std::map<std::string, Mutation> kMutations = {
-    {"none", Mutation::kNone},
-    {"no-round-check", Mutation::kNoRoundCheck},
-    {"commit-one-chain", Mutation::kCommitOneChain},
-    {"no-tc-qc-check", Mutation::kNoTcQcCheck},
-    {"no-persist", Mutation::kNoPersist},
-    {"keep-every-proposal", Mutation::kKeepEveryProposal},
-    {"vote-after-timeout", Mutation::kVoteAfterTimeout},
-    {"skip-content-check", Mutation::kSkipContentCheck},
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Simulates CityLedger consensus under a hostile network with Byzantine validators"};
@@ -50,7 +33,7 @@ int main(int argc, char** argv) {
          "Break one safety rule and expect a violation: none, no-round-check, "
          "commit-one-chain, no-tc-qc-check, no-persist, keep-every-proposal (with --byzantine "
          "flooder), vote-after-timeout, skip-content-check (with --byzantine junk)")
-      ->check(CLI::IsMember(kMutations));
+      ->check(CLI::IsMember(city::sim::MutationNames()));
   app.add_flag("--no-crashes", no_crashes, "No crashes of honest validators");
   app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
       ->check(CLI::IsMember(
@@ -64,8 +47,7 @@ int main(int argc, char** argv) {
               << ": no BFT protocol can be safe and live there\n";
     return 2;
   }
-  const Mutation mutation = kMutations.at(mutation_name);
-  city::consensus::SetMutation(mutation);
+  const bool mutated = mutation_name != "none";
 
   std::atomic<uint64_t> next{0}, safety{0}, liveness{0}, blocks{0}, messages{0};
   std::atomic<bool> stop{false};
@@ -82,6 +64,7 @@ int main(int argc, char** argv) {
       params.crashes = !no_crashes;
       params.trace = trace;
       params.byzantine = byzantine;
+      params.mutation = mutation_name;
       const city::sim::ScheduleResult r = city::sim::RunSchedule(params);
       safety += r.safety_violation;
       liveness += r.liveness_failure;
@@ -96,7 +79,7 @@ int main(int argc, char** argv) {
       if (r.safety_violation || r.liveness_failure) failures.emplace_back(params.seed, r.detail);
       if (r.gst_to_liveness_ms > 0) liveness_ms.push_back(r.gst_to_liveness_ms);
       // A mutation run only needs its first safety violation.
-      if (mutation != Mutation::kNone && r.safety_violation) stop = true;
+      if (mutated && r.safety_violation) stop = true;
     }
   };
   std::vector<std::thread> pool;
@@ -113,7 +96,7 @@ int main(int argc, char** argv) {
               << (mutation_name != "none" ? " --mutation " + mutation_name : "")
               << (byzantine.empty() ? "" : " --byzantine " + byzantine)
               << (no_crashes ? " --no-crashes" : "") << ") " << detail << "\n";
-    if (mutation != Mutation::kNone) break;
+    if (mutated) break;
   }
   std::cout << "schedules=" << ran << " validators=" << validators << " faulty=" << faulty
             << " mutation=" << mutation_name << " seconds=" << seconds
@@ -133,7 +116,7 @@ int main(int argc, char** argv) {
               << " max=" << liveness_ms.back();
   }
   std::cout << "\n";
-  if (mutation != Mutation::kNone) {
+  if (mutated) {
     // The broken rule must be caught: a safety violation is the expected outcome.
     std::cout << (safety > 0 ? "mutation caught\n" : "MUTATION NOT CAUGHT\n");
     return safety > 0 ? 0 : 1;

@@ -1,5 +1,5 @@
-// Simulated schedules through the production consensus core (city-sim runs the test-only
-// build with selectable mutations), and the replay guarantee that makes failures debuggable.
+// Simulated schedules through the production consensus core (city-sim runs the same library,
+// with its --mutation rules), and the replay guarantee that makes failures debuggable.
 #include <gtest/gtest.h>
 
 #include "simulation.h"

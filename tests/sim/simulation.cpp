@@ -10,9 +10,7 @@
 #include <sstream>
 
 #include "city/consensus/core.h"
-#ifdef CITY_CONSENSUS_MUTATIONS
-#include "mutation.h"
-#endif
+#include "mutations.h"
 
 namespace city::sim {
 namespace {
@@ -101,6 +99,7 @@ struct Process {
   const KeyPair* key = nullptr;
   const KeyPair* client = nullptr;
   SimHost host{*this};
+  std::unique_ptr<consensus::ProtocolRules> rules;  // its own, if it runs other rules
   std::unique_ptr<Core> core;
   bool crashed = false;
   TimeMs next_tick = 0;
@@ -182,7 +181,11 @@ struct Event {
 class Simulation {
  public:
   explicit Simulation(const ScheduleParams& params)
-      : params_(params), rng_(params.seed), verifier_(1 << 18), client_(MakeKey(0xc1)) {
+      : params_(params),
+        rng_(params.seed),
+        verifier_(1 << 18),
+        client_(MakeKey(0xc1)),
+        mutation_(MakeMutation(params.mutation)) {
     for (size_t i = 0; i < params.validators; ++i) keys_.push_back(MakeKey(i + 1));
     std::vector<PublicKey> members;
     for (const KeyPair& key : keys_) members.push_back(key.public_key());
@@ -197,14 +200,6 @@ class Simulation {
 
   ScheduleResult Run() {
     SetUpProcesses();
-#ifdef CITY_CONSENSUS_MUTATIONS
-    // The forker's own core proposes the forks (see consensus/src/mutation.h).
-    std::optional<PublicKey> forker;
-    for (const auto& p : processes_) {
-      if (p->kind == Kind::kForker) forker = p->key->public_key();
-    }
-    consensus::SetForkingAdversary(forker);
-#endif
     SetUpFaultsAndNetwork();
     for (auto& p : processes_) {
       if (p->kind != Kind::kSilent) Boot(*p, rng_.Below(50));
@@ -326,7 +321,16 @@ class Simulation {
     p.crashed = false;
     std::vector<ledger::Block> stored;
     for (const auto& [hash, block] : p.pending) stored.push_back(block);
-    p.core = std::make_unique<Core>(config_, *p.key, p.host, verifier_, p.disk_safety, p.disk_tip,
+    // The forker's own core proposes the forks (mutations.h); every other core runs the
+    // schedule's rules: the standard ones, or one broken on purpose (--mutation).
+    consensus::Config config = config_;
+    if (p.kind == Kind::kForker) {
+      p.rules = MakeForkingAdversary(p.key->public_key());
+      config.rules = p.rules.get();
+    } else {
+      config.rules = mutation_.get();
+    }
+    p.core = std::make_unique<Core>(config, *p.key, p.host, verifier_, p.disk_safety, p.disk_tip,
                                     std::move(stored));
     now_ = std::max(now_, at);
     Apply(p, p.core->Start(now_));
@@ -473,6 +477,16 @@ class Simulation {
 
   void Broadcast(Process& p, const Message& message) {
     const auto* proposal = std::get_if<Proposal>(&message);
+    if (proposal && p.kind == Kind::kForker) {
+      // An adversary votes for its own proposal whatever its core decides.
+      const ledger::BlockHeader& h = proposal->block.header;
+      const ledger::Vote vote = ledger::Vote::Create(
+          {h.epoch, h.term, h.round, h.height, proposal->block.Hash()}, config_.chain_id, *p.key);
+      Event event = Event::At(now_ + 1, Event::Type::kDeliver, p.id);
+      event.from_validator = p.validator;
+      event.bytes = std::make_shared<const Bytes>(consensus::EncodeMessage(vote));
+      Push(std::move(event));
+    }
     if (proposal && p.kind == Kind::kForker && !proposal->block.header.timeout_cert) {
       if (rng_.Chance(30)) {  // one validator learns the QC this proposal carries; then silence
         Send(p, (p.validator + 1 + rng_.Below(params_.validators - 1)) % params_.validators,
@@ -639,6 +653,7 @@ class Simulation {
   Rng rng_;
   CachingVerifier verifier_;
   KeyPair client_;
+  std::unique_ptr<consensus::ProtocolRules> mutation_;  // nullptr: the standard rules
   std::vector<KeyPair> keys_;
   consensus::Config config_;
   std::vector<std::unique_ptr<Process>> processes_;

@@ -17,6 +17,8 @@ struct ScheduleParams {
   uint64_t target_new_commits = 3;        // blocks every honest validator must add after GST
   bool trace = false;                     // one line per event on stderr, for replays
   std::string byzantine;  // "" for a random kind per faulty validator, else that kind's name
+  // A rule every core but the forker's breaks on purpose (mutations.h), or "none".
+  std::string mutation = "none";
 };
 
 struct ScheduleResult {

@@ -18,6 +18,8 @@
 
 namespace city::consensus {
 
+class ProtocolRules;  // city/consensus/rules.h
+
 using TimeMs = uint64_t;  // the caller's clock, in milliseconds
 
 // What must survive a crash so a validator never votes twice in a round and never reports
@@ -75,6 +77,9 @@ struct Config {
   // through the highest of those rounds plus one, which covers any round it may have signed
   // in before it lost its state, and persists that before signing anything.
   bool recover_safety = false;
+  // The protocol's decision points; nullptr for the standard rules (ProtocolRules::Standard).
+  // Only the simulator passes others, to break a rule on purpose. Must outlive the core.
+  ProtocolRules* rules = nullptr;
 };
 
 // What the core needs from the process around it. Calls are synchronous.

@@ -38,7 +38,7 @@ uint64_t BlockExecutor::SubmittedHeight() const {
 
 void BlockExecutor::WaitIdle() {
   std::unique_lock<std::recursive_mutex> lock(mutex_);
-  changed_.wait(lock, [&] { return queue_.empty() || failed_; });
+  changed_.wait(lock, [&] { return (queue_.empty() || failed_) && !reporting_; });
 }
 
 bool BlockExecutor::WaitExecuted(uint64_t height, std::chrono::milliseconds timeout) {
@@ -87,11 +87,17 @@ void BlockExecutor::Run() {
       }
       if (!done->ok()) failed_ = true;
       queue_.pop_front();
+      reporting_ = true;  // idle only once this block is reported too
     }
     changed_.notify_all();
+    const bool ok = done->ok();
     committed_(std::move(*done));
-    std::lock_guard<std::recursive_mutex> lock(mutex_);
-    if (failed_) return;
+    {
+      std::lock_guard<std::recursive_mutex> lock(mutex_);
+      reporting_ = false;
+    }
+    changed_.notify_all();
+    if (!ok) return;
   }
 }
 

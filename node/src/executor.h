@@ -49,7 +49,8 @@ class BlockExecutor {
   size_t Backlog() const;
   // The highest height submitted (executed or not); the store's tip when nothing is queued.
   uint64_t SubmittedHeight() const;
-  // Waits until everything queued is in the store, or the executor failed.
+  // Waits until everything queued is in the store and reported, or the executor failed
+  // (and reported that).
   void WaitIdle();
   // Waits until the store holds `height`, at most `timeout`. False on timeout or failure.
   bool WaitExecuted(uint64_t height, std::chrono::milliseconds timeout);
@@ -83,6 +84,7 @@ class BlockExecutor {
   std::deque<Item> queue_;  // guarded by mutex_; the front is being executed
   bool stopping_ = false;   // guarded by mutex_
   bool failed_ = false;     // guarded by mutex_
+  bool reporting_ = false;  // guarded by mutex_: a popped block whose callback still runs
   std::thread thread_;
 };
 

@@ -95,8 +95,8 @@ void BlockTree::Prune(const SafetyState& safety) {
   for (const auto& [height, hash] : by_height) {
     const Block& block = blocks_.at(hash);
     const bool extends_tip = live.contains(block.header.parent_hash);
-    const bool may_matter = certified.contains(hash) || voted_.contains(hash) ||
-                            block.header.round >= safety.round;
+    const bool may_matter =
+        certified.contains(hash) || voted_.contains(hash) || block.header.round >= safety.round;
     if (extends_tip && may_matter) {
       live.insert(hash);
     } else {

@@ -22,7 +22,9 @@ class BlockTree {
 
   const CommittedTip& committed() const { return committed_; }
   // The committed tip or a held block: a block whose children can be inserted.
-  bool Known(const Hash256& hash) const { return hash == committed_.hash || blocks_.contains(hash); }
+  bool Known(const Hash256& hash) const {
+    return hash == committed_.hash || blocks_.contains(hash);
+  }
   // Held or parked: nothing more to do with a proposal of this hash.
   bool Holds(const Hash256& hash) const { return blocks_.contains(hash) || parked_.Contains(hash); }
   const ledger::Block* Find(const Hash256& hash) const;
@@ -62,7 +64,7 @@ class BlockTree {
   struct Path {
     std::vector<const ledger::Block*> newest_first;  // target back to the committed tip's child
     std::optional<Hash256> missing;                  // an ancestor to fetch first
-    bool conflicts = false;  // the chain does not lead to the committed tip
+    bool conflicts = false;                          // the chain does not lead to the committed tip
   };
   Path PathTo(const Hash256& target) const;
   // Commits the blocks of `path` (target certified by `target_qc`), oldest first; the caller

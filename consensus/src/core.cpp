@@ -29,14 +29,6 @@ using ledger::Vote;
 // unbounded number of future rounds.
 constexpr uint64_t kMaxFutureRounds = 64;
 
-std::optional<size_t> IndexOf(const ledger::ValidatorSet& validators, const PublicKey& key) {
-  const auto& members = validators.members();
-  for (size_t i = 0; i < members.size(); ++i) {
-    if (members[i] == key) return i;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 const char* VerdictName(Verdict verdict) {
@@ -107,7 +99,7 @@ struct Core::State {
         host(host_in),
         verifier(verifier),
         rules(config.rules != nullptr ? *config.rules : ProtocolRules::Standard()),
-        my_index(IndexOf(config.validators, key.public_key())),
+        my_index(config.validators.IndexOf(key.public_key())),
         certs(ledger::CertContext{config.chain_id, config.epoch, config.validators,
                                   config.genesis_hash, &verifier}),
         safety(config, key, my_index, host, rules, std::move(safety_in)),
@@ -289,8 +281,7 @@ struct Core::State {
   Verdict HandleProposal(TimeMs now, size_t from, const Block& block, Actions& actions) {
     const Hash256 hash = block.Hash();
     if (tree.Holds(hash)) return Refuse(actions, Verdict::kDuplicate, "proposal already known");
-    if (Status structure = block.CheckStructure(config.chain_id, &verifier);
-        !structure.ok()) {
+    if (Status structure = block.CheckStructure(config.chain_id, &verifier); !structure.ok()) {
       return Refuse(actions, VerdictFor(structure), structure.ToString());
     }
     if (Verdict verdict = CheckProposalRules(block, actions); verdict != Verdict::kAccepted) {
@@ -516,8 +507,7 @@ struct Core::State {
   Verdict HandleBlockResponse(TimeMs now, size_t from, const Block& block, Actions& actions) {
     const Hash256 hash = block.Hash();
     if (!tree.Requested(hash)) return Refuse(actions, Verdict::kStale, "block not requested");
-    if (Status structure = block.CheckStructure(config.chain_id, &verifier);
-        !structure.ok()) {
+    if (Status structure = block.CheckStructure(config.chain_id, &verifier); !structure.ok()) {
       return Refuse(actions, VerdictFor(structure), structure.ToString());
     }
     const ledger::VoteData& justified = block.header.justify.data;

@@ -4,9 +4,8 @@
 
 namespace city::consensus {
 
-SafetyRules::SafetyRules(const Config& config, const KeyPair& key,
-                         std::optional<size_t> my_index, Host& host, ProtocolRules& rules,
-                         SafetyState state)
+SafetyRules::SafetyRules(const Config& config, const KeyPair& key, std::optional<size_t> my_index,
+                         Host& host, ProtocolRules& rules, SafetyState state)
     : config_(config),
       key_(key),
       my_index_(my_index),
@@ -22,8 +21,7 @@ bool SafetyRules::Persist() {
   return false;
 }
 
-void SafetyRules::EnterRound(uint64_t round, uint64_t term,
-                             std::optional<ledger::TimeoutCert> tc) {
+void SafetyRules::EnterRound(uint64_t round, uint64_t term, std::optional<ledger::TimeoutCert> tc) {
   state_.round = round;
   state_.term = term;
   state_.last_tc = std::move(tc);
@@ -59,8 +57,7 @@ bool SafetyRules::MayVote(const ledger::BlockHeader& header) {
   return MaySign() && rules_.MayVote(state_, header);
 }
 
-std::optional<ledger::Vote> SafetyRules::SignVote(const ledger::Block& block,
-                                                  const Hash256& hash) {
+std::optional<ledger::Vote> SafetyRules::SignVote(const ledger::Block& block, const Hash256& hash) {
   const ledger::BlockHeader& header = block.header;
   if (!MayVote(header)) return std::nullopt;
   state_.last_voted_round = std::max(state_.last_voted_round, header.round);

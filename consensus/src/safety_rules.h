@@ -13,8 +13,8 @@ namespace city::consensus {
 
 class SafetyRules {
  public:
-  SafetyRules(const Config& config, const KeyPair& key, std::optional<size_t> my_index,
-              Host& host, ProtocolRules& rules, SafetyState state);
+  SafetyRules(const Config& config, const KeyPair& key, std::optional<size_t> my_index, Host& host,
+              ProtocolRules& rules, SafetyState state);
 
   const SafetyState& state() const { return state_; }
   // A member of the validator set that is not recovering a lost state may sign.

@@ -19,8 +19,7 @@ VoteCollector::Outcome Refused(Verdict verdict, std::string reason,
 VoteCollector::Outcome VoteCollector::AddVote(const ledger::Vote& vote) {
   const ledger::VoteData& data = vote.data;
   auto verified = [&] {
-    return certs_.VerifySignature(vote.voter, data.Digest(config_.chain_id).span(),
-                                  vote.signature);
+    return certs_.VerifySignature(vote.voter, data.Digest(config_.chain_id).span(), vote.signature);
   };
   auto& round_votes = votes_[data.round];
   if (auto it = round_votes.find(vote.voter); it != round_votes.end()) {

@@ -19,7 +19,7 @@ class VoteCollector {
   struct Outcome {
     Verdict verdict = Verdict::kAccepted;
     std::string reason;
-    std::optional<Evidence> evidence;  // a second, different signed vote of one voter
+    std::optional<Evidence> evidence;      // a second, different signed vote of one voter
     std::optional<ledger::QuorumCert> qc;  // formed by this vote (exactly once per block)
   };
   // A vote already checked for epoch, membership, round window and leader.

@@ -256,8 +256,12 @@ bool CertContext::VerifySignature(const PublicKey& key, ByteSpan message,
 
 // ---- ValidatorSet ----
 
-bool ValidatorSet::Contains(const PublicKey& key) const {
-  return std::find(members_.begin(), members_.end(), key) != members_.end();
+bool ValidatorSet::Contains(const PublicKey& key) const { return IndexOf(key).has_value(); }
+
+std::optional<size_t> ValidatorSet::IndexOf(const PublicKey& key) const {
+  auto it = std::find(members_.begin(), members_.end(), key);
+  if (it == members_.end()) return std::nullopt;
+  return static_cast<size_t>(it - members_.begin());
 }
 
 // ---- VoteData and Vote ----

@@ -19,17 +19,6 @@ namespace {
 using consensus::TimeMs;
 
 constexpr TimeMs kStatusIntervalMs = 1'000;
-constexpr TimeMs kSyncReplyTimeoutMs = 5'000;
-// A node in sync mode joins consensus once validators are at most kJoinGap blocks ahead (the
-// core's catch-up fetches the rest: under load the chain grows during every sync round trip,
-// so "fully caught up" may never happen in sync mode); a running node that sees them
-// kFallBehindGap ahead for kBehindTicks announcements in a row syncs again.
-constexpr uint64_t kJoinGap = 8;
-constexpr uint64_t kFallBehindGap = 32;
-constexpr int kBehindTicks = 3;
-// Without any announcement from a peer, a node joins consensus after this (a lone validator,
-// or the first one up).
-constexpr TimeMs kSyncPatienceMs = 2'000;
 constexpr TimeMs kMaxClockDriftMs = 10'000;
 constexpr TimeMs kRateWindowMs = 10'000;
 constexpr int kMaxServes = 2;
@@ -60,6 +49,17 @@ constexpr auto kMaxExecutionWait = std::chrono::milliseconds(300);
 
 std::string Short(const PublicKey& key) { return EncodeAddress(key).substr(0, 14); }
 
+consensus::SyncConfig SyncConfigFor(const consensus::Config& consensus) {
+  consensus::SyncConfig config;
+  config.chain_id = consensus.chain_id;
+  config.epoch = consensus.epoch;
+  config.validators = consensus.validators;
+  config.genesis_hash = consensus.genesis_hash;
+  config.max_blocks = kMaxSyncBlocks;
+  config.announce_interval_ms = kStatusIntervalMs;
+  return config;
+}
+
 }  // namespace
 
 // Transactions in blocks that are not in the store yet: uncommitted ones and committed ones
@@ -84,6 +84,8 @@ Driver::Driver(boost::asio::io_context& io, DriverOptions options,
       safety_file_(options_.safety_path),
       core_timer_(strand_),
       status_timer_(strand_),
+      sync_(SyncConfigFor(options_.consensus),
+            options_.consensus.validators.IndexOf(key_->public_key()), cert_verifier_, *this),
       commits_(metrics_->GetCounter("city_commits_total", "Blocks committed by this node")),
       committed_txs_(metrics_->GetCounter("city_committed_transactions_total",
                                           "Transactions in blocks committed by this node")),
@@ -91,6 +93,9 @@ Driver::Driver(boost::asio::io_context& io, DriverOptions options,
                                      "Proofs of a validator signing two conflicting messages")),
       synced_blocks_(
           metrics_->GetCounter("city_sync_blocks_total", "Blocks committed through block sync")),
+      sync_faults_(metrics_->GetCounter(
+          "city_sync_faulty_replies_total",
+          "Block sync replies that broke a chain rule (a lying or faulty peer)")),
       undecodable_(metrics_->GetCounter("city_peer_undecodable_messages_total",
                                         "Peer messages that did not decode")),
       persist_failures_(metrics_->GetCounter(
@@ -107,11 +112,6 @@ Driver::Driver(boost::asio::io_context& io, DriverOptions options,
       executor_(std::make_unique<BlockExecutor>(
           chain_, kMaxExecutionBacklog,
           [this](Result<CommittedBlockInfo> executed) { OnExecuted(std::move(executed)); })) {
-  cert_context_.chain_id = options_.consensus.chain_id;
-  cert_context_.epoch = options_.consensus.epoch;
-  cert_context_.validators = options_.consensus.validators;
-  cert_context_.genesis_block_hash = options_.consensus.genesis_hash;
-  cert_context_.verifier = &cert_verifier_;
   const ledger::StoreTip tip = chain_.tip();
   status_.height = tip.height;
   status_.block_hash = tip.block_hash;
@@ -145,7 +145,7 @@ void Driver::OnStrand(std::function<void()> work) {
 
 void Driver::Start() {
   OnStrand([this] {
-    sync_mode_since_ = NowMs();
+    sync_.Start(NowMs());
     spdlog::info("consensus: starting in sync mode at height {}", chain_.tip().height);
     StatusTick();
   });
@@ -167,11 +167,7 @@ void Driver::Stop() {
 }
 
 std::optional<size_t> Driver::IndexOf(const PublicKey& key) const {
-  const auto& members = options_.consensus.validators.members();
-  for (size_t i = 0; i < members.size(); ++i) {
-    if (members[i] == key) return i;
-  }
-  return std::nullopt;
+  return options_.consensus.validators.IndexOf(key);
 }
 
 // ---- the network side ----
@@ -285,14 +281,13 @@ void Driver::HandleConsensus(size_t from, consensus::Message message) {
 }
 
 void Driver::HandleNodeMessage(const PublicKey& from, NodeMessage message) {
+  const std::optional<size_t> index = IndexOf(from);
+  if (!index) return;
   if (auto* status = std::get_if<ChainStatus>(&message)) {
-    peer_heights_[from] = {status->committed_height, NowMs()};
+    sync_.OnStatus(NowMs(), *index, status->committed_height);
     return;
   }
-  if (auto* reply = std::get_if<SyncReply>(&message)) {
-    peer_heights_[from] = {std::max(peer_heights_[from].first, reply->committed_height), NowMs()};
-    HandleSyncReply(from, std::move(*reply));
-  }
+  if (auto* reply = std::get_if<SyncReply>(&message)) HandleSyncReply(*index, *reply);
 }
 
 void Driver::ServeOffStrand(std::function<void()> work) {
@@ -328,49 +323,9 @@ void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
 // ---- sync ----
 
 void Driver::StatusTick() {
-  const TimeMs now = NowMs();
   const uint64_t height = chain_.tip().height;
   if (network_) network_->Broadcast(EncodeNodeMessage(ChainStatus{height}));
-  // Heights claimed by peers heard from lately, highest first. The node acts on the
-  // (f+1)-th highest: at least one honest validator has reached it, so f liars can neither
-  // pull it out of consensus nor keep it syncing towards a height nobody has.
-  std::vector<std::pair<uint64_t, PublicKey>> claims;
-  for (const auto& [peer, seen] : peer_heights_) {
-    if (now - seen.second <= 10 * kStatusIntervalMs) claims.emplace_back(seen.first, peer);
-  }
-  std::sort(claims.begin(), claims.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first; });
-  const size_t f = options_.consensus.validators.max_faulty();
-  const std::optional<uint64_t> target =
-      claims.size() > f ? std::optional<uint64_t>(claims[f].first) : std::nullopt;
-  if (!core_) {
-    if (target && *target > height + kJoinGap) {
-      if (!sync_peer_ || now - sync_sent_at_ > kSyncReplyTimeoutMs) {
-        // Any peer claiming at least the target will do; take them in turn, so one that
-        // never answers (or answers uselessly) cannot stall the sync.
-        const size_t eligible = f + 1 +
-                                static_cast<size_t>(std::count_if(
-                                    claims.begin() + static_cast<ptrdiff_t>(f + 1), claims.end(),
-                                    [&](const auto& c) { return c.first >= *target; }));
-        const PublicKey peer = claims[sync_rotation_++ % eligible].second;
-        sync_peer_ = peer;
-        sync_sent_at_ = now;
-        spdlog::info("sync: at height {}, validators are at {} or more; fetching from {}", height,
-                     *target, Short(peer));
-        network_->Send(peer, EncodeNodeMessage(SyncRequest{height + 1, kMaxSyncBlocks}));
-      }
-    } else if (!claims.empty() || now - sync_mode_since_ >= kSyncPatienceMs ||
-               options_.consensus.validators.size() == 1) {
-      StartCore();
-    }
-  } else if (target && *target > height + kFallBehindGap) {
-    if (++behind_ticks_ >= kBehindTicks) {
-      StopCore("validators are at height " + std::to_string(*target) + " or more, this node at " +
-               std::to_string(height));
-    }
-  } else {
-    behind_ticks_ = 0;
-  }
+  ApplySync(sync_.OnTick(NowMs(), height));
   if (++status_ticks_ % kRegossipTicks == 0) RegossipStale();
   PublishStatus();
   status_timer_.expires_after(std::chrono::milliseconds(kStatusIntervalMs));
@@ -395,91 +350,49 @@ void Driver::RegossipStale() {
   network_->Broadcast(EncodeNodeMessage(TxGossip{std::move(ready)}));
 }
 
-void Driver::HandleSyncReply(const PublicKey& from, SyncReply reply) {
-  if (core_ || reply.blocks.empty()) return;
+void Driver::HandleSyncReply(size_t from, const SyncReply& reply) {
+  if (core_) return;
   executor_->WaitIdle();  // StopCore waited already; the store's tip is the whole chain
-  if (sync_peer_ == from) sync_peer_.reset();
   const ledger::StoreTip tip = chain_.tip();
-  // Checks that need no certificates first: heights, hash links, proposers' signatures.
-  Hash256 parent = tip.block_hash;
+  Result<ledger::BlockHeader> tip_header = chain_.store().GetHeader(tip.height);
+  const consensus::CommittedTip committed{tip.block_hash, tip.height,
+                                          tip_header.ok() ? tip_header->round : 0};
+  ApplySync(sync_.OnReply(NowMs(), from, committed, reply));
+}
+
+Status Driver::CheckTransactions(const std::vector<const ledger::Block*>& blocks) {
   std::vector<ledger::Transaction> txs;
-  size_t usable = 0;
-  for (const CertifiedBlock& cb : reply.blocks) {
-    const ledger::BlockHeader& h = cb.block.header;
-    if (h.height != tip.height + 1 + usable || h.parent_hash != parent) break;
-    // The same chain rules the consensus core applies to proposals: a certificate alone
-    // does not make a header one the protocol could have produced.
-    if (std::optional<ledger::HeaderRuleBroken> broken =
-            ledger::CheckHeaderRules(h, cert_context_.validators)) {
-      spdlog::warn("sync: peer {} sent block {} breaking a chain rule: {}", Short(from), h.height,
-                   broken->reason);
-      break;
-    }
-    if (Status s = cb.block.CheckStructure(options_.consensus.chain_id, &cert_verifier_); !s.ok()) {
-      spdlog::warn("sync: peer {} sent a bad block {}: {}", Short(from), h.height, s.ToString());
-      break;
-    }
-    parent = cb.block.Hash();
-    ++usable;
-  }
-  // The two-chain commit proof: block j is committed when its child j+1 is certified in the
-  // next round. Then every ancestor of j is committed too.
-  size_t committable = 0;  // blocks [0, committable) are proven committed
-  for (size_t j = usable; j-- > 1;) {
-    const ledger::Block& child = reply.blocks[j].block;
-    const ledger::Block& block = reply.blocks[j - 1].block;
-    if (!ledger::CertifyingCommitsParent(child.header) ||
-        child.header.justify.data.round != block.header.round) {
-      continue;
-    }
-    const ledger::QuorumCert& child_qc = reply.blocks[j].certificate;
-    if (child_qc.data.block_hash != child.Hash() || !child_qc.Verify(cert_context_).ok()) continue;
-    committable = j;
-    break;
-  }
-  if (committable == 0) {
-    // Nothing provable: the peer's newest blocks came after timeouts, or it sent junk. Join
-    // consensus, whose catch-up fetches the missing blocks one by one; if the node is still
-    // far behind it comes back here, and asks the next peer.
-    spdlog::info("sync: {} blocks from {} hold no commit proof; joining consensus", usable,
-                 Short(from));
-    StartCore();
-    return;
-  }
-  for (size_t i = 0; i < committable; ++i) {
-    for (const auto& tx : reply.blocks[i].block.transactions) txs.push_back(tx);
+  for (const ledger::Block* block : blocks) {
+    for (const auto& tx : block->transactions) txs.push_back(tx);
   }
   const std::vector<bool> valid = verifier_.VerifyNow(txs);
   if (std::find(valid.begin(), valid.end(), false) != valid.end()) {
-    spdlog::warn("sync: peer {} sent a block with a bad transaction signature", Short(from));
-    return;
+    return Status(ErrorCode::kBadSignature, "a transaction signature does not verify");
   }
-  for (size_t i = 0; i < committable; ++i) {
-    const ledger::Block& block = reply.blocks[i].block;
-    // The certificate to keep is the one the child carries: it certifies this block, and it
-    // is what every node stores, whoever served the block.
-    const ledger::QuorumCert& qc = reply.blocks[i + 1].block.header.justify;
-    if (qc.data.block_hash != block.Hash() || !qc.Verify(cert_context_).ok()) {
-      spdlog::warn("sync: peer {} sent block {} without a valid certificate", Short(from),
-                   block.header.height);
-      return;
-    }
-    CommitBlock(block, qc);
+  return Status::Ok();
+}
+
+void Driver::ApplySync(consensus::SyncActions actions) {
+  const auto& members = options_.consensus.validators.members();
+  if (actions.faulty_peer) {
+    sync_faults_.Increment();
+    spdlog::warn("sync: peer {} sent a faulty reply: {}", Short(members[*actions.faulty_peer]),
+                 actions.fault);
+  }
+  for (const consensus::CommittedBlock& commit : actions.commits) {
+    CommitBlock(commit.block, commit.certified_by);
     if (failed_) return;
     synced_blocks_.Increment();
   }
-  spdlog::info("sync: committed up to height {} (peer {} at {})", chain_.tip().height, Short(from),
-               reply.committed_height);
-  if (reply.committed_height > chain_.tip().height + kJoinGap && network_) {
-    sync_peer_ = from;
-    sync_sent_at_ = NowMs();
-    network_->Send(from, EncodeNodeMessage(SyncRequest{chain_.tip().height + 1, kMaxSyncBlocks}));
-  } else {
-    // As close as the peer's own commits allow: join now. Waiting for the next announcement
-    // would let a fast chain run ahead again, every time.
-    StartCore();
+  if (!actions.note.empty() && (actions.request || !actions.commits.empty() || actions.join)) {
+    spdlog::info("sync: {}", actions.note);
   }
-  PublishStatus();
+  if (actions.leave) StopCore(*actions.leave);
+  if (actions.request && network_) {
+    network_->Send(members[actions.request->first], EncodeNodeMessage(actions.request->second));
+  }
+  if (actions.join) StartCore();
+  if (!actions.commits.empty()) PublishStatus();
 }
 
 void Driver::StartCore() {
@@ -531,7 +444,6 @@ void Driver::StartCore() {
   core_ = std::make_unique<consensus::Core>(
       config, *key_, *this, cert_verifier_, std::move(safety),
       consensus::CommittedTip{tip.block_hash, tip.height, tip_round}, std::move(pending));
-  behind_ticks_ = 0;
   spdlog::info("consensus: joined at height {}, round {}, term {}", tip.height, core_->round(),
                core_->term());
   Apply(core_->Start(NowMs()));
@@ -543,9 +455,7 @@ void Driver::StopCore(std::string_view why) {
   executor_->WaitIdle();  // sync goes on from the store's tip
   ++timer_generation_;
   core_timer_.cancel();
-  sync_mode_since_ = NowMs();
-  sync_peer_.reset();
-  behind_ticks_ = 0;
+  sync_.Leave(NowMs());
 }
 
 // ---- carrying out the core's actions ----
@@ -681,13 +591,10 @@ void Driver::PublishStatus() {
     status_.timeout_ms = core_->timeout_ms();
   }
   status_.peers.clear();
-  for (const PublicKey& member : options_.consensus.validators.members()) {
-    if (member == key_->public_key()) continue;
-    PeerView view{member, std::nullopt};
-    if (auto it = peer_heights_.find(member); it != peer_heights_.end()) {
-      view.height = it->second.first;
-    }
-    status_.peers.push_back(view);
+  const auto& members = options_.consensus.validators.members();
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (members[i] != key_->public_key())
+      status_.peers.push_back({members[i], sync_.PeerHeight(i)});
   }
   status_.commits = commits_.value();
   status_.committed_transactions = committed_txs_.value();

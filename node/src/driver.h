@@ -3,12 +3,11 @@
 // and is its Host (safety state persisted before any vote leaves, proposals built from the
 // mempool, proposals' transactions and execution fields checked before a vote).
 //
-// It also runs block sync. A node starts in sync mode: it learns its peers' committed
-// heights (each validator announces its own every second), fetches the blocks it lacks in
-// batches, verifies each (hash links, proposer signature, transaction signatures, the
-// certificates, and the two-chain commit proof) and executes and commits them. Once no peer
-// is ahead by more than a block or two it creates the consensus core and joins; a running
-// node that falls far behind drops its core (its safety state is on disk) and syncs again.
+// It also carries out block sync (consensus/block_sync.h, a state machine like the core). A
+// node starts in sync mode: it announces its committed height every second, and sync decides
+// whom to ask for blocks, proves what they send committed, and when to create the consensus
+// core and join; a running node that falls far behind drops its core (its safety state is on
+// disk) and syncs again.
 #pragma once
 
 #include <atomic>
@@ -23,6 +22,7 @@
 #include <optional>
 
 #include "chain.h"
+#include "city/consensus/block_sync.h"
 #include "city/consensus/core.h"
 #include "city/ledger/safety_file.h"
 #include "city/net/metrics.h"
@@ -65,7 +65,7 @@ struct DriverStatus {
   double transactions_per_second = 0;  // committed, over the last 10 s
 };
 
-class Driver final : public consensus::Host {
+class Driver final : public consensus::Host, public consensus::SyncHost {
  public:
   using Fatal = std::function<void(const Status&)>;
 
@@ -98,6 +98,9 @@ class Driver final : public consensus::Host {
   void CompleteHeader(ledger::BlockHeader& header) override;
   void OnCommit(const ledger::Block& block, const ledger::QuorumCert& certified_by) override;
 
+  // consensus::SyncHost
+  city::Status CheckTransactions(const std::vector<const ledger::Block*>& blocks) override;
+
  private:
   struct Ancestry;
 
@@ -119,7 +122,8 @@ class Driver final : public consensus::Host {
   void HandleConsensus(size_t from, consensus::Message message);
   void HandleNodeMessage(const PublicKey& from, NodeMessage message);
   void ServeSync(const PublicKey& to, const SyncRequest& request);
-  void HandleSyncReply(const PublicKey& from, SyncReply reply);
+  void HandleSyncReply(size_t from, const SyncReply& reply);
+  void ApplySync(consensus::SyncActions actions);
   void StatusTick();
   void RegossipStale();
   void StartCore();
@@ -143,7 +147,6 @@ class Driver final : public consensus::Host {
   net::PeerNetwork* network_ = nullptr;
   ledger::SafetyFile safety_file_;
   CachingVerifier cert_verifier_{1 << 16};  // votes, QCs, proposer signatures
-  ledger::CertContext cert_context_;
 
   // Strand-only state.
   std::unique_ptr<consensus::Core> core_;
@@ -152,11 +155,7 @@ class Driver final : public consensus::Host {
   uint64_t timer_generation_ = 0;
   bool stopped_ = false;
   bool failed_ = false;
-  std::map<PublicKey, std::pair<uint64_t, consensus::TimeMs>> peer_heights_;
-  std::optional<PublicKey> sync_peer_;
-  consensus::TimeMs sync_sent_at_ = 0;
-  consensus::TimeMs sync_mode_since_ = 0;
-  int behind_ticks_ = 0;
+  consensus::BlockSync sync_;
   uint64_t payload_added_mark_ = UINT64_MAX;  // mempool "added" count at an empty TakePayload
   std::deque<std::pair<consensus::TimeMs, uint64_t>> commit_window_;  // guarded by status_mutex_
   std::atomic<bool> nudge_pending_{false};
@@ -165,7 +164,6 @@ class Driver final : public consensus::Host {
   std::atomic<int> serves_in_flight_{0};  // bounds what peers' block and sync requests cost
   uint64_t status_ticks_ = 0;
   consensus::TimeMs last_persist_warn_ = 0;
-  size_t sync_rotation_ = 0;
 
   mutable std::mutex status_mutex_;
   DriverStatus status_;  // guarded by status_mutex_
@@ -174,6 +172,7 @@ class Driver final : public consensus::Host {
   net::Counter& committed_txs_;
   net::Counter& evidence_;
   net::Counter& synced_blocks_;
+  net::Counter& sync_faults_;
   net::Counter& undecodable_;
   net::Counter& persist_failures_;
   net::Counter& dropped_inbound_;

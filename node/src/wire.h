@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "city/consensus/block_sync.h"
 #include "city/ledger/types.h"
 
 namespace city::node {
@@ -23,18 +24,10 @@ inline constexpr size_t kSyncReplyBudgetBytes = 8 * 1024 * 1024;
 struct TxGossip {
   std::vector<ledger::Transaction> transactions;
 };
-struct SyncRequest {
-  uint64_t from_height = 0;
-  uint32_t max_blocks = 0;
-};
-struct CertifiedBlock {
-  ledger::Block block;
-  ledger::QuorumCert certificate;
-};
-struct SyncReply {
-  uint64_t committed_height = 0;
-  std::vector<CertifiedBlock> blocks;
-};
+// Block sync's messages (consensus/block_sync.h), carried on validator links.
+using consensus::CertifiedBlock;
+using consensus::SyncReply;
+using consensus::SyncRequest;
 struct ChainStatus {
   uint64_t committed_height = 0;
 };

@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(city::sim::MutationNames()));
   app.add_flag("--no-crashes", no_crashes, "No crashes of honest validators");
   app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
-      ->check(CLI::IsMember(
-          {"twin", "equivocator", "withholder", "garbage", "silent", "forker", "flooder", "junk"}));
+      ->check(CLI::IsMember({"twin", "equivocator", "withholder", "garbage", "silent", "forker",
+                             "flooder", "junk", "liar"}));
   app.add_flag("--verbose", verbose, "One line per schedule");
   app.add_flag("--trace", trace, "Every event of every schedule on stderr (use with one seed)");
   CLI11_PARSE(app, argc, argv);
@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   }
   const bool mutated = mutation_name != "none";
 
-  std::atomic<uint64_t> next{0}, safety{0}, liveness{0}, blocks{0}, messages{0};
+  std::atomic<uint64_t> next{0}, safety{0}, liveness{0}, blocks{0}, messages{0}, synced{0},
+      sync_faults{0};
   std::atomic<bool> stop{false};
   std::mutex out_mutex;
   std::vector<std::pair<uint64_t, std::string>> failures;
@@ -70,6 +71,8 @@ int main(int argc, char** argv) {
       liveness += r.liveness_failure;
       blocks += r.committed_height;
       messages += r.messages;
+      synced += r.synced_blocks;
+      sync_faults += r.sync_faults;
       std::lock_guard lock(out_mutex);
       if (verbose) {
         std::cout << "seed=" << params.seed << " height=" << r.committed_height
@@ -102,6 +105,7 @@ int main(int argc, char** argv) {
             << " mutation=" << mutation_name << " seconds=" << seconds
             << " schedules_per_s=" << (seconds > 0 ? ran / seconds : 0)
             << " committed_blocks=" << blocks << " messages=" << messages
+            << " synced_blocks=" << synced << " sync_lies_refused=" << sync_faults
             << " safety_violations=" << safety << " liveness_failures=" << liveness;
   if (!liveness_ms.empty()) {
     // The measured liveness bound: virtual time from GST until every honest validator added

@@ -72,9 +72,12 @@ struct Named {
   std::unique_ptr<ProtocolRules> (*make)();
 };
 constexpr Named kMutations[] = {
-    {"no-round-check", Make<NoRoundCheck>},         {"commit-one-chain", Make<CommitOneChain>},
-    {"no-tc-qc-check", Make<NoTcQcCheck>},          {"no-persist", Make<NoPersist>},
-    {"keep-every-proposal", Make<KeepEveryProposal>}, {"vote-after-timeout", Make<VoteAfterTimeout>},
+    {"no-round-check", Make<NoRoundCheck>},
+    {"commit-one-chain", Make<CommitOneChain>},
+    {"no-tc-qc-check", Make<NoTcQcCheck>},
+    {"no-persist", Make<NoPersist>},
+    {"keep-every-proposal", Make<KeepEveryProposal>},
+    {"vote-after-timeout", Make<VoteAfterTimeout>},
     {"skip-content-check", Make<SkipContentCheck>},
 };
 

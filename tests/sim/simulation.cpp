@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "city/consensus/block_sync.h"
 #include "city/consensus/core.h"
 #include "mutations.h"
 
@@ -47,7 +48,10 @@ class Rng {
 // two or more rounds below the TC's highest, i.e. conflicting with that block), flooder
 // (with each proposal, sends every validator kFloodPerRound other distinct, correctly
 // signed proposals for the same round: the attack that once filled the block tree for good),
-// junk (its proposals carry an oversized payload with a transaction no host accepts).
+// junk (its proposals carry an oversized payload with a transaction no host accepts), liar
+// (votes and proposes honestly, but as a block sync peer announces heights far above its own
+// and answers every sync request with a lie: altered blocks, forged certificates, blocks that
+// do not chain, or nothing).
 enum class Kind {
   kHonest,
   kTwin,
@@ -57,22 +61,24 @@ enum class Kind {
   kSilent,
   kForker,
   kFlooder,
-  kJunk
+  kJunk,
+  kLiar
 };
-constexpr uint64_t kByzantineKinds = 8;
+constexpr uint64_t kByzantineKinds = 9;
 constexpr uint64_t kFloodPerRound = 40;
+constexpr uint32_t kSyncBatch = 16;  // blocks per sync request
 
 const char* KindName(Kind kind) {
-  static constexpr const char* kNames[] = {"honest",     "twin",    "equivocator",
-                                           "withholder", "garbage", "silent",
-                                           "forker",     "flooder", "junk"};
+  static constexpr const char* kNames[] = {"honest",  "twin",   "equivocator", "withholder",
+                                           "garbage", "silent", "forker",      "flooder",
+                                           "junk",    "liar"};
   return kNames[static_cast<int>(kind)];
 }
 
 struct Process;
 
 // Storage of one process: survives its crashes, like a data directory.
-class SimHost final : public consensus::Host {
+class SimHost final : public consensus::Host, public consensus::SyncHost {
  public:
   SimHost(Process& process) : process_(process) {}
   Status PersistSafety(const SafetyState& state) override;
@@ -87,6 +93,16 @@ class SimHost final : public consensus::Host {
     return Status::Ok();
   }
   Status CheckPayload(const ledger::Block&) override { return Status::Ok(); }
+  // Block sync's transaction checks: the same content rule, and every signature.
+  Status CheckTransactions(const std::vector<const ledger::Block*>& blocks) override {
+    for (const ledger::Block* block : blocks) {
+      if (Status content = CheckContent(*block); !content.ok()) return content;
+      for (const ledger::Transaction& tx : block->transactions) {
+        if (!tx.VerifySignature()) return Status(ErrorCode::kBadSignature, "bad transaction");
+      }
+    }
+    return Status::Ok();
+  }
 
  private:
   Process& process_;
@@ -100,14 +116,17 @@ struct Process {
   const KeyPair* client = nullptr;
   SimHost host{*this};
   std::unique_ptr<consensus::ProtocolRules> rules;  // its own, if it runs other rules
-  std::unique_ptr<Core> core;
+  std::unique_ptr<Core> core;                       // none while block sync runs
+  std::unique_ptr<consensus::BlockSync> sync;
   bool crashed = false;
   TimeMs next_tick = 0;
+  TimeMs next_status = 0;  // its next height announcement and sync tick
   uint64_t payload_counter = 0;
   // The "data directory".
   SafetyState disk_safety;
   CommittedTip disk_tip;
   std::vector<Hash256> chain;                // committed block hashes by height - 1
+  std::vector<ledger::QuorumCert> certs;     // the certificate of each, by height - 1
   std::map<Hash256, ledger::Block> store;    // committed blocks
   std::map<Hash256, ledger::Block> pending;  // uncommitted blocks, via PersistBlock
   // Distinct blocks ever stored per (round, proposer), and the most for any one: the first
@@ -155,15 +174,20 @@ std::vector<ledger::Transaction> SimHost::TakePayload(size_t max) {
   return {tx};
 }
 
+// Block sync's messages travel as objects (the node's wire codec is not in this library).
+using SyncMessage = std::variant<consensus::SyncRequest, consensus::SyncReply,
+                                 uint64_t /* an announced committed height */>;
+
 struct Event {
-  enum class Type { kDeliver, kTick, kCrash, kRestart, kPartition, kHeal };
+  enum class Type { kDeliver, kTick, kStatus, kCrash, kRestart, kPartition, kHeal };
   TimeMs time = 0;
   uint64_t seq = 0;
   Type type = Type::kDeliver;
   size_t process = 0;
   size_t from_validator = 0;
-  std::shared_ptr<const Bytes> bytes;
-  std::vector<int> groups;  // kPartition: group of each process
+  std::shared_ptr<const Bytes> bytes;       // kDeliver: a consensus message
+  std::shared_ptr<const SyncMessage> sync;  // kDeliver: or a block sync one
+  std::vector<int> groups;                  // kPartition: group of each process
 
   static Event At(TimeMs time, Type type, size_t process = 0) {
     Event event;
@@ -196,6 +220,14 @@ class Simulation {
     config_.max_timeout_ms = 8000;
     config_.max_block_transactions = 1;
     config_.fetch_retry_ms = 400;
+    sync_config_.chain_id = config_.chain_id;
+    sync_config_.validators = config_.validators;
+    sync_config_.genesis_hash = config_.genesis_hash;
+    sync_config_.max_blocks = kSyncBatch;
+    // Gaps scaled to the short chains of a schedule, so that syncs happen.
+    sync_config_.join_gap = 2;
+    sync_config_.fall_behind_gap = 6;
+    sync_config_.behind_ticks = 2;
   }
 
   ScheduleResult Run() {
@@ -317,8 +349,19 @@ class Simulation {
     queue_.push(std::move(event));
   }
 
+  // A process starts as a node does: in block sync, announcing its height each second; it
+  // creates its core when sync says it is close enough to join.
   void Boot(Process& p, TimeMs at) {
     p.crashed = false;
+    p.core.reset();
+    now_ = std::max(now_, at);
+    p.sync = std::make_unique<consensus::BlockSync>(sync_config_, p.validator, verifier_, p.host);
+    p.sync->Start(now_);
+    p.next_status = now_;
+    Push(Event::At(now_, Event::Type::kStatus, p.id));
+  }
+
+  void StartCore(Process& p) {
     std::vector<ledger::Block> stored;
     for (const auto& [hash, block] : p.pending) stored.push_back(block);
     // The forker's own core proposes the forks (mutations.h); every other core runs the
@@ -332,8 +375,81 @@ class Simulation {
     }
     p.core = std::make_unique<Core>(config, *p.key, p.host, verifier_, p.disk_safety, p.disk_tip,
                                     std::move(stored));
-    now_ = std::max(now_, at);
     Apply(p, p.core->Start(now_));
+  }
+
+  void StatusTick(Process& p) {
+    // A liar claims far more than it has, to draw every syncing node to itself.
+    const uint64_t claimed = p.chain.size() + (p.kind == Kind::kLiar ? 1000 : 0);
+    for (size_t v = 0; v < params_.validators; ++v) {
+      if (v != p.validator) SendSync(p, v, SyncMessage{claimed});
+    }
+    ApplySync(p, p.sync->OnTick(now_, p.chain.size()));
+    p.next_status = now_ + sync_config_.announce_interval_ms;
+    Push(Event::At(p.next_status, Event::Type::kStatus, p.id));
+  }
+
+  void ApplySync(Process& p, consensus::SyncActions actions) {
+    if (actions.faulty_peer) ++sync_faults_;
+    for (const consensus::CommittedBlock& commit : actions.commits) {
+      Record(p, commit);
+      ++synced_blocks_;
+    }
+    if (actions.leave) p.core.reset();  // its safety state and blocks stay on "disk"
+    if (actions.request) {
+      SendSync(p, actions.request->first, SyncMessage{actions.request->second});
+    }
+    if (actions.join) StartCore(p);
+  }
+
+  void DeliverSync(Process& p, size_t from, const SyncMessage& message) {
+    if (const auto* height = std::get_if<uint64_t>(&message)) {
+      p.sync->OnStatus(now_, from, *height);
+    } else if (const auto* request = std::get_if<consensus::SyncRequest>(&message)) {
+      SendSync(p, from, SyncMessage{p.kind == Kind::kLiar ? Lie(p, *request) : Serve(p, *request)});
+    } else {
+      const auto& reply = std::get<consensus::SyncReply>(message);
+      ApplySync(p, p.sync->OnReply(now_, from, p.disk_tip, reply));
+    }
+  }
+
+  consensus::SyncReply Serve(const Process& p, const consensus::SyncRequest& request) const {
+    consensus::SyncReply reply;
+    reply.committed_height = p.chain.size();
+    for (uint64_t h = std::max<uint64_t>(request.from_height, 1);
+         h <= p.chain.size() && reply.blocks.size() < request.max_blocks; ++h) {
+      reply.blocks.push_back({p.store.at(p.chain[h - 1]), p.certs[h - 1]});
+    }
+    return reply;
+  }
+
+  // What the liar answers: its real blocks, made worthless in one of four ways.
+  consensus::SyncReply Lie(Process& p, const consensus::SyncRequest& request) {
+    consensus::SyncReply reply = Serve(p, request);
+    reply.committed_height = p.chain.size() + 1000;
+    if (reply.blocks.empty()) return reply;
+    consensus::CertifiedBlock& victim = reply.blocks[rng_.Below(reply.blocks.size())];
+    switch (rng_.Below(4)) {
+      case 0:  // altered after signing
+        victim.block.header.timestamp_ms += 1;
+        break;
+      case 1:  // every certificate forged: the liar's own vote, a quorum of times
+        for (consensus::CertifiedBlock& cb : reply.blocks) {
+          const ledger::BlockHeader& h = cb.block.header;
+          const ledger::Vote vote = ledger::Vote::Create(
+              {h.epoch, h.term, h.round, h.height, cb.block.Hash()}, config_.chain_id, *p.key);
+          cb.certificate = ledger::QuorumCert::FromVotes(
+              vote.data, std::vector<ledger::Vote>(config_.validators.quorum(), vote));
+        }
+        break;
+      case 2:  // re-signed by the liar, with a transaction of its own: not the leader's block
+        victim.block.transactions = p.host.TakePayload(1);
+        victim.block.Sign(*p.key);
+        break;
+      default:  // nothing at all: only a stall
+        reply.blocks.clear();
+    }
+    return reply;
   }
 
   void Handle(const Event& event) {
@@ -348,10 +464,17 @@ class Simulation {
         Apply(p, std::move(actions));
         return;
       }
+      case Event::Type::kStatus: {
+        Process& p = *processes_[event.process];
+        if (p.crashed || !p.sync || event.time != p.next_status) return;  // superseded
+        StatusTick(p);
+        return;
+      }
       case Event::Type::kCrash: {
         Process& p = *processes_[event.process];
         p.crashed = true;
         p.core.reset();  // everything in memory is gone; the data directory stays
+        p.sync.reset();
         return;
       }
       case Event::Type::kRestart:
@@ -376,8 +499,9 @@ class Simulation {
 
   void Deliver(const Event& event) {
     Process& p = *processes_[event.process];
-    if (p.crashed || !p.core) return;
+    if (p.crashed || !p.sync) return;  // down, or never started (silent)
     ++result_.messages;
+    if (event.sync) return DeliverSync(p, event.from_validator, *event.sync);
     Result<Message> message = consensus::DecodeMessage(*event.bytes);
     if (!message.ok()) return;  // what a node's link layer would drop and score
     if (const auto* request = std::get_if<consensus::BlockRequest>(&*message)) {
@@ -387,6 +511,7 @@ class Simulation {
         return;
       }
     }
+    if (!p.core) return;  // syncing: consensus messages wait until it has caught up
     Actions actions = p.core->OnMessage(now_, event.from_validator, *message);
     if (params_.trace) {
       Trace(p,
@@ -561,7 +686,12 @@ class Simulation {
     Transmit(from, rng_.Below(params_.validators), std::make_shared<const Bytes>(std::move(junk)));
   }
 
-  void Transmit(Process& from, size_t to_validator, std::shared_ptr<const Bytes> bytes) {
+  void SendSync(Process& from, size_t to_validator, SyncMessage message) {
+    Transmit(from, to_validator, nullptr, std::make_shared<const SyncMessage>(std::move(message)));
+  }
+
+  void Transmit(Process& from, size_t to_validator, std::shared_ptr<const Bytes> bytes,
+                std::shared_ptr<const SyncMessage> sync = nullptr) {
     const bool before_gst = now_ < gst_;
     for (auto& q : processes_) {
       if (q->validator != to_validator || q.get() == &from) continue;
@@ -575,6 +705,7 @@ class Simulation {
         Event event = Event::At(now_ + delay, Event::Type::kDeliver, q->id);
         event.from_validator = from.validator;
         event.bytes = bytes;
+        event.sync = sync;
         Push(std::move(event));
       }
     }
@@ -599,6 +730,7 @@ class Simulation {
       return;
     }
     p.chain.push_back(hash);
+    p.certs.push_back(commit.certified_by);
     p.store.emplace(hash, block);
     std::erase_if(p.pending,
                   [&](const auto& e) { return e.second.header.height <= block.header.height; });
@@ -631,6 +763,8 @@ class Simulation {
     }
     result_.committed_height = lowest == UINT64_MAX ? 0 : lowest;
     result_.virtual_ms = now_;
+    result_.synced_blocks = synced_blocks_;
+    result_.sync_faults = sync_faults_;
     if (!result_.safety_violation && !LivenessReached()) {
       result_.liveness_failure = true;
       result_.detail = "LIVENESS: lowest honest height " + std::to_string(lowest) + ", needed " +
@@ -656,6 +790,7 @@ class Simulation {
   std::unique_ptr<consensus::ProtocolRules> mutation_;  // nullptr: the standard rules
   std::vector<KeyPair> keys_;
   consensus::Config config_;
+  consensus::SyncConfig sync_config_;
   std::vector<std::unique_ptr<Process>> processes_;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
   uint64_t next_seq_ = 0;
@@ -672,6 +807,8 @@ class Simulation {
   std::map<std::pair<size_t, uint64_t>, Hash256> proposals_signed_;
   std::map<size_t, uint64_t> timed_out_;  // validator -> highest round it sent a timeout for
   uint64_t gst_height_ = 0;
+  uint64_t synced_blocks_ = 0;  // committed through block sync, by all processes
+  uint64_t sync_faults_ = 0;    // sync replies refused as lies
   std::ostringstream summary_;
   ScheduleResult result_;
 };

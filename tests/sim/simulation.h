@@ -31,6 +31,8 @@ struct ScheduleResult {
   // Virtual time from GST until every honest validator had added target_new_commits blocks
   // (the measured liveness bound); 0 when it was never reached.
   uint64_t gst_to_liveness_ms = 0;
+  uint64_t synced_blocks = 0;  // committed through block sync
+  uint64_t sync_faults = 0;    // sync replies refused as lies (a liar's, or a faulty peer's)
 };
 
 ScheduleResult RunSchedule(const ScheduleParams& params);

@@ -21,8 +21,8 @@ class ProtocolRules {
   virtual ~ProtocolRules() = default;
 
   // The header rules of ledger/chain_rules.h: leader, round, term and certificates.
-  virtual std::optional<ledger::HeaderRuleBroken> CheckHeader(const ledger::BlockHeader& header,
-                                                              const ledger::ValidatorSet& validators);
+  virtual std::optional<ledger::HeaderRuleBroken> CheckHeader(
+      const ledger::BlockHeader& header, const ledger::ValidatorSet& validators);
   // A validator votes only in the round it is in, and at most once in it.
   virtual bool MayVote(const SafetyState& state, const ledger::BlockHeader& header);
   // The new last_voted_round once a validator times out `round`: no vote in it, ever.

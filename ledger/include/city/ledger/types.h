@@ -76,6 +76,8 @@ class ValidatorSet {
   // Never 0: an empty set certifies nothing.
   size_t quorum() const { return members_.empty() ? 1 : members_.size() - max_faulty(); }
   bool Contains(const PublicKey& key) const;
+  // The member's position in genesis order (its validator index), if it is one.
+  std::optional<size_t> IndexOf(const PublicKey& key) const;
 
  private:
   std::vector<PublicKey> members_;

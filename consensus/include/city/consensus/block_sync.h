@@ -1,0 +1,120 @@
+// Block sync as a deterministic state machine: how a node that is behind learns its peers'
+// committed heights, fetches the blocks it lacks in batches, proves each one committed (the
+// chain rules of ledger/chain_rules.h, the certificates, the two-chain commit proof), and
+// when it joins or leaves consensus. Like the core it keeps no clock, socket or disk: the
+// node feeds it announcements, replies and ticks, and carries out the SyncActions it returns;
+// the simulator does the same against lying peers.
+//
+// Why the (f+1)-th highest claim: at least one honest validator has reached it, so f liars
+// can neither pull a node out of consensus nor keep it syncing towards a height nobody has.
+// Peers are asked in turn, and a reply is awaited only so long, so a peer that never answers
+// (or answers uselessly) cannot stall the sync. A reply that breaks a rule is a fault of its
+// sender: nothing of it past the break is used, and the sender is reported.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "city/consensus/core.h"
+#include "city/ledger/types.h"
+
+namespace city::consensus {
+
+struct SyncRequest {
+  uint64_t from_height = 0;
+  uint32_t max_blocks = 0;
+};
+struct CertifiedBlock {
+  ledger::Block block;
+  ledger::QuorumCert certificate;  // the sender's stored certificate of this block
+};
+struct SyncReply {
+  uint64_t committed_height = 0;  // the sender's
+  std::vector<CertifiedBlock> blocks;
+};
+
+struct SyncConfig {
+  std::string chain_id;
+  uint64_t epoch = 0;
+  ledger::ValidatorSet validators;
+  Hash256 genesis_hash;
+  uint32_t max_blocks = 256;  // per request
+  TimeMs announce_interval_ms = 1000;
+  TimeMs reply_timeout_ms = 5000;  // then the next peer is asked
+  // A syncing node joins consensus once validators are at most join_gap blocks ahead (the
+  // core's catch-up fetches the rest: under load the chain grows during every round trip,
+  // so "fully caught up" may never come); a node in consensus that sees them
+  // fall_behind_gap ahead for behind_ticks ticks in a row syncs again.
+  uint64_t join_gap = 8;
+  uint64_t fall_behind_gap = 32;
+  int behind_ticks = 3;
+  // Without any announcement, a syncing node joins after this (a lone validator, or the
+  // first one up).
+  TimeMs patience_ms = 2000;
+};
+
+// What sync needs from the node beyond the certificates it checks itself.
+class SyncHost {
+ public:
+  virtual ~SyncHost() = default;
+  // The stateless transaction checks (encoding, signatures) of blocks about to be committed,
+  // in one batch so the node can spread them over its cores.
+  virtual Status CheckTransactions(const std::vector<const ledger::Block*>& blocks) = 0;
+};
+
+struct SyncActions {
+  std::optional<std::pair<size_t, SyncRequest>> request;  // to a peer, by validator index
+  std::vector<CommittedBlock> commits;  // proven committed, in height order: commit them
+  bool join = false;                    // create the consensus core now
+  std::optional<std::string> leave;     // drop the core and sync again, and why
+  std::optional<size_t> faulty_peer;    // sent a reply breaking a rule (fault says which)
+  std::string fault;
+  std::string note;  // what happened, for the log
+};
+
+class BlockSync {
+ public:
+  // `me`: this node's validator index, if it is one. `verifier` must outlive the sync.
+  BlockSync(SyncConfig config, std::optional<size_t> me, SignatureVerifier& verifier,
+            SyncHost& host);
+
+  // Starts (or restarts) sync mode at `now`.
+  void Start(TimeMs now);
+  bool syncing() const { return syncing_; }
+  // A peer's committed height: its announcement, or the height in its reply.
+  void OnStatus(TimeMs now, size_t peer, uint64_t committed_height);
+  // Every announce interval: whether to ask a peer, join consensus or leave it.
+  SyncActions OnTick(TimeMs now, uint64_t own_height);
+  // A reply; `tip` is this node's committed tip.
+  SyncActions OnReply(TimeMs now, size_t peer, const CommittedTip& tip, const SyncReply& reply);
+  // The node left consensus on its own account (StopCore for another reason).
+  void Leave(TimeMs now);
+
+  // The (f+1)-th highest height claimed lately, if that many peers have announced.
+  std::optional<uint64_t> Target(TimeMs now) const;
+  std::optional<uint64_t> PeerHeight(size_t peer) const;
+
+ private:
+  struct Claim {
+    uint64_t height = 0;
+    TimeMs seen = 0;
+  };
+  SyncActions& Ask(SyncActions& actions, TimeMs now, size_t peer, uint64_t from_height);
+  SyncActions& Join(SyncActions& actions);
+
+  SyncConfig config_;
+  std::optional<size_t> me_;
+  ledger::CertContext context_;
+  SyncHost& host_;
+  bool syncing_ = true;
+  TimeMs sync_since_ = 0;
+  std::map<size_t, Claim> claims_;
+  std::optional<size_t> asked_;  // the peer whose reply is awaited
+  TimeMs asked_at_ = 0;
+  size_t rotation_ = 0;
+  int behind_ = 0;
+};
+
+}  // namespace city::consensus

@@ -1,0 +1,218 @@
+#include "city/consensus/block_sync.h"
+
+#include <algorithm>
+
+#include "city/ledger/chain_rules.h"
+
+namespace city::consensus {
+namespace {
+
+// Claims older than this many announce intervals no longer count.
+constexpr TimeMs kClaimLifetimeIntervals = 10;
+
+}  // namespace
+
+BlockSync::BlockSync(SyncConfig config, std::optional<size_t> me, SignatureVerifier& verifier,
+                     SyncHost& host)
+    : config_(std::move(config)),
+      me_(me),
+      context_{config_.chain_id, config_.epoch, config_.validators, config_.genesis_hash,
+               &verifier},
+      host_(host) {}
+
+void BlockSync::Start(TimeMs now) { Leave(now); }
+
+void BlockSync::Leave(TimeMs now) {
+  syncing_ = true;
+  sync_since_ = now;
+  asked_.reset();
+  behind_ = 0;
+}
+
+void BlockSync::OnStatus(TimeMs now, size_t peer, uint64_t committed_height) {
+  if (peer == me_ || peer >= config_.validators.size()) return;
+  claims_[peer] = {committed_height, now};
+}
+
+std::optional<uint64_t> BlockSync::PeerHeight(size_t peer) const {
+  auto it = claims_.find(peer);
+  return it == claims_.end() ? std::nullopt : std::optional<uint64_t>(it->second.height);
+}
+
+std::optional<uint64_t> BlockSync::Target(TimeMs now) const {
+  std::vector<uint64_t> heights;
+  for (const auto& [peer, claim] : claims_) {
+    if (now - claim.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms) {
+      heights.push_back(claim.height);
+    }
+  }
+  const size_t f = config_.validators.max_faulty();
+  if (heights.size() <= f) return std::nullopt;
+  std::nth_element(heights.begin(), heights.begin() + static_cast<ptrdiff_t>(f), heights.end(),
+                   std::greater<>());
+  return heights[f];
+}
+
+SyncActions& BlockSync::Ask(SyncActions& actions, TimeMs now, size_t peer, uint64_t from_height) {
+  asked_ = peer;
+  asked_at_ = now;
+  actions.request = {peer, SyncRequest{from_height, config_.max_blocks}};
+  return actions;
+}
+
+SyncActions& BlockSync::Join(SyncActions& actions) {
+  syncing_ = false;
+  asked_.reset();
+  behind_ = 0;
+  actions.join = true;
+  return actions;
+}
+
+SyncActions BlockSync::OnTick(TimeMs now, uint64_t own_height) {
+  const std::optional<uint64_t> target = Target(now);
+  if (!syncing_) {
+    if (target && *target > own_height + config_.fall_behind_gap) {
+      if (++behind_ >= config_.behind_ticks) {
+        Leave(now);
+        SyncActions actions;
+        actions.leave = "validators are at height " + std::to_string(*target) +
+                        " or more, this node at " + std::to_string(own_height);
+        return actions;
+      }
+    } else {
+      behind_ = 0;
+    }
+    return {};
+  }
+  if (target && *target > own_height + config_.join_gap) {
+    if (asked_ && now - asked_at_ <= config_.reply_timeout_ms) return {};  // still waiting
+    // Any peer claiming at least the target will do; take them in turn.
+    std::vector<size_t> eligible;
+    for (const auto& [peer, claim] : claims_) {
+      const bool fresh = now - claim.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms;
+      if (fresh && claim.height >= *target) eligible.push_back(peer);
+    }
+    const size_t peer = eligible[rotation_++ % eligible.size()];
+    SyncActions actions;
+    actions.note = "at height " + std::to_string(own_height) + ", validators are at " +
+                   std::to_string(*target) + " or more; fetching from v" + std::to_string(peer);
+    return Ask(actions, now, peer, own_height + 1);
+  }
+  const bool heard = std::any_of(claims_.begin(), claims_.end(), [&](const auto& c) {
+    return now - c.second.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms;
+  });
+  if (heard || now - sync_since_ >= config_.patience_ms || config_.validators.size() == 1) {
+    SyncActions actions;
+    actions.note = "validators are within " + std::to_string(config_.join_gap) + " blocks";
+    return Join(actions);
+  }
+  return {};
+}
+
+SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
+                               const SyncReply& reply) {
+  if (const std::optional<uint64_t> known = PeerHeight(peer)) {
+    OnStatus(now, peer, std::max(*known, reply.committed_height));
+  } else {
+    OnStatus(now, peer, reply.committed_height);
+  }
+  SyncActions actions;
+  if (!syncing_ || asked_ != peer) {
+    actions.note = "reply from v" + std::to_string(peer) + " not awaited";
+    return actions;
+  }
+  asked_.reset();
+  auto fault = [&](std::string why) {
+    actions.faulty_peer = peer;
+    actions.fault = std::move(why);
+  };
+  // Checks that need no certificates first: heights, hash links, epoch, the chain rules,
+  // proposers' signatures.
+  const std::vector<CertifiedBlock>& blocks = reply.blocks;
+  Hash256 parent = tip.hash;
+  size_t usable = 0;
+  for (const CertifiedBlock& cb : blocks) {
+    const ledger::BlockHeader& h = cb.block.header;
+    const std::string at = "block " + std::to_string(h.height) + ": ";
+    if (h.height != tip.height + 1 + usable || h.parent_hash != parent) {
+      // A first block at another height answers an older request; anything else is a lie.
+      if (usable > 0 || h.height == tip.height + 1) fault(at + "does not extend the one before");
+      break;
+    }
+    if (h.epoch != config_.epoch) {
+      fault(at + "of epoch " + std::to_string(h.epoch));
+      break;
+    }
+    // The same chain rules the consensus core applies to proposals: a certificate alone
+    // does not make a header one the protocol could have produced.
+    if (std::optional<ledger::HeaderRuleBroken> broken =
+            ledger::CheckHeaderRules(h, config_.validators)) {
+      fault(at + broken->reason);
+      break;
+    }
+    if (Status s = cb.block.CheckStructure(config_.chain_id, context_.verifier); !s.ok()) {
+      fault(at + s.message());
+      break;
+    }
+    parent = cb.block.Hash();
+    ++usable;
+  }
+  // The two-chain commit proof: block j is committed when its child j+1 is certified in the
+  // next round; then every ancestor of j is committed too.
+  size_t committable = 0;  // blocks [0, committable) are proven committed
+  for (size_t j = usable; j-- > 1;) {
+    const ledger::Block& child = blocks[j].block;
+    const ledger::Block& block = blocks[j - 1].block;
+    if (!ledger::CertifyingCommitsParent(child.header) ||
+        child.header.justify.data.round != block.header.round) {
+      continue;
+    }
+    const ledger::QuorumCert& child_qc = blocks[j].certificate;
+    if (child_qc.data.block_hash != child.Hash() || !child_qc.Verify(context_).ok()) {
+      fault("block " + std::to_string(child.header.height) + ": its certificate does not verify");
+      continue;
+    }
+    committable = j;
+    break;
+  }
+  // Each committed block keeps the certificate its child carries: it certifies the block, and
+  // it is what every node stores, whoever served the block.
+  for (size_t i = 0; i < committable; ++i) {
+    const ledger::QuorumCert& qc = blocks[i + 1].block.header.justify;
+    if (!qc.Verify(context_).ok()) {
+      fault("block " + std::to_string(blocks[i + 1].block.header.height) +
+            ": its justify does not verify");
+      committable = i;
+      break;
+    }
+  }
+  if (committable == 0) {
+    if (actions.faulty_peer) return actions;  // the next tick asks the next peer
+    // Nothing provable: the peer's newest blocks came after timeouts. Join consensus, whose
+    // catch-up fetches the missing blocks one by one; if this node is still far behind it
+    // comes back here and asks the next peer.
+    actions.note = std::to_string(usable) + " blocks from v" + std::to_string(peer) +
+                   " hold no commit proof; joining consensus";
+    return Join(actions);
+  }
+  std::vector<const ledger::Block*> to_check;
+  for (size_t i = 0; i < committable; ++i) to_check.push_back(&blocks[i].block);
+  if (Status checked = host_.CheckTransactions(to_check); !checked.ok()) {
+    fault("a transaction: " + checked.message());
+    return actions;
+  }
+  for (size_t i = 0; i < committable; ++i) {
+    actions.commits.push_back({blocks[i].block, blocks[i + 1].block.header.justify});
+  }
+  const uint64_t height = tip.height + committable;
+  actions.note = "committed up to height " + std::to_string(height) + " (v" + std::to_string(peer) +
+                 " at " + std::to_string(reply.committed_height) + ")";
+  if (reply.committed_height > height + config_.join_gap) {
+    return Ask(actions, now, peer, height + 1);
+  }
+  // As close as the peer's own commits allow: join now. Waiting for the next announcement
+  // would let a fast chain run ahead again, every time.
+  return Join(actions);
+}
+
+}  // namespace city::consensus

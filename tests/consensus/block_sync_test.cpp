@@ -1,0 +1,240 @@
+// Block sync's state machine (consensus/block_sync.h): whom it asks, what it proves committed,
+// when it joins or leaves consensus, and what a lying peer gets (nothing, and reported).
+#include "city/consensus/block_sync.h"
+
+#include "harness.h"
+
+namespace city::consensus::test {
+namespace {
+
+class RecordingSyncHost final : public SyncHost {
+ public:
+  Status CheckTransactions(const std::vector<const ledger::Block*>& blocks) override {
+    checked += blocks.size();
+    return status;
+  }
+  size_t checked = 0;
+  Status status;
+};
+
+class BlockSyncTest : public CoreTest {
+ protected:
+  static constexpr TimeMs kStart = 100'000;
+
+  BlockSyncTest() {
+    sync_config_.chain_id = config_.chain_id;
+    sync_config_.validators = config_.validators;
+    sync_config_.genesis_hash = config_.genesis_hash;
+    sync_config_.join_gap = 2;
+    sync_ = std::make_unique<BlockSync>(sync_config_, 0, verifier_, host_);
+    sync_->Start(kStart);
+    // A certified chain of rounds 1..5, each block justified by the QC of the one before.
+    QuorumCert justify = GenesisQc();
+    for (uint64_t round = 1; round <= 5; ++round) {
+      Block block = Propose(round, justify);
+      justify = QcFor(block);
+      chain_.push_back({block, justify});
+    }
+  }
+
+  CommittedTip Genesis() const { return {city::test::TestGenesisHash(), 0, 0}; }
+
+  SyncReply ReplyOf(size_t first, size_t count, uint64_t committed_height) const {
+    SyncReply reply;
+    reply.committed_height = committed_height;
+    for (size_t i = first; i < first + count; ++i) reply.blocks.push_back(chain_[i]);
+    return reply;
+  }
+
+  // Peers 1..3 announce these heights; returns the tick's actions.
+  SyncActions AnnounceAndTick(TimeMs now, std::vector<uint64_t> heights, uint64_t own = 0) {
+    for (size_t i = 0; i < heights.size(); ++i) sync_->OnStatus(now, i + 1, heights[i]);
+    return sync_->OnTick(now, own);
+  }
+
+  SyncConfig sync_config_;
+  RecordingSyncHost host_;
+  std::unique_ptr<BlockSync> sync_;
+  std::vector<CertifiedBlock> chain_;
+};
+
+TEST_F(BlockSyncTest, ALoneOrFirstNodeJoinsAfterItsPatienceAndNotBefore) {
+  EXPECT_FALSE(sync_->OnTick(kStart + 1000, 0).join);
+  const SyncActions later = sync_->OnTick(kStart + sync_config_.patience_ms, 0);
+  EXPECT_TRUE(later.join);
+  EXPECT_FALSE(sync_->syncing());
+}
+
+TEST_F(BlockSyncTest, PeersCloseByMeanJoiningAtOnce) {
+  const SyncActions actions = AnnounceAndTick(kStart + 1, {2, 1, 0});
+  EXPECT_TRUE(actions.join);
+  EXPECT_FALSE(actions.request);
+}
+
+// f = 1: the second-highest claim counts, so one liar claiming a million blocks moves nothing.
+TEST_F(BlockSyncTest, OneLiarClaimingAHugeHeightNeitherStartsASyncNorKeepsItGoing) {
+  const SyncActions actions = AnnounceAndTick(kStart + 1, {1'000'000, 1, 1});
+  EXPECT_FALSE(actions.request);
+  EXPECT_TRUE(actions.join);
+  EXPECT_EQ(sync_->Target(kStart + 1), 1u);
+}
+
+TEST_F(BlockSyncTest, FarBehindAsksAPeerAtTheTargetForTheNextHeights) {
+  const SyncActions actions = AnnounceAndTick(kStart + 1, {50, 40, 3}, /*own=*/7);
+  ASSERT_TRUE(actions.request);
+  EXPECT_TRUE(actions.request->first == 1 || actions.request->first == 2);
+  EXPECT_EQ(actions.request->second.from_height, 8u);
+  EXPECT_EQ(actions.request->second.max_blocks, sync_config_.max_blocks);
+  EXPECT_FALSE(actions.join);
+  // While the reply may still come, nobody else is asked.
+  EXPECT_FALSE(sync_->OnTick(kStart + 1000, 7).request);
+}
+
+TEST_F(BlockSyncTest, APeerThatNeverAnswersIsReplacedByTheNextAfterTheTimeout) {
+  const SyncActions first = AnnounceAndTick(kStart + 1, {50, 50, 50});
+  ASSERT_TRUE(first.request);
+  const TimeMs later = kStart + 2 + sync_config_.reply_timeout_ms;
+  const SyncActions second = AnnounceAndTick(later, {50, 50, 50});
+  ASSERT_TRUE(second.request);
+  EXPECT_NE(second.request->first, first.request->first);
+}
+
+TEST_F(BlockSyncTest, ACertifiedChainCommitsWhatItsLastCertificateProvesAndNoMore) {
+  const SyncActions asked = AnnounceAndTick(kStart + 1, {3, 3, 3});
+  ASSERT_TRUE(asked.request);
+  const size_t peer = asked.request->first;
+  // Blocks 1..3: block 3 certified in the round after block 2 proves 1 and 2, not 3.
+  const SyncActions actions = sync_->OnReply(kStart + 2, peer, Genesis(), ReplyOf(0, 3, 3));
+  EXPECT_FALSE(actions.faulty_peer) << actions.fault;
+  ASSERT_EQ(actions.commits.size(), 2u);
+  EXPECT_EQ(actions.commits[0].block, chain_[0].block);
+  EXPECT_EQ(actions.commits[1].block, chain_[1].block);
+  // Each keeps the certificate its child carries.
+  EXPECT_EQ(actions.commits[0].certified_by, chain_[1].block.header.justify);
+  EXPECT_EQ(actions.commits[1].certified_by, chain_[2].block.header.justify);
+  EXPECT_EQ(host_.checked, 2u);
+  EXPECT_TRUE(actions.join);  // the peer is at 3: within the join gap of 2
+}
+
+TEST_F(BlockSyncTest, APeerStillFarAheadIsAskedForTheNextBatch) {
+  const SyncActions asked = AnnounceAndTick(kStart + 1, {100, 100, 100});
+  ASSERT_TRUE(asked.request);
+  const size_t peer = asked.request->first;
+  const SyncActions actions = sync_->OnReply(kStart + 2, peer, Genesis(), ReplyOf(0, 4, 100));
+  ASSERT_EQ(actions.commits.size(), 3u);
+  ASSERT_TRUE(actions.request);
+  EXPECT_EQ(actions.request->first, peer);
+  EXPECT_EQ(actions.request->second.from_height, 4u);
+  EXPECT_FALSE(actions.join);
+}
+
+TEST_F(BlockSyncTest, AReplyNobodyAskedForIsIgnored) {
+  AnnounceAndTick(kStart + 1, {3, 3, 3});
+  SyncActions actions;
+  for (size_t peer = 1; peer <= 3; ++peer) {
+    SyncActions one = sync_->OnReply(kStart + 2, peer, Genesis(), ReplyOf(0, 3, 3));
+    if (one.commits.empty()) actions = std::move(one);
+  }
+  EXPECT_TRUE(actions.commits.empty());
+  EXPECT_FALSE(actions.faulty_peer);
+}
+
+// ---- lying peers: nothing past the lie is used, and the liar is reported ----
+
+class LyingPeerTest : public BlockSyncTest {
+ protected:
+  // Asks a peer, hands it `reply`, and checks that nothing was committed or joined.
+  SyncActions Lie(const SyncReply& reply) {
+    const SyncActions asked = AnnounceAndTick(kStart + 1, {5, 5, 5});
+    EXPECT_TRUE(asked.request);
+    liar_ = asked.request->first;
+    SyncActions actions = sync_->OnReply(kStart + 2, liar_, Genesis(), reply);
+    EXPECT_EQ(actions.faulty_peer, std::optional<size_t>(liar_)) << actions.note;
+    EXPECT_FALSE(actions.fault.empty());
+    EXPECT_TRUE(actions.commits.empty());
+    EXPECT_FALSE(actions.join);
+    EXPECT_TRUE(sync_->syncing());
+    return actions;
+  }
+  // The next tick asks someone else.
+  void ExpectNextPeerAsked() {
+    const SyncActions next = AnnounceAndTick(kStart + 3, {5, 5, 5});
+    ASSERT_TRUE(next.request);
+    EXPECT_NE(next.request->first, liar_);
+  }
+  size_t liar_ = 0;
+};
+
+TEST_F(LyingPeerTest, AlteredBlockFailsItsProposerSignature) {
+  SyncReply reply = ReplyOf(0, 3, 5);
+  reply.blocks[0].block.header.timestamp_ms += 1;  // the signature no longer matches
+  Lie(reply);
+  ExpectNextPeerAsked();
+}
+
+TEST_F(LyingPeerTest, ABlockOfTheWrongLeaderBreaksTheChainRules) {
+  SyncReply reply = ReplyOf(0, 3, 5);
+  Block& forged = reply.blocks[0].block;
+  forged.Sign(keys_[(Leader(forged.header.term) + 1) % kN]);  // well signed, by a non-leader
+  Lie(reply);
+}
+
+TEST_F(LyingPeerTest, AForgedCertificateProvesNothingAndIsReported) {
+  SyncReply reply = ReplyOf(0, 3, 5);
+  // Every certificate signed by one validator three times over: no quorum anywhere.
+  for (CertifiedBlock& cb : reply.blocks) cb.certificate = QcFor(cb.block, {1, 1, 1});
+  Lie(reply);
+}
+
+// Only the forged certificate is worthless: what the real ones prove is still committed.
+TEST_F(BlockSyncTest, AForgedLastCertificateLeavesWhatTheRealOnesProve) {
+  const SyncActions asked = AnnounceAndTick(kStart + 1, {5, 5, 5});
+  ASSERT_TRUE(asked.request);
+  SyncReply reply = ReplyOf(0, 3, 5);
+  reply.blocks[2].certificate = QcFor(chain_[2].block, {1, 1, 1});
+  const SyncActions actions = sync_->OnReply(kStart + 2, asked.request->first, Genesis(), reply);
+  EXPECT_EQ(actions.faulty_peer, std::optional<size_t>(asked.request->first));
+  ASSERT_EQ(actions.commits.size(), 1u);  // block 1, proven by block 2's real certificate
+  EXPECT_EQ(actions.commits[0].block, chain_[0].block);
+}
+
+TEST_F(LyingPeerTest, ABlockThatDoesNotExtendTheOneBeforeIsALie) {
+  SyncReply reply = ReplyOf(0, 3, 5);
+  reply.blocks[1] = chain_[3];  // height 4 after height 1
+  Lie(reply);
+}
+
+TEST_F(LyingPeerTest, ABadTransactionSignatureCommitsNothing) {
+  host_.status = Status(ErrorCode::kBadSignature, "a transaction signature does not verify");
+  Lie(ReplyOf(0, 3, 5));
+  ExpectNextPeerAsked();
+}
+
+TEST_F(BlockSyncTest, AStaleReplyForAnEarlierHeightIsNotAFault) {
+  const SyncActions asked = AnnounceAndTick(kStart + 1, {5, 5, 5});
+  ASSERT_TRUE(asked.request);
+  const CommittedTip tip{chain_[1].block.Hash(), 2, 2};  // this node is at height 2 already
+  const SyncActions actions =
+      sync_->OnReply(kStart + 2, asked.request->first, tip, ReplyOf(0, 3, 5));
+  EXPECT_FALSE(actions.faulty_peer);
+  EXPECT_TRUE(actions.commits.empty());
+}
+
+TEST_F(BlockSyncTest, ANodeInConsensusLeavesOnlyAfterFallingBehindSeveralTicksInARow) {
+  ASSERT_TRUE(AnnounceAndTick(kStart + 1, {0, 0, 0}).join);
+  const uint64_t far = sync_config_.fall_behind_gap + 10;
+  for (int tick = 1; tick < sync_config_.behind_ticks; ++tick) {
+    EXPECT_FALSE(AnnounceAndTick(kStart + 1 + tick * 1000, {far, far, far}).leave);
+  }
+  // One tick back in reach resets the count.
+  EXPECT_FALSE(AnnounceAndTick(kStart + 5000, {1, 1, 1}).leave);
+  SyncActions left;
+  for (int tick = 0; tick < sync_config_.behind_ticks; ++tick) {
+    left = AnnounceAndTick(kStart + 6000 + tick * 1000, {far, far, far});
+  }
+  ASSERT_TRUE(left.leave);
+  EXPECT_TRUE(sync_->syncing());
+}
+
+}  // namespace
+}  // namespace city::consensus::test

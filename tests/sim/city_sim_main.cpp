@@ -22,11 +22,13 @@ int main(int argc, char** argv) {
   bool no_crashes = false;
   bool verbose = false;
   bool trace = false;
+  bool twins = false;
+  size_t twins_phases = 3;
   std::string byzantine;
   app.add_option("--validators", validators, "Validators (n)")->check(CLI::Range(1, 64));
   app.add_option("--faulty", faulty, "Byzantine validators, each of a random kind");
-  app.add_option("--schedules", schedules, "Schedules to run (seeds seed..seed+schedules-1)");
-  app.add_option("--seed", seed, "First seed");
+  CLI::Option* schedules_option = app.add_option("--schedules", schedules, "Schedules to run (seeds seed..seed+schedules-1)");
+  CLI::Option* seed_option = app.add_option("--seed", seed, "First seed");
   app.add_option("--threads", threads, "Worker threads")->check(CLI::Range(1, 64));
   app.add_option(
          "--mutation", mutation_name,
@@ -38,6 +40,12 @@ int main(int argc, char** argv) {
   app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
       ->check(CLI::IsMember({"twin", "equivocator", "withholder", "garbage", "silent", "forker",
                              "flooder", "junk", "liar"}));
+  app.add_flag("--twins", twins,
+               "Enumerate the Twins scenarios instead of drawing random ones: one validator "
+               "twice, two partitions per phase; --seed is the first scenario, --schedules "
+               "defaults to all the rest");
+  app.add_option("--twins-phases", twins_phases, "Partitioned phases per Twins scenario")
+      ->check(CLI::Range(1, 6));
   app.add_flag("--verbose", verbose, "One line per schedule");
   app.add_flag("--trace", trace, "Every event of every schedule on stderr (use with one seed)");
   CLI11_PARSE(app, argc, argv);
@@ -48,6 +56,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool mutated = mutation_name != "none";
+  if (twins) {
+    const uint64_t count = city::sim::TwinsScenarioCount(validators, twins_phases);
+    if (validators < 4 || seed >= count) {
+      std::cerr << "city-sim: --twins needs --validators >= 4 and --seed below " << count << "\n";
+      return 2;
+    }
+    if (seed_option->count() == 0) seed = 0;
+    if (schedules_option->count() == 0 || seed + schedules > count) schedules = count - seed;
+  }
 
   std::atomic<uint64_t> next{0}, safety{0}, liveness{0}, blocks{0}, messages{0}, synced{0},
       sync_faults{0};
@@ -66,6 +83,10 @@ int main(int argc, char** argv) {
       params.trace = trace;
       params.byzantine = byzantine;
       params.mutation = mutation_name;
+      if (twins) {
+        params.twins = params.seed;
+        params.twins_phases = twins_phases;
+      }
       const city::sim::ScheduleResult r = city::sim::RunSchedule(params);
       safety += r.safety_violation;
       liveness += r.liveness_failure;
@@ -98,7 +119,9 @@ int main(int argc, char** argv) {
               << " --faulty " << faulty << " --seed " << failed_seed << " --schedules 1"
               << (mutation_name != "none" ? " --mutation " + mutation_name : "")
               << (byzantine.empty() ? "" : " --byzantine " + byzantine)
-              << (no_crashes ? " --no-crashes" : "") << ") " << detail << "\n";
+              << (no_crashes ? " --no-crashes" : "")
+              << (twins ? " --twins --twins-phases " + std::to_string(twins_phases) : "") << ") "
+              << detail << "\n";
     if (mutated) break;
   }
   std::cout << "schedules=" << ran << " validators=" << validators << " faulty=" << faulty

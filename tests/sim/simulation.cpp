@@ -260,6 +260,15 @@ class Simulation {
   }
 
   void SetUpProcesses() {
+    if (params_.twins) {
+      const size_t twin = *params_.twins % params_.validators;
+      for (size_t v = 0; v < params_.validators; ++v) {
+        AddProcess(v, v == twin ? Kind::kTwin : Kind::kHonest);
+        if (v == twin) AddProcess(v, Kind::kTwin);
+      }
+      summary_ << "twins: v" << twin << " twice; partitions";
+      return;
+    }
     std::vector<size_t> order(params_.validators);
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng_.Below(i)]);
@@ -290,7 +299,30 @@ class Simulation {
     processes_.push_back(std::move(p));
   }
 
+  // Twins: the scenario's partitions, phase by phase, then the network heals for good.
+  void SetUpTwinsNetwork() {
+    const uint64_t masks = uint64_t{1} << params_.validators;  // process 0 stays in group 0
+    uint64_t rest = *params_.twins / params_.validators;
+    gst_ = params_.twins_phases * params_.twins_phase_ms;
+    max_delay_ms_ = post_gst_max_delay_ms_ = rng_.Between(5, 100);
+    for (size_t phase = 0; phase < params_.twins_phases; ++phase) {
+      const uint64_t mask = rest % masks;
+      rest /= masks;
+      Event e = Event::At(phase * params_.twins_phase_ms, Event::Type::kPartition);
+      summary_ << " ";
+      for (size_t i = 0; i < processes_.size(); ++i) {
+        const int group = i == 0 ? 0 : static_cast<int>((mask >> (i - 1)) & 1);
+        e.groups.push_back(group);
+        summary_ << group;
+      }
+      Push(std::move(e));
+    }
+    Push(Event::At(gst_, Event::Type::kHeal));
+    summary_ << " gst=" << gst_ << " delay<=" << max_delay_ms_ << "ms";
+  }
+
   void SetUpFaultsAndNetwork() {
+    if (params_.twins) return SetUpTwinsNetwork();
     gst_ = rng_.Between(2'000, 20'000);
     loss_percent_ = rng_.Below(25);
     duplicate_percent_ = rng_.Below(10);
@@ -816,5 +848,11 @@ class Simulation {
 }  // namespace
 
 ScheduleResult RunSchedule(const ScheduleParams& params) { return Simulation(params).Run(); }
+
+uint64_t TwinsScenarioCount(size_t validators, size_t phases) {
+  uint64_t count = validators;
+  for (size_t phase = 0; phase < phases; ++phase) count <<= validators;
+  return count;
+}
 
 }  // namespace city::sim

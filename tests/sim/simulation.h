@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace city::sim {
@@ -19,7 +20,20 @@ struct ScheduleParams {
   std::string byzantine;  // "" for a random kind per faulty validator, else that kind's name
   // A rule every core but the forker's breaks on purpose (mutations.h), or "none".
   std::string mutation = "none";
+  // A Twins scenario (below) instead of random faults: its index, 0..TwinsScenarioCount - 1.
+  std::optional<uint64_t> twins;
+  size_t twins_phases = 3;
+  uint64_t twins_phase_ms = 1200;
 };
+
+// Twins (Bano et al., "Twins: BFT Systems Made Robust"): scenarios enumerated, not drawn.
+// One validator runs as two processes with the same key, both honest code, so equivocation
+// and double votes arise by themselves. For each of the first `phases` phases every process
+// is placed in one of two partitions (messages cross only within one; which validator leads
+// follows from the protocol's rounds and timeouts in each); then the network heals, and the
+// chain must be safe throughout and live after. No loss, crashes or slow links: only the
+// enumerated partitions. Scenario index = twin + n * (partition of phase 0 + 2^n * ...).
+uint64_t TwinsScenarioCount(size_t validators, size_t phases);
 
 struct ScheduleResult {
   bool safety_violation = false;

@@ -251,7 +251,7 @@ struct Core::State {
 
   void MaybeVote(const Block& block, const Hash256& hash, Actions& actions) {
     if (!safety.MayVote(block.header)) return;
-    if (Status payload = host.CheckPayload(block); !payload.ok()) {
+    if (Status payload = rules.CheckPayload(host, block); !payload.ok()) {
       Refuse(actions, Verdict::kBadPayload, payload.ToString());
       return;
     }

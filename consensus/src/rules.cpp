@@ -25,6 +25,10 @@ Status ProtocolRules::CheckContent(Host& host, const ledger::Block& block) {
   return host.CheckContent(block);
 }
 
+Status ProtocolRules::CheckPayload(Host& host, const ledger::Block& block) {
+  return host.CheckPayload(block);
+}
+
 bool ProtocolRules::IsSecondProposal(const Hash256& first, const Hash256& second) {
   return first != second;
 }

@@ -27,19 +27,21 @@ int main(int argc, char** argv) {
   std::string byzantine;
   app.add_option("--validators", validators, "Validators (n)")->check(CLI::Range(1, 64));
   app.add_option("--faulty", faulty, "Byzantine validators, each of a random kind");
-  CLI::Option* schedules_option = app.add_option("--schedules", schedules, "Schedules to run (seeds seed..seed+schedules-1)");
+  CLI::Option* schedules_option =
+      app.add_option("--schedules", schedules, "Schedules to run (seeds seed..seed+schedules-1)");
   CLI::Option* seed_option = app.add_option("--seed", seed, "First seed");
   app.add_option("--threads", threads, "Worker threads")->check(CLI::Range(1, 64));
   app.add_option(
          "--mutation", mutation_name,
          "Break one safety rule and expect a violation: none, no-round-check, "
          "commit-one-chain, no-tc-qc-check, no-persist, keep-every-proposal (with --byzantine "
-         "flooder), vote-after-timeout, skip-content-check (with --byzantine junk)")
+         "flooder), vote-after-timeout, skip-content-check (with --byzantine junk), "
+         "skip-payload-check (with --byzantine misreporter)")
       ->check(CLI::IsMember(city::sim::MutationNames()));
   app.add_flag("--no-crashes", no_crashes, "No crashes of honest validators");
   app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
       ->check(CLI::IsMember({"twin", "equivocator", "withholder", "garbage", "silent", "forker",
-                             "flooder", "junk", "liar"}));
+                             "flooder", "junk", "liar", "misreporter"}));
   app.add_flag("--twins", twins,
                "Enumerate the Twins scenarios instead of drawing random ones: one validator "
                "twice, two partitions per phase; --seed is the first scenario, --schedules "

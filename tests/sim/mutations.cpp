@@ -62,6 +62,11 @@ class SkipContentCheck final : public ProtocolRules {
   Status CheckContent(Host&, const ledger::Block&) override { return Status::Ok(); }
 };
 
+// "skip-payload-check": votes without the host's checks against its chain.
+class SkipPayloadCheck final : public ProtocolRules {
+  Status CheckPayload(Host&, const ledger::Block&) override { return Status::Ok(); }
+};
+
 template <typename Rules>
 std::unique_ptr<ProtocolRules> Make() {
   return std::make_unique<Rules>();
@@ -79,6 +84,7 @@ constexpr Named kMutations[] = {
     {"keep-every-proposal", Make<KeepEveryProposal>},
     {"vote-after-timeout", Make<VoteAfterTimeout>},
     {"skip-content-check", Make<SkipContentCheck>},
+    {"skip-payload-check", Make<SkipPayloadCheck>},
 };
 
 class ForkingAdversary final : public ProtocolRules {

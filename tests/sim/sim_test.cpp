@@ -61,6 +61,13 @@ TEST(Simulation, LyingSyncPeerIsRefusedAndNodesStillCatchUp) {
   EXPECT_GT(total.synced_blocks, 0u) << "no schedule had a node catch up through sync";
 }
 
+// A leader whose proposals claim a state root no execution of the chain yields: honest
+// validators, which execute (taking time) and check the execution fields before they vote,
+// never commit such a block (checked at every commit).
+TEST(Simulation, MisreportedStateRootIsNeverCommitted) {
+  ExpectCleanSchedules(4, 1, 14001, 30, "misreporter");
+}
+
 TEST(Simulation, HealthyNetworkWithoutFaultsCommitsSteadily) {
   ScheduleParams params;
   params.seed = 77;

@@ -51,7 +51,8 @@ class Rng {
 // junk (its proposals carry an oversized payload with a transaction no host accepts), liar
 // (votes and proposes honestly, but as a block sync peer announces heights far above its own
 // and answers every sync request with a lie: altered blocks, forged certificates, blocks that
-// do not chain, or nothing).
+// do not chain, or nothing), misreporter (its proposals claim a state root no execution of
+// the chain yields).
 enum class Kind {
   kHonest,
   kTwin,
@@ -62,16 +63,17 @@ enum class Kind {
   kForker,
   kFlooder,
   kJunk,
-  kLiar
+  kLiar,
+  kMisreporter
 };
-constexpr uint64_t kByzantineKinds = 9;
+constexpr uint64_t kByzantineKinds = 10;
 constexpr uint64_t kFloodPerRound = 40;
 constexpr uint32_t kSyncBatch = 16;  // blocks per sync request
 
 const char* KindName(Kind kind) {
   static constexpr const char* kNames[] = {"honest",  "twin",   "equivocator", "withholder",
                                            "garbage", "silent", "forker",      "flooder",
-                                           "junk",    "liar"};
+                                           "junk",    "liar",   "misreporter"};
   return kNames[static_cast<int>(kind)];
 }
 
@@ -92,7 +94,12 @@ class SimHost final : public consensus::Host, public consensus::SyncHost {
     }
     return Status::Ok();
   }
-  Status CheckPayload(const ledger::Block&) override { return Status::Ok(); }
+  // The execution fields, checked as the node checks them: execution this validator has
+  // done too, with the state root it computed.
+  Status CheckPayload(const ledger::Block& block) override;
+  void CompleteHeader(ledger::BlockHeader& header) override;
+  // Like the node's backpressure: a leader whose execution lags slows its proposals.
+  TimeMs ProposalDelay(TimeMs waited) override;
   // Block sync's transaction checks: the same content rule, and every signature.
   Status CheckTransactions(const std::vector<const ledger::Block*>& blocks) override {
     for (const ledger::Block* block : blocks) {
@@ -134,6 +141,21 @@ struct Process {
   std::map<std::pair<uint64_t, PublicKey>, std::set<Hash256>> stored_per_slot;
   size_t most_stored_per_slot = 0;
   bool stored_invalid = false;  // a block its own CheckContent refuses reached the disk
+  // Execution: each committed block takes exec_ms of virtual time after the one before;
+  // executed_at[h - 1] is when block h is executed (one per block of `chain`). `clock` is the
+  // simulation's time.
+  const TimeMs* clock = nullptr;
+  TimeMs exec_ms = 0;
+  std::vector<TimeMs> executed_at;
+  uint64_t ExecutedHeight() const {
+    return static_cast<uint64_t>(std::upper_bound(executed_at.begin(), executed_at.end(), *clock) -
+                                 executed_at.begin());
+  }
+  // What executing the chain through `height` yields: a function of those blocks alone.
+  Hash256 StateRootAt(uint64_t height) const {
+    if (height == 0) return TaggedHash("city.sim.state", {});
+    return TaggedHash("city.sim.state", chain[height - 1].span());
+  }
   // A disk that refuses this percentage of writes, until GST (then it is replaced).
   uint64_t flaky_disk_percent = 0;
   Rng disk_rng{1};  // its own stream, seeded from the schedule's
@@ -158,6 +180,38 @@ Status SimHost::PersistBlock(const ledger::Block& block) {
   slot.insert(hash);
   process_.most_stored_per_slot = std::max(process_.most_stored_per_slot, slot.size());
   return Status::Ok();
+}
+
+Status SimHost::CheckPayload(const ledger::Block& block) {
+  const ledger::BlockHeader& h = block.header;
+  if (h.exec_height >= h.height) {
+    return Status(ErrorCode::kInvalidArgument, "execution at or above the block itself");
+  }
+  if (h.exec_height > process_.ExecutedHeight()) {
+    return Status(ErrorCode::kInvalidArgument, "execution this validator has not done yet");
+  }
+  if (h.state_root != process_.StateRootAt(h.exec_height)) {
+    return Status(ErrorCode::kInvalidArgument, "state root differs from this validator's");
+  }
+  return Status::Ok();
+}
+
+void SimHost::CompleteHeader(ledger::BlockHeader& header) {
+  // Two blocks behind its own execution, as the node proposes, so followers that committed a
+  // little later have executed it too.
+  constexpr uint64_t kExecutionSlack = 2;
+  const uint64_t executed = process_.ExecutedHeight();
+  header.exec_height =
+      std::min(executed > kExecutionSlack ? executed - kExecutionSlack : 0, header.height - 1);
+  header.state_root = process_.StateRootAt(header.exec_height);
+}
+
+TimeMs SimHost::ProposalDelay(TimeMs waited) {
+  constexpr uint64_t kSlowDownBacklog = 4;
+  const uint64_t backlog = process_.executed_at.size() - process_.ExecutedHeight();
+  if (backlog <= kSlowDownBacklog) return 0;
+  const TimeMs delay = std::min<TimeMs>(10 * (backlog - kSlowDownBacklog), 400);
+  return delay > waited ? delay - waited : 0;
 }
 
 std::vector<ledger::Transaction> SimHost::TakePayload(size_t max) {
@@ -294,6 +348,7 @@ class Simulation {
     p->kind = kind;
     p->key = &keys_[validator];
     p->client = &client_;
+    p->clock = &now_;
     p->disk_safety.high_qc = ledger::QuorumCert::Genesis(config_.genesis_hash);
     p->disk_tip = {config_.genesis_hash, 0, 0};
     processes_.push_back(std::move(p));
@@ -372,6 +427,14 @@ class Simulation {
         }
       }
     }
+    // Execution time per block, alike on every validator (the same machines): none, some,
+    // or slow, above a round's length, so the backlog and the leader's backpressure matter.
+    const uint64_t speed = rng_.Below(100);
+    const TimeMs exec_ms = speed < 30   ? 0
+                           : speed < 85 ? rng_.Between(1, 50)
+                                        : rng_.Between(100, 300);
+    for (auto& p : processes_) p->exec_ms = exec_ms;
+    summary_ << "exec=" << exec_ms << "ms ";
     summary_ << "gst=" << gst_ << " loss=" << loss_percent_ << "% dup=" << duplicate_percent_
              << "% delay<=" << max_delay_ms_ << "ms (after GST " << post_gst_max_delay_ms_ << ")";
   }
@@ -656,6 +719,15 @@ class Simulation {
       Send(p, rng_.Below(params_.validators), message);
       return;
     }
+    if (proposal && p.kind == Kind::kMisreporter) {
+      ledger::Block forged = proposal->block;
+      forged.header.state_root = TaggedHash("city.sim.forged", forged.header.state_root.span());
+      forged.Sign(*p.key);
+      for (size_t v = 0; v < params_.validators; ++v) {
+        if (v != p.validator) Send(p, v, Proposal{forged});
+      }
+      return;
+    }
     if (proposal && p.kind == Kind::kJunk) {
       ledger::Block junk = proposal->block;
       ledger::Transaction bad =
@@ -763,11 +835,20 @@ class Simulation {
     }
     p.chain.push_back(hash);
     p.certs.push_back(commit.certified_by);
+    // Execution takes time: each committed block (by consensus or sync) exec_ms after the
+    // one before it.
+    const TimeMs previous = p.executed_at.empty() ? 0 : p.executed_at.back();
+    p.executed_at.push_back(std::max(previous, now_) + p.exec_ms);
     p.store.emplace(hash, block);
     std::erase_if(p.pending,
                   [&](const auto& e) { return e.second.header.height <= block.header.height; });
     p.disk_tip = {hash, block.header.height, block.header.round};
     if (!p.honest()) return;
+    if (block.header.state_root != p.StateRootAt(block.header.exec_height)) {
+      Violation("process " + std::to_string(p.id) + " committed height " +
+                std::to_string(block.header.height) + " whose state root is not that of height " +
+                std::to_string(block.header.exec_height));
+    }
     auto [it, inserted] = committed_.emplace(block.header.height, hash);
     if (!inserted && it->second != hash) {
       Violation("two blocks committed at height " + std::to_string(block.header.height) + ": " +

@@ -31,6 +31,8 @@ class ProtocolRules {
   virtual Status PersistSafety(Host& host, const SafetyState& state);
   // The stateless checks every block passes before it is stored, whoever signed it.
   virtual Status CheckContent(Host& host, const ledger::Block& block);
+  // The host's checks of a proposal against its chain (execution fields, nonces) before a vote.
+  virtual Status CheckPayload(Host& host, const ledger::Block& block);
   // True when `second` is not the proposal `first` already held for the same (round,
   // proposer): evidence of equivocation, and never stored.
   virtual bool IsSecondProposal(const Hash256& first, const Hash256& second);

@@ -62,9 +62,28 @@ struct Node::Impl {
   int lock_fd = -1;
   NodeStartInfo info;
 
-  boost::asio::io_context io;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
-  std::vector<std::thread> threads;
+  // Two planes, each with its own threads: consensus (the driver and the validator links)
+  // and the client API (HTTP, long polls). However slow or many the API's requests, a vote
+  // never waits behind one.
+  struct IoPlane {
+    boost::asio::io_context io;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+    std::vector<std::thread> threads;
+
+    void Run(size_t count) {
+      work.emplace(io.get_executor());
+      for (size_t i = 0; i < count; ++i) threads.emplace_back([this] { io.run(); });
+    }
+    bool running() const { return !threads.empty(); }
+    void Stop() {
+      work.reset();
+      io.stop();
+      for (std::thread& t : threads) t.join();
+      threads.clear();
+    }
+  };
+  IoPlane consensus_plane;
+  IoPlane api_plane;
   std::shared_ptr<net::MetricsRegistry> metrics = std::make_shared<net::MetricsRegistry>();
 
   std::unique_ptr<Chain> chain;
@@ -159,7 +178,7 @@ Status Node::Impl::StartServices() {
                                                      config.mempool_max_per_sender, 1'000});
   verifier = std::make_unique<TxVerifier>(
       TxVerifierOptions{config.verify_threads, config.verify_batch, config.verify_cache_entries});
-  feed = std::make_unique<CommitFeed>(io);
+  feed = std::make_unique<CommitFeed>(api_plane.io);
   intake = std::make_unique<TxIntake>(
       *chain, *mempool, *verifier,
       [this](const std::vector<ledger::Transaction>& txs) {
@@ -190,8 +209,8 @@ Status Node::Impl::StartServices() {
   options.safety_path = paths.safety();
   options.consensus.recover_safety = recover_safety;
   options.outbound_policy = outbound_policy;
-  driver = std::make_unique<Driver>(io, std::move(options), key, *chain, *mempool, *verifier,
-                                    *intake, *feed, metrics, [this](const Status& why) {
+  driver = std::make_unique<Driver>(consensus_plane.io, std::move(options), key, *chain, *mempool,
+                                    *verifier, *intake, *feed, metrics, [this](const Status& why) {
                                       spdlog::critical("stopping: {}", why.ToString());
                                       RequestStop(why);
                                     });
@@ -223,7 +242,7 @@ Status Node::Impl::StartServices() {
   net_config.on_link = [this](const PublicKey& peer, bool up) { driver->OnLink(peer, up); };
   net_config.metrics = metrics;
   Result<std::unique_ptr<net::PeerNetwork>> started =
-      net::PeerNetwork::Start(io, std::move(net_config));
+      net::PeerNetwork::Start(consensus_plane.io, std::move(net_config));
   if (!started.ok()) {
     return Status(started.status().code(), "validator links: " + started.status().message());
   }
@@ -247,7 +266,7 @@ Status Node::Impl::StartServices() {
   http_options.max_connections = config.api_max_connections;
   http_options.max_body_bytes = config.api_max_body_bytes;
   Result<std::unique_ptr<net::HttpServer>> server =
-      net::HttpServer::Start(io, http_options, MakeApiRouter(api), metrics);
+      net::HttpServer::Start(api_plane.io, http_options, MakeApiRouter(api), metrics);
   if (!server.ok())
     return Status(server.status().code(), "client API: " + server.status().message());
   http = std::move(*server);
@@ -287,10 +306,9 @@ Status Node::Impl::StartServices() {
   gauge("city_long_polls_waiting", "API long-polls waiting for a commit",
         [this] { return double(feed->waiting()); });
 
-  work.emplace(io.get_executor());
-  const size_t threads_wanted =
-      std::max<size_t>(2, std::min<size_t>(4, std::thread::hardware_concurrency()));
-  for (size_t i = 0; i < threads_wanted; ++i) threads.emplace_back([this] { io.run(); });
+  // Consensus: the driver's strand, and the links and store reads beside it.
+  consensus_plane.Run(2);
+  api_plane.Run(std::max<size_t>(2, std::min<size_t>(4, std::thread::hardware_concurrency())));
   driver->Start();
 
   info.chain_id = genesis_doc.chain_id;
@@ -310,13 +328,11 @@ void Node::Impl::Shutdown() {
   // Nothing new comes in; the driver drops its core (its safety state is on disk already).
   if (http) http->Stop();
   if (network) network->Stop();
-  if (driver && !threads.empty()) driver->Stop();
+  if (driver && consensus_plane.running()) driver->Stop();
   if (feed) feed->CancelAll();
   gauges.clear();
-  work.reset();
-  io.stop();
-  for (std::thread& t : threads) t.join();
-  threads.clear();
+  api_plane.Stop();
+  consensus_plane.Stop();
   // The verifier finishes queued work, whose callbacks use the intake and mempool: it goes
   // first, while they exist.
   verifier.reset();

@@ -4,6 +4,14 @@
 #include "city/crypto/address.h"
 
 namespace city::ledger {
+
+uint64_t ExecutionCost(const Transaction& tx) { return 1 + (tx.args.size() + 1023) / 1024; }
+
+uint64_t ExecutionCost(const std::vector<Transaction>& txs) {
+  uint64_t cost = 0;
+  for (const Transaction& tx : txs) cost += ExecutionCost(tx);
+  return cost;
+}
 namespace {
 
 std::string VoteDataText(const VoteData& data) {

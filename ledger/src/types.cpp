@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "city/ledger/chain_rules.h"
 #include "city/ledger/merkle.h"
 #include "codec_internal.h"
 
@@ -419,6 +420,11 @@ Status Block::CheckStructure(std::string_view expected_chain_id,
   }
   if (transactions.size() > kMaxTransactionsPerBlock) {
     return Status(ErrorCode::kTooLarge, "block has too many transactions");
+  }
+  if (const uint64_t cost = ExecutionCost(transactions); cost > kMaxBlockExecutionCost) {
+    return Status(ErrorCode::kTooLarge, "block costs " + std::to_string(cost) +
+                                            " execution units, more than " +
+                                            std::to_string(kMaxBlockExecutionCost));
   }
   for (const Transaction& tx : transactions) {
     if (tx.chain_id != expected_chain_id) {

@@ -38,7 +38,7 @@ struct Option {
 };
 
 // In the order of the rendered file. [[p2p.peers]] is rendered after the [p2p] options.
-const std::array<Option, 21> kOptions = {{
+const std::array<Option, 22> kOptions = {{
     {"node", "moniker", "A name for this node in logs and status output.", &NodeConfig::moniker},
     {"p2p", "listen_host", "The address the validator link listener binds to.",
      &NodeConfig::p2p_listen_host},
@@ -63,6 +63,10 @@ const std::array<Option, 21> kOptions = {{
      &NodeConfig::max_block_transactions, 1, ledger::kMaxTransactionsPerBlock},
     {"consensus", "max_block_bytes", "The largest block this node proposes, in bytes.",
      &NodeConfig::max_block_bytes, 1, ledger::kMaxBlockBytes},
+    {"consensus", "max_block_cost",
+     "The most execution in a block this node proposes: one unit per transaction plus one per\n"
+     "# KiB of arguments (every validator refuses a block above 12000).",
+     &NodeConfig::max_block_cost, 1, ledger::kMaxBlockExecutionCost},
     {"consensus", "batch_delay_ms",
      "How long a leader waits for a fuller block before proposing one that is not full, in ms\n"
      "# (< base_timeout_ms / 2, so followers do not time out the wait).",

@@ -675,6 +675,14 @@ std::vector<ledger::Transaction> Driver::TakePayload(size_t max) {
     std::erase_if(selected, [this](const ledger::Transaction& tx) {
       return chain_.store().GetTransaction(tx.Id()).ok();
     });
+    // The execution the block asks of every validator is capped too. A prefix of the
+    // selection keeps each sender's nonces in order.
+    uint64_t cost = 0;
+    auto over = std::find_if(selected.begin(), selected.end(), [&](const ledger::Transaction& tx) {
+      cost += ledger::ExecutionCost(tx);
+      return cost > options_.max_block_cost;
+    });
+    selected.erase(over, selected.end());
     return selected;
   });
   payload_added_mark_ = txs.empty() ? mempool_.Stats().added : UINT64_MAX;

@@ -38,6 +38,7 @@ namespace city::node {
 struct DriverOptions {
   consensus::Config consensus;
   size_t max_block_bytes = 4 * 1024 * 1024;
+  uint64_t max_block_cost = 4'000;  // ledger::ExecutionCost units per proposal
   uint64_t batch_delay_ms = 2;
   uint64_t idle_block_interval_ms = 400;
   std::filesystem::path safety_path;

@@ -204,6 +204,7 @@ Status Node::Impl::StartServices() {
   options.consensus.max_timeout_ms = config.max_timeout_ms;
   options.consensus.max_block_transactions = config.max_block_transactions;
   options.max_block_bytes = config.max_block_bytes;
+  options.max_block_cost = config.max_block_cost;
   options.batch_delay_ms = config.batch_delay_ms;
   options.idle_block_interval_ms = config.idle_block_interval_ms;
   options.safety_path = paths.safety();

@@ -2,6 +2,7 @@
 // certificates, blocks and the stateless transaction checks, including the classic forgeries.
 #include <gtest/gtest.h>
 
+#include "city/ledger/chain_rules.h"
 #include "city/ledger/types.h"
 #include "support/ledger_fixtures.h"
 
@@ -136,6 +137,42 @@ TEST_F(VerifyTest, SignedBlockPassesStructureCheck) {
   const Block block = test::SampleBlock(keys_, 5, true);
   EXPECT_TRUE(block.CheckStructure(kTestChain).ok());
   EXPECT_FALSE(block.CheckStructure("city-other").ok());
+}
+
+TEST_F(VerifyTest, ExecutionCostIsOneUnitPlusOnePerStartedKibOfArguments) {
+  Transaction tx = test::SampleTransaction(keys_[0]);
+  tx.args.clear();
+  EXPECT_EQ(ExecutionCost(tx), 1u);
+  tx.args = Bytes(1, 0);
+  EXPECT_EQ(ExecutionCost(tx), 2u);
+  tx.args = Bytes(1024, 0);
+  EXPECT_EQ(ExecutionCost(tx), 2u);
+  tx.args = Bytes(1025, 0);
+  EXPECT_EQ(ExecutionCost(tx), 3u);
+  tx.args = Bytes(kMaxArgsBytes, 0);
+  EXPECT_EQ(ExecutionCost(tx), 61u);
+}
+
+// Within the count and byte limits a block can still ask too much execution of everyone:
+// 197 calls with 60 KiB of arguments each cost 12,017 units.
+TEST_F(VerifyTest, BlockAboveTheExecutionCostCapIsRefusedAndOneBelowPasses) {
+  Block block = test::SampleBlock(keys_, 5, false);
+  block.transactions.clear();
+  for (uint64_t nonce = 1; nonce <= 197; ++nonce) {
+    Transaction tx = test::SampleTransaction(keys_[nonce % keys_.size()], nonce);
+    tx.args = Bytes(kMaxArgsBytes, 0x11);
+    tx.Sign(keys_[nonce % keys_.size()]);
+    block.transactions.push_back(std::move(tx));
+  }
+  block.Sign(keys_[2]);
+  ASSERT_GT(ExecutionCost(block.transactions), kMaxBlockExecutionCost);
+  const Status refused = block.CheckStructure(kTestChain);
+  EXPECT_EQ(refused.code(), ErrorCode::kTooLarge);
+  EXPECT_NE(refused.message().find("execution units"), std::string::npos) << refused.message();
+  block.transactions.pop_back();
+  block.Sign(keys_[2]);
+  ASSERT_LE(ExecutionCost(block.transactions), kMaxBlockExecutionCost);
+  EXPECT_TRUE(block.CheckStructure(kTestChain).ok());
 }
 
 TEST_F(VerifyTest, BlockWithSwappedTransactionsFailsTxRoot) {

@@ -5,7 +5,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include "city/contracts/ubi.h"
@@ -324,6 +327,52 @@ TEST_F(NodeApiTest, GappedFloodNeitherCrashesNorSpinsTheLoneValidatorAndFullSend
   const Json refused = Json::parse(full->body, nullptr, false);
   EXPECT_EQ(refused["error"]["code"], "sender_full") << full->body;
   EXPECT_EQ(refused["error"]["retry_after_ms"], 1000) << full->body;
+}
+
+// [consensus] max_block_cost caps what one proposal asks of every validator: at 5 units a
+// block, and 2 per transfer (one for the call, one for its first KiB of arguments), no block
+// holds more than two of them, however many wait.
+TEST_F(NodeApiTest, ProposalsStayWithinTheirExecutionCostCap) {
+  const std::filesystem::path config = layout_->homes[0] / "config.toml";
+  std::stringstream original;
+  original << std::ifstream(config).rdbuf();
+  const std::string capped = std::regex_replace(
+      original.str(), std::regex("max_block_cost = [0-9]+"), "max_block_cost = 5");
+  ASSERT_NE(capped, original.str()) << "config.toml has no max_block_cost line";
+  node_->Stop();
+  ASSERT_TRUE(node_->Wait().ok());
+  node_.reset();
+  std::ofstream(config) << capped;
+  StartNode();
+
+  const KeyPair citizen = Key("citizen");
+  const KeyPair patient = Key("patient");
+  const uint64_t nonce =
+      Get("/v1/accounts/" + EncodeAddress(citizen.public_key()))["next_nonce"].get<uint64_t>();
+  std::vector<ledger::Transaction> txs;
+  Json batch = Json::array();
+  for (uint64_t i = 0; i < 7; ++i) {
+    txs.push_back(Transfer(citizen, patient.public_key(), 1, nonce + i));
+    batch.push_back(Hex(txs.back()));
+  }
+  auto [status, submitted] = Post("/v1/txs", {{"txs", batch}});
+  ASSERT_EQ(status, 202) << submitted.dump();
+  std::map<uint64_t, int> per_height;
+  for (const ledger::Transaction& tx : txs) {
+    const Json committed = Get("/v1/tx/" + tx.Id().ToHex() + "?wait_ms=15000");
+    ASSERT_EQ(committed["status"], "committed") << committed.dump();
+    ++per_height[committed["height"].get<uint64_t>()];
+  }
+  for (const auto& [height, count] : per_height) {
+    EXPECT_LE(count, 2) << "block " << height << " exceeds the cost cap";
+  }
+  EXPECT_GE(per_height.size(), 4u);
+
+  node_->Stop();
+  ASSERT_TRUE(node_->Wait().ok());
+  node_.reset();
+  std::ofstream(config) << original.str();
+  StartNode();
 }
 
 TEST_F(NodeApiTest, RestartKeepsEverythingCommittedAndTheHomeIsLockedWhileRunning) {

@@ -33,6 +33,15 @@ struct HeaderRuleBroken {
 std::optional<HeaderRuleBroken> CheckHeaderRules(const BlockHeader& header,
                                                  const ValidatorSet& validators);
 
+// What executing a transaction costs, in units of one small call. It must be known before
+// execution and alike on every validator, so it is estimated from the transaction alone: one
+// unit for the call (its nonce, permission and a few state reads and writes: every method of
+// the four contracts runs within 0.4-1x of a signature verification, docs/benchmarks.md)
+// plus one per started KiB of arguments (decoded, hashed, and mostly stored in the state
+// tree, whose writes dominate a large call).
+uint64_t ExecutionCost(const Transaction& tx);
+uint64_t ExecutionCost(const std::vector<Transaction>& txs);
+
 // The two-chain commit rule: a block whose round directly follows its justify's round proves,
 // once it is certified itself, that its parent (the justify's block) and every ancestor of
 // the parent are committed.

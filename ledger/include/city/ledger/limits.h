@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace city::ledger {
 
@@ -12,6 +13,9 @@ inline constexpr size_t kMaxArgsBytes = 60 * 1024;
 inline constexpr size_t kMaxTransactionBytes = 64 * 1024;
 inline constexpr size_t kMaxTransactionsPerBlock = 10'000;
 inline constexpr size_t kMaxBlockBytes = 16 * 1024 * 1024;
+// The most execution a block may ask of every validator, in the units of ExecutionCost
+// (chain_rules.h): about 12,000 small transfers' worth, or fewer larger calls.
+inline constexpr uint64_t kMaxBlockExecutionCost = 12'000;
 inline constexpr size_t kMaxValidators = 256;
 // A certificate or timeout carries at most one entry per validator.
 inline constexpr size_t kMaxCertificateBytes = 64 * 1024;

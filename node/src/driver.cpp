@@ -38,6 +38,10 @@ constexpr size_t kMaxExecutionBacklog = 64;
 constexpr size_t kSlowDownBacklog = 4;
 constexpr TimeMs kBackpressureStepMs = 10;  // per block of backlog beyond kSlowDownBacklog
 constexpr TimeMs kMaxBackpressureDelayMs = 400;
+// The leader waits batch_delay_ms for a fuller block only if that brings this many more
+// transactions at the current arrival rate, measured over windows of kRateSampleMs.
+constexpr uint64_t kMinBatchGain = 16;
+constexpr TimeMs kRateSampleMs = 200;
 // Proposals name execution this many blocks behind the proposer's own (CompleteHeader).
 constexpr uint64_t kExecutionSlack = 2;
 // A proposal may name execution this far behind itself, no further: a leader whose
@@ -689,6 +693,17 @@ std::vector<ledger::Transaction> Driver::TakePayload(size_t max) {
   return txs;
 }
 
+uint64_t Driver::ArrivalRatePerSecond() {
+  const TimeMs now = NowMs();
+  const uint64_t added = mempool_.Stats().added;
+  if (now >= rate_sample_at_ + kRateSampleMs) {
+    arrival_rate_ = (added - rate_sample_added_) * 1000 / (now - rate_sample_at_);
+    rate_sample_at_ = now;
+    rate_sample_added_ = added;
+  }
+  return arrival_rate_;
+}
+
 TimeMs Driver::ProposalDelay(TimeMs waited) {
   // Only transactions that can run count: thousands behind a nonce gap must not make the
   // leader propose empty blocks back to back.
@@ -709,10 +724,18 @@ TimeMs Driver::ProposalDelay(TimeMs waited) {
        block != nullptr && !in_flight; block = core_->FindBlock(block->header.parent_hash)) {
     in_flight = !block->transactions.empty();
   }
-  TimeMs wait = fresh || in_flight ? options_.batch_delay_ms : options_.idle_block_interval_ms;
+  const size_t backlog = executor_->Backlog();
+  // Batching pays only when it fills a block noticeably: at the rate transactions arrive, the
+  // delay must bring kMinBatchGain more, or execution must be behind. Otherwise (a lightly
+  // loaded chain) the leader proposes at once and a commit takes only the rounds it needs.
+  const uint64_t arriving = ArrivalRatePerSecond();
+  const bool batching_pays =
+      backlog > 0 || arriving * options_.batch_delay_ms >= kMinBatchGain * 1000;
+  const TimeMs batch_delay = batching_pays ? options_.batch_delay_ms : 0;
+  TimeMs wait = fresh || in_flight ? batch_delay : options_.idle_block_interval_ms;
   // Execution falling behind: propose less often, so the backlog drains instead of growing
   // to the cap that would stall consensus.
-  if (const size_t backlog = executor_->Backlog(); backlog >= kSlowDownBacklog) {
+  if (backlog >= kSlowDownBacklog) {
     wait = std::max<TimeMs>(
         wait, std::min<TimeMs>(kMaxBackpressureDelayMs,
                                kBackpressureStepMs * (backlog - kSlowDownBacklog + 1)));

@@ -96,6 +96,8 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   city::Status CheckPayload(const ledger::Block& block) override;
   void ForgetBlock(const ledger::Block& block) override;
   consensus::TimeMs ProposalDelay(consensus::TimeMs waited) override;
+  // Transactions entering the mempool per second, over the last sample window (strand only).
+  uint64_t ArrivalRatePerSecond();
   void CompleteHeader(ledger::BlockHeader& header) override;
   void OnCommit(const ledger::Block& block, const ledger::QuorumCert& certified_by) override;
 
@@ -157,7 +159,10 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   bool stopped_ = false;
   bool failed_ = false;
   consensus::BlockSync sync_;
-  uint64_t payload_added_mark_ = UINT64_MAX;  // mempool "added" count at an empty TakePayload
+  uint64_t payload_added_mark_ = UINT64_MAX;
+  consensus::TimeMs rate_sample_at_ = 0;
+  uint64_t rate_sample_added_ = 0;
+  uint64_t arrival_rate_ = 0;  // mempool "added" count at an empty TakePayload
   std::deque<std::pair<consensus::TimeMs, uint64_t>> commit_window_;  // guarded by status_mutex_
   std::atomic<bool> nudge_pending_{false};
   std::atomic<size_t> inbound_bytes_{0};  // peer messages waiting for the strand

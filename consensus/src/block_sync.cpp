@@ -126,6 +126,11 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
     actions.faulty_peer = peer;
     actions.fault = std::move(why);
   };
+  if (reply.blocks.empty()) {
+    // It was asked because it claimed to be far ahead: an empty answer is a stall.
+    fault("claims height " + std::to_string(reply.committed_height) + " but sent no block");
+    return actions;
+  }
   // Checks that need no certificates first: heights, hash links, epoch, the chain rules,
   // proposers' signatures.
   const std::vector<CertifiedBlock>& blocks = reply.blocks;
@@ -207,6 +212,9 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
   const uint64_t height = tip.height + committable;
   actions.note = "committed up to height " + std::to_string(height) + " (v" + std::to_string(peer) +
                  " at " + std::to_string(reply.committed_height) + ")";
+  // What a faulty reply proved is kept, but its sender is not asked again: the next tick
+  // asks the next peer.
+  if (actions.faulty_peer) return actions;
   if (reply.committed_height > height + config_.join_gap) {
     return Ask(actions, now, peer, height + 1);
   }

@@ -69,7 +69,8 @@ const std::array<Option, 22> kOptions = {{
      &NodeConfig::max_block_cost, 1, ledger::kMaxBlockExecutionCost},
     {"consensus", "batch_delay_ms",
      "How long a leader waits for a fuller block before proposing one that is not full, in ms\n"
-     "# (< base_timeout_ms / 2, so followers do not time out the wait).",
+     "# (< base_timeout_ms / 2, so followers do not time out the wait); only when execution is\n"
+     "# behind or transactions arrive fast enough to bring 16 more in that time.",
      &NodeConfig::batch_delay_ms, 0, kMaxTimeoutMs},
     {"consensus", "idle_block_interval_ms",
      "With no transactions, a leader proposes an empty block this often, in ms (> 0 and\n"

@@ -204,6 +204,32 @@ TEST_F(LyingPeerTest, ABlockThatDoesNotExtendTheOneBeforeIsALie) {
   Lie(reply);
 }
 
+// Review finding: an empty answer from a peer that claimed to be far ahead made the node join
+// consensus while still far behind, and flap between sync and consensus.
+TEST_F(LyingPeerTest, AnEmptyAnswerFromAPeerClaimingToBeAheadIsAStall) {
+  Lie(ReplyOf(0, 0, 5));
+  ExpectNextPeerAsked();
+}
+
+// Review finding: after a reply whose later certificate was bad, the same peer was asked for
+// the next batch.
+TEST_F(BlockSyncTest, APeerThatLiedIsNotAskedForTheNextBatch) {
+  const SyncActions asked = AnnounceAndTick(kStart + 1, {100, 100, 100});
+  ASSERT_TRUE(asked.request);
+  const size_t liar = asked.request->first;
+  SyncReply reply = ReplyOf(0, 5, 100);
+  reply.blocks[4].certificate = QcFor(chain_[4].block, {1, 1, 1});  // forged, the others real
+  const SyncActions actions = sync_->OnReply(kStart + 2, liar, Genesis(), reply);
+  EXPECT_EQ(actions.faulty_peer, std::optional<size_t>(liar));
+  EXPECT_EQ(actions.commits.size(), 3u);  // what block 4's real certificate proves
+  EXPECT_FALSE(actions.request);
+  EXPECT_FALSE(actions.join);
+  const SyncActions next = AnnounceAndTick(kStart + 3, {100, 100, 100}, /*own=*/3);
+  ASSERT_TRUE(next.request);
+  EXPECT_NE(next.request->first, liar);
+  EXPECT_EQ(next.request->second.from_height, 4u);
+}
+
 TEST_F(LyingPeerTest, ABadTransactionSignatureCommitsNothing) {
   host_.status = Status(ErrorCode::kBadSignature, "a transaction signature does not verify");
   Lie(ReplyOf(0, 3, 5));

@@ -153,7 +153,7 @@ TEST(ConfigRender, EveryOptionHasACommentWithItsDefault) {
     }
     previous = line;
   }
-  EXPECT_EQ(options, 21u);  // every option of NodeConfig but the peers
+  EXPECT_EQ(options, 22u);  // every option of NodeConfig but the peers
   EXPECT_THAT(text, HasSubstr("Default: none."));
   EXPECT_THAT(text, HasSubstr("max_timeout_ms = 60000"));
   EXPECT_THAT(text, HasSubstr("Default: 30000."));

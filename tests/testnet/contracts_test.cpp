@@ -33,16 +33,20 @@ class Batch {
     pending_.push_back({what, node, tx.Id()});
   }
 
-  // Waits for every transaction; each must be committed with an ok result. Returns the
-  // GET /v1/tx bodies by name.
+  // Waits for every transaction; each must be committed with an ok result, and every node
+  // must have executed it (the next round reads it back on other nodes, whose execution may
+  // run a block or two behind the node that answered). Returns the GET /v1/tx bodies by name.
   std::map<std::string, Json> CommitAll() {
     std::map<std::string, Json> done;
+    uint64_t highest = 0;
     for (const Pending& p : pending_) {
       const Json tx = net_.WaitTx(p.node, p.id, 30s);
       EXPECT_TRUE(CommittedOk(tx)) << p.what;
+      highest = std::max(highest, tx.value("height", uint64_t{0}));
       done[p.what] = tx;
     }
     pending_.clear();
+    EXPECT_TRUE(net_.WaitHeight(net_.AllNodes(), highest, 30s)) << net_.Describe();
     return done;
   }
 

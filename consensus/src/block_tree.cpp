@@ -65,9 +65,11 @@ std::vector<Hash256> BlockTree::Insert(const Block& block) {
     Block next = std::move(ready.back());
     ready.pop_back();
     const Hash256 hash = next.Hash();
+    // Out of the parked set whatever happens next: a child taken from it and then skipped
+    // (held already, or committed meanwhile) would otherwise count against the bound forever.
+    parked_.Erase(hash);
     if (next.header.height <= committed_.height || blocks_.contains(hash)) continue;
     fetching_.erase(hash);
-    parked_.Erase(hash);
     if (Status stored = host_.PersistBlock(next); stored.ok()) {
       inserted.push_back(hash);  // durable: may be voted on
     } else {

@@ -11,7 +11,7 @@
 #include <variant>
 #include <vector>
 
-#include "city/consensus/block_sync.h"
+#include "city/consensus/sync_messages.h"
 #include "city/ledger/types.h"
 
 namespace city::node {

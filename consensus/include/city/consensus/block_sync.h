@@ -18,22 +18,10 @@
 #include <vector>
 
 #include "city/consensus/core.h"
+#include "city/consensus/sync_messages.h"
 #include "city/ledger/types.h"
 
 namespace city::consensus {
-
-struct SyncRequest {
-  uint64_t from_height = 0;
-  uint32_t max_blocks = 0;
-};
-struct CertifiedBlock {
-  ledger::Block block;
-  ledger::QuorumCert certificate;  // the sender's stored certificate of this block
-};
-struct SyncReply {
-  uint64_t committed_height = 0;  // the sender's
-  std::vector<CertifiedBlock> blocks;
-};
 
 struct SyncConfig {
   std::string chain_id;

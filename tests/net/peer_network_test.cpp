@@ -346,9 +346,10 @@ TEST(PeerNetwork, RefusesAPeerOutsideTheValidatorSet) {
 
   EXPECT_EQ(outsider->network().connected_peers(), 0u);
   for (size_t member : {0, 1}) {
-    const PeerStats stats = outsider->StatsFor(keys[member]->public_key());
-    EXPECT_EQ(stats.links_established, 0u);
-    EXPECT_GE(stats.messages_dropped, 5u);
+    const PublicKey& member_key = keys[member]->public_key();
+    // Sends are queued on the network's strand, which drops them there: wait for it.
+    EXPECT_TRUE(WaitUntil([&] { return outsider->StatsFor(member_key).messages_dropped >= 5; }));
+    EXPECT_EQ(outsider->StatsFor(member_key).links_established, 0u);
   }
   for (NetEndpoint* member : {a.get(), b.get()}) {
     EXPECT_EQ(member->network().connected_peers(), 1u);
@@ -404,7 +405,8 @@ TEST(PeerNetwork, ATamperedFrameEndsTheLinkAndIsNeverDelivered) {
   EXPECT_TRUE(WaitUntil([&] { return b->StatsFor(a_key).links_closed >= 1; }))
       << "b must end the link at the frame that does not authenticate";
   EXPECT_TRUE(WaitUntil([&] { return a->StatsFor(b_key).links_closed >= 1; }));
-  EXPECT_GE(b->LinkEventCount(a_key, false), 1u);
+  // No assertion on b's link-down event: when a's redial is already in b's handshake queue as
+  // the old link ends, b treats it as a switch, not a flap, and reports no down (by design).
 
   // a redials through the relay (faithful from now on) and messages flow again.
   ASSERT_TRUE(WaitUntil([&] { return a->ConnectedTo(b_key) && b->ConnectedTo(a_key); }));
@@ -444,7 +446,7 @@ TEST_F(RawClientTest, AnOversizeLengthPrefixEndsTheLink) {
   EXPECT_TRUE(raw->ClosedByPeerWithin(1500ms));
   EXPECT_TRUE(WaitUntil([&] { return !endpoint->ConnectedTo(x()); }));
   EXPECT_EQ(endpoint->StatsFor(x()).links_closed, 1u);
-  EXPECT_EQ(endpoint->LinkEventCount(x(), false), 1u);
+  EXPECT_TRUE(WaitUntil([&] { return endpoint->LinkEventCount(x(), false) == 1; }));
 }
 
 TEST_F(RawClientTest, ATruncatedFrameThatStallsEndsTheLinkAfterFrameTimeout) {

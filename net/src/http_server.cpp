@@ -561,7 +561,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         stream_(std::move(socket)),
         request_timer_(stream_.get_executor()),
         handler_timer_(stream_.get_executor()),
-        counted_(counted) {}
+        counted_(counted) {
+    beast::error_code ec;
+    const auto remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_address_ = remote.address().to_string();
+  }
 
   ~HttpSession() {
     if (counted_) server_->ReleaseConnection();
@@ -738,6 +742,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     HttpRequest& request = *decoded;
+    request.remote_address = remote_address_;
     Router::Match match = server_->router.Find(request.method, request.path);
     if (auto refusal =
             RouteRefusal(request, match, server_->ready.load(std::memory_order_relaxed))) {
@@ -932,7 +937,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::unique_ptr<BeastResponse> response_;  // alive while it is written
   size_t drained_ = 0;
   bool closed_ = false;
-  bool counted_;  // holds one of the server's connection slots
+  bool counted_;                // holds one of the server's connection slots
+  std::string remote_address_;  // the client's IP, read once at accept
 };
 
 }  // namespace http_internal

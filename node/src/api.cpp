@@ -9,6 +9,7 @@
 #include "city/crypto/address.h"
 #include "city/node/json_views.h"
 #include "city/node/node.h"
+#include "keyed_hash.h"
 
 namespace city::node {
 namespace {
@@ -93,21 +94,55 @@ Json CertifiedHeaderJson(const Ctx& ctx, uint64_t height, Status& error) {
 // (the Retry-After header, and retry_after_ms in the error object).
 constexpr int kRetryAfterSeconds = 1;
 
+// The one place where admission reasons become HTTP statuses.
+int HttpStatusOf(Admission reason) {
+  switch (reason) {
+    case Admission::kTooLarge:
+      return 413;
+    case Admission::kWrongChain:
+    case Admission::kInvalid:
+    case Admission::kExpired:
+    case Admission::kExpiryTooFar:
+    case Admission::kBadSignature:
+      return 400;
+    case Admission::kAlreadyCommitted:
+    case Admission::kNonceUsed:
+    case Admission::kNonceConflict:
+    case Admission::kNonceGap:
+      return 409;
+    case Admission::kSenderFull:
+    case Admission::kClientFull:
+    case Admission::kMempoolFull:
+    case Admission::kOverloaded:
+      return 429;
+  }
+  return 500;
+}
+
 bool IsBackpressure(const SubmitOutcome& outcome) {
-  return !outcome.accepted && outcome.http_status == 429;
+  return !outcome.accepted && node::IsBackpressure(outcome.reason);
 }
 
 Json SubmitOutcomeJson(const SubmitOutcome& outcome) {
   Json out = {{"id", outcome.id.ToHex()}, {"accepted", outcome.accepted}};
   if (outcome.accepted) {
     out["status"] = "pending";
-    if (!outcome.code.empty()) out["note"] = outcome.code;
+    if (outcome.duplicate) out["note"] = "duplicate";
   } else {
     out["status"] = "rejected";
-    out["error"] = {{"code", outcome.code}, {"message", outcome.message}};
+    out["error"] = {{"code", AdmissionName(outcome.reason)}, {"message", outcome.message}};
     if (IsBackpressure(outcome)) out["error"]["retry_after_ms"] = kRetryAfterSeconds * 1000;
   }
   return out;
+}
+
+// The per-client quota's key: the client's IP under the process's hash key, never 0 (which
+// means "no client").
+uint64_t ClientKey(const HttpRequest& request) {
+  const uint64_t key =
+      internal::KeyedHash(reinterpret_cast<const uint8_t*>(request.remote_address.data()),
+                          request.remote_address.size());
+  return key == 0 ? 1 : key;
 }
 
 // ---- transactions ----
@@ -123,10 +158,12 @@ void SubmitOne(const Ctx& ctx, const HttpRequest& request, net::HttpResponder re
   std::vector<ledger::Transaction> txs;
   txs.push_back(std::move(*tx));
   ctx->intake->Submit(
-      std::move(txs), /*from_client=*/true, [respond](std::vector<SubmitOutcome> outcomes) {
+      std::move(txs), /*from_client=*/true,
+      [respond](std::vector<SubmitOutcome> outcomes) {
         const SubmitOutcome& o = outcomes.front();
         if (o.accepted) return respond(HttpResponse::Json(SubmitOutcomeJson(o), 202));
-        HttpResponse response = HttpResponse::Error(o.http_status, o.code, o.message);
+        HttpResponse response =
+            HttpResponse::Error(HttpStatusOf(o.reason), AdmissionName(o.reason), o.message);
         Json body = Json::parse(response.body);
         body["id"] = o.id.ToHex();
         body["status"] = "rejected";
@@ -136,7 +173,8 @@ void SubmitOne(const Ctx& ctx, const HttpRequest& request, net::HttpResponder re
         }
         response.body = body.dump();
         respond(std::move(response));
-      });
+      },
+      ClientKey(request));
 }
 
 void SubmitBatch(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
@@ -164,7 +202,8 @@ void SubmitBatch(const Ctx& ctx, const HttpRequest& request, net::HttpResponder 
     txs.push_back(std::move(*tx));
   }
   ctx->intake->Submit(
-      std::move(txs), /*from_client=*/true, [respond](std::vector<SubmitOutcome> outcomes) {
+      std::move(txs), /*from_client=*/true,
+      [respond](std::vector<SubmitOutcome> outcomes) {
         Json results = Json::array();
         size_t accepted = 0;
         bool backpressure = false;
@@ -181,7 +220,8 @@ void SubmitBatch(const Ctx& ctx, const HttpRequest& request, net::HttpResponder 
           response.headers["Retry-After"] = std::to_string(kRetryAfterSeconds);
         }
         respond(std::move(response));
-      });
+      },
+      ClientKey(request));
 }
 
 // The status of a transaction: committed, pending, rejected or unknown.
@@ -199,9 +239,10 @@ Json TxStatusJson(const Ctx& ctx, const Hash256& id) {
     return {{"id", id.ToHex()}, {"status", "pending"}, {"transaction", TransactionJson(*tx)}};
   }
   if (std::optional<Rejection> rejection = ctx->intake->FindRejection(id)) {
-    return {{"id", id.ToHex()},
-            {"status", "rejected"},
-            {"error", {{"code", rejection->code}, {"message", rejection->message}}}};
+    return {
+        {"id", id.ToHex()},
+        {"status", "rejected"},
+        {"error", {{"code", AdmissionName(rejection->reason)}, {"message", rejection->message}}}};
   }
   return {{"id", id.ToHex()}, {"status", "unknown"}};
 }
@@ -481,6 +522,7 @@ HttpResponse GetIndex(const Ctx& ctx, const HttpRequest& request) {
 
 HttpResponse GetStatus(const Ctx& ctx) {
   const DriverStatus status = ctx->driver->Snapshot();
+  const MempoolStats pool = ctx->mempool->Stats();
   const auto& validators = ctx->genesis.validators;
   Json validator_list = Json::array();
   for (size_t i = 0; i < validators.size(); ++i) {
@@ -513,7 +555,9 @@ HttpResponse GetStatus(const Ctx& ctx) {
                              {"validators", std::move(validator_list)},
                              {"peers", std::move(peers)},
                              {"connected_peers", ctx->connected_peers ? ctx->connected_peers() : 0},
-                             {"mempool_transactions", ctx->mempool->size()},
+                             {"mempool_transactions", pool.transactions},
+                             {"mempool_gapped", pool.gapped},
+                             {"mempool_evicted", pool.evicted},
                              {"committed_transactions", status.committed_transactions},
                              {"transactions_per_second", status.transactions_per_second}});
 }

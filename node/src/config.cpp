@@ -38,7 +38,7 @@ struct Option {
 };
 
 // In the order of the rendered file. [[p2p.peers]] is rendered after the [p2p] options.
-const std::array<Option, 22> kOptions = {{
+const std::array<Option, 26> kOptions = {{
     {"node", "moniker", "A name for this node in logs and status output.", &NodeConfig::moniker},
     {"p2p", "listen_host", "The address the validator link listener binds to.",
      &NodeConfig::p2p_listen_host},
@@ -82,6 +82,18 @@ const std::array<Option, 22> kOptions = {{
      &NodeConfig::mempool_max_bytes, 1},
     {"mempool", "max_per_sender", "The most pending transactions of one sender.",
      &NodeConfig::mempool_max_per_sender, 1},
+    {"mempool", "max_per_client", "The most pending transactions submitted from one client IP.",
+     &NodeConfig::mempool_max_per_client, 1},
+    {"mempool", "max_nonce_ahead",
+     "How far above a sender's committed next nonce a transaction may be (nonce_gap beyond).",
+     &NodeConfig::mempool_max_nonce_ahead, 1},
+    {"mempool", "max_expiry_horizon",
+     "How far above the next height a transaction's expiry may be (expiry_too_far beyond).",
+     &NodeConfig::mempool_max_expiry_horizon, 1},
+    {"mempool", "gap_eviction_heights",
+     "A transaction behind a nonce gap (it cannot run) is evicted this many heights after it\n"
+     "# arrived; a full pool evicts such transactions first.",
+     &NodeConfig::mempool_gap_eviction_heights, 1},
     {"mempool", "verify_threads", "Signature verification threads; 0 is one per hardware thread.",
      &NodeConfig::verify_threads, 0, 1024},
     {"mempool", "verify_batch", "Signatures a verification thread takes at a time.",

@@ -185,18 +185,20 @@ void Driver::OnPeerMessage(const PublicKey& from, Bytes message) {
     }
     if (auto* gossip = std::get_if<TxGossip>(&*decoded)) {
       // Straight to the intake: verification runs on the pool, not on any strand.
-      intake_.Submit(std::move(gossip->transactions), /*from_client=*/false,
-                     [this, from](std::vector<SubmitOutcome> outcomes) {
-                       for (const SubmitOutcome& o : outcomes) {
-                         if (o.code == "bad_signature") {
-                           metrics_
-                               ->GetCounter("city_peer_bad_transactions_total",
-                                            "Gossiped transactions whose signature failed",
-                                            {{"peer", EncodeAddress(from)}})
-                               .Increment();
-                         }
-                       }
-                     });
+      intake_.Submit(
+          std::move(gossip->transactions), /*from_client=*/false,
+          [this, from](std::vector<SubmitOutcome> outcomes) {
+            for (const SubmitOutcome& o : outcomes) {
+              if (!o.accepted && IsPeerFault(o.reason)) {
+                metrics_
+                    ->GetCounter(
+                        "city_peer_bad_transactions_total",
+                        "Gossiped transactions no honest validator sends (bad signature or format)",
+                        {{"peer", EncodeAddress(from)}})
+                    .Increment();
+              }
+            }
+          });
       return;
     }
     if (auto* request = std::get_if<SyncRequest>(&*decoded)) {

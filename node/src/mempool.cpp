@@ -19,26 +19,6 @@ size_t KeyedHashOf(ByteSpan bytes) { return internal::KeyedHash(bytes.data(), by
 
 }  // namespace
 
-const char* AddErrorName(AddError error) {
-  switch (error) {
-    case AddError::kDuplicate:
-      return "duplicate";
-    case AddError::kNonceUsed:
-      return "nonce_used";
-    case AddError::kNonceConflict:
-      return "nonce_conflict";
-    case AddError::kNonceGap:
-      return "nonce_gap";
-    case AddError::kExpired:
-      return "expired";
-    case AddError::kSenderFull:
-      return "sender_full";
-    case AddError::kFull:
-      return "mempool_full";
-  }
-  return "unknown";
-}
-
 size_t Mempool::KeyedHash::operator()(const Hash256& value) const {
   return KeyedHashOf(value.span());
 }
@@ -49,71 +29,169 @@ size_t Mempool::KeyedHash::operator()(const PublicKey& value) const {
 
 Mempool::Mempool(MempoolOptions options) : options_(options) {}
 
-std::optional<AddRefusal> Mempool::Add(const ledger::Transaction& tx, const Hash256& id,
-                                       size_t encoded_size, uint64_t committed_next_nonce,
-                                       uint64_t next_height) {
-  std::lock_guard lock(mutex_);
-  auto refuse = [this](AddError error, std::string message) {
-    ++counters_.refused;
-    return AddRefusal{error, std::move(message)};
+std::optional<AddRefusal> Mempool::Precheck(const ledger::Transaction& tx,
+                                            uint64_t committed_next_nonce,
+                                            uint64_t next_height) const {
+  auto refuse = [](Admission reason, std::string message) {
+    return AddRefusal{.duplicate = false, .reason = reason, .message = std::move(message)};
   };
-  if (by_id_.contains(id)) {
-    return refuse(AddError::kDuplicate, "transaction " + id.ToHex() + " is already pending");
-  }
   if (tx.expiry_height < next_height) {
-    return refuse(AddError::kExpired,
-                  "transaction expired at height " + std::to_string(tx.expiry_height) +
-                      "; the next block is at height " + std::to_string(next_height));
+    return refuse(Admission::kExpired, "expiry height " + std::to_string(tx.expiry_height) +
+                                           " is below the next block's height " +
+                                           std::to_string(next_height));
+  }
+  if (tx.expiry_height - next_height > options_.max_expiry_horizon) {
+    return refuse(Admission::kExpiryTooFar,
+                  "expiry height " + std::to_string(tx.expiry_height) + " is more than " +
+                      std::to_string(options_.max_expiry_horizon) + " above the next height " +
+                      std::to_string(next_height));
   }
   if (tx.nonce < committed_next_nonce) {
-    return refuse(AddError::kNonceUsed, "nonce " + std::to_string(tx.nonce) +
-                                            " already used; the sender's next nonce is " +
-                                            std::to_string(committed_next_nonce));
+    return refuse(Admission::kNonceUsed, "nonce " + std::to_string(tx.nonce) +
+                                             " already used; the sender's next nonce is " +
+                                             std::to_string(committed_next_nonce));
   }
   // Written as a difference: committed_next_nonce + max_nonce_gap could overflow.
   if (tx.nonce - committed_next_nonce > options_.max_nonce_gap) {
-    return refuse(AddError::kNonceGap, "nonce " + std::to_string(tx.nonce) +
-                                           " is too far ahead; the sender's next nonce is " +
-                                           std::to_string(committed_next_nonce) + " and at most " +
-                                           std::to_string(options_.max_nonce_gap) +
-                                           " beyond it is accepted");
+    return refuse(Admission::kNonceGap, "nonce " + std::to_string(tx.nonce) +
+                                            " is too far ahead; the sender's next nonce is " +
+                                            std::to_string(committed_next_nonce) + " and at most " +
+                                            std::to_string(options_.max_nonce_gap) +
+                                            " beyond it is accepted");
   }
+  return std::nullopt;
+}
+
+std::optional<AddRefusal> Mempool::Add(const ledger::Transaction& tx, const Hash256& id,
+                                       size_t encoded_size, uint64_t committed_next_nonce,
+                                       uint64_t next_height, uint64_t client) {
+  std::lock_guard lock(mutex_);
+  auto refuse = [this](Admission reason, std::string message) {
+    ++counters_.refused;
+    return AddRefusal{.duplicate = false, .reason = reason, .message = std::move(message)};
+  };
+  if (by_id_.contains(id)) {
+    ++counters_.refused;
+    return AddRefusal{.duplicate = true, .message = "already pending"};
+  }
+  // Fresher news of the sender's committed nonce than the pool had: apply it first.
+  AdvanceCommitted(tx.sender, committed_next_nonce);
   auto sender = senders_.find(tx.sender);
-  if (sender != senders_.end()) {
-    if (sender->second.by_nonce.contains(tx.nonce)) {
+  SenderQueue* queue = sender == senders_.end() ? nullptr : &sender->second;
+  const uint64_t committed = queue ? queue->committed_next : committed_next_nonce;
+  if (std::optional<AddRefusal> refused = Precheck(tx, committed, next_height)) {
+    ++counters_.refused;
+    return refused;
+  }
+  const bool runnable = tx.nonce == (queue ? queue->run_end : committed);
+  Entry* evict_of_sender = nullptr;
+  if (queue) {
+    if (queue->by_nonce.contains(tx.nonce)) {
       return refuse(
-          AddError::kNonceConflict,
+          Admission::kNonceConflict,
           "another pending transaction of this sender has nonce " + std::to_string(tx.nonce));
     }
-    if (sender->second.by_nonce.size() >= options_.max_per_sender) {
-      return refuse(AddError::kSenderFull, "the sender already has " +
-                                               std::to_string(sender->second.by_nonce.size()) +
-                                               " pending transactions, the most allowed");
+    if (queue->by_nonce.size() >= options_.max_per_sender) {
+      Entry* highest = queue->by_nonce.rbegin()->second;
+      if (!runnable || !highest->gapped) {
+        return refuse(Admission::kSenderFull, "the sender already has " +
+                                                  std::to_string(queue->by_nonce.size()) +
+                                                  " pending transactions, the most allowed");
+      }
+      evict_of_sender = highest;
     }
   }
-  // bytes_ never exceeds max_bytes, so the subtraction cannot wrap.
-  if (by_id_.size() >= options_.max_transactions || encoded_size > options_.max_bytes - bytes_) {
-    return refuse(AddError::kFull, "mempool full: " + std::to_string(by_id_.size()) +
-                                       " transactions, " + std::to_string(bytes_) +
-                                       " bytes pending");
+  if (client != 0) {
+    auto pending = per_client_.find(client);
+    if (pending != per_client_.end() && pending->second >= options_.max_per_client) {
+      return refuse(Admission::kClientFull, "this client already has " +
+                                                std::to_string(pending->second) +
+                                                " pending transactions, the most allowed");
+    }
+  }
+  // Room after evicting what cannot run (only for a transaction that can), all or nothing.
+  // bytes_ never exceeds max_bytes, so the subtractions cannot wrap.
+  const size_t evictable_count = runnable ? gapped_.size() : 0;
+  const size_t evictable_bytes = runnable ? gapped_bytes_ : 0;
+  if (by_id_.size() - evictable_count >= options_.max_transactions ||
+      encoded_size > options_.max_bytes - (bytes_ - evictable_bytes)) {
+    return refuse(Admission::kMempoolFull, "mempool full: " + std::to_string(by_id_.size()) +
+                                               " transactions, " + std::to_string(bytes_) +
+                                               " bytes pending");
+  }
+  if (evict_of_sender) {
+    RemoveLocked(*evict_of_sender);
+    ++counters_.evicted;
+  }
+  while (by_id_.size() >= options_.max_transactions || encoded_size > options_.max_bytes - bytes_) {
+    RemoveLocked(*gapped_.begin()->second);
+    ++counters_.evicted;
   }
 
   const uint64_t seq = next_seq_++;
-  SenderQueue& queue = senders_[tx.sender];
-  Entry& entry =
-      by_id_
-          .try_emplace(
-              id, Entry{.tx = tx, .id = id, .bytes = encoded_size, .seq = seq, .sender = &queue})
-          .first->second;
-  queue.by_nonce.emplace(tx.nonce, &entry);
-  queue.committed_next = std::max(queue.committed_next, committed_next_nonce);
+  // Evictions may have erased the sender's queue; a new one starts at the committed nonce.
+  auto [slot, fresh] = senders_.try_emplace(tx.sender);
+  SenderQueue& own = slot->second;
+  if (fresh) own.committed_next = own.run_end = committed;
+  Entry& entry = by_id_
+                     .try_emplace(id, Entry{.tx = tx,
+                                            .id = id,
+                                            .bytes = encoded_size,
+                                            .seq = seq,
+                                            .arrival_height = next_height,
+                                            .client = client,
+                                            .sender = &own})
+                     .first->second;
+  own.by_nonce.emplace(tx.nonce, &entry);
+  if (runnable) {
+    ExtendRun(own);
+  } else {
+    MarkGapped(entry);
+  }
   // The newest arrival is the sender's oldest only when it had nothing else pending.
-  if (queue.arrivals.empty()) sender_order_.emplace(seq, &queue);
-  queue.arrivals.insert(seq);
+  if (own.arrivals.empty()) sender_order_.emplace(seq, &own);
+  own.arrivals.insert(seq);
   by_expiry_.emplace(std::pair{tx.expiry_height, seq}, &entry);
+  if (client != 0) ++per_client_[client];
   bytes_ += encoded_size;
   ++counters_.added;
   return std::nullopt;
+}
+
+void Mempool::MarkGapped(Entry& entry) {
+  if (entry.gapped) return;
+  entry.gapped = true;
+  gapped_.emplace(GapKey{entry.arrival_height, entry.seq}, &entry);
+  gapped_bytes_ += entry.bytes;
+}
+
+void Mempool::MarkRunnable(Entry& entry) {
+  if (!entry.gapped) return;
+  entry.gapped = false;
+  gapped_.erase(GapKey{entry.arrival_height, entry.seq});
+  gapped_bytes_ -= entry.bytes;
+}
+
+void Mempool::ExtendRun(SenderQueue& queue) {
+  for (auto it = queue.by_nonce.find(queue.run_end);
+       it != queue.by_nonce.end() && it->first == queue.run_end; ++it, ++queue.run_end) {
+    MarkRunnable(*it->second);
+  }
+}
+
+void Mempool::AdvanceCommitted(const PublicKey& sender, uint64_t next) {
+  auto found = senders_.find(sender);
+  if (found == senders_.end() || next <= found->second.committed_next) return;
+  SenderQueue& queue = found->second;
+  queue.committed_next = next;
+  while (queue.by_nonce.begin()->first < next) {
+    const bool last = queue.by_nonce.size() == 1;
+    RemoveLocked(*queue.by_nonce.begin()->second);  // erases the queue with its last entry
+    ++counters_.removed_committed;
+    if (last) return;
+  }
+  queue.run_end = std::max(queue.run_end, next);
+  ExtendRun(queue);
 }
 
 std::vector<ledger::Transaction> Mempool::Select(
@@ -182,7 +260,17 @@ void Mempool::RemoveLocked(Entry& entry) {
   SenderQueue& queue = *entry.sender;
   const Hash256 id = entry.id;
   const PublicKey sender = entry.tx.sender;
-  queue.by_nonce.erase(entry.tx.nonce);
+  const uint64_t nonce = entry.tx.nonce;
+  if (entry.gapped) {
+    MarkRunnable(entry);  // leaves gapped_
+  } else if (nonce >= queue.committed_next && nonce < queue.run_end) {
+    // A runnable one leaves without committing (expired): the run ends here.
+    queue.run_end = nonce;
+    for (auto it = queue.by_nonce.upper_bound(nonce); it != queue.by_nonce.end(); ++it) {
+      MarkGapped(*it->second);
+    }
+  }
+  queue.by_nonce.erase(nonce);
   if (*queue.arrivals.begin() == entry.seq) {
     sender_order_.erase(entry.seq);
     queue.arrivals.erase(queue.arrivals.begin());
@@ -191,6 +279,10 @@ void Mempool::RemoveLocked(Entry& entry) {
     queue.arrivals.erase(entry.seq);
   }
   by_expiry_.erase(std::pair{entry.tx.expiry_height, entry.seq});
+  if (entry.client != 0) {
+    auto pending = per_client_.find(entry.client);
+    if (--pending->second == 0) per_client_.erase(pending);
+  }
   bytes_ -= entry.bytes;
   if (queue.by_nonce.empty()) senders_.erase(sender);
   by_id_.erase(id);
@@ -200,33 +292,15 @@ void Mempool::RemoveCommitted(
     const std::vector<ledger::Transaction>& committed,
     const std::function<uint64_t(const PublicKey&)>& committed_next_nonce) {
   std::lock_guard lock(mutex_);
-  // Matched by (sender, nonce) and compared whole, which is cheaper than hashing an id.
+  // Each sender once: its committed next nonce now covers every transaction of the block
+  // (and any rival with the same nonce, which can never commit).
   std::vector<PublicKey> touched;
-  for (const ledger::Transaction& tx : committed) {
-    touched.push_back(tx.sender);
-    auto sender = senders_.find(tx.sender);
-    if (sender == senders_.end()) continue;
-    auto pending = sender->second.by_nonce.find(tx.nonce);
-    if (pending == sender->second.by_nonce.end() || !(pending->second->tx == tx)) continue;
-    RemoveLocked(*pending->second);
-    ++counters_.removed_committed;
-  }
+  touched.reserve(committed.size());
+  for (const ledger::Transaction& tx : committed) touched.push_back(tx.sender);
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   for (const PublicKey& key : touched) {
-    auto sender = senders_.find(key);
-    if (sender == senders_.end()) continue;
-    const uint64_t next = committed_next_nonce(key);
-    sender->second.committed_next = next;
-    // Lower nonces can never commit now; RemoveLocked may erase the queue with its last one.
-    while (true) {
-      sender = senders_.find(key);
-      if (sender == senders_.end()) break;
-      auto lowest = sender->second.by_nonce.begin();
-      if (lowest->first >= next) break;
-      RemoveLocked(*lowest->second);
-      ++counters_.removed_committed;
-    }
+    if (senders_.contains(key)) AdvanceCommitted(key, committed_next_nonce(key));
   }
 }
 
@@ -238,7 +312,15 @@ size_t Mempool::Expire(uint64_t next_height) {
     ++dropped;
   }
   counters_.expired += dropped;
-  return dropped;
+  size_t evicted = 0;
+  // Written as a difference: arrival_height + gap_eviction_heights could overflow.
+  while (!gapped_.empty() && next_height - std::min(next_height, gapped_.begin()->first.first) >=
+                                 options_.gap_eviction_heights) {
+    RemoveLocked(*gapped_.begin()->second);
+    ++evicted;
+  }
+  counters_.evicted += evicted;
+  return dropped + evicted;
 }
 
 bool Mempool::Contains(const Hash256& id) const {
@@ -269,13 +351,8 @@ size_t Mempool::RunnableCount(size_t limit) const {
   std::lock_guard lock(mutex_);
   size_t runnable = 0;
   for (const auto& [key, queue] : senders_) {
-    uint64_t expected = queue.committed_next;
-    for (auto it = queue.by_nonce.find(expected);
-         it != queue.by_nonce.end() && runnable < limit && it->first == expected;
-         ++it, ++expected) {
-      ++runnable;
-    }
-    if (runnable >= limit) break;
+    runnable += queue.run_end - queue.committed_next;
+    if (runnable >= limit) return limit;
   }
   return runnable;
 }
@@ -291,6 +368,7 @@ MempoolStats Mempool::Stats() const {
   stats.transactions = by_id_.size();
   stats.bytes = bytes_;
   stats.senders = senders_.size();
+  stats.gapped = gapped_.size();
   return stats;
 }
 

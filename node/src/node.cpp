@@ -173,9 +173,14 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
 }
 
 Status Node::Impl::StartServices() {
-  mempool = std::make_unique<Mempool>(MempoolOptions{config.mempool_max_transactions,
-                                                     config.mempool_max_bytes,
-                                                     config.mempool_max_per_sender, 1'000});
+  mempool = std::make_unique<Mempool>(
+      MempoolOptions{.max_transactions = config.mempool_max_transactions,
+                     .max_bytes = config.mempool_max_bytes,
+                     .max_per_sender = config.mempool_max_per_sender,
+                     .max_per_client = config.mempool_max_per_client,
+                     .max_nonce_gap = config.mempool_max_nonce_ahead,
+                     .max_expiry_horizon = config.mempool_max_expiry_horizon,
+                     .gap_eviction_heights = config.mempool_gap_eviction_heights});
   verifier = std::make_unique<TxVerifier>(
       TxVerifierOptions{config.verify_threads, config.verify_batch, config.verify_cache_entries});
   feed = std::make_unique<CommitFeed>(api_plane.io);
@@ -292,6 +297,12 @@ Status Node::Impl::StartServices() {
         [this] { return double(mempool->size()); });
   gauge("city_mempool_bytes", "Bytes of transactions waiting in the mempool",
         [this] { return double(mempool->Stats().bytes); });
+  gauge("city_mempool_gapped", "Transactions in the mempool behind a nonce gap (cannot run yet)",
+        [this] { return double(mempool->Stats().gapped); });
+  gauge("city_mempool_evicted",
+        "Transactions evicted from the mempool since start: behind a "
+        "nonce gap too long, or to make room for ones that can run",
+        [this] { return double(mempool->Stats().evicted); });
   gauge("city_verify_queue", "Transactions waiting for signature verification",
         [this] { return double(verifier->Stats().queue_depth); });
   gauge("city_verify_cache_hits", "Signatures answered from the verify-once cache",

@@ -23,13 +23,11 @@ TxIntake::TxIntake(const Chain& chain, Mempool& mempool, TxVerifier& verifier, G
       gossip_(std::move(gossip)),
       accepted_(std::move(accepted)) {}
 
-void TxIntake::Reject(SubmitOutcome& outcome, std::string code, std::string message,
-                      int http_status) {
+void TxIntake::Reject(SubmitOutcome& outcome, Admission reason, std::string message) {
   outcome.accepted = false;
-  outcome.code = std::move(code);
+  outcome.reason = reason;
   outcome.message = std::move(message);
-  outcome.http_status = http_status;
-  Remember(outcome.id, {outcome.code, outcome.message});
+  Remember(outcome.id, {outcome.reason, outcome.message});
 }
 
 void TxIntake::Remember(const Hash256& id, const Rejection& rejection) {
@@ -44,13 +42,14 @@ void TxIntake::Remember(const Hash256& id, const Rejection& rejection) {
 }
 
 void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
-                      std::function<void(std::vector<SubmitOutcome>)> done) {
+                      std::function<void(std::vector<SubmitOutcome>)> done, uint64_t client) {
   auto outcomes = std::make_shared<std::vector<SubmitOutcome>>(txs.size());
   if (verifier_.Stats().queue_depth + txs.size() > kMaxVerifyQueue) {
     // Backpressure: gossip is dropped (peers' own pools keep it), clients are told to retry.
     for (size_t i = 0; i < txs.size(); ++i) {
-      (*outcomes)[i] = {txs[i].Id(), false, "overloaded",
-                        "the node is verifying too many transactions; retry shortly", 429};
+      (*outcomes)[i] = {.id = txs[i].Id(),
+                        .reason = Admission::kOverloaded,
+                        .message = "the node is verifying too many transactions; retry shortly"};
     }
     done(std::move(*outcomes));
     return;
@@ -64,40 +63,29 @@ void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
     SubmitOutcome& outcome = (*outcomes)[i];
     outcome.id = tx.Id();
     if (tx.chain_id != chain_id) {
-      Reject(outcome, "wrong_chain",
-             "transaction is for chain '" + tx.chain_id + "', this node runs '" + chain_id + "'",
-             400);
+      Reject(outcome, Admission::kWrongChain,
+             "transaction is for chain '" + tx.chain_id + "', this node runs '" + chain_id + "'");
       continue;
     }
     if (Status stateless = tx.CheckStateless(chain_id); !stateless.ok()) {
-      Reject(outcome, stateless.code() == ErrorCode::kTooLarge ? "too_large" : "invalid",
-             stateless.message(), stateless.code() == ErrorCode::kTooLarge ? 413 : 400);
+      Reject(outcome,
+             stateless.code() == ErrorCode::kTooLarge ? Admission::kTooLarge : Admission::kInvalid,
+             stateless.message());
       continue;
     }
     if (mempool_.Contains(outcome.id)) {  // dedup before any signature work
-      outcome.accepted = true;
-      outcome.code = "duplicate";
-      outcome.message = "already pending";
+      outcome.accepted = outcome.duplicate = true;
       continue;
     }
     if (chain_.store().GetTransaction(outcome.id).ok()) {
-      Reject(outcome, "already_committed",
-             "transaction " + outcome.id.ToHex() + " is already committed", 409);
+      Reject(outcome, Admission::kAlreadyCommitted,
+             "transaction " + outcome.id.ToHex() + " is already committed");
       continue;
     }
-    if (tx.expiry_height <= tip.height) {
-      Reject(outcome, "expired",
-             "expiry height " + std::to_string(tx.expiry_height) + " is not above the tip " +
-                 std::to_string(tip.height),
-             400);
-      continue;
-    }
-    const uint64_t next_nonce = chain_.NextNonce(tx.sender);
-    if (tx.nonce < next_nonce) {
-      Reject(outcome, "nonce_used",
-             "nonce " + std::to_string(tx.nonce) + " is already used; the sender's next nonce is " +
-                 std::to_string(next_nonce),
-             409);
+    // The pool's own rules on expiry and nonces, before any signature work.
+    if (std::optional<AddRefusal> early =
+            mempool_.Precheck(tx, chain_.NextNonce(tx.sender), tip.height + 1)) {
+      Reject(outcome, early->reason, std::move(early->message));
       continue;
     }
     to_verify.push_back(tx);
@@ -107,7 +95,7 @@ void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
     done(std::move(*outcomes));
     return;
   }
-  verifier_.VerifyAsync(to_verify, [this, outcomes, positions, txs = to_verify, from_client,
+  verifier_.VerifyAsync(to_verify, [this, outcomes, positions, txs = to_verify, from_client, client,
                                     done = std::move(done)](std::vector<bool> valid) mutable {
     std::vector<ledger::Transaction> accepted;
     const uint64_t next_height = chain_.tip().height + 1;
@@ -117,26 +105,19 @@ void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
       if (!valid[k]) {
         // Not remembered under the id: the id does not cover the signature, so anyone could
         // otherwise mark a genuine transaction "rejected" by sending a forgery of it.
-        outcome.code = "bad_signature";
+        outcome.reason = Admission::kBadSignature;
         outcome.message = "the signature does not verify for the sender's key";
-        outcome.http_status = 400;
         continue;
       }
       const size_t size = ledger::Encode(tx).size();
       std::optional<AddRefusal> refused =
-          mempool_.Add(tx, outcome.id, size, chain_.NextNonce(tx.sender), next_height);
+          mempool_.Add(tx, outcome.id, size, chain_.NextNonce(tx.sender), next_height, client);
       if (refused) {
-        if (refused->error == AddError::kDuplicate) {
-          outcome.accepted = true;
-          outcome.code = "duplicate";
-          outcome.message = "already pending";
+        if (refused->duplicate) {
+          outcome.accepted = outcome.duplicate = true;
           continue;
         }
-        const int status =
-            refused->error == AddError::kFull || refused->error == AddError::kSenderFull ? 429
-            : refused->error == AddError::kExpired                                       ? 400
-                                                                                         : 409;
-        Reject(outcome, AddErrorName(refused->error), refused->message, status);
+        Reject(outcome, refused->reason, std::move(refused->message));
         continue;
       }
       outcome.accepted = true;

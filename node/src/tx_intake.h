@@ -23,14 +23,14 @@ namespace city::node {
 
 struct SubmitOutcome {
   Hash256 id;
-  bool accepted = false;  // pending in the mempool (also true for a duplicate of a pending one)
-  std::string code;       // "" when accepted; else e.g. "bad_signature", "nonce_used"
-  std::string message;
-  int http_status = 202;
+  bool accepted = false;   // pending in the mempool (also true for a duplicate of a pending one)
+  bool duplicate = false;  // accepted earlier: nothing changed
+  Admission reason = Admission::kInvalid;  // when not accepted
+  std::string message;                     // when not accepted
 };
 
 struct Rejection {
-  std::string code;
+  Admission reason;
   std::string message;
 };
 
@@ -44,9 +44,10 @@ class TxIntake {
 
   // `done` runs once, on any thread, with one outcome per transaction in order.
   // Transactions from a client are gossiped once accepted; those from a peer are not (every
-  // validator hears from the origin directly) and a bad signature counts against the peer.
+  // validator hears from the origin directly). `client` is who submitted them (a keyed hash
+  // of the IP, for the per-client quota), 0 for gossip.
   void Submit(std::vector<ledger::Transaction> txs, bool from_client,
-              std::function<void(std::vector<SubmitOutcome>)> done);
+              std::function<void(std::vector<SubmitOutcome>)> done, uint64_t client = 0);
 
   std::optional<Rejection> FindRejection(const Hash256& id) const;
   // When this node first accepted the transaction (commit latency, re-gossip); remembered
@@ -56,7 +57,7 @@ class TxIntake {
   uint64_t rejected_total() const;
 
  private:
-  void Reject(SubmitOutcome& outcome, std::string code, std::string message, int http_status);
+  void Reject(SubmitOutcome& outcome, Admission reason, std::string message);
   void Remember(const Hash256& id, const Rejection& rejection);
 
   const Chain& chain_;

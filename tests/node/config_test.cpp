@@ -54,6 +54,10 @@ NodeConfig EveryOptionChanged() {
   c.mempool_max_transactions = 7;
   c.mempool_max_bytes = 70'000;
   c.mempool_max_per_sender = 3;
+  c.mempool_max_per_client = 9;
+  c.mempool_max_nonce_ahead = 5;
+  c.mempool_max_expiry_horizon = 77;
+  c.mempool_gap_eviction_heights = 4;
   c.verify_threads = 4;
   c.verify_batch = 1;
   c.verify_cache_entries = 0;
@@ -104,6 +108,10 @@ idle_block_interval_ms = 999
 max_transactions = 7
 max_bytes = 70000
 max_per_sender = 3
+max_per_client = 9
+max_nonce_ahead = 5
+max_expiry_horizon = 77
+gap_eviction_heights = 4
 verify_threads = 4
 verify_batch = 1
 verify_cache_entries = 0
@@ -153,7 +161,7 @@ TEST(ConfigRender, EveryOptionHasACommentWithItsDefault) {
     }
     previous = line;
   }
-  EXPECT_EQ(options, 22u);  // every option of NodeConfig but the peers
+  EXPECT_EQ(options, 26u);  // every option of NodeConfig but the peers
   EXPECT_THAT(text, HasSubstr("Default: none."));
   EXPECT_THAT(text, HasSubstr("max_timeout_ms = 60000"));
   EXPECT_THAT(text, HasSubstr("Default: 30000."));

@@ -53,9 +53,10 @@ std::optional<AddRefusal> AddTx(Mempool& pool, const Transaction& tx, uint64_t c
   return pool.Add(tx, tx.Id(), SizeOf(tx), committed, next_height);
 }
 
-std::optional<AddError> ErrorOf(const std::optional<AddRefusal>& refusal) {
+// What Add answered: nullopt when added, else "duplicate" or the refusal's stable name.
+std::optional<std::string> ErrorOf(const std::optional<AddRefusal>& refusal) {
   if (!refusal) return std::nullopt;
-  return refusal->error;
+  return refusal->duplicate ? "duplicate" : AdmissionName(refusal->reason);
 }
 
 // Committed next nonces, as the chain state would answer them.
@@ -83,21 +84,37 @@ std::vector<Transaction> SelectAll(const Mempool& pool, uint64_t height = 1,
   return pool.Select(1000, 1 << 30, height, nonces.Fn(), exclude);
 }
 
-TEST(MempoolAdd, ErrorNamesAreStable) {
-  EXPECT_STREQ(AddErrorName(AddError::kDuplicate), "duplicate");
-  EXPECT_STREQ(AddErrorName(AddError::kNonceUsed), "nonce_used");
-  EXPECT_STREQ(AddErrorName(AddError::kNonceConflict), "nonce_conflict");
-  EXPECT_STREQ(AddErrorName(AddError::kNonceGap), "nonce_gap");
-  EXPECT_STREQ(AddErrorName(AddError::kExpired), "expired");
-  EXPECT_STREQ(AddErrorName(AddError::kSenderFull), "sender_full");
-  EXPECT_STREQ(AddErrorName(AddError::kFull), "mempool_full");
+TEST(Admission, NamesAreStableAndOnlyFormatAndSignatureFaultsArePeerFaults) {
+  const std::vector<std::tuple<Admission, std::string, bool>> expected = {
+      {Admission::kWrongChain, "wrong_chain", true},
+      {Admission::kInvalid, "invalid", true},
+      {Admission::kTooLarge, "too_large", true},
+      {Admission::kAlreadyCommitted, "already_committed", false},
+      {Admission::kExpired, "expired", false},
+      {Admission::kExpiryTooFar, "expiry_too_far", false},
+      {Admission::kNonceUsed, "nonce_used", false},
+      {Admission::kNonceConflict, "nonce_conflict", false},
+      {Admission::kNonceGap, "nonce_gap", false},
+      {Admission::kSenderFull, "sender_full", false},
+      {Admission::kClientFull, "client_full", false},
+      {Admission::kMempoolFull, "mempool_full", false},
+      {Admission::kOverloaded, "overloaded", false},
+      {Admission::kBadSignature, "bad_signature", true},
+  };
+  for (const auto& [reason, name, peer_fault] : expected) {
+    EXPECT_EQ(AdmissionName(reason), name);
+    EXPECT_EQ(IsPeerFault(reason), peer_fault) << name;
+  }
+  EXPECT_TRUE(IsBackpressure(Admission::kMempoolFull));
+  EXPECT_TRUE(IsBackpressure(Admission::kClientFull));
+  EXPECT_FALSE(IsBackpressure(Admission::kNonceGap));
 }
 
 TEST(MempoolAdd, RefusesADuplicateId) {
   Mempool pool;
   const Transaction tx = MakeTx(Key(0), 0);
   EXPECT_EQ(AddTx(pool, tx), std::nullopt);
-  EXPECT_EQ(ErrorOf(AddTx(pool, tx)), AddError::kDuplicate);
+  EXPECT_EQ(ErrorOf(AddTx(pool, tx)), "duplicate");
   EXPECT_EQ(pool.size(), 1u);
   EXPECT_EQ(pool.Stats().added, 1u);
   EXPECT_EQ(pool.Stats().refused, 1u);
@@ -105,8 +122,7 @@ TEST(MempoolAdd, RefusesADuplicateId) {
 
 TEST(MempoolAdd, RefusesATransactionExpiredBeforeTheNextHeight) {
   Mempool pool;
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 0, /*expiry=*/5), 0, /*next_height=*/6)),
-            AddError::kExpired);
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 0, /*expiry=*/5), 0, /*next_height=*/6)), "expired");
   // expiry_height is the last height that may include it, so equal is still fine.
   EXPECT_EQ(AddTx(pool, MakeTx(Key(0), 0, /*expiry=*/6), 0, /*next_height=*/6), std::nullopt);
 }
@@ -115,7 +131,7 @@ TEST(MempoolAdd, RefusesAUsedNonceWithAClearMessage) {
   Mempool pool;
   const std::optional<AddRefusal> refusal = AddTx(pool, MakeTx(Key(0), 3), /*committed=*/5);
   ASSERT_TRUE(refusal);
-  EXPECT_EQ(refusal->error, AddError::kNonceUsed);
+  EXPECT_EQ(ErrorOf(refusal), "nonce_used");
   EXPECT_EQ(refusal->message, "nonce 3 already used; the sender's next nonce is 5");
   EXPECT_EQ(AddTx(pool, MakeTx(Key(0), 5), /*committed=*/5), std::nullopt);
 }
@@ -123,20 +139,20 @@ TEST(MempoolAdd, RefusesAUsedNonceWithAClearMessage) {
 TEST(MempoolAdd, RefusesANonceTooFarAhead) {
   Mempool pool({.max_nonce_gap = 10});
   EXPECT_EQ(AddTx(pool, MakeTx(Key(0), 15), /*committed=*/5), std::nullopt);
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 16), /*committed=*/5)), AddError::kNonceGap);
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 16), /*committed=*/5)), "nonce_gap");
 }
 
 TEST(MempoolAdd, NonceGapNearTheTopOfTheRangeDoesNotOverflow) {
   Mempool pool({.max_nonce_gap = 1000});
   const uint64_t top = std::numeric_limits<uint64_t>::max();
   EXPECT_EQ(AddTx(pool, MakeTx(Key(0), top), /*committed=*/top - 1), std::nullopt);
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(1), top), /*committed=*/0)), AddError::kNonceGap);
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(1), top), /*committed=*/0)), "nonce_gap");
 }
 
 TEST(MempoolAdd, RefusesASecondTransactionWithTheSameSenderAndNonce) {
   Mempool pool;
   EXPECT_EQ(AddTx(pool, MakeTx(Key(0), 4, 1000, 96, 1)), std::nullopt);
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 4, 1000, 96, 2))), AddError::kNonceConflict);
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 4, 1000, 96, 2))), "nonce_conflict");
   // Another sender may use the same nonce.
   EXPECT_EQ(AddTx(pool, MakeTx(Key(1), 4)), std::nullopt);
 }
@@ -144,7 +160,7 @@ TEST(MempoolAdd, RefusesASecondTransactionWithTheSameSenderAndNonce) {
 TEST(MempoolAdd, RefusesASenderAtItsLimit) {
   Mempool pool({.max_per_sender = 3});
   for (uint64_t n = 0; n < 3; ++n) ASSERT_EQ(AddTx(pool, MakeTx(Key(0), n)), std::nullopt);
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 3))), AddError::kSenderFull);
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 3))), "sender_full");
   EXPECT_EQ(AddTx(pool, MakeTx(Key(1), 0)), std::nullopt);
 }
 
@@ -156,8 +172,7 @@ TEST(MempoolAdd, RefusesWhenTheCountLimitIsReached) {
   ASSERT_EQ(AddTx(pool, b), std::nullopt);
   const std::optional<AddRefusal> refusal = AddTx(pool, MakeTx(Key(2), 0));
   ASSERT_TRUE(refusal);
-  EXPECT_EQ(refusal->error, AddError::kFull);
-  EXPECT_STREQ(AddErrorName(refusal->error), "mempool_full");
+  EXPECT_EQ(ErrorOf(refusal), "mempool_full");
   EXPECT_EQ(refusal->message, "mempool full: 2 transactions, " +
                                   std::to_string(SizeOf(a) + SizeOf(b)) + " bytes pending");
 }
@@ -170,7 +185,7 @@ TEST(MempoolAdd, RefusesWhenTheByteLimitWouldBeExceededAndAcceptsAfterRemoval) {
   Mempool pool({.max_bytes = SizeOf(a) + SizeOf(b) + SizeOf(c) - 1});
   ASSERT_EQ(AddTx(pool, a), std::nullopt);
   ASSERT_EQ(AddTx(pool, b), std::nullopt);
-  EXPECT_EQ(ErrorOf(AddTx(pool, c)), AddError::kFull);
+  EXPECT_EQ(ErrorOf(AddTx(pool, c)), "mempool_full");
   Nonces nonces;
   nonces.next[a.sender] = 1;
   pool.RemoveCommitted({a}, nonces.Fn());
@@ -182,17 +197,127 @@ TEST(MempoolAdd, ChecksRunInTheDocumentedOrder) {
   const Transaction first = MakeTx(Key(0), 0, 10);
   ASSERT_EQ(AddTx(pool, first), std::nullopt);
   // Duplicate before expiry.
-  EXPECT_EQ(ErrorOf(AddTx(pool, first, 0, 50)), AddError::kDuplicate);
+  EXPECT_EQ(ErrorOf(AddTx(pool, first, 0, 50)), "duplicate");
   // Expired before a used nonce.
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(1), 0, 10), 3, 50)), AddError::kExpired);
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(1), 0, 10), 3, 50)), "expired");
+  // Expiry beyond the horizon before a used nonce.
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(2), 1, 1'000'000), 3)), "expiry_too_far");
   // A used nonce and a gap before anything about the pool's contents.
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 1, 10), 3)), AddError::kNonceUsed);
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 9, 10), 3)), AddError::kNonceGap);
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(2), 1, 10), 3)), "nonce_used");
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(2), 9, 10), 3)), "nonce_gap");
   // A conflict before the sender's limit, the sender's limit before the pool's.
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 0, 10, 96, 7))), AddError::kNonceConflict);
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 1, 10))), AddError::kSenderFull);
-  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(1), 0, 10))), AddError::kFull);
-  EXPECT_EQ(pool.Stats().refused, 7u);
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 0, 10, 96, 7))), "nonce_conflict");
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 1, 10))), "sender_full");
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(1), 0, 10))), "mempool_full");
+  EXPECT_EQ(pool.Stats().refused, 8u);
+  EXPECT_EQ(pool.size(), 1u);
+}
+
+TEST(MempoolAdd, RefusesAnExpiryBeyondTheHorizon) {
+  Mempool pool({.max_expiry_horizon = 100});
+  EXPECT_EQ(AddTx(pool, MakeTx(Key(0), 0, /*expiry=*/110), 0, /*next_height=*/10), std::nullopt);
+  const std::optional<AddRefusal> refusal =
+      AddTx(pool, MakeTx(Key(0), 1, /*expiry=*/111), 0, /*next_height=*/10);
+  EXPECT_EQ(ErrorOf(refusal), "expiry_too_far");
+  EXPECT_EQ(refusal->message, "expiry height 111 is more than 100 above the next height 10");
+  const uint64_t top = std::numeric_limits<uint64_t>::max();
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(1), 0, top), 0, 10)), "expiry_too_far");
+}
+
+// The fill attack in small: senders flood the pool with transactions behind a nonce gap.
+TEST(MempoolEvict, AFullPoolEvictsTheOldestGappedForOneThatCanRunAndNothingForOneThatCannot) {
+  Mempool pool({.max_transactions = 4});
+  // Key 0 and key 1 each hold two transactions behind a gap (nonce 0 is missing).
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 1), 0, 1), std::nullopt);
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(1), 1), 0, 2), std::nullopt);
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 2), 0, 2), std::nullopt);
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(1), 2), 0, 3), std::nullopt);
+  EXPECT_EQ(pool.Stats().gapped, 4u);
+  EXPECT_EQ(pool.RunnableCount(100), 0u);
+  // Another gapped one is refused, and the refusal evicts nothing.
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(2), 5), 0, 3)), "mempool_full");
+  EXPECT_EQ(pool.size(), 4u);
+  // One that can run takes the place of the oldest gapped one (key 0, nonce 1).
+  const Transaction honest = MakeTx(Key(2), 0);
+  ASSERT_EQ(AddTx(pool, honest, 0, 3), std::nullopt);
+  EXPECT_TRUE(pool.Contains(honest.Id()));
+  EXPECT_FALSE(pool.Contains(MakeTx(Key(0), 1).Id()));
+  EXPECT_TRUE(pool.Contains(MakeTx(Key(0), 2).Id()));
+  EXPECT_EQ(pool.Stats().evicted, 1u);
+  EXPECT_EQ(pool.Stats().gapped, 3u);
+  EXPECT_EQ(pool.RunnableCount(100), 1u);
+}
+
+TEST(MempoolEvict, AFullPoolWithNothingGappedRefusesEvenOneThatCanRun) {
+  Mempool pool({.max_transactions = 2});
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 0)), std::nullopt);
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(1), 0)), std::nullopt);
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(2), 0))), "mempool_full");
+  EXPECT_EQ(pool.Stats().evicted, 0u);
+}
+
+TEST(MempoolEvict, ASenderAtItsLimitTradesItsHighestGappedForOneThatCanRun) {
+  Mempool pool({.max_per_sender = 3});
+  for (uint64_t n : {0, 5, 6}) ASSERT_EQ(AddTx(pool, MakeTx(Key(0), n)), std::nullopt);
+  // Gapped newcomers stay refused; the next runnable one evicts nonce 6.
+  EXPECT_EQ(ErrorOf(AddTx(pool, MakeTx(Key(0), 3))), "sender_full");
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 1)), std::nullopt);
+  EXPECT_FALSE(pool.Contains(MakeTx(Key(0), 6).Id()));
+  EXPECT_EQ(pool.PendingRun(Key(0).public_key(), 0), 2u);
+  EXPECT_EQ(pool.Stats().evicted, 1u);
+}
+
+TEST(MempoolEvict, GappedTransactionsLeaveAfterTheBoundUnlessTheGapCloses) {
+  Mempool pool({.gap_eviction_heights = 5});
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 1), 0, /*next_height=*/10), std::nullopt);
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(1), 1), 0, /*next_height=*/10), std::nullopt);
+  EXPECT_EQ(pool.Expire(14), 0u);
+  // Key 1's gap closes in time: both of its transactions can run and stay.
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(1), 0), 0, 14), std::nullopt);
+  EXPECT_EQ(pool.Expire(15), 1u);
+  EXPECT_FALSE(pool.Contains(MakeTx(Key(0), 1).Id()));
+  EXPECT_EQ(pool.PendingRun(Key(1).public_key(), 0), 2u);
+  EXPECT_EQ(pool.Stats().evicted, 1u);
+  EXPECT_EQ(pool.Stats().gapped, 0u);
+}
+
+TEST(MempoolEvict, ARunnableTransactionThatExpiresLeavesTheRestBehindAGap) {
+  Mempool pool({.gap_eviction_heights = 3});
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 0, /*expiry=*/5), 0, 1), std::nullopt);
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 1, /*expiry=*/50), 0, 1), std::nullopt);
+  EXPECT_EQ(pool.RunnableCount(10), 2u);
+  EXPECT_EQ(pool.Expire(6), 2u);  // nonce 0 expired; then nonce 1 has waited 5 heights
+  EXPECT_EQ(pool.size(), 0u);
+  EXPECT_EQ(pool.Stats().expired, 1u);
+  EXPECT_EQ(pool.Stats().evicted, 1u);
+}
+
+TEST(MempoolEvict, NewsOfACommittedNonceClearsWhatCanNeverRun) {
+  Mempool pool;
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 0)), std::nullopt);
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 2)), std::nullopt);  // gapped
+  // Another validator's block committed nonces 0 and 1 of key 0 (with other transactions).
+  ASSERT_EQ(AddTx(pool, MakeTx(Key(0), 3), /*committed=*/2), std::nullopt);
+  EXPECT_EQ(pool.size(), 2u);
+  EXPECT_EQ(pool.PendingRun(Key(0).public_key(), 2), 2u);
+  EXPECT_EQ(pool.Stats().gapped, 0u);
+}
+
+TEST(MempoolQuota, OneClientCannotTakeMoreThanItsShare) {
+  Mempool pool({.max_per_client = 2});
+  constexpr uint64_t kClient = 77;
+  ASSERT_EQ(pool.Add(MakeTx(Key(0), 0), MakeTx(Key(0), 0).Id(), 200, 0, 1, kClient), std::nullopt);
+  ASSERT_EQ(pool.Add(MakeTx(Key(1), 0), MakeTx(Key(1), 0).Id(), 200, 0, 1, kClient), std::nullopt);
+  EXPECT_EQ(ErrorOf(pool.Add(MakeTx(Key(2), 0), MakeTx(Key(2), 0).Id(), 200, 0, 1, kClient)),
+            "client_full");
+  // Another client, and gossip (no client), are not held to it.
+  EXPECT_EQ(pool.Add(MakeTx(Key(2), 0), MakeTx(Key(2), 0).Id(), 200, 0, 1, 78), std::nullopt);
+  EXPECT_EQ(AddTx(pool, MakeTx(Key(3), 0)), std::nullopt);
+  // A committed transaction gives its client's slot back.
+  Nonces nonces;
+  nonces.next[Key(0).public_key()] = 1;
+  pool.RemoveCommitted({MakeTx(Key(0), 0)}, nonces.Fn());
+  EXPECT_EQ(pool.Add(MakeTx(Key(4), 0), MakeTx(Key(4), 0).Id(), 200, 0, 1, kClient), std::nullopt);
 }
 
 TEST(MempoolSelect, OutOfOrderArrivalIsSelectedInNonceOrder) {
@@ -448,35 +573,85 @@ struct ModelEntry {
   Hash256 id;
   size_t size;
   uint64_t seq;
+  uint64_t arrival_height = 0;
 };
 
-// Straightforward and slow: linear scans, nothing indexed.
+// Straightforward and slow: linear scans, nothing indexed. Reads the committed next nonces
+// from the test's map, which the pool learns through Add and RemoveCommitted.
 class Model {
  public:
-  explicit Model(MempoolOptions options) : options_(options) {}
+  Model(MempoolOptions options, const std::map<PublicKey, uint64_t>& committed)
+      : options_(options), committed_(committed) {}
 
-  std::optional<AddError> Add(const ModelEntry& in, uint64_t committed, uint64_t next_height) {
+  std::optional<std::string> Add(const ModelEntry& in, uint64_t committed, uint64_t next_height) {
     for (const ModelEntry& e : entries_) {
-      if (e.id == in.id) return AddError::kDuplicate;
+      if (e.id == in.id) return "duplicate";
     }
-    if (in.tx.expiry_height < next_height) return AddError::kExpired;
-    if (in.tx.nonce < committed) return AddError::kNonceUsed;
-    if (in.tx.nonce - committed > options_.max_nonce_gap) return AddError::kNonceGap;
+    if (in.tx.expiry_height < next_height) return "expired";
+    if (in.tx.expiry_height - next_height > options_.max_expiry_horizon) return "expiry_too_far";
+    if (in.tx.nonce < committed) return "nonce_used";
+    if (in.tx.nonce - committed > options_.max_nonce_gap) return "nonce_gap";
     size_t of_sender = 0;
-    size_t bytes = 0;
+    const ModelEntry* highest = nullptr;
     for (const ModelEntry& e : entries_) {
-      bytes += e.size;
       if (e.tx.sender != in.tx.sender) continue;
-      if (e.tx.nonce == in.tx.nonce) return AddError::kNonceConflict;
+      if (e.tx.nonce == in.tx.nonce) return "nonce_conflict";
       ++of_sender;
+      if (!highest || e.tx.nonce > highest->tx.nonce) highest = &e;
     }
-    if (of_sender >= options_.max_per_sender) return AddError::kSenderFull;
-    if (entries_.size() >= options_.max_transactions || bytes + in.size > options_.max_bytes) {
-      return AddError::kFull;
+    const bool runnable = RunnableNonce(in.tx.sender, in.tx.nonce);
+    std::optional<uint64_t> evict_of_sender;
+    if (of_sender >= options_.max_per_sender) {
+      if (!runnable || !Gapped(*highest)) return "sender_full";
+      evict_of_sender = highest->seq;
+    }
+    size_t evictable = 0;
+    size_t evictable_bytes = 0;
+    for (const ModelEntry& e : entries_) {
+      if (runnable && Gapped(e)) {
+        ++evictable;
+        evictable_bytes += e.size;
+      }
+    }
+    if (entries_.size() - evictable >= options_.max_transactions ||
+        bytes() - evictable_bytes + in.size > options_.max_bytes) {
+      return "mempool_full";
+    }
+    if (evict_of_sender) EraseSeq(*evict_of_sender);
+    while (entries_.size() >= options_.max_transactions || bytes() + in.size > options_.max_bytes) {
+      EraseSeq(OldestGapped()->seq);
     }
     entries_.push_back(in);
     entries_.back().seq = next_seq_++;
+    entries_.back().arrival_height = next_height;
     return std::nullopt;
+  }
+
+  // Every nonce from the committed one up to `nonce` is pending.
+  bool RunnableNonce(const PublicKey& sender, uint64_t nonce) const {
+    for (uint64_t n = committed_.at(sender); n < nonce; ++n) {
+      if (!Find(sender, n)) return false;
+    }
+    return nonce >= committed_.at(sender);
+  }
+  bool Gapped(const ModelEntry& e) const { return !RunnableNonce(e.tx.sender, e.tx.nonce); }
+  size_t GappedCount() const {
+    return std::count_if(entries_.begin(), entries_.end(),
+                         [&](const ModelEntry& e) { return Gapped(e); });
+  }
+  const ModelEntry* OldestGapped() const {
+    const ModelEntry* oldest = nullptr;
+    for (const ModelEntry& e : entries_) {
+      if (!Gapped(e)) continue;
+      if (!oldest ||
+          std::pair{e.arrival_height, e.seq} < std::pair{oldest->arrival_height, oldest->seq}) {
+        oldest = &e;
+      }
+    }
+    return oldest;
+  }
+  void EraseSeq(uint64_t seq) {
+    std::erase_if(entries_, [&](const ModelEntry& e) { return e.seq == seq; });
   }
 
   const ModelEntry* Find(const PublicKey& sender, uint64_t nonce) const {
@@ -544,9 +719,18 @@ class Model {
     });
   }
 
+  // Expired ones first; then, of what is left, those behind a gap for long enough.
   size_t Expire(uint64_t next_height) {
-    return std::erase_if(entries_,
-                         [&](const ModelEntry& e) { return e.tx.expiry_height < next_height; });
+    size_t dropped = std::erase_if(
+        entries_, [&](const ModelEntry& e) { return e.tx.expiry_height < next_height; });
+    std::vector<uint64_t> aged;
+    for (const ModelEntry& e : entries_) {
+      if (Gapped(e) && next_height - e.arrival_height >= options_.gap_eviction_heights) {
+        aged.push_back(e.seq);
+      }
+    }
+    for (uint64_t seq : aged) EraseSeq(seq);
+    return dropped + aged.size();
   }
 
   const std::vector<ModelEntry>& entries() const { return entries_; }
@@ -558,6 +742,7 @@ class Model {
 
  private:
   MempoolOptions options_;
+  const std::map<PublicKey, uint64_t>& committed_;
   std::vector<ModelEntry> entries_;
   uint64_t next_seq_ = 0;
 };
@@ -590,10 +775,12 @@ RC_GTEST_PROP(MempoolProperty, BehavesLikeTheReferenceModel, ()) {
   const MempoolOptions options{.max_transactions = Uniform<size_t>(4, 16),
                                .max_bytes = Uniform<size_t>(500, 4000),
                                .max_per_sender = Uniform<size_t>(2, 7),
-                               .max_nonce_gap = Uniform<uint64_t>(2, 8)};
+                               .max_nonce_gap = Uniform<uint64_t>(2, 8),
+                               .max_expiry_horizon = Uniform<uint64_t>(3, 14),
+                               .gap_eviction_heights = Uniform<uint64_t>(1, 6)};
   Mempool pool(options);
-  Model model(options);
   std::map<PublicKey, uint64_t> committed;
+  Model model(options, committed);
   for (size_t s = 0; s < kModelSenders; ++s) committed[Key(s).public_key()] = 0;
   uint64_t next_height = 1;
   auto next_nonce = [&](const PublicKey& key) { return committed.at(key); };
@@ -614,7 +801,7 @@ RC_GTEST_PROP(MempoolProperty, BehavesLikeTheReferenceModel, ()) {
       const ModelEntry& entry = CachedEntry(sender, nonce, expiry, variant);
       const std::optional<AddRefusal> got =
           pool.Add(entry.tx, entry.id, entry.size, base, next_height);
-      const std::optional<AddError> want = model.Add(entry, base, next_height);
+      const std::optional<std::string> want = model.Add(entry, base, next_height);
       RC_ASSERT(ErrorOf(got) == want);
     } else if (op < 8) {  // select, and check the answer on its own terms too
       const size_t max_count = Uniform<size_t>(0, 12);
@@ -677,6 +864,8 @@ RC_GTEST_PROP(MempoolProperty, BehavesLikeTheReferenceModel, ()) {
               model.Select(1000, 1 << 20, next_height, committed, {}));
     const MempoolStats stats = pool.Stats();
     RC_ASSERT(stats.bytes == model.bytes());
+    RC_ASSERT(stats.gapped == model.GappedCount());
+    RC_ASSERT(pool.RunnableCount(1000) == model.entries().size() - model.GappedCount());
     for (const ModelEntry& e : model.entries()) RC_ASSERT(pool.Contains(e.id));
     for (size_t s = 0; s < kModelSenders; ++s) {
       const PublicKey key = Key(s).public_key();

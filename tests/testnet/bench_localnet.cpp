@@ -285,7 +285,7 @@ int Run(const Flags& flags) {
 
     // Pre-signed transfers.
     const auto signing = Clock::now();
-    const uint64_t expiry = net.DefaultExpiry() + 1'000'000;
+    const uint64_t expiry = net.DefaultExpiry() + 15'000;  // within the default horizon
     for (size_t i = 0; i < k; ++i) {
       Account& a = accounts[i];
       const PublicKey to = accounts[(i + 1) % k].key->public_key();

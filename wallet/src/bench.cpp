@@ -28,7 +28,7 @@ using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
 // Transactions stay valid this many blocks past the tip at the start.
-constexpr uint64_t kExpiryBlocks = 100'000;
+constexpr uint64_t kExpiryBlocks = 15'000;  // within the nodes' default horizon (20,000)
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 

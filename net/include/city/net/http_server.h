@@ -34,6 +34,7 @@ struct HttpRequest {
   std::map<std::string, std::string> params;   // captured by the route's {name} segments
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
+  std::string remote_address;  // the client's IP ("127.0.0.1", "::1"); "" when unknown
 
   // The body as JSON: kInvalidArgument (answered with 400) when it does not parse.
   Result<nlohmann::json> JsonBody() const;

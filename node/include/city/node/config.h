@@ -49,7 +49,11 @@ struct NodeConfig {
   size_t mempool_max_transactions = 50'000;
   size_t mempool_max_bytes = 64 * 1024 * 1024;
   size_t mempool_max_per_sender = 1'000;
-  size_t verify_threads = 0;  // 0: one per hardware thread
+  size_t mempool_max_per_client = 20'000;        // pending from one client IP
+  uint64_t mempool_max_nonce_ahead = 256;        // above the sender's committed next nonce
+  uint64_t mempool_max_expiry_horizon = 20'000;  // heights above the next one
+  uint64_t mempool_gap_eviction_heights = 30;    // a transaction behind a nonce gap waits this long
+  size_t verify_threads = 0;                     // 0: one per hardware thread
   size_t verify_batch = 64;
   size_t verify_cache_entries = 1 << 18;
 

@@ -1,6 +1,11 @@
 // Transactions waiting for a block: deduplicated by id, ordered per sender by nonce,
 // bounded in count and bytes, expired by height, and removed when a block commits them.
 //
+// Admission holds under a flood. Expiry has a horizon and nonces a window, so nothing is
+// held for long or far ahead. Each sender and each client (IP) has a quota. A transaction
+// behind a nonce gap cannot run: it is evicted after a few blocks, and a full pool evicts
+// such transactions to make room for one that can run before it refuses anything.
+//
 // The mempool holds only transactions that already passed the stateless checks and whose
 // signature verified (tx_verifier.h); it never verifies anything itself. Thread-safe: the
 // API handlers add, the consensus strand selects and removes.
@@ -19,6 +24,7 @@
 #include <vector>
 
 #include "city/ledger/types.h"
+#include "city/node/admission.h"
 
 namespace city::node {
 
@@ -26,25 +32,22 @@ struct MempoolOptions {
   size_t max_transactions = 50'000;
   size_t max_bytes = 64 * 1024 * 1024;  // of encoded transactions
   size_t max_per_sender = 1'000;
+  // Pending transactions that one client (IP) submitted; gossip from peers has no client.
+  size_t max_per_client = 20'000;
   // A nonce further than this above the sender's committed next nonce is refused: it could
   // not be included for a long time and would only hold memory.
-  uint64_t max_nonce_gap = 1'000;
+  uint64_t max_nonce_gap = 256;
+  // An expiry height further than this above the next height is refused (expiry_too_far).
+  uint64_t max_expiry_horizon = 20'000;
+  // A transaction behind a nonce gap is evicted once this many heights have passed since
+  // it arrived (gaps from reordered arrivals close within one or two).
+  uint64_t gap_eviction_heights = 30;
 };
 
-// Why Add refused (a stable name for the API), with a sentence for people.
-enum class AddError {
-  kDuplicate,      // this transaction id is already pending
-  kNonceUsed,      // nonce below the sender's committed next nonce (a replay)
-  kNonceConflict,  // another pending transaction of the sender has this nonce
-  kNonceGap,       // nonce too far ahead (max_nonce_gap)
-  kExpired,        // expiry_height below the next height that can include it
-  kSenderFull,     // max_per_sender reached for this sender
-  kFull,           // max_transactions or max_bytes reached: "mempool full"
-};
-const char* AddErrorName(AddError error);  // "duplicate", "nonce_used", ..., "mempool_full"
-
+// Why Add did not add: kDuplicate (already pending, nothing changed) is not a refusal.
 struct AddRefusal {
-  AddError error;
+  bool duplicate = false;
+  Admission reason = Admission::kMempoolFull;  // when not a duplicate
   std::string message;
 };
 
@@ -56,6 +59,8 @@ struct MempoolStats {
   uint64_t refused = 0;
   uint64_t removed_committed = 0;
   uint64_t expired = 0;
+  uint64_t evicted = 0;  // behind a nonce gap: too long, or to make room for one that can run
+  size_t gapped = 0;     // pending now behind a nonce gap
 };
 
 class Mempool {
@@ -63,10 +68,21 @@ class Mempool {
   explicit Mempool(MempoolOptions options = {});
 
   // `id` is tx.Id(); `encoded_size` its canonical size; `committed_next_nonce` the sender's
-  // next nonce in committed state; `next_height` the lowest height a new block can have.
+  // next nonce in committed state; `next_height` the lowest height a new block can have;
+  // `client` who submitted it (a keyed hash of the IP), 0 for gossip (no client quota).
+  // Checks, in order: duplicate, expired, expiry_too_far, nonce_used, nonce_gap,
+  // nonce_conflict, sender_full, client_full, mempool_full. A transaction that can run now
+  // (its nonce continues the sender's pending run) evicts its sender's highest transaction
+  // behind a gap rather than be refused sender_full, and the oldest transactions behind gaps
+  // rather than be refused mempool_full; a refusal evicts nothing.
   std::optional<AddRefusal> Add(const ledger::Transaction& tx, const Hash256& id,
                                 size_t encoded_size, uint64_t committed_next_nonce,
-                                uint64_t next_height);
+                                uint64_t next_height, uint64_t client = 0);
+
+  // The rules that need no pool contents (expired, expiry_too_far, nonce_used, nonce_gap),
+  // which Add applies too: the intake runs them before spending a signature check.
+  std::optional<AddRefusal> Precheck(const ledger::Transaction& tx, uint64_t committed_next_nonce,
+                                     uint64_t next_height) const;
 
   // Up to max_count transactions of at most max_bytes total for a block at `height`: for
   // each sender, its pending transactions with nonces next_nonce(sender),
@@ -84,7 +100,8 @@ class Mempool {
   // senders whose nonce is now below committed_next_nonce(sender) (it can never commit).
   void RemoveCommitted(const std::vector<ledger::Transaction>& committed,
                        const std::function<uint64_t(const PublicKey&)>& committed_next_nonce);
-  // Drops transactions with expiry_height < next_height. Returns how many.
+  // Drops transactions with expiry_height < next_height, then those behind a nonce gap that
+  // arrived gap_eviction_heights or more before next_height. Returns how many in all.
   size_t Expire(uint64_t next_height);
 
   bool Contains(const Hash256& id) const;
@@ -112,15 +129,27 @@ class Mempool {
     Hash256 id;
     size_t bytes = 0;
     uint64_t seq = 0;  // arrival order, unique
+    uint64_t arrival_height = 0;
+    uint64_t client = 0;
+    bool gapped = false;  // behind a nonce gap: in gapped_
     SenderQueue* sender = nullptr;
   };
   struct SenderQueue {
     std::map<uint64_t, Entry*> by_nonce;
     uint64_t committed_next = 0;  // the sender's committed next nonce, as last known
+    // The first nonce at or above committed_next that is not pending: entries below it can
+    // run now, entries above it are gapped.
+    uint64_t run_end = 0;
     std::set<uint64_t> arrivals;  // every pending seq; the first is the sender's place in line
   };
+  using GapKey = std::pair<uint64_t, uint64_t>;  // (arrival_height, seq): oldest first
 
   void RemoveLocked(Entry& entry);
+  void MarkGapped(Entry& entry);
+  void MarkRunnable(Entry& entry);
+  void ExtendRun(SenderQueue& queue);
+  // The sender's committed next nonce moved up to `next`: drops what can never commit now.
+  void AdvanceCommitted(const PublicKey& sender, uint64_t next);
 
   const MempoolOptions options_;
   mutable std::mutex mutex_;
@@ -131,9 +160,14 @@ class Mempool {
   std::map<uint64_t, SenderQueue*> sender_order_;  // guarded by mutex_
   // Keyed (expiry_height, seq), so Expire pops from the front.
   std::map<std::pair<uint64_t, uint64_t>, Entry*> by_expiry_;  // guarded by mutex_
-  uint64_t next_seq_ = 0;                                      // guarded by mutex_
-  size_t bytes_ = 0;                                           // guarded by mutex_
-  MempoolStats counters_;  // added, refused, removed_committed, expired; guarded by mutex_
+  // Every entry behind a nonce gap, oldest arrival first: what eviction takes.
+  std::map<GapKey, Entry*> gapped_;                  // guarded by mutex_
+  std::unordered_map<uint64_t, size_t> per_client_;  // pending count; guarded by mutex_
+  uint64_t next_seq_ = 0;                            // guarded by mutex_
+  size_t bytes_ = 0;                                 // guarded by mutex_
+  size_t gapped_bytes_ = 0;                          // guarded by mutex_
+  // added, refused, removed_committed, expired, evicted; guarded by mutex_
+  MempoolStats counters_;
 };
 
 }  // namespace city::node

@@ -64,8 +64,11 @@ Outcome CheckAction(const Action& action) {
     case ActionKind::kSetParameter:
       if (!ledger::IsValidName(action.name))
         return Outcome::Fail(Code::kBadArguments, "invalid parameter name");
-      if (action.name == kThresholdParam && action.value == 0) {
-        return Outcome::Fail(Code::kBadArguments, "the council threshold must be at least 1");
+      if (action.name == kThresholdParam &&
+          (action.value == 0 || action.value > kMaxProposalApprovals)) {
+        return Outcome::Fail(Code::kBadArguments, "the council threshold must be 1.." +
+                                                      std::to_string(kMaxProposalApprovals) +
+                                                      " (the most approvals a proposal holds)");
       }
       return Outcome::Ok();
     case ActionKind::kSetValidators: {
@@ -129,8 +132,12 @@ Outcome Execute(Call& call, const Action& action) {
   return Outcome::Fail(Code::kBadArguments, "unknown action kind");
 }
 
-// Records an approval and passes the proposal once it has enough.
+// Records an approval and passes the proposal once it has enough. Only members of the council
+// as it is now count: approvals of members revoked since are dropped first, which also keeps
+// the list within the threshold and so within what its decoder accepts.
 Outcome Approve(Call& call, Proposal& proposal) {
+  std::erase_if(proposal.approvals,
+                [&](const PublicKey& member) { return !call.HasRole(member, kCouncilRole); });
   proposal.approvals.push_back(call.caller());
   const uint64_t threshold = call.Param(kThresholdParam).value_or(1);
   if (proposal.approvals.size() >= threshold) {
@@ -250,8 +257,11 @@ Result<std::vector<ledger::StateWrite>> GovernanceGenesisWrites(const Governance
   if (council.empty() || council.size() != genesis.council.size()) {
     return Status{ErrorCode::kInvalidArgument, "the council must be non-empty, without repeats"};
   }
-  if (genesis.threshold == 0 || genesis.threshold > council.size()) {
-    return Status{ErrorCode::kInvalidArgument, "the threshold must be 1..council size"};
+  if (genesis.threshold == 0 || genesis.threshold > council.size() ||
+      genesis.threshold > kMaxProposalApprovals) {
+    return Status{ErrorCode::kInvalidArgument,
+                  "the threshold must be 1..council size (and at most " +
+                      std::to_string(kMaxProposalApprovals) + ")"};
   }
   std::map<std::string, std::set<PublicKey>> roles;
   roles[std::string(kCouncilRole)] = council;

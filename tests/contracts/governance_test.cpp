@@ -175,6 +175,50 @@ TEST_F(GovernanceTest, TheCouncilCannotShrinkBelowItsThreshold) {
             CodeOf(Code::kInvalidState));
 }
 
+TEST_F(GovernanceTest, AnApprovalFromAMemberRevokedSinceNoLongerCounts) {
+  // Proposal 0, approved by council_[0] as it proposes.
+  ASSERT_TRUE(
+      chain_->Call(council_[0], "governance", "propose", Grant("auditor", citizen_.public_key()))
+          .ok());
+  // Proposal 1 takes council_[0] off the council.
+  ProposeArgs revoke{{uint8_t(ActionKind::kRevokeRole), "council", council_[0].public_key(), 0, {}},
+                     chain_->height() + 50};
+  ASSERT_TRUE(chain_->Call(council_[1], "governance", "propose", revoke).ok());
+  ASSERT_TRUE(chain_->Call(council_[2], "governance", "approve", ApproveArgs{1}).ok());
+  ASSERT_FALSE(HasRole(council_[0].public_key(), "council"));
+  // Two approvals on record, but only one from a current member: not passed.
+  ASSERT_TRUE(chain_->Call(council_[1], "governance", "approve", ApproveArgs{0}).ok());
+  EXPECT_FALSE(HasRole(citizen_.public_key(), "auditor"));
+  Result<Json> pending = chain_->Query("governance", "proposal", {{"id", 0}});
+  ASSERT_TRUE(pending.ok());
+  EXPECT_FALSE(pending->at("passed").get<bool>());
+  EXPECT_EQ(pending->at("approvals").size(), 1u) << pending->dump();
+  // A second current member passes it.
+  ASSERT_TRUE(chain_->Call(council_[2], "governance", "approve", ApproveArgs{0}).ok());
+  EXPECT_TRUE(HasRole(citizen_.public_key(), "auditor"));
+}
+
+// The proposal record holds at most kMaxProposalApprovals approvals: a threshold above it
+// would store proposals that cannot be decoded, so it is refused where it is set.
+TEST_F(GovernanceTest, AThresholdAboveWhatAProposalCanHoldIsRefused) {
+  ProposeArgs threshold{
+      {uint8_t(ActionKind::kSetParameter), "council_threshold", {}, kMaxProposalApprovals + 1, {}},
+      chain_->height() + 50};
+  const ledger::TxResult refused = chain_->Call(council_[0], "governance", "propose", threshold);
+  EXPECT_EQ(refused.code, CodeOf(Code::kBadArguments)) << refused.detail;
+  Result<Json> none = chain_->Query("governance", "proposal", {{"id", 0}});
+  EXPECT_FALSE(none.ok());
+
+  GovernanceGenesis genesis;
+  for (uint8_t k = 0; k <= kMaxProposalApprovals; ++k) {
+    genesis.council.push_back(TestKey(static_cast<uint8_t>(100 + k)).public_key());
+  }
+  genesis.threshold = kMaxProposalApprovals + 1;
+  EXPECT_FALSE(GovernanceGenesisWrites(genesis).ok());
+  genesis.threshold = kMaxProposalApprovals;
+  EXPECT_TRUE(GovernanceGenesisWrites(genesis).ok());
+}
+
 TEST_F(GovernanceTest, GenesisIsValidated) {
   GovernanceGenesis genesis;
   EXPECT_FALSE(GovernanceGenesisWrites(genesis).ok());  // no council

@@ -62,4 +62,11 @@ Result<PublicKey> AccountFromJson(const Json& params, const char* field) {
   return key;
 }
 
+ledger::StateWrite GenesisStateWrite(std::string_view contract, std::string_view key, Bytes value) {
+  std::string full(contract);
+  full.push_back('/');
+  full.append(key);
+  return {Bytes(full.begin(), full.end()), std::move(value), ledger::kNoTransaction};
+}
+
 }  // namespace city::contracts

@@ -8,6 +8,7 @@ namespace city::contracts {
 
 std::unique_ptr<Registry> MakeCityRegistry() {
   std::vector<std::unique_ptr<Contract>> contracts;
+  contracts.push_back(MakeAccounts());
   contracts.push_back(MakeGovernance());
   contracts.push_back(MakeUbi());
   contracts.push_back(MakeEmr());
@@ -30,6 +31,9 @@ Result<std::vector<ledger::StateWrite>> CityGenesisWrites(const CityGenesis& gen
   Result<std::vector<ledger::StateWrite>> ubi = UbiGenesisWrites(genesis.ubi);
   if (!ubi.ok()) return ubi.status();
   writes->insert(writes->end(), ubi->begin(), ubi->end());
+  Result<std::vector<ledger::StateWrite>> enrolled = AccountsGenesisWrites(genesis.enrolled);
+  if (!enrolled.ok()) return enrolled.status();
+  writes->insert(writes->end(), enrolled->begin(), enrolled->end());
   return writes;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 
+#include "city/contracts/accounts.h"
 #include "city/contracts/args.h"
 
 namespace city::contracts {
@@ -12,6 +13,7 @@ namespace {
 constexpr std::string_view kNonceSpace = "sys/nonce/";
 constexpr std::string_view kRoleSpace = "governance/role/";
 constexpr std::string_view kParamSpace = "governance/param/";
+constexpr std::string_view kMemberSpace = "governance/member/";
 // Bounds on one call's effects, so a block of calls stays within what a commit should carry.
 constexpr size_t kMaxIndexEntriesPerCall = 1024;
 constexpr size_t kMaxWritesPerCall = 1024;
@@ -187,7 +189,7 @@ ledger::TxResult Failure(Code code, std::string detail) {
 }  // namespace
 
 std::string_view CodeName(uint32_t code) {
-  static constexpr std::array<std::string_view, 13> kNames = {"ok",
+  static constexpr std::array<std::string_view, 14> kNames = {"ok",
                                                               "bad_nonce",
                                                               "expired",
                                                               "unknown_contract",
@@ -199,11 +201,16 @@ std::string_view CodeName(uint32_t code) {
                                                               "invalid_state",
                                                               "insufficient_funds",
                                                               "overflow",
-                                                              "limit_exceeded"};
+                                                              "limit_exceeded",
+                                                              "unknown_sender"};
   return code < kNames.size() ? kNames[code] : "contract_error";
 }
 
 Bytes ParamKey(std::string_view name) { return ToBytes(KeyText(kParamSpace, name)); }
+
+Bytes MemberKey(const PublicKey& account) {
+  return ToBytes(KeyText(kMemberSpace, ToText(account.bytes)));
+}
 
 Bytes NonceKey(const PublicKey& account) {
   return ToBytes(KeyText(kNonceSpace, ToText(account.bytes)));
@@ -293,6 +300,10 @@ BlockExecution ExecuteBlock(const Registry& registry, const StateReader& committ
     const ledger::Transaction& tx = transactions[index];
     if (tx.expiry_height < block.height) {
       out.results.push_back(Failure(Code::kExpired, "past its expiry height"));
+      continue;
+    }
+    if (!IsEnrolled(state, tx.sender)) {
+      out.results.push_back(Failure(Code::kUnknownSender, "the sender is not enrolled"));
       continue;
     }
     const uint64_t expected = NextNonce(state, tx.sender);

@@ -448,6 +448,8 @@ Result<GenesisChain> BuildGenesisChain(const GenesisDoc& doc) {
   city.governance.roles = doc.roles;
   city.governance.params = doc.params;
   city.ubi.balances = doc.balances;
+  for (const GenesisValidator& validator : doc.validators) city.enrolled.push_back(validator.key);
+  for (const auto& [account, amount] : doc.balances) city.enrolled.push_back(account);
   Result<std::vector<ledger::StateWrite>> writes = contracts::CityGenesisWrites(city);
   if (!writes.ok()) {
     return Status(ErrorCode::kInvalidArgument,

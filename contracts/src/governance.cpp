@@ -47,6 +47,25 @@ std::string RoleCountKey(std::string_view role) { return "role_count/" + std::st
 std::string ProposalKey(uint64_t id) { return "proposal/" + U64Key(id); }
 std::string ValidatorsKey(uint64_t epoch) { return "validators/" + U64Key(epoch); }
 std::string ParamStateKey(std::string_view name) { return "param/" + std::string(name); }
+// The call's key space form of MemberKey (executor.h): "member/<account>".
+std::string MemberStateKey(const PublicKey& account) {
+  std::string key = "member/";
+  key.append(account.bytes.begin(), account.bytes.end());
+  return key;
+}
+
+// One more or one fewer role held by `account`: the count enrolment reads (accounts.h).
+void CountMembership(Call& call, const PublicKey& account, bool granted) {
+  const std::string key = MemberStateKey(account);
+  const uint64_t held = ReadU64Value(call.Get(key)).value_or(0);
+  if (granted) {
+    call.Put(key, U64Value(held + 1));
+  } else if (held <= 1) {
+    call.Delete(key);
+  } else {
+    call.Put(key, U64Value(held - 1));
+  }
+}
 
 uint64_t Counter(const Call& call, const std::string& key) {
   return ReadU64Value(call.Get(key)).value_or(0);
@@ -97,6 +116,7 @@ Outcome Execute(Call& call, const Action& action) {
       if (call.Get(key)) return Outcome::Ok();  // already held
       call.Put(key, {});
       call.Put(RoleCountKey(action.name), U64Value(Counter(call, RoleCountKey(action.name)) + 1));
+      CountMembership(call, action.account, /*granted=*/true);
       call.Emit("role_granted", Bytes(action.name.begin(), action.name.end()));
       call.Relate(action.account);
       return Outcome::Ok();
@@ -111,6 +131,7 @@ Outcome Execute(Call& call, const Action& action) {
       }
       call.Delete(key);
       call.Put(RoleCountKey(action.name), U64Value(holders));
+      CountMembership(call, action.account, /*granted=*/false);
       call.Emit("role_revoked", Bytes(action.name.begin(), action.name.end()));
       call.Relate(action.account);
       return Outcome::Ok();
@@ -241,12 +262,6 @@ class Governance : public Contract {
   }
 };
 
-ledger::StateWrite GenesisWrite(const std::string& key, Bytes value) {
-  std::string full(kGovernance);
-  full.push_back('/');
-  full.append(key);
-  return {Bytes(full.begin(), full.end()), std::move(value), ledger::kNoTransaction};
-}
 
 }  // namespace
 
@@ -271,17 +286,23 @@ Result<std::vector<ledger::StateWrite>> GovernanceGenesisWrites(const Governance
     roles[role].insert(account);
   }
   std::vector<ledger::StateWrite> writes;
+  std::map<PublicKey, uint64_t> held;
   for (const auto& [role, holders] : roles) {
-    for (const PublicKey& account : holders)
-      writes.push_back(GenesisWrite(RoleStateKey(role, account), {}));
-    writes.push_back(GenesisWrite(RoleCountKey(role), U64Value(holders.size())));
+    for (const PublicKey& account : holders) {
+      writes.push_back(GenesisStateWrite(kGovernance, RoleStateKey(role, account), {}));
+      ++held[account];
+    }
+    writes.push_back(GenesisStateWrite(kGovernance, RoleCountKey(role), U64Value(holders.size())));
+  }
+  for (const auto& [account, count] : held) {
+    writes.push_back(GenesisStateWrite(kGovernance, MemberStateKey(account), U64Value(count)));
   }
   std::map<std::string, uint64_t> params(genesis.params.begin(), genesis.params.end());
   params[std::string(kThresholdParam)] = genesis.threshold;
   for (const auto& [name, value] : params) {
     if (!ledger::IsValidName(name))
       return Status{ErrorCode::kInvalidArgument, "invalid parameter '" + name + "'"};
-    writes.push_back(GenesisWrite(ParamStateKey(name), U64Value(value)));
+    writes.push_back(GenesisStateWrite(kGovernance, ParamStateKey(name), U64Value(value)));
   }
   return writes;
 }

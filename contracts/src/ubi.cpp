@@ -279,14 +279,13 @@ class Ubi : public Contract {
   }
 };
 
-ledger::StateWrite GenesisWrite(const std::string& key, Bytes value) {
-  std::string full(kUbi);
-  full.push_back('/');
-  full.append(key);
-  return {Bytes(full.begin(), full.end()), std::move(value), ledger::kNoTransaction};
-}
 
 }  // namespace
+
+Bytes UbiCitizenKey(const PublicKey& account) {
+  const std::string key = std::string(kUbi) + "/" + CitizenKey(account);
+  return Bytes(key.begin(), key.end());
+}
 
 std::unique_ptr<Contract> MakeUbi() { return std::make_unique<Ubi>(); }
 
@@ -305,9 +304,9 @@ Result<std::vector<ledger::StateWrite>> UbiGenesisWrites(const UbiGenesis& genes
     if (__builtin_add_overflow(issued, balance, &issued)) {
       return Status{ErrorCode::kInvalidArgument, "genesis balances pass 2^64 - 1"};
     }
-    writes.push_back(GenesisWrite(BalanceKey(account), U64Value(balance)));
+    writes.push_back(GenesisStateWrite(kUbi, BalanceKey(account), U64Value(balance)));
   }
-  if (issued != 0) writes.push_back(GenesisWrite(std::string(kIssuedKey), U64Value(issued)));
+  if (issued != 0) writes.push_back(GenesisStateWrite(kUbi, std::string(kIssuedKey), U64Value(issued)));
   return writes;
 }
 

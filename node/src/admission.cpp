@@ -13,6 +13,8 @@ const char* AdmissionName(Admission reason) {
       return "too_large";
     case Admission::kAlreadyCommitted:
       return "already_committed";
+    case Admission::kUnknownSender:
+      return "unknown_sender";
     case Admission::kExpired:
       return "expired";
     case Admission::kExpiryTooFar:

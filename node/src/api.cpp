@@ -105,6 +105,8 @@ int HttpStatusOf(Admission reason) {
     case Admission::kExpiryTooFar:
     case Admission::kBadSignature:
       return 400;
+    case Admission::kUnknownSender:
+      return 403;
     case Admission::kAlreadyCommitted:
     case Admission::kNonceUsed:
     case Admission::kNonceConflict:
@@ -476,7 +478,8 @@ HttpResponse GetAccount(const Ctx& ctx, const HttpRequest& request) {
        {"public_key", account->ToHex()},
        {"height", ctx->chain->tip().height},
        {"next_nonce", next},
-       {"pending_next_nonce", next + ctx->mempool->PendingRun(*account, next)}});
+       {"pending_next_nonce", next + ctx->mempool->PendingRun(*account, next)},
+       {"enrolled", contracts::EnrolledViaName(ctx->chain->EnrolmentOf(*account))}});
 }
 
 HttpResponse GetAccountHistory(const Ctx& ctx, const HttpRequest& request) {

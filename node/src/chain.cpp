@@ -122,4 +122,12 @@ uint64_t Chain::NextNonce(const PublicKey& account) const {
   }
 }
 
+contracts::EnrolledVia Chain::EnrolmentOf(const PublicKey& account) const {
+  try {
+    return contracts::EnrolmentOf(contracts::StoreStateReader(*store_), account);
+  } catch (const contracts::StorageFailure&) {
+    return contracts::EnrolledVia::kNone;
+  }
+}
+
 }  // namespace city::node

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "city/contracts/accounts.h"
 #include "city/contracts/executor.h"
 #include "city/ledger/store.h"
 #include "city/node/genesis.h"
@@ -58,6 +59,9 @@ class Chain {
   Result<ExecutionRoots> ExecutionAt(uint64_t height) const;
 
   uint64_t NextNonce(const PublicKey& account) const;
+  // Why `account` may submit in committed state (contracts/accounts.h); kNone also when the
+  // store cannot answer (the store logs why).
+  contracts::EnrolledVia EnrolmentOf(const PublicKey& account) const;
   Status PutPendingBlock(const ledger::Block& block) { return store_->PutPendingBlock(block); }
   Status DeletePendingBlock(const ledger::Block& block) {
     return store_->DeletePendingBlock(block);

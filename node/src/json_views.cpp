@@ -1,6 +1,7 @@
 // The client API's JSON shapes of ledger objects (json_views.h), and transactions in from hex.
 #include "city/node/json_views.h"
 
+#include "city/contracts/codes.h"
 #include "city/crypto/address.h"
 #include "city/ledger/codec.h"
 
@@ -93,6 +94,7 @@ Json TxResultJson(const ledger::TxResult& result) {
     related.push_back(EncodeAddress(account));
   }
   return Json{{"code", result.code},
+              {"code_name", std::string(contracts::CodeName(result.code))},
               {"ok", result.ok()},
               {"detail", result.detail},
               {"events", std::move(events)},

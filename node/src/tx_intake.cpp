@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "city/crypto/address.h"
 #include "city/ledger/limits.h"
 
 namespace city::node {
@@ -82,6 +83,14 @@ void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
              "transaction " + outcome.id.ToHex() + " is already committed");
       continue;
     }
+    // A permissioned ledger: only enrolled accounts write, and an unknown one costs nothing.
+    if (chain_.EnrolmentOf(tx.sender) == contracts::EnrolledVia::kNone) {
+      Reject(outcome, Admission::kUnknownSender,
+             "the sender " + EncodeAddress(tx.sender) +
+                 " is not enrolled on this chain; a registrar enrols accounts "
+                 "(cityctl tx accounts enrol)");
+      continue;
+    }
     // The pool's own rules on expiry and nonces, before any signature work.
     if (std::optional<AddRefusal> early =
             mempool_.Precheck(tx, chain_.NextNonce(tx.sender), tip.height + 1)) {
@@ -124,6 +133,7 @@ void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
       accepted.push_back(tx);
       std::lock_guard lock(mutex_);
       const std::string key = outcome.id.ToHex();
+      rejections_.erase(key);  // refused before (e.g. not yet enrolled): pending now
       if (accepted_at_.emplace(key, std::chrono::steady_clock::now()).second) {
         accepted_order_.push_back(key);
       }

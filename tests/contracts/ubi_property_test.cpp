@@ -132,7 +132,8 @@ std::unique_ptr<test::ContractHarness> MakeChain() {
       *UbiGenesisWrites({{{Bank().public_key(), kBankBalance}}});
   writes.insert(writes.end(), ubi.begin(), ubi.end());
   auto registry = std::make_unique<Registry>();
-  if (!registry->Add(MakeGovernance()).ok() || !registry->Add(MakeUbi()).ok()) {
+  if (!registry->Add(MakeGovernance()).ok() || !registry->Add(MakeUbi()).ok() ||
+      !registry->Add(MakeAccounts()).ok()) {
     throw std::runtime_error("registry");
   }
   return std::make_unique<test::ContractHarness>(std::move(registry), std::move(writes));
@@ -300,10 +301,16 @@ Model ModelFromChain(test::ContractHarness& chain, const Case& c) {
   return model;
 }
 
-// Bank and registrar at genesis; the bank funds accounts 1 and 2 of each case.
+// Bank and registrar at genesis; the registrar enrols the case's fresh accounts (so they may
+// send at all) and the bank funds accounts 1 and 2.
 std::vector<ledger::Transaction> FundingBlock(test::ContractHarness& chain, const Case& c) {
-  return {chain.Tx(Bank(), "ubi", "transfer", UbiTransferArgs{c.Target(1), kFunding}),
-          chain.Tx(Bank(), "ubi", "transfer", UbiTransferArgs{c.Target(2), kFunding})};
+  std::vector<ledger::Transaction> txs;
+  for (uint8_t i = 1; i < kAccounts; ++i) {
+    txs.push_back(chain.Tx(Registrar(), "accounts", "enrol", EnrolArgs{c.Target(i)}));
+  }
+  txs.push_back(chain.Tx(Bank(), "ubi", "transfer", UbiTransferArgs{c.Target(1), kFunding}));
+  txs.push_back(chain.Tx(Bank(), "ubi", "transfer", UbiTransferArgs{c.Target(2), kFunding}));
+  return txs;
 }
 
 // Every case of the property runs on this one chain: a store costs ~60 ms to create (its

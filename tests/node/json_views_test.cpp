@@ -181,7 +181,7 @@ TEST(JsonViewsResult, EveryField) {
   result.related_accounts = {test::TestKey(5).public_key(), test::TestKey(6).public_key()};
   const Json j = TxResultJson(result);
   EXPECT_EQ(KeysOf(j),
-            (std::set<std::string>{"code", "ok", "detail", "events", "related_accounts"}));
+            (std::set<std::string>{"code", "code_name", "ok", "detail", "events", "related_accounts"}));
   EXPECT_EQ(j["code"], 0);
   EXPECT_EQ(j["ok"], true);
   EXPECT_EQ(j["detail"], "");

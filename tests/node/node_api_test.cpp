@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "city/contracts/accounts.h"
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
 #include "city/crypto/keyfile.h"
@@ -114,6 +115,40 @@ class NodeApiTest : public testing::Test {
   }
 
   static std::string Hex(const ledger::Transaction& tx) { return ToHex(ledger::Encode(tx)); }
+
+  // The registrar enrols or revokes `accounts` (method "enrol" or "revoke") in one batch
+  // and waits until all of it committed; the results' codes, in order.
+  std::vector<std::string> Registrar(const std::string& method,
+                                     const std::vector<PublicKey>& accounts) {
+    const KeyPair registrar = Key("registrar");
+    uint64_t nonce = Get("/v1/accounts/" + EncodeAddress(registrar.public_key()))
+                         ["pending_next_nonce"]
+                             .get<uint64_t>();
+    Json batch = Json::array();
+    std::vector<Hash256> ids;
+    for (const PublicKey& account : accounts) {
+      ledger::Transaction tx;
+      tx.chain_id = "city-node-test";
+      tx.nonce = nonce++;
+      tx.expiry_height = Height() + 100;
+      tx.contract = "accounts";
+      tx.method = method;
+      tx.args = contracts::EncodeArgs(contracts::EnrolArgs{account});
+      tx.Sign(registrar);
+      batch.push_back(Hex(tx));
+      ids.push_back(tx.Id());
+    }
+    auto [status, body] = Post("/v1/txs", {{"txs", batch}});
+    EXPECT_EQ(status, 202) << body.dump();
+    std::vector<std::string> codes;
+    for (const Hash256& id : ids) {
+      const Json done = Get("/v1/tx/" + id.ToHex() + "?wait_ms=10000");
+      codes.push_back(done.value("status", "") == "committed"
+                          ? done["result"].value("code_name", done["result"].dump())
+                          : done.dump());
+    }
+    return codes;
+  }
 
   static test::TempDir* dir_;
   static TestnetLayout* layout_;
@@ -308,6 +343,10 @@ TEST_F(NodeApiTest, GappedFloodIsBoundedEvictedAndCannotKeepARunnableTransaction
   constexpr uint64_t kWindow = 256;  // [mempool] max_nonce_ahead's default
   std::vector<KeyPair> senders;
   for (int k = 0; k < 3; ++k) senders.push_back(KeyPair::Generate());
+  // Enrolled: an unknown sender is refused before any of this (its own test below).
+  std::vector<PublicKey> keys;
+  for (const KeyPair& sender : senders) keys.push_back(sender.public_key());
+  ASSERT_EQ(Registrar("enrol", keys), std::vector<std::string>(3, "ok"));
   for (const KeyPair& sender : senders) {
     Json batch = Json::array();
     for (uint64_t nonce = 1; nonce <= 1000; ++nonce) batch.push_back(Hex(gapped(sender, nonce)));
@@ -338,6 +377,37 @@ TEST_F(NodeApiTest, GappedFloodIsBoundedEvictedAndCannotKeepARunnableTransaction
   }
   ASSERT_EQ(Get("/v1/status")["mempool_gapped"], 0) << Get("/v1/status").dump();
   EXPECT_GE(Get("/v1/status")["mempool_evicted"].get<uint64_t>(), 2 * kWindow);
+}
+
+// A permissioned ledger: a key nobody enrolled is refused at intake, nothing of it is stored
+// and no nonce is used; enrolled, it may submit; revoked, it is refused again.
+TEST_F(NodeApiTest, AnUnknownSenderIsRefusedAtIntakeUntilARegistrarEnrolsIt) {
+  const KeyPair stranger = KeyPair::Generate();
+  const std::string account = "/v1/accounts/" + EncodeAddress(stranger.public_key());
+  EXPECT_EQ(Get(account)["enrolled"], "none");
+  const ledger::Transaction first = Transfer(stranger, stranger.public_key(), 1, 0);
+  auto [status, body] = Post("/v1/tx", {{"tx", Hex(first)}});
+  EXPECT_EQ(status, 403) << body.dump();
+  EXPECT_EQ(body["error"]["code"], "unknown_sender") << body.dump();
+  EXPECT_EQ(Get("/v1/tx/" + first.Id().ToHex())["error"]["code"], "unknown_sender");
+  EXPECT_EQ(Get(account)["next_nonce"], 0);
+
+  ASSERT_EQ(Registrar("enrol", {stranger.public_key()}), std::vector<std::string>{"ok"});
+  EXPECT_EQ(Get(account)["enrolled"], "registry");
+  // Enrolling twice is refused by the contract.
+  EXPECT_EQ(Registrar("enrol", {stranger.public_key()}),
+            std::vector<std::string>{"already_exists"});
+  auto [accepted, accepted_body] = Post("/v1/tx", {{"tx", Hex(first)}});
+  ASSERT_EQ(accepted, 202) << accepted_body.dump();
+  const Json committed = Get("/v1/tx/" + first.Id().ToHex() + "?wait_ms=10000");
+  EXPECT_EQ(committed["status"], "committed") << committed.dump();
+  EXPECT_EQ(Get(account)["next_nonce"], 1);
+
+  ASSERT_EQ(Registrar("revoke", {stranger.public_key()}), std::vector<std::string>{"ok"});
+  EXPECT_EQ(Get(account)["enrolled"], "none");
+  auto [refused, refused_body] =
+      Post("/v1/tx", {{"tx", Hex(Transfer(stranger, stranger.public_key(), 1, 1))}});
+  EXPECT_EQ(refused, 403) << refused_body.dump();
 }
 
 // [consensus] max_block_cost caps what one proposal asks of every validator: at 5 units a

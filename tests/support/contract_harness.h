@@ -1,6 +1,8 @@
 // A real chain for contract tests: a LedgerStore in a temp dir, the city contracts
 // registered, and blocks executed and committed exactly as the node will (ExecuteBlock, then
-// LedgerStore::Commit). Clients are test keys; each keeps its next nonce.
+// LedgerStore::Commit). Clients are test keys; each keeps its next nonce. Every TestKey is
+// enrolled at genesis (the chain is permissioned, accounts.h), so tests of one contract's
+// permissions see that contract's refusal, not the engine's unknown_sender.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "city/contracts/accounts.h"
 #include "city/contracts/executor.h"
 #include "city/contracts/governance.h"
 #include "city/ledger/store.h"
@@ -26,12 +29,25 @@ class ContractHarness {
   ContractHarness(std::unique_ptr<contracts::Registry> registry,
                   std::vector<ledger::StateWrite> genesis_writes, uint64_t start_time_ms = 0)
       : registry_(std::move(registry)), start_time_ms_(start_time_ms) {
+    const std::vector<ledger::StateWrite>& enrolled = EnrolledTestKeyWrites();
+    genesis_writes.insert(genesis_writes.end(), enrolled.begin(), enrolled.end());
     ledger::Genesis genesis{
         std::string(kTestChain), TestGenesisHash(), std::move(genesis_writes), {}};
     Result<std::unique_ptr<ledger::LedgerStore>> store =
         ledger::LedgerStore::Create(dir_.path() / "ledger", genesis);
     if (!store.ok()) throw std::runtime_error(store.status().ToString());
     store_ = std::move(store).value();
+  }
+
+  static const std::vector<ledger::StateWrite>& EnrolledTestKeyWrites() {
+    static const std::vector<ledger::StateWrite> writes = [] {
+      std::vector<PublicKey> keys;
+      for (int fill = 0; fill < 256; ++fill) {
+        keys.push_back(TestKey(static_cast<uint8_t>(fill)).public_key());
+      }
+      return contracts::AccountsGenesisWrites(keys).value();
+    }();
+    return writes;
   }
 
   // A signed call from `sender`, with its next nonce (counted locally).

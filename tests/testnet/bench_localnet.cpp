@@ -19,6 +19,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "city/contracts/accounts.h"
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
 #include "city/wallet/bench.h"
@@ -262,6 +263,11 @@ int Run(const Flags& flags) {
     std::vector<Hash256> funding_ids;
     const std::vector<std::string>& funders = LocalNet::KeyNames();
     std::map<std::string, std::vector<ledger::Transaction>> by_funder;
+    // A permissioned ledger: the registrar enrols the fresh accounts so they may send.
+    for (const Account& a : accounts) {
+      by_funder["registrar"].push_back(net.Tx(net.Key("registrar"), contracts::kAccounts, "enrol",
+                                              contracts::EnrolArgs{a.key->public_key()}));
+    }
     for (size_t i = 0; i < k; ++i) {
       const std::string& funder = funders[i % funders.size()];
       by_funder[funder].push_back(net.Tx(net.Key(funder), contracts::kUbi, "transfer",

@@ -458,7 +458,7 @@ void CliWalkthroughTest::HistoryAndBlocks() {
 // A small load: every transaction offered is accepted and committed, none lost, with figures.
 void CliWalkthroughTest::Bench() {
   const Json report =
-      Ok({"bench", "--rate", "50", "--duration", "2", "--accounts", "2", "--from", "citizen"});
+      Ok({"bench", "--rate", "50", "--duration", "2", "--accounts", "2", "--from", "registrar"});
   EXPECT_EQ(report.value("submitted", uint64_t(0)), 100u) << report.dump(2);
   EXPECT_EQ(report.value("accepted", uint64_t(0)), 100u) << report.dump(2);
   EXPECT_EQ(report.value("committed", uint64_t(0)), 100u) << report.dump(2);

@@ -1,8 +1,9 @@
-// The mempool fill attack on real processes: 50 fresh keys each send 1,000 transactions
-// behind a nonce gap, over and over, to every validator of a 4-validator network, and to a
-// lone `cityd dev`. Before admission was bounded this filled every pool until restart. Now
-// each key holds at most the nonce window, honest transfers still commit while the flood
-// runs, and the gapped transactions are evicted once it stops.
+// The mempool fill attack on real processes: 50 keys each send 1,000 transactions behind a
+// nonce gap, over and over, to every validator of a 4-validator network, and to a lone
+// `cityd dev`. Before admission was bounded this filled every pool until restart. Now
+// unknown keys are refused outright (the ledger is permissioned); enrolled keys (say,
+// compromised patient accounts) each hold at most the nonce window, honest transfers still
+// commit while the flood runs, and the gapped transactions are evicted once it stops.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -11,7 +12,10 @@
 #include <cstdio>
 #include <thread>
 
+#include "city/contracts/accounts.h"
 #include "city/contracts/ubi.h"
+#include "city/crypto/address.h"
+#include "city/crypto/keyfile.h"
 #include "city/net/http_client.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -37,23 +41,77 @@ ledger::Transaction GappedTransfer(const std::string& chain_id, const KeyPair& f
   return tx;
 }
 
-// One batch (nonces 1..kPerKey: nonce 0 never comes) per attacking key, as JSON bodies.
-std::vector<std::string> AttackBatches(const std::string& chain_id, uint64_t expiry) {
-  std::vector<std::string> bodies(kAttackKeys);
+// The attacking keys, and one batch (nonces 1..kPerKey: nonce 0 never comes) of each as a
+// JSON body.
+struct Attack {
+  std::vector<KeyPair> keys;
+  std::vector<std::string> bodies;
+};
+
+Attack SignAttack(const std::string& chain_id, uint64_t expiry) {
+  Attack attack;
+  for (size_t k = 0; k < kAttackKeys; ++k) attack.keys.push_back(KeyPair::Generate());
+  attack.bodies.resize(kAttackKeys);
   auto sign = [&](size_t first, size_t step) {
     for (size_t k = first; k < kAttackKeys; k += step) {
-      const KeyPair key = KeyPair::Generate();
       Json list = Json::array();
       for (uint64_t nonce = 1; nonce <= kPerKey; ++nonce) {
-        list.push_back(ToHex(ledger::Encode(GappedTransfer(chain_id, key, nonce, expiry))));
+        list.push_back(
+            ToHex(ledger::Encode(GappedTransfer(chain_id, attack.keys[k], nonce, expiry))));
       }
-      bodies[k] = Json{{"txs", std::move(list)}}.dump();
+      attack.bodies[k] = Json{{"txs", std::move(list)}}.dump();
     }
   };
   std::thread other(sign, 1, 2);
   sign(0, 2);
   other.join();
-  return bodies;
+  return attack;
+}
+
+Json ParseBody(const Result<net::HttpReply>& reply) {
+  return reply.ok() ? Json::parse(reply->body, nullptr, false) : Json();
+}
+
+// Unknown keys get nowhere: a whole batch is refused before any signature check.
+void ExpectUnknownKeysRefused(net::HttpClient& node, const Attack& attack) {
+  const Json body = ParseBody(node.Post("/v1/txs", attack.bodies.front()));
+  ASSERT_TRUE(body.is_object()) << "no answer";
+  EXPECT_EQ(body.value("accepted", uint64_t{99}), 0u) << body.dump().substr(0, 300);
+  EXPECT_EQ(body["results"][0]["error"]["code"], "unknown_sender");
+}
+
+// The registrar enrols every attacking key through `node`, and waits until all committed.
+void Enrol(net::HttpClient& node, const std::string& chain_id, const KeyPair& registrar,
+           const Attack& attack, uint64_t expiry) {
+  const Json account = ParseBody(node.Get("/v1/accounts/" + EncodeAddress(registrar.public_key())));
+  uint64_t nonce = account.value("pending_next_nonce", uint64_t{0});
+  Json list = Json::array();
+  std::vector<Hash256> ids;
+  for (const KeyPair& key : attack.keys) {
+    ledger::Transaction tx;
+    tx.chain_id = chain_id;
+    tx.nonce = nonce++;
+    tx.expiry_height = expiry;
+    tx.contract = std::string(contracts::kAccounts);
+    tx.method = "enrol";
+    tx.args = contracts::EncodeArgs(contracts::EnrolArgs{key.public_key()});
+    tx.Sign(registrar);
+    list.push_back(ToHex(ledger::Encode(tx)));
+    ids.push_back(tx.Id());
+  }
+  const Json posted = ParseBody(node.Post("/v1/txs", Json{{"txs", list}}.dump()));
+  ASSERT_EQ(posted.value("accepted", uint64_t{0}), kAttackKeys) << posted.dump().substr(0, 300);
+  for (const Hash256& id : ids) {
+    Json done;
+    ASSERT_TRUE(LocalNet::WaitFor(
+        [&] {
+          done = ParseBody(node.Get("/v1/tx/" + id.ToHex() + "?wait_ms=2000"));
+          return done.is_object() && done.value("status", "") == "committed";
+        },
+        30s))
+        << done.dump();
+    ASSERT_TRUE(CommittedOk(done)) << done.dump();
+  }
 }
 
 // Posts every batch to `targets` in turn until `stop`; counts what was accepted.
@@ -108,7 +166,11 @@ TEST(FillAttackTest, FourValidatorsKeepCommittingHonestTransfersAndEvictTheFlood
   std::vector<net::HttpUrl> targets;
   for (size_t n : net.AllNodes()) targets.push_back(Loopback(net.api_port(n)));
   const uint64_t expiry = net.DefaultExpiry();
-  Flood flood(targets, AttackBatches("city-testnet", expiry));
+  const Attack attack = SignAttack("city-testnet", expiry);
+  net::HttpClient first(targets.front());
+  ExpectUnknownKeysRefused(first, attack);
+  Enrol(first, "city-testnet", net.Key("registrar"), attack, expiry);
+  Flood flood(targets, attack.bodies);
   ASSERT_TRUE(LocalNet::WaitFor([&] { return flood.posts() >= kAttackKeys; }, 60s));
 
   // Honest transfers, one at a time, each to another validator, while the flood goes on.
@@ -184,11 +246,18 @@ TEST(FillAttackTest, ALoneDevNodeStaysUpAndCommitsUnderTheSameFlood) {
   const std::string chain_id = status.value("chain_id", std::string());
   const uint64_t expiry = StatusU64(status, "height") + 1000;
 
-  Flood flood({Loopback(base_port + 1)}, AttackBatches(chain_id, expiry));
+  const Attack attack = SignAttack(chain_id, expiry);
+  ExpectUnknownKeysRefused(client, attack);
+  Result<KeyPair> registrar = ReadKeyFile(dir.path() / "dev" / "keys" / "registrar.key", "citydev");
+  ASSERT_TRUE(registrar.ok()) << registrar.status().ToString();
+  Enrol(client, chain_id, *registrar, attack, expiry);
+  Flood flood({Loopback(base_port + 1)}, attack.bodies);
   ASSERT_TRUE(LocalNet::WaitFor([&] { return flood.posts() >= 2 * kAttackKeys; }, 120s));
-  // A runnable transaction of a fresh key gets in and commits while the flood goes on.
-  const KeyPair fresh = KeyPair::Generate();
-  const ledger::Transaction tx = GappedTransfer(chain_id, fresh, 0, expiry);
+  // A runnable transaction (of an enrolled key) gets in and commits while the flood goes on.
+  const uint64_t next =
+      ParseBody(client.Get("/v1/accounts/" + EncodeAddress(registrar->public_key())))
+          .value("pending_next_nonce", uint64_t{0});
+  const ledger::Transaction tx = GappedTransfer(chain_id, *registrar, next, expiry);
   Result<net::HttpReply> submitted =
       client.Post("/v1/tx", Json{{"tx", ToHex(ledger::Encode(tx))}}.dump());
   ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();

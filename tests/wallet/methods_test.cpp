@@ -166,6 +166,8 @@ struct Case {
 
 std::vector<Case> Cases() {
   return {
+      {"accounts", "enrol", {{"account", Addr(2)}}},
+      {"accounts", "revoke", {{"account", Addr(3)}}},
       {"governance",
        "propose",
        {{"action", "grant-role"},

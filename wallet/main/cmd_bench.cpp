@@ -8,13 +8,13 @@ namespace city::cityctl {
 
 void AddBenchCommand(CLI::App& app, Cli& cli) {
   auto options = std::make_shared<wallet::BenchOptions>();
-  auto funder = std::make_shared<std::string>("citizen");
+  auto funder = std::make_shared<std::string>("registrar");
   auto contract = std::make_shared<std::string>("ubi");
   CLI::App* bench = app.add_subcommand(
       "bench",
       "Offer pre-signed UBI transfers at a steady rate; report committed tx/s and commit latency "
-      "as JSON. For test networks: it moves tokens from --from to fresh accounts whose keys it "
-      "does not keep");
+      "as JSON. For test networks: --from enrols fresh accounts whose keys it does not keep and "
+      "moves tokens to them");
   bench->add_option("--rate", options->rate, "Transactions offered per second")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -30,7 +30,7 @@ void AddBenchCommand(CLI::App& app, Cli& cli) {
   bench->add_option("--contract", *contract, "The load's contract (ubi transfers)")
       ->check(CLI::IsMember({"ubi"}))
       ->capture_default_str();
-  bench->add_option("--from", *funder, "A key holding ubi tokens, to fund the accounts")
+  bench->add_option("--from", *funder, "A registrar or admin key holding ubi tokens: it enrols and funds the accounts")
       ->capture_default_str();
   cli.OnRun(bench, [&cli, options, funder]() -> CommandResult {
     Result<KeyPair> key = cli.LoadKey(*funder);

@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "city/contracts/accounts.h"
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
 #include "city/crypto/bytes.h"
@@ -32,17 +33,24 @@ constexpr uint64_t kExpiryBlocks = 15'000;  // within the nodes' default horizon
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-ledger::Transaction Transfer(const std::string& chain_id, const KeyPair& from, const PublicKey& to,
-                             uint64_t amount, uint64_t nonce, uint64_t expiry) {
+ledger::Transaction Signed(const std::string& chain_id, const KeyPair& from,
+                           std::string_view contract, std::string_view method, Bytes args,
+                           uint64_t nonce, uint64_t expiry) {
   ledger::Transaction tx;
   tx.chain_id = chain_id;
   tx.nonce = nonce;
   tx.expiry_height = expiry;
-  tx.contract = std::string(contracts::kUbi);
-  tx.method = "transfer";
-  tx.args = contracts::EncodeArgs(contracts::UbiTransferArgs{to, amount});
+  tx.contract = std::string(contract);
+  tx.method = std::string(method);
+  tx.args = std::move(args);
   tx.Sign(from);
   return tx;
+}
+
+ledger::Transaction Transfer(const std::string& chain_id, const KeyPair& from, const PublicKey& to,
+                             uint64_t amount, uint64_t nonce, uint64_t expiry) {
+  return Signed(chain_id, from, contracts::kUbi, "transfer",
+                contracts::EncodeArgs(contracts::UbiTransferArgs{to, amount}), nonce, expiry);
 }
 
 // Notes the time each transaction id is first seen committed, from a thread that follows
@@ -232,12 +240,19 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder,
   Result<Json> funder_state = node.Get("/v1/accounts/" + EncodeAddress(funder.public_key()));
   if (!funder_state.ok()) return funder_state.status();
   const uint64_t funder_nonce = funder_state->value("pending_next_nonce", uint64_t{0});
+  // The ledger is permissioned: the funder (a registrar in dev and testnet) enrols the fresh
+  // accounts before it funds them.
   std::vector<ledger::Transaction> funding;
   for (size_t a = 0; a < accounts.size(); ++a) {
-    funding.push_back(Transfer(chain_id, funder, accounts[a].public_key(), per_account,
-                               funder_nonce + a, expiry));
+    funding.push_back(Signed(chain_id, funder, contracts::kAccounts, "enrol",
+                             contracts::EncodeArgs(contracts::EnrolArgs{accounts[a].public_key()}),
+                             funder_nonce + a, expiry));
   }
-  progress("funding " + std::to_string(accounts.size()) + " accounts from " +
+  for (size_t a = 0; a < accounts.size(); ++a) {
+    funding.push_back(Transfer(chain_id, funder, accounts[a].public_key(), per_account,
+                               funder_nonce + accounts.size() + a, expiry));
+  }
+  progress("enrolling and funding " + std::to_string(accounts.size()) + " accounts from " +
            EncodeAddress(funder.public_key()));
   std::vector<Clock::time_point> funding_sent(funding.size());
   Submitted funded;
@@ -256,6 +271,14 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder,
                            options.drain_timeout);
       !s.ok()) {
     return s;
+  }
+  Result<Json> enrolled = node.Get("/v1/accounts/" + EncodeAddress(accounts[0].public_key()));
+  if (!enrolled.ok()) return enrolled.status();
+  if (enrolled->value("enrolled", "none") == "none") {
+    return Status(ErrorCode::kPermissionDenied,
+                  "the funding key " + EncodeAddress(funder.public_key()) +
+                      " could not enrol the bench's accounts: it must hold the registrar or "
+                      "admin role");
   }
 
   // Transaction k: account k mod n sends 1 token to the next account, its nonces in order.

@@ -612,19 +612,39 @@ c::UbiRegisterArgs BuildUbiRegister(Flags& flags, const TxContext&) {
   return args;
 }
 
+// A method whose only argument is an account (--account), sent by a registrar.
+template <typename Args>
+Entry AccountMethod(std::string contract, std::string command, std::string summary,
+                    const ArgSpec& flag) {
+  std::string example = "cityctl tx " + contract + " " + command + " --account bob --from registrar";
+  return Define<Args>(
+      {std::move(contract), command, command, std::move(summary), std::move(example), {flag}},
+      [](Flags& flags, const TxContext&) { return Args{flags.Account("account")}; },
+      [](const Args& args) { return Json{{"account", Address(args.account)}}; });
+}
+
 // suspend and resume differ only in their words.
 Entry CitizenMethod(std::string command, std::string summary) {
-  return Define<c::UbiCitizenArgs>(
-      {"ubi",
-       command,
-       command,
-       std::move(summary),
-       "cityctl tx ubi " + command + " --account bob --from registrar",
-       {kCitizenFlag}},
-      [](Flags& flags, const TxContext&) { return c::UbiCitizenArgs{flags.Account("account")}; },
-      [](const c::UbiCitizenArgs& args) {
-        return Json{{"account", Address(args.account)}};
-      });
+  return AccountMethod<c::UbiCitizenArgs>("ubi", std::move(command), std::move(summary),
+                                          kCitizenFlag);
+}
+
+// accounts
+
+std::vector<Entry> AccountsMethods() {
+  const ArgSpec account = Required("account", ArgType::kAccount, "the account (city1...)");
+  return {
+      AccountMethod<c::EnrolArgs>(
+          "accounts", "enrol",
+          "Enrol an account so it may send transactions: a patient, staff member or company "
+          "(registrars and admins only).",
+          account),
+      AccountMethod<c::EnrolArgs>(
+          "accounts", "revoke",
+          "End an enrolment made with enrol; roles and citizenship enrol on their own "
+          "(registrars and admins only).",
+          account),
+  };
 }
 
 std::vector<Entry> UbiMethods() {
@@ -1117,7 +1137,8 @@ std::vector<Entry> LogisticsMethods() {
 const std::vector<Entry>& Entries() {
   static const std::vector<Entry> entries = [] {
     std::vector<Entry> all;
-    for (auto group : {GovernanceMethods, UbiMethods, EmrMethods, LogisticsMethods}) {
+    for (auto group :
+         {AccountsMethods, GovernanceMethods, UbiMethods, EmrMethods, LogisticsMethods}) {
       std::vector<Entry> more = group();
       std::move(more.begin(), more.end(), std::back_inserter(all));
     }

@@ -36,6 +36,9 @@ std::string U64Key(uint64_t value);
 Bytes U64Value(uint64_t value);
 std::optional<uint64_t> ReadU64Value(const std::optional<Bytes>& stored);
 
+// A genesis state write of `contract`'s key space: "<contract>/<key>" = value.
+ledger::StateWrite GenesisStateWrite(std::string_view contract, std::string_view key, Bytes value);
+
 // A page request from query parameters {"cursor": hex, "limit": n, "newest_first": bool}.
 Result<ledger::PageRequest> PageFromJson(const Json& params);
 Json PageToJson(const std::optional<Bytes>& next_cursor);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "city/contracts/accounts.h"
 #include "city/contracts/emr.h"
 #include "city/contracts/executor.h"
 #include "city/contracts/governance.h"
@@ -17,9 +18,12 @@ namespace city::contracts {
 struct CityGenesis {
   GovernanceGenesis governance;
   UbiGenesis ubi;
+  // Enrolled by the genesis in the accounts contract (validators, balance holders); council
+  // members and role holders are enrolled through their roles.
+  std::vector<PublicKey> enrolled;
 };
 
-// governance, ubi, emr and logistics.
+// accounts, governance, ubi, emr and logistics.
 std::unique_ptr<Registry> MakeCityRegistry();
 Result<std::vector<ledger::StateWrite>> CityGenesisWrites(const CityGenesis& genesis);
 

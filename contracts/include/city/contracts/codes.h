@@ -22,6 +22,7 @@ enum class Code : uint32_t {
   kInsufficientFunds = 10,
   kOverflow = 11,       // an amount would leave the 64-bit range
   kLimitExceeded = 12,  // a per-object bound (e.g. pallet size) would be exceeded
+  kUnknownSender = 13,  // the sender is not enrolled (accounts.h; the nonce is not consumed)
 };
 
 std::string_view CodeName(uint32_t code);

@@ -3,10 +3,11 @@
 //
 // Per transaction, in block order:
 //   1. expiry: a transaction past its expiry height fails with kExpired;
-//   2. nonce: it must be the sender's next nonce, or it fails with kBadNonce;
-//      (neither of these consumes a nonce: the sender could not have meant it)
-//   3. the nonce is consumed;
-//   4. the contract method runs (arguments, permission, body); its writes, events and index
+//   2. sender: it must be enrolled (accounts.h), or it fails with kUnknownSender;
+//   3. nonce: it must be the sender's next nonce, or it fails with kBadNonce;
+//      (none of these consumes a nonce: the sender could not have meant it)
+//   4. the nonce is consumed;
+//   5. the contract method runs (arguments, permission, body); its writes, events and index
 //      entries are kept only if it succeeds; a failure is recorded with its code.
 // The same block on the same state always gives the same results, writes and state root.
 #pragma once
@@ -28,6 +29,9 @@ Bytes NonceKey(const PublicKey& account);
 Bytes RoleKey(std::string_view role, const PublicKey& account);
 // Where governance keeps parameters: "governance/param/<name>" holds a u64 (LE).
 Bytes ParamKey(std::string_view name);
+// Where governance counts an account's roles: "governance/member/<account>", a u64 (LE),
+// absent when it holds none.
+Bytes MemberKey(const PublicKey& account);
 // The next nonce of `account` in `state` (0 when it has never sent).
 uint64_t NextNonce(const StateReader& state, const PublicKey& account);
 

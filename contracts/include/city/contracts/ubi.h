@@ -154,6 +154,8 @@ struct UbiGenesis {
 };
 
 std::unique_ptr<Contract> MakeUbi();
+// The full state key of a citizen record, "ubi/citizen/<account>" (enrolment reads it).
+Bytes UbiCitizenKey(const PublicKey& account);
 // The genesis state writes; kInvalidArgument for an invalid or repeated account, a zero
 // balance, or a total past 2^64 - 1.
 Result<std::vector<ledger::StateWrite>> UbiGenesisWrites(const UbiGenesis& genesis);

@@ -12,6 +12,7 @@ enum class Admission : uint8_t {
   kInvalid,           // breaks a stateless rule of the transaction format
   kTooLarge,          // over the size limit
   kAlreadyCommitted,  // this id is in a committed block
+  kUnknownSender,     // the sender is not enrolled (contracts/accounts.h)
   kExpired,           // expiry height at or below the tip
   kExpiryTooFar,      // expiry further ahead than the node's horizon
   kNonceUsed,         // nonce below the sender's committed next nonce (a replay)

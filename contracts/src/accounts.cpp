@@ -28,24 +28,23 @@ uint64_t Count(const Call& call) { return ReadU64Value(call.Get(kCountKey)).valu
 class Accounts : public Contract {
  public:
   Accounts() : Contract(std::string(kAccounts)) {
-    auto registrar_or_admin = Permission<EnrolArgs>{
-        {std::string(kRegistrarRole), std::string(kAdminRole)}, nullptr};
-    AddMethod<EnrolArgs>("enrol", registrar_or_admin,
-                         [](Call& call, const EnrolArgs& args) -> Outcome {
-                           if (!args.account.IsValidPoint()) {
-                             return Outcome::Fail(Code::kBadArguments, "invalid account");
-                           }
-                           const std::string key = EnrolledStateKey(args.account);
-                           if (call.Get(key)) {
-                             return Outcome::Fail(Code::kAlreadyExists, "already enrolled");
-                           }
-                           call.Put(key, ledger::Encode(Enrolment{call.caller(),
-                                                                  call.block().timestamp_ms}));
-                           call.Put(kCountKey, U64Value(Count(call) + 1));
-                           call.Emit("enrolled", {});
-                           call.Relate(args.account);
-                           return Outcome::Ok();
-                         });
+    auto registrar_or_admin =
+        Permission<EnrolArgs>{{std::string(kRegistrarRole), std::string(kAdminRole)}, nullptr};
+    AddMethod<EnrolArgs>(
+        "enrol", registrar_or_admin, [](Call& call, const EnrolArgs& args) -> Outcome {
+          if (!args.account.IsValidPoint()) {
+            return Outcome::Fail(Code::kBadArguments, "invalid account");
+          }
+          const std::string key = EnrolledStateKey(args.account);
+          if (call.Get(key)) {
+            return Outcome::Fail(Code::kAlreadyExists, "already enrolled");
+          }
+          call.Put(key, ledger::Encode(Enrolment{call.caller(), call.block().timestamp_ms}));
+          call.Put(kCountKey, U64Value(Count(call) + 1));
+          call.Emit("enrolled", {});
+          call.Relate(args.account);
+          return Outcome::Ok();
+        });
     AddMethod<EnrolArgs>("revoke", registrar_or_admin,
                          [](Call& call, const EnrolArgs& args) -> Outcome {
                            const std::string key = EnrolledStateKey(args.account);

@@ -262,7 +262,6 @@ class Governance : public Contract {
   }
 };
 
-
 }  // namespace
 
 std::unique_ptr<Contract> MakeGovernance() { return std::make_unique<Governance>(); }

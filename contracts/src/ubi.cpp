@@ -279,7 +279,6 @@ class Ubi : public Contract {
   }
 };
 
-
 }  // namespace
 
 Bytes UbiCitizenKey(const PublicKey& account) {
@@ -306,7 +305,8 @@ Result<std::vector<ledger::StateWrite>> UbiGenesisWrites(const UbiGenesis& genes
     }
     writes.push_back(GenesisStateWrite(kUbi, BalanceKey(account), U64Value(balance)));
   }
-  if (issued != 0) writes.push_back(GenesisStateWrite(kUbi, std::string(kIssuedKey), U64Value(issued)));
+  if (issued != 0)
+    writes.push_back(GenesisStateWrite(kUbi, std::string(kIssuedKey), U64Value(issued)));
   return writes;
 }
 

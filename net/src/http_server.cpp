@@ -387,8 +387,39 @@ Result<HttpRequest> ToHttpRequest(BeastRequest message) {
   return request;
 }
 
+// The name in a Host header: "[::1]:8080" -> "::1", "Node.Example:80" -> "node.example".
+std::string HostName(std::string_view host) {
+  if (host.starts_with('[')) {
+    const size_t close = host.find(']');
+    host = host.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  return Lower(host);
+}
+
+bool DeclaresJson(const HttpRequest& request) {
+  auto it = request.headers.find("content-type");
+  if (it == request.headers.end()) return false;
+  std::string_view type = it->second;
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  return Lower(type) == "application/json";
+}
+
 std::optional<HttpResponse> RouteRefusal(const HttpRequest& request, const Router::Match& match,
-                                         bool ready) {
+                                         bool ready, const HttpServerOptions& options) {
+  if (!options.allowed_hosts.empty()) {
+    auto host = request.headers.find("host");
+    if (host != request.headers.end()) {
+      const std::string name = HostName(host->second);
+      if (std::find(options.allowed_hosts.begin(), options.allowed_hosts.end(), name) ==
+          options.allowed_hosts.end()) {
+        return HttpResponse::Error(403, "host_not_allowed",
+                                   "this node does not answer for the host '" + name + "'");
+      }
+    }
+  }
   if (match.handler == nullptr) {
     if (match.status == 405) {
       return HttpResponse::Error(405, "method_not_allowed",
@@ -398,6 +429,10 @@ std::optional<HttpResponse> RouteRefusal(const HttpRequest& request, const Route
   }
   if (!ready && !match.options.available_when_not_ready) {
     return HttpResponse::Error(503, "not_ready", "the node is not ready yet");
+  }
+  if (options.require_json_body && !request.body.empty() && !DeclaresJson(request)) {
+    return HttpResponse::Error(415, "unsupported_media_type",
+                               "a request body must be sent as Content-Type: application/json");
   }
   return std::nullopt;
 }
@@ -460,7 +495,7 @@ BeastResponse HandleRawRequest(std::string_view bytes, const Router& router,
                            version, keep_alive);
   }
   Router::Match match = router.Find(request->method, request->path);
-  if (auto refusal = RouteRefusal(*request, match, ready)) {
+  if (auto refusal = RouteRefusal(*request, match, ready, options)) {
     return ToBeastResponse(std::move(*refusal), version, keep_alive);
   }
   request->params = std::move(match.params);
@@ -519,7 +554,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void OnAccept(const beast::error_code& ec, tcp::socket socket);
   bool Register(const std::shared_ptr<HttpSession>& session);
   void Unregister(const HttpSession* session);
-  void ReleaseConnection();
+  void ReleaseConnection(const std::string& remote_address);
   void RecordResponse(int status, std::optional<Clock::duration> latency);
   void Stop();
 
@@ -546,6 +581,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // this server's share back out of the gauge exactly.
   std::mutex metrics_mutex;
   std::atomic<uint64_t> connections_open{0};            // written under metrics_mutex
+  std::unordered_map<std::string, size_t> open_per_ip;  // metrics_mutex
   std::optional<http_internal::ServerMetrics> metrics;  // metrics_mutex; reset by Stop
   std::shared_ptr<MetricsRegistry> registry;            // what `metrics` points into
 };
@@ -555,20 +591,18 @@ namespace http_internal {
 // One accepted connection. Everything but the responder runs on the socket's strand.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket, bool counted)
+  HttpSession(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket, bool counted,
+              std::string remote_address)
       : server_(std::move(server)),
         options_(server_->options),
         stream_(std::move(socket)),
         request_timer_(stream_.get_executor()),
         handler_timer_(stream_.get_executor()),
-        counted_(counted) {
-    beast::error_code ec;
-    const auto remote = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_address_ = remote.address().to_string();
-  }
+        counted_(counted),
+        remote_address_(std::move(remote_address)) {}
 
   ~HttpSession() {
-    if (counted_) server_->ReleaseConnection();
+    if (counted_) server_->ReleaseConnection(remote_address_);
     server_->Unregister(this);
   }
 
@@ -578,13 +612,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Start() {
     Post([this] { ReadRequest(); });
   }
-  // Over the connection cap: say so, then close.
-  void Refuse() {
-    Post([this] {
-      WriteResponse(HttpResponse::Error(429, "overloaded",
-                                        "too many connections (at most " +
-                                            std::to_string(options_.max_connections) + ")"),
-                    /*keep_alive=*/false);
+  // Over a connection cap: say so, then close.
+  void Refuse(std::string why) {
+    Post([this, why = std::move(why)] {
+      WriteResponse(HttpResponse::Error(429, "overloaded", why), /*keep_alive=*/false);
     });
   }
   void CloseSoon() {
@@ -744,8 +775,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     HttpRequest& request = *decoded;
     request.remote_address = remote_address_;
     Router::Match match = server_->router.Find(request.method, request.path);
-    if (auto refusal =
-            RouteRefusal(request, match, server_->ready.load(std::memory_order_relaxed))) {
+    if (auto refusal = RouteRefusal(request, match, server_->ready.load(std::memory_order_relaxed),
+                                    options_)) {
       WriteResponse(std::move(*refusal), keep_alive_);
       return;
     }
@@ -913,7 +944,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.close();
     if (counted_) {
       counted_ = false;
-      server_->ReleaseConnection();
+      server_->ReleaseConnection(remote_address_);
     }
   }
 
@@ -937,8 +968,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::unique_ptr<BeastResponse> response_;  // alive while it is written
   size_t drained_ = 0;
   bool closed_ = false;
-  bool counted_;                // holds one of the server's connection slots
-  std::string remote_address_;  // the client's IP, read once at accept
+  bool counted_;                      // holds one of the server's connection slots
+  const std::string remote_address_;  // the client's IP, read once at accept
 };
 
 }  // namespace http_internal
@@ -972,29 +1003,41 @@ void HttpServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket)
   }
   beast::error_code option_ec;
   socket.set_option(tcp::no_delay(true), option_ec);  // small responses go out at once
+  std::string remote_address;
+  if (const auto remote = socket.remote_endpoint(option_ec); !option_ec) {
+    remote_address = remote.address().to_string();
+  }
   std::shared_ptr<HttpSession> session;
   bool counted = false;
+  std::string refusal;
   {
     std::lock_guard lock(metrics_mutex);
-    if (connections_open.load() < options.max_connections) {
+    const size_t from_ip = open_per_ip.contains(remote_address) ? open_per_ip[remote_address] : 0;
+    if (connections_open.load() >= options.max_connections) {
+      refusal = "too many connections (at most " + std::to_string(options.max_connections) + ")";
+    } else if (options.max_connections_per_ip != 0 && from_ip >= options.max_connections_per_ip) {
+      refusal = "too many connections from " + remote_address + " (at most " +
+                std::to_string(options.max_connections_per_ip) + " per address)";
+    } else {
       counted = true;
       connections_open.fetch_add(1);
+      ++open_per_ip[remote_address];
       if (metrics) metrics->open->Add(1);
-    } else if (metrics) {
-      metrics->refused->Increment();
     }
+    if (!counted && metrics) metrics->refused->Increment();
   }
   if (counted) {
     connections_accepted.fetch_add(1, std::memory_order_relaxed);
   } else {
     connections_refused.fetch_add(1, std::memory_order_relaxed);
   }
-  session = std::make_shared<HttpSession>(shared_from_this(), std::move(socket), counted);
+  session = std::make_shared<HttpSession>(shared_from_this(), std::move(socket), counted,
+                                          std::move(remote_address));
   if (Register(session)) {
     if (counted) {
       session->Start();
     } else {
-      session->Refuse();
+      session->Refuse(std::move(refusal));
     }
   }
   DoAccept();
@@ -1014,9 +1057,12 @@ void HttpServer::Impl::Unregister(const HttpSession* session) {
   sessions.erase(session);
 }
 
-void HttpServer::Impl::ReleaseConnection() {
+void HttpServer::Impl::ReleaseConnection(const std::string& remote_address) {
   std::lock_guard lock(metrics_mutex);
   connections_open.fetch_sub(1);
+  if (auto it = open_per_ip.find(remote_address); it != open_per_ip.end() && --it->second == 0) {
+    open_per_ip.erase(it);
+  }
   if (metrics) metrics->open->Add(-1);
 }
 

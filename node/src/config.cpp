@@ -38,7 +38,7 @@ struct Option {
 };
 
 // In the order of the rendered file. [[p2p.peers]] is rendered after the [p2p] options.
-const std::array<Option, 26> kOptions = {{
+const std::array<Option, 28> kOptions = {{
     {"node", "moniker", "A name for this node in logs and status output.", &NodeConfig::moniker},
     {"p2p", "listen_host", "The address the validator link listener binds to.",
      &NodeConfig::p2p_listen_host},
@@ -49,6 +49,13 @@ const std::array<Option, 26> kOptions = {{
     {"api", "port", "The TCP port of the client API.", &NodeConfig::api_port, 1, 65535},
     {"api", "max_connections", "Client API connections open at once; more are refused.",
      &NodeConfig::api_max_connections, 1},
+    {"api", "max_connections_per_ip",
+     "The most connections one client address may hold open (0: no cap of its own).",
+     &NodeConfig::api_max_connections_per_ip, 0},
+    {"api", "allowed_hosts",
+     "Host names the API answers for, comma-separated, besides listen_host (a defence against\n"
+     "# DNS rebinding); \"*\" answers for any name.",
+     &NodeConfig::api_allowed_hosts},
     {"api", "max_body_bytes", "The largest request body the API accepts (a batch of transactions).",
      &NodeConfig::api_max_body_bytes, 1},
     {"consensus", "base_timeout_ms",

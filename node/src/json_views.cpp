@@ -93,12 +93,10 @@ Json TxResultJson(const ledger::TxResult& result) {
   for (const PublicKey& account : result.related_accounts) {
     related.push_back(EncodeAddress(account));
   }
-  return Json{{"code", result.code},
-              {"code_name", std::string(contracts::CodeName(result.code))},
-              {"ok", result.ok()},
-              {"detail", result.detail},
-              {"events", std::move(events)},
-              {"related_accounts", std::move(related)}};
+  return Json{
+      {"code", result.code},         {"code_name", std::string(contracts::CodeName(result.code))},
+      {"ok", result.ok()},           {"detail", result.detail},
+      {"events", std::move(events)}, {"related_accounts", std::move(related)}};
 }
 
 Json StateProofJson(ByteSpan key, const ledger::StateAt& state) {

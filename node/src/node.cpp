@@ -6,8 +6,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cctype>
 #include <condition_variable>
 #include <thread>
 
@@ -25,6 +27,26 @@
 
 namespace city::node {
 namespace {
+
+// The Host names the client API answers for: the listen address and the configured ones;
+// empty (any) when the configuration says "*".
+std::vector<std::string> AllowedApiHosts(const NodeConfig& config) {
+  std::vector<std::string> hosts = {config.api_listen_host};
+  std::string_view list = config.api_allowed_hosts;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item == "*") return {};
+    std::string name(item);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!name.empty()) hosts.push_back(std::move(name));
+  }
+  return hosts;
+}
 
 // Holds an exclusive flock on <home>/node.lock; the file names the holder's pid.
 Result<int> LockHome(const HomePaths& paths) {
@@ -270,6 +292,9 @@ Status Node::Impl::StartServices() {
   http_options.bind_address = config.api_listen_host;
   http_options.port = config.api_port;
   http_options.max_connections = config.api_max_connections;
+  http_options.max_connections_per_ip = config.api_max_connections_per_ip;
+  http_options.allowed_hosts = AllowedApiHosts(config);
+  http_options.require_json_body = true;
   http_options.max_body_bytes = config.api_max_body_bytes;
   Result<std::unique_ptr<net::HttpServer>> server =
       net::HttpServer::Start(api_plane.io, http_options, MakeApiRouter(api), metrics);

@@ -1,8 +1,9 @@
 // Enrolment: the engine refuses a sender nobody enrolled (without consuming its nonce), a
 // registrar enrols and revokes, and roles and citizenship enrol on their own.
+#include "city/contracts/accounts.h"
+
 #include <gtest/gtest.h>
 
-#include "city/contracts/accounts.h"
 #include "city/contracts/ubi.h"
 #include "support/contract_harness.h"
 
@@ -34,9 +35,9 @@ class AccountsTest : public ::testing::Test {
     return NextNonce(StoreStateReader(chain_->store()), account);
   }
   ledger::TxResult Grant(const std::string& role, const PublicKey& account, bool grant = true) {
-    ProposeArgs args{{uint8_t(grant ? ActionKind::kGrantRole : ActionKind::kRevokeRole), role,
-                      account, 0, {}},
-                     chain_->height() + 50};
+    ProposeArgs args{
+        {uint8_t(grant ? ActionKind::kGrantRole : ActionKind::kRevokeRole), role, account, 0, {}},
+        chain_->height() + 50};
     return chain_->Call(council_[0], "governance", "propose", args);
   }
 
@@ -69,27 +70,27 @@ TEST_F(AccountsTest, ARegistrarEnrolsAndRevokes) {
   EXPECT_TRUE(record->at("enrolled_here").get<bool>());
   EXPECT_EQ(record->at("by"), EncodeAddress(registrar_.public_key()));
   // Enrolled, it sends (the call itself fails for lack of tokens, but runs and uses a nonce).
-  EXPECT_EQ(chain_->Call(patient, "ubi", "transfer", UbiTransferArgs{registrar_.public_key(), 1})
-                .code,
-            CodeOf(Code::kInsufficientFunds));
+  EXPECT_EQ(
+      chain_->Call(patient, "ubi", "transfer", UbiTransferArgs{registrar_.public_key(), 1}).code,
+      CodeOf(Code::kInsufficientFunds));
   EXPECT_EQ(Nonce(patient.public_key()), 1u);
   EXPECT_EQ(chain_->Call(registrar_, "accounts", "enrol", EnrolArgs{patient.public_key()}).code,
             CodeOf(Code::kAlreadyExists));
 
   ASSERT_TRUE(chain_->Call(registrar_, "accounts", "revoke", EnrolArgs{patient.public_key()}).ok());
   EXPECT_EQ(Via(patient.public_key()), EnrolledVia::kNone);
-  EXPECT_EQ(chain_->Call(patient, "ubi", "transfer", UbiTransferArgs{registrar_.public_key(), 1})
-                .code,
-            CodeOf(Code::kUnknownSender));
+  EXPECT_EQ(
+      chain_->Call(patient, "ubi", "transfer", UbiTransferArgs{registrar_.public_key(), 1}).code,
+      CodeOf(Code::kUnknownSender));
   EXPECT_EQ(chain_->Call(registrar_, "accounts", "revoke", EnrolArgs{patient.public_key()}).code,
             CodeOf(Code::kNotFound));
 }
 
 TEST_F(AccountsTest, OnlyRegistrarsAndAdminsEnrol) {
   // TestKey(30) is enrolled (the harness) but holds no role.
-  EXPECT_EQ(chain_->Call(TestKey(30), "accounts", "enrol", EnrolArgs{TestKey(31).public_key()})
-                .code,
-            CodeOf(Code::kPermissionDenied));
+  EXPECT_EQ(
+      chain_->Call(TestKey(30), "accounts", "enrol", EnrolArgs{TestKey(31).public_key()}).code,
+      CodeOf(Code::kPermissionDenied));
   EXPECT_EQ(chain_->Call(registrar_, "accounts", "enrol", EnrolArgs{PublicKey{}}).code,
             CodeOf(Code::kBadArguments));
 }

@@ -12,7 +12,8 @@ namespace {
 TEST(CityContracts, RegistryHoldsTheFiveContracts) {
   const std::unique_ptr<Registry> registry = MakeCityRegistry();
   ASSERT_NE(registry, nullptr);
-  EXPECT_EQ(registry->Names(), (std::vector<std::string>{"accounts", "emr", "governance", "logistics", "ubi"}));
+  EXPECT_EQ(registry->Names(),
+            (std::vector<std::string>{"accounts", "emr", "governance", "logistics", "ubi"}));
   for (const std::string& name : registry->Names()) {
     EXPECT_FALSE(registry->Find(name)->MethodNames().empty()) << name;
     EXPECT_FALSE(registry->Find(name)->QueryNames().empty()) << name;

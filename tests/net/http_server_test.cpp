@@ -94,10 +94,17 @@ struct RawReply {
 // gives up after 5 s so a broken server fails the test instead of hanging it.
 class RawConnection {
  public:
-  explicit RawConnection(uint16_t port) {
+  // `from`: the local address to connect from (any of 127.0.0.0/8 reaches the loopback).
+  explicit RawConnection(uint16_t port, const char* from = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     timeval timeout{5, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    if (from != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from, &local.sin_addr);
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local));
+    }
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(port);
@@ -642,6 +649,92 @@ TEST(HttpServerLoad, ConnectionsOverTheCapGet429ThenServiceResumes) {
     if (status != 200) std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(status, 200);
+}
+
+TEST(HttpServerLoad, OneAddressCannotTakeEveryConnection) {
+  Router router;
+  router.Get("/x", Answer("ok"));
+  HttpServerOptions options = TestOptions();
+  options.max_connections = 10;
+  options.max_connections_per_ip = 2;
+  TestServer server(std::move(router), options);
+
+  RawConnection first(server.port(), "127.0.0.1");
+  RawConnection second(server.port(), "127.0.0.1");
+  for (RawConnection* connection : {&first, &second}) {
+    ASSERT_TRUE(connection->Send(Get("/x")));
+    const auto reply = connection->Read();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->status, 200);
+  }
+  RawConnection third(server.port(), "127.0.0.1");
+  const auto refused = third.Read();
+  ASSERT_TRUE(refused.has_value());
+  ExpectError(*refused, 429, "overloaded");
+  EXPECT_NE(refused->body.find("from 127.0.0.1"), std::string::npos) << refused->body;
+  // Another client is served: the cap is per address, not global.
+  RawConnection other(server.port(), "127.0.0.2");
+  ASSERT_TRUE(other.Send(Get("/x")));
+  const auto served = other.Read();
+  ASSERT_TRUE(served.has_value());
+  EXPECT_EQ(served->status, 200);
+}
+
+TEST(HttpServerGuards, AHostOutsideTheAllowListIs403) {
+  Router router;
+  router.Get("/x", Answer("ok"));
+  HttpServerOptions options = TestOptions();
+  options.allowed_hosts = {"localhost", "127.0.0.1"};
+  TestServer server(std::move(router), options);
+  auto status_for = [&](const std::string& request) {
+    RawConnection connection(server.port());
+    EXPECT_TRUE(connection.Send(request));
+    const auto reply = connection.Read();
+    return reply ? reply->status : 0;
+  };
+  auto with_host = [](const std::string& host) {
+    return "GET /x HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
+  };
+  EXPECT_EQ(status_for(with_host("localhost:8080")), 200);
+  EXPECT_EQ(status_for(with_host("LocalHost")), 200);
+  EXPECT_EQ(status_for(with_host("127.0.0.1:1")), 200);
+  // A DNS-rebinding page sends its own name; an unlisted IPv6 literal is refused too.
+  EXPECT_EQ(status_for(with_host("attacker.example")), 403);
+  EXPECT_EQ(status_for(with_host("[::1]:8080")), 403);
+  EXPECT_EQ(status_for(with_host("localhost.attacker.example")), 403);
+  // No Host at all (HTTP/1.0 tools) is not a browser: it passes.
+  EXPECT_EQ(status_for("GET /x HTTP/1.0\r\n\r\n"), 200);
+  RawConnection connection(server.port());
+  ASSERT_TRUE(connection.Send(with_host("attacker.example")));
+  const auto refused = connection.Read();
+  ASSERT_TRUE(refused.has_value());
+  ExpectError(*refused, 403, "host_not_allowed");
+}
+
+TEST(HttpServerGuards, ABodyMustBeDeclaredJson) {
+  Router router;
+  router.Post("/x", [](const HttpRequest&) { return HttpResponse::Text("ok"); });
+  router.Get("/y", Answer("ok"));
+  HttpServerOptions options = TestOptions();
+  options.require_json_body = true;
+  TestServer server(std::move(router), options);
+  auto post = [&](std::string_view type_header) {
+    RawConnection connection(server.port());
+    EXPECT_TRUE(connection.Send("POST /x HTTP/1.1\r\nHost: t\r\n" + std::string(type_header) +
+                                "Content-Length: 2\r\n\r\n{}"));
+    return connection.Read();
+  };
+  const auto plain = post("Content-Type: text/plain\r\n");
+  ASSERT_TRUE(plain.has_value());
+  ExpectError(*plain, 415, "unsupported_media_type");
+  EXPECT_EQ(post("")->status, 415);
+  EXPECT_EQ(post("Content-Type: application/json-seq\r\n")->status, 415);
+  EXPECT_EQ(post("Content-Type: application/json\r\n")->status, 200);
+  EXPECT_EQ(post("Content-Type: Application/JSON; charset=utf-8\r\n")->status, 200);
+  // No body, nothing to declare.
+  RawConnection get(server.port());
+  ASSERT_TRUE(get.Send(Get("/y")));
+  EXPECT_EQ(get.Read()->status, 200);
 }
 
 // Holds responders of async handlers until the test answers them from its own thread.

@@ -44,6 +44,8 @@ NodeConfig EveryOptionChanged() {
   c.api_listen_host = "::1";
   c.api_port = 30001;
   c.api_max_connections = 64;
+  c.api_max_connections_per_ip = 5;
+  c.api_allowed_hosts = "node.example,10.0.0.7";
   c.api_max_body_bytes = 1 << 20;
   c.base_timeout_ms = 2'000;
   c.max_timeout_ms = 60'000;
@@ -96,6 +98,8 @@ port = 30004
 listen_host = "::1"
 port = 30001
 max_connections = 64
+max_connections_per_ip = 5
+allowed_hosts = "node.example,10.0.0.7"
 max_body_bytes = 1048576
 [consensus]
 base_timeout_ms = 2000
@@ -161,7 +165,7 @@ TEST(ConfigRender, EveryOptionHasACommentWithItsDefault) {
     }
     previous = line;
   }
-  EXPECT_EQ(options, 26u);  // every option of NodeConfig but the peers
+  EXPECT_EQ(options, 28u);  // every option of NodeConfig but the peers
   EXPECT_THAT(text, HasSubstr("Default: none."));
   EXPECT_THAT(text, HasSubstr("max_timeout_ms = 60000"));
   EXPECT_THAT(text, HasSubstr("Default: 30000."));

@@ -180,8 +180,8 @@ TEST(JsonViewsResult, EveryField) {
   result.events = {{"ubi", "transferred", {0x01, 0xfe}}, {"ubi", "burned", {}}};
   result.related_accounts = {test::TestKey(5).public_key(), test::TestKey(6).public_key()};
   const Json j = TxResultJson(result);
-  EXPECT_EQ(KeysOf(j),
-            (std::set<std::string>{"code", "code_name", "ok", "detail", "events", "related_accounts"}));
+  EXPECT_EQ(KeysOf(j), (std::set<std::string>{"code", "code_name", "ok", "detail", "events",
+                                              "related_accounts"}));
   EXPECT_EQ(j["code"], 0);
   EXPECT_EQ(j["ok"], true);
   EXPECT_EQ(j["detail"], "");

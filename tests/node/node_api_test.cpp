@@ -121,9 +121,9 @@ class NodeApiTest : public testing::Test {
   std::vector<std::string> Registrar(const std::string& method,
                                      const std::vector<PublicKey>& accounts) {
     const KeyPair registrar = Key("registrar");
-    uint64_t nonce = Get("/v1/accounts/" + EncodeAddress(registrar.public_key()))
-                         ["pending_next_nonce"]
-                             .get<uint64_t>();
+    uint64_t nonce =
+        Get("/v1/accounts/" + EncodeAddress(registrar.public_key()))["pending_next_nonce"]
+            .get<uint64_t>();
     Json batch = Json::array();
     std::vector<Hash256> ids;
     for (const PublicKey& account : accounts) {
@@ -408,6 +408,17 @@ TEST_F(NodeApiTest, AnUnknownSenderIsRefusedAtIntakeUntilARegistrarEnrolsIt) {
   auto [refused, refused_body] =
       Post("/v1/tx", {{"tx", Hex(Transfer(stranger, stranger.public_key(), 1, 1))}});
   EXPECT_EQ(refused, 403) << refused_body.dump();
+}
+
+// A web page may POST text/plain anywhere without asking: the node wants JSON declared.
+TEST_F(NodeApiTest, APostThatDoesNotDeclareJsonIs415) {
+  const KeyPair citizen = Key("citizen");
+  const std::string body =
+      Json{{"tx", Hex(Transfer(citizen, citizen.public_key(), 1, 1'000'000))}}.dump();
+  Result<net::HttpReply> plain = client_->Request("POST", "/v1/tx", body, "text/plain");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->status, 415) << plain->body;
+  EXPECT_NE(plain->body.find("unsupported_media_type"), std::string::npos) << plain->body;
 }
 
 // [consensus] max_block_cost caps what one proposal asks of every validator: at 5 units a

@@ -30,7 +30,9 @@ void AddBenchCommand(CLI::App& app, Cli& cli) {
   bench->add_option("--contract", *contract, "The load's contract (ubi transfers)")
       ->check(CLI::IsMember({"ubi"}))
       ->capture_default_str();
-  bench->add_option("--from", *funder, "A registrar or admin key holding ubi tokens: it enrols and funds the accounts")
+  bench
+      ->add_option("--from", *funder,
+                   "A registrar or admin key holding ubi tokens: it enrols and funds the accounts")
       ->capture_default_str();
   cli.OnRun(bench, [&cli, options, funder]() -> CommandResult {
     Result<KeyPair> key = cli.LoadKey(*funder);

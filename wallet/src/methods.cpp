@@ -616,11 +616,14 @@ c::UbiRegisterArgs BuildUbiRegister(Flags& flags, const TxContext&) {
 template <typename Args>
 Entry AccountMethod(std::string contract, std::string command, std::string summary,
                     const ArgSpec& flag) {
-  std::string example = "cityctl tx " + contract + " " + command + " --account bob --from registrar";
+  std::string example =
+      "cityctl tx " + contract + " " + command + " --account bob --from registrar";
   return Define<Args>(
       {std::move(contract), command, command, std::move(summary), std::move(example), {flag}},
       [](Flags& flags, const TxContext&) { return Args{flags.Account("account")}; },
-      [](const Args& args) { return Json{{"account", Address(args.account)}}; });
+      [](const Args& args) {
+        return Json{{"account", Address(args.account)}};
+      });
 }
 
 // suspend and resume differ only in their words.

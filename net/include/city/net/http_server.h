@@ -101,8 +101,16 @@ class Router {
 
 struct HttpServerOptions {
   std::string bind_address = "127.0.0.1";
-  uint16_t port = 0;                        // 0: an ephemeral port (see HttpServer::port)
-  size_t max_connections = 256;             // beyond it: 429, then close
+  uint16_t port = 0;                  // 0: an ephemeral port (see HttpServer::port)
+  size_t max_connections = 256;       // beyond it: 429, then close
+  size_t max_connections_per_ip = 0;  // from one client address; 0: no cap of its own
+  // Names a request's Host header may carry (without the port, lower case); empty: any. A
+  // browser page elsewhere that reaches a local node through DNS rebinding sends its own
+  // name, and is refused with 403 "host_not_allowed". A request without Host passes.
+  std::vector<std::string> allowed_hosts;
+  // A request with a body must declare "Content-Type: application/json", or 415: a web
+  // page can send a cross-site "simple" POST (text/plain) without asking first.
+  bool require_json_body = false;
   size_t max_requests_in_flight = 1024;     // handlers not yet answered; beyond it: 429
   size_t max_header_bytes = 16 * 1024;      // beyond it: 413
   size_t max_body_bytes = 8 * 1024 * 1024;  // beyond it: 413 (checked on Content-Length first)

@@ -34,6 +34,10 @@ struct NodeConfig {
   std::string api_listen_host = "127.0.0.1";
   uint16_t api_port = 8080;
   size_t api_max_connections = 512;
+  size_t api_max_connections_per_ip = 64;
+  // Host names the API answers for, comma-separated, besides listen_host (DNS-rebinding
+  // defence); "*" answers for any.
+  std::string api_allowed_hosts = "localhost,127.0.0.1,::1";
   size_t api_max_body_bytes = 8 * 1024 * 1024;  // a batch of transactions
 
   // [consensus]

@@ -72,6 +72,17 @@ TEST_F(SharedNetTest, BadTransactionsAreRejectedWithTheirReasonAndNothingCommits
                    {400},
                    "expired",
                    "expiry"});
+  // Far beyond every node's horizon (20,000 heights by default), whichever node gets it.
+  cases.push_back({"expiry height beyond the horizon",
+                   net.SignedTx(sender, kUbi, "transfer", transfer, next, tip + 1'000'000),
+                   {400},
+                   "expiry_too_far",
+                   "expiry"});
+  cases.push_back({"a sender nobody enrolled",
+                   net.SignedTx(KeyPair::Generate(), kUbi, "transfer", transfer, 0),
+                   {403},
+                   "unknown_sender",
+                   "enrol"});
   cases.push_back({"another chain's id",
                    net.SignedTx(sender, kUbi, "transfer", transfer, next, std::nullopt,
                                 std::string("city-elsewhere")),

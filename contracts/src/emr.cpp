@@ -191,9 +191,7 @@ std::optional<PublicKey> LoadGuardian(const std::optional<Bytes>& stored) {
 // Consents are granted and revoked by the patient or the patient's current guardian; the
 // engine's Permission cannot express the guardian (a state lookup), so methods check here.
 bool ActsForPatient(const Call& call, const PublicKey& patient) {
-  if (call.caller() == patient) return true;
-  const std::optional<PublicKey> guardian = LoadGuardian(call.Get(GuardianKey(patient)));
-  return guardian && *guardian == call.caller();
+  return IsPatientOrGuardian(call.caller(), patient, LoadGuardian(call.Get(GuardianKey(patient))));
 }
 
 Outcome CheckRecordId(std::string_view record_id) {
@@ -620,6 +618,16 @@ class Emr : public Contract {
 };
 
 }  // namespace
+
+bool IsPatientOrGuardian(const PublicKey& account, const PublicKey& patient,
+                         const std::optional<PublicKey>& guardian) {
+  return account == patient || (guardian && *guardian == account);
+}
+
+bool ActsForPatient(const StateReader& state, const PublicKey& account, const PublicKey& patient) {
+  const std::string key = std::string(kEmr) + "/" + GuardianKey(patient);
+  return IsPatientOrGuardian(account, patient, LoadGuardian(state.Get(AsBytes(key))));
+}
 
 bool IsValidPurpose(std::string_view purpose) {
   return std::find(kPurposes.begin(), kPurposes.end(), purpose) != kPurposes.end();

@@ -59,10 +59,6 @@ class BlockState : public StateReader {
   mutable std::map<std::string, std::optional<Bytes>> read_;
 };
 
-bool HasRoleIn(const StateReader& state, const PublicKey& account, std::string_view role) {
-  return state.Get(RoleKey(role, account)).has_value();
-}
-
 std::optional<uint64_t> ParamIn(const StateReader& state, std::string_view name) {
   return ReadU64Value(state.Get(ParamKey(name)));
 }
@@ -216,6 +212,10 @@ Bytes NonceKey(const PublicKey& account) {
   return ToBytes(KeyText(kNonceSpace, ToText(account.bytes)));
 }
 
+bool HoldsRole(const StateReader& state, const PublicKey& account, std::string_view role) {
+  return state.Get(RoleKey(role, account)).has_value();
+}
+
 Bytes RoleKey(std::string_view role, const PublicKey& account) {
   std::string key = KeyText(kRoleSpace, role);
   key.push_back('/');
@@ -354,7 +354,7 @@ class StoreQueryContext : public QueryContext {
     return reader_.Get(AsBytes(ScopedKey(contract_, key)));
   }
   bool HasRole(const PublicKey& account, std::string_view role) const override {
-    return HasRoleIn(reader_, account, role);
+    return HoldsRole(reader_, account, role);
   }
   std::optional<uint64_t> Param(std::string_view name) const override {
     return ParamIn(reader_, name);

@@ -240,6 +240,12 @@ Result<HttpReply> HttpClient::Impl::Request(std::string_view method, std::string
   if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
     request.set(http::field::content_type, content_type);
   }
+  if (options.signer) {
+    for (const auto& [name, value] : options.signer(method, full_target, body)) {
+      if (!ValidHeaderValue(value)) return Status(ErrorCode::kInvalidArgument, "bad header value");
+      request.set(name, value);
+    }
+  }
   request.body() = std::string(body);
   request.keep_alive(true);
   request.prepare_payload();

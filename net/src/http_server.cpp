@@ -353,6 +353,7 @@ Result<HttpRequest> ToHttpRequest(BeastRequest message) {
   if (target.empty() || target.front() != '/') {
     return Status(ErrorCode::kInvalidArgument, "the request target must be a path");
   }
+  request.target = std::string(target);
   const size_t question = target.find('?');
   if (!PercentDecode(target.substr(0, question), /*plus_is_space=*/false, request.path)) {
     return Status(ErrorCode::kInvalidArgument, "bad percent-encoding in the path");

@@ -147,6 +147,44 @@ uint64_t ClientKey(const HttpRequest& request) {
   return key == 0 ? 1 : key;
 }
 
+// ---- who reads ----
+
+int HttpStatusOf(ReadRefusal refusal) {
+  switch (refusal) {
+    case ReadRefusal::kForbidden:
+      return 403;
+    case ReadRefusal::kBusy:
+      return 429;
+    case ReadRefusal::kUnauthenticated:
+    case ReadRefusal::kMalformedSignature:
+    case ReadRefusal::kBadSignature:
+    case ReadRefusal::kClockSkew:
+    case ReadRefusal::kReplayed:
+      return 401;
+  }
+  return 500;
+}
+
+HttpResponse Refuse(ReadRefusal refusal, std::string_view message) {
+  HttpResponse response =
+      HttpResponse::Error(HttpStatusOf(refusal), ReadRefusalName(refusal), message);
+  if (refusal == ReadRefusal::kBusy) response.headers["Retry-After"] = "1";
+  return response;
+}
+
+// A read the policy denies: 401 for the anonymous (who may sign and try again), 403 for an
+// account that signed.
+HttpResponse NotForReader(const Reader& reader, std::string_view what) {
+  if (!reader.account) {
+    return Refuse(ReadRefusal::kUnauthenticated,
+                  std::string(what) +
+                      " is not public: sign the request with an account that may read it "
+                      "(cityctl --as KEY; docs/api.md, \"Who may read what\")");
+  }
+  return Refuse(ReadRefusal::kForbidden,
+                EncodeAddress(*reader.account) + " may not read " + std::string(what));
+}
+
 // ---- transactions ----
 
 void SubmitOne(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
@@ -226,19 +264,38 @@ void SubmitBatch(const Ctx& ctx, const HttpRequest& request, net::HttpResponder 
       ClientKey(request));
 }
 
+// A transaction's body, or null (and "redacted") when the reader may not see it: the status
+// and result code are anyone's who knows the id, the arguments and events are not.
+void AddTransaction(const Ctx& ctx, const Reader& reader, const ledger::Transaction& tx,
+                    Json& out) {
+  if (ctx->read_policy->MayReadTransaction(reader, tx)) {
+    out["transaction"] = TransactionJson(tx);
+    return;
+  }
+  out["transaction"] = nullptr;
+  out["redacted"] = true;
+  if (out.contains("result")) {
+    out["result"].erase("events");
+    out["result"].erase("related_accounts");
+  }
+}
+
 // The status of a transaction: committed, pending, rejected or unknown.
-Json TxStatusJson(const Ctx& ctx, const Hash256& id) {
+Json TxStatusJson(const Ctx& ctx, const Reader& reader, const Hash256& id) {
   Result<ledger::TxRecord> record = ctx->chain->store().GetTransaction(id);
   if (record.ok()) {
-    return {{"id", id.ToHex()},
-            {"status", "committed"},
-            {"height", record->location.height},
-            {"index", record->location.index},
-            {"result", TxResultJson(record->result)},
-            {"transaction", TransactionJson(record->transaction)}};
+    Json out = {{"id", id.ToHex()},
+                {"status", "committed"},
+                {"height", record->location.height},
+                {"index", record->location.index},
+                {"result", TxResultJson(record->result)}};
+    AddTransaction(ctx, reader, record->transaction, out);
+    return out;
   }
   if (std::optional<ledger::Transaction> tx = ctx->mempool->Get(id)) {
-    return {{"id", id.ToHex()}, {"status", "pending"}, {"transaction", TransactionJson(*tx)}};
+    Json out = {{"id", id.ToHex()}, {"status", "pending"}};
+    AddTransaction(ctx, reader, *tx, out);
+    return out;
   }
   if (std::optional<Rejection> rejection = ctx->intake->FindRejection(id)) {
     return {
@@ -249,14 +306,15 @@ Json TxStatusJson(const Ctx& ctx, const Hash256& id) {
   return {{"id", id.ToHex()}, {"status", "unknown"}};
 }
 
-void GetTx(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
+void GetTx(const Ctx& ctx, const Reader& reader, const HttpRequest& request,
+           net::HttpResponder respond) {
   Result<Hash256> id = ParseHash(request.params.at("id"), "a transaction id");
   if (!id.ok()) return respond(HttpResponse::FromStatus(id.status()));
   auto wait = QueryU64(request, "wait_ms", 0, kMaxLongPollMs);
   if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
   const uint64_t wait_ms = std::get<uint64_t>(wait);
-  auto answer = [ctx, id = *id, respond](bool) {
-    respond(HttpResponse::Json(TxStatusJson(ctx, id)));
+  auto answer = [ctx, reader, id = *id, respond](bool) {
+    respond(HttpResponse::Json(TxStatusJson(ctx, reader, id)));
   };
   if (wait_ms == 0) return answer(true);
   const Hash256 tx_id = *id;
@@ -272,7 +330,7 @@ void GetTx(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respon
 
 // ---- blocks and headers ----
 
-HttpResponse GetBlock(const Ctx& ctx, const HttpRequest& request) {
+HttpResponse GetBlock(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<uint64_t> height = ParseHeight(ctx, request.params.at("height"));
   if (!height.ok()) return HttpResponse::FromStatus(height.status());
   if (*height == 0) {
@@ -284,6 +342,10 @@ HttpResponse GetBlock(const Ctx& ctx, const HttpRequest& request) {
   Result<ledger::QuorumCert> cert = store.GetCertificate(*height);
   Result<std::vector<ledger::TxResult>> results = store.GetResults(*height);
   if (!block.ok()) return HttpResponse::FromStatus(block.status());
+  if (!ctx->read_policy->MayReadBlock(reader, *block)) {
+    return NotForReader(reader, "block " + std::to_string(*height) +
+                                    " (it holds transactions of private contracts)");
+  }
   if (!cert.ok()) return HttpResponse::FromStatus(cert.status());
   if (!results.ok()) return HttpResponse::FromStatus(results.status());
   Json result_list = Json::array();
@@ -352,10 +414,14 @@ void SubscribeBlocks(const Ctx& ctx, const HttpRequest& request, net::HttpRespon
 }
 
 // Long-poll: events a contract emitted in blocks after `after`.
-void SubscribeEvents(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
+void SubscribeEvents(const Ctx& ctx, const Reader& reader, const HttpRequest& request,
+                     net::HttpResponder respond) {
   const std::string contract = request.QueryOr("contract", "");
   if (ctx->chain->registry().Find(contract) == nullptr) {
     return respond(BadRequest("query parameter 'contract' must name a contract"));
+  }
+  if (!ctx->read_policy->MayReadContractData(reader, contract)) {
+    return respond(NotForReader(reader, "the events of contract " + contract));
   }
   LongPollAfter(ctx, request, std::move(respond), [ctx, contract](uint64_t from) {
     const uint64_t tip = ctx->chain->tip().height;
@@ -383,10 +449,13 @@ void SubscribeEvents(const Ctx& ctx, const HttpRequest& request, net::HttpRespon
 
 // ---- state, queries and history ----
 
-HttpResponse GetState(const Ctx& ctx, const HttpRequest& request) {
+HttpResponse GetState(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<Bytes> key = FromHex(request.QueryOr("key", ""));
   if (!key.ok() || key->empty()) {
     return BadRequest("query parameter 'key' must be the hex of a state key");
+  }
+  if (!ctx->read_policy->MayReadStateKey(reader, *key)) {
+    return NotForReader(reader, "this state key (a private contract's)");
   }
   const ledger::LedgerStore& store = ctx->chain->store();
   const bool prove = request.QueryOr("prove", "false") == "true";
@@ -426,14 +495,39 @@ Result<Json> QueryParams(const HttpRequest& request) {
   return parsed;
 }
 
-HttpResponse RunContractQuery(const Ctx& ctx, const HttpRequest& request) {
+HttpResponse RunContractQuery(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<Json> params = QueryParams(request);
   if (!params.ok()) return HttpResponse::FromStatus(params.status());
+  const std::string& contract = request.params.at("contract");
+  const std::string& query = request.params.at("query");
+  const std::string what = "query " + contract + "/" + query;
+  // Which queries exist is public (docs/api.md): an unknown one is 404 for everyone.
+  const contracts::Contract* found = ctx->chain->registry().Find(contract);
+  const ReadVerdict verdict = found == nullptr || !found->HasQuery(query)
+                                  ? ReadVerdict::kAllow
+                                  : ctx->read_policy->ForQuery(reader, contract, query, *params);
+  switch (verdict) {
+    case ReadVerdict::kDeny:
+      return NotForReader(reader, what + " for these parameters");
+    case ReadVerdict::kBadSubject:
+      return BadRequest(what +
+                        " names its subject: params.account or params.patient must be "
+                        "a city1... address");
+    case ReadVerdict::kAllow:
+    case ReadVerdict::kCheckAnswer:
+      break;
+  }
+  const uint64_t height = ctx->chain->tip().height;
   Result<Json> result =
-      contracts::RunQuery(ctx->chain->registry(), ctx->chain->store(),
-                          request.params.at("contract"), request.params.at("query"), *params);
+      contracts::RunQuery(ctx->chain->registry(), ctx->chain->store(), contract, query, *params);
   if (!result.ok()) return HttpResponse::FromStatus(result.status());
-  return HttpResponse::Json({{"height", ctx->chain->tip().height}, {"result", *result}});
+  if (verdict == ReadVerdict::kCheckAnswer) {
+    std::optional<Json> shown =
+        ctx->read_policy->AnswerFor(reader, contract, query, std::move(*result));
+    if (!shown) return NotForReader(reader, what + " for these parameters");
+    return HttpResponse::Json({{"height", height}, {"result", std::move(*shown)}});
+  }
+  return HttpResponse::Json({{"height", height}, {"result", std::move(*result)}});
 }
 
 // Pagination from ?cursor=<hex>&limit=N&order=oldest|newest.
@@ -469,22 +563,28 @@ Json LocationJson(const ledger::TxLocation& location) {
   return {{"height", location.height}, {"index", location.index}};
 }
 
-HttpResponse GetAccount(const Ctx& ctx, const HttpRequest& request) {
+// The nonces are anyone's (a client needs them to sign); what enrolled the account is not.
+HttpResponse GetAccount(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<PublicKey> account = DecodeAddress(request.params.at("address"));
   if (!account.ok()) return HttpResponse::FromStatus(account.status());
   const uint64_t next = ctx->chain->NextNonce(*account);
+  const bool details = ctx->read_policy->MayReadAccount(reader, *account);
   return HttpResponse::Json(
       {{"address", EncodeAddress(*account)},
        {"public_key", account->ToHex()},
        {"height", ctx->chain->tip().height},
        {"next_nonce", next},
        {"pending_next_nonce", next + ctx->mempool->PendingRun(*account, next)},
-       {"enrolled", contracts::EnrolledViaName(ctx->chain->EnrolmentOf(*account))}});
+       {"enrolled", details ? Json(contracts::EnrolledViaName(ctx->chain->EnrolmentOf(*account)))
+                            : Json(nullptr)}});
 }
 
-HttpResponse GetAccountHistory(const Ctx& ctx, const HttpRequest& request) {
+HttpResponse GetAccountHistory(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<PublicKey> account = DecodeAddress(request.params.at("address"));
   if (!account.ok()) return HttpResponse::FromStatus(account.status());
+  if (!ctx->read_policy->MayReadAccount(reader, *account)) {
+    return NotForReader(reader, "the history of " + EncodeAddress(*account));
+  }
   auto page = PageFrom(request);
   if (auto* error = std::get_if<HttpResponse>(&page)) return std::move(*error);
   return PageJson(ctx->chain->store().AccountHistory(*account, std::get<ledger::PageRequest>(page)),
@@ -496,9 +596,12 @@ HttpResponse GetAccountHistory(const Ctx& ctx, const HttpRequest& request) {
                   });
 }
 
-HttpResponse GetKeyHistory(const Ctx& ctx, const HttpRequest& request) {
+HttpResponse GetKeyHistory(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<Bytes> key = FromHex(request.QueryOr("key", ""));
   if (!key.ok() || key->empty()) return BadRequest("query parameter 'key' must be hex");
+  if (!ctx->read_policy->MayReadStateKey(reader, *key)) {
+    return NotForReader(reader, "the history of this state key (a private contract's)");
+  }
   auto page = PageFrom(request);
   if (auto* error = std::get_if<HttpResponse>(&page)) return std::move(*error);
   return PageJson(ctx->chain->store().KeyHistory(*key, std::get<ledger::PageRequest>(page)),
@@ -508,9 +611,12 @@ HttpResponse GetKeyHistory(const Ctx& ctx, const HttpRequest& request) {
                   });
 }
 
-HttpResponse GetIndex(const Ctx& ctx, const HttpRequest& request) {
+HttpResponse GetIndex(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<Bytes> key = FromHex(request.QueryOr("key", ""));
   if (!key.ok()) return BadRequest("query parameter 'key' must be hex");
+  if (!ctx->read_policy->MayReadContractData(reader, request.params.at("contract"))) {
+    return NotForReader(reader, "the indexes of contract " + request.params.at("contract"));
+  }
   auto page = PageFrom(request);
   if (auto* error = std::get_if<HttpResponse>(&page)) return std::move(*error);
   return PageJson(
@@ -565,10 +671,45 @@ HttpResponse GetStatus(const Ctx& ctx) {
                              {"transactions_per_second", status.transactions_per_second}});
 }
 
+// Who asks (read_auth.h), for every route: a request whose signature fails is refused
+// whatever it asks for, so a client learns at once that its signing is wrong.
+using ReaderHandler = std::function<void(const Reader&, const HttpRequest&, net::HttpResponder)>;
+net::AsyncHttpHandler Signed(const Ctx& ctx, ReaderHandler handler) {
+  return
+      [ctx, handler = std::move(handler)](const HttpRequest& request, net::HttpResponder respond) {
+        const Authentication auth = ctx->authenticator->Authenticate(request);
+        if (auth.refusal) return respond(Refuse(*auth.refusal, auth.message));
+        handler(ctx->read_policy->Identify(auth.account), request, std::move(respond));
+      };
+}
+
+using ReaderRoute = std::function<HttpResponse(const Reader&, const HttpRequest&)>;
+net::AsyncHttpHandler SignedSync(const Ctx& ctx, ReaderRoute route) {
+  return Signed(ctx, [route = std::move(route)](const Reader& reader, const HttpRequest& request,
+                                                net::HttpResponder respond) {
+    respond(route(reader, request));
+  });
+}
+
+// A route that reads nothing private: the signature is still checked when there is one.
+net::AsyncHttpHandler SignedPublic(const Ctx& ctx, std::function<HttpResponse()> route) {
+  return SignedSync(
+      ctx, [route = std::move(route)](const Reader&, const HttpRequest&) { return route(); });
+}
+
 }  // namespace
 
-net::Router MakeApiRouter(Ctx ctx) {
+net::Router MakeApiRouter(std::shared_ptr<ApiContext> context) {
+  if (!context->authenticator) {
+    context->authenticator = std::make_shared<RequestAuthenticator>(
+        context->genesis.chain_id, context->read_auth, SystemNowMs);
+  }
+  if (!context->read_policy) {
+    context->read_policy = std::make_shared<ReadPolicy>(*context->chain, context->node_key);
+  }
+  const Ctx ctx = context;
   net::Router router;
+  // Writes: the transaction's own signature and the sender's enrolment are the gate.
   router.Add("POST", "/v1/tx", [ctx](const HttpRequest& r, net::HttpResponder w) {
     SubmitOne(ctx, r, std::move(w));
   });
@@ -576,44 +717,69 @@ net::Router MakeApiRouter(Ctx ctx) {
     SubmitBatch(ctx, r, std::move(w));
   });
   router.Add("GET", "/v1/tx/{id}",
-             [ctx](const HttpRequest& r, net::HttpResponder w) { GetTx(ctx, r, std::move(w)); });
-  router.Get("/v1/blocks/{height}", [ctx](const HttpRequest& r) { return GetBlock(ctx, r); });
-  router.Get("/v1/headers", [ctx](const HttpRequest& r) { return GetHeaders(ctx, r); });
-  router.Add("GET", "/v1/subscribe/blocks", [ctx](const HttpRequest& r, net::HttpResponder w) {
-    SubscribeBlocks(ctx, r, std::move(w));
-  });
-  router.Add("GET", "/v1/subscribe/events", [ctx](const HttpRequest& r, net::HttpResponder w) {
-    SubscribeEvents(ctx, r, std::move(w));
-  });
-  router.Get("/v1/state", [ctx](const HttpRequest& r) { return GetState(ctx, r); });
-  router.Get("/v1/query/{contract}/{query}",
-             [ctx](const HttpRequest& r) { return RunContractQuery(ctx, r); });
-  router.Post("/v1/query/{contract}/{query}",
-              [ctx](const HttpRequest& r) { return RunContractQuery(ctx, r); });
-  router.Get("/v1/accounts/{address}", [ctx](const HttpRequest& r) { return GetAccount(ctx, r); });
-  router.Get("/v1/accounts/{address}/history",
-             [ctx](const HttpRequest& r) { return GetAccountHistory(ctx, r); });
-  router.Get("/v1/history/key", [ctx](const HttpRequest& r) { return GetKeyHistory(ctx, r); });
-  router.Get("/v1/index/{contract}/{index}",
-             [ctx](const HttpRequest& r) { return GetIndex(ctx, r); });
-  router.Get("/v1/status", [ctx](const HttpRequest&) { return GetStatus(ctx); },
+             Signed(ctx, [ctx](const Reader& reader, const HttpRequest& r, net::HttpResponder w) {
+               GetTx(ctx, reader, r, std::move(w));
+             }));
+  router.Add("GET", "/v1/blocks/{height}",
+             SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
+               return GetBlock(ctx, reader, r);
+             }));
+  router.Add("GET", "/v1/headers", SignedSync(ctx, [ctx](const Reader&, const HttpRequest& r) {
+               return GetHeaders(ctx, r);
+             }));
+  router.Add("GET", "/v1/subscribe/blocks",
+             Signed(ctx, [ctx](const Reader&, const HttpRequest& r, net::HttpResponder w) {
+               SubscribeBlocks(ctx, r, std::move(w));
+             }));
+  router.Add("GET", "/v1/subscribe/events",
+             Signed(ctx, [ctx](const Reader& reader, const HttpRequest& r, net::HttpResponder w) {
+               SubscribeEvents(ctx, reader, r, std::move(w));
+             }));
+  router.Add("GET", "/v1/state", SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
+               return GetState(ctx, reader, r);
+             }));
+  const net::AsyncHttpHandler query =
+      SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
+        return RunContractQuery(ctx, reader, r);
+      });
+  router.Add("GET", "/v1/query/{contract}/{query}", query);
+  router.Add("POST", "/v1/query/{contract}/{query}", query);
+  router.Add("GET", "/v1/accounts/{address}",
+             SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
+               return GetAccount(ctx, reader, r);
+             }));
+  router.Add("GET", "/v1/accounts/{address}/history",
+             SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
+               return GetAccountHistory(ctx, reader, r);
+             }));
+  router.Add("GET", "/v1/history/key",
+             SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
+               return GetKeyHistory(ctx, reader, r);
+             }));
+  router.Add("GET", "/v1/index/{contract}/{index}",
+             SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
+               return GetIndex(ctx, reader, r);
+             }));
+  router.Add("GET", "/v1/status", SignedPublic(ctx, [ctx] { return GetStatus(ctx); }),
              {.available_when_not_ready = true});
-  router.Get("/v1/genesis", [ctx](const HttpRequest&) {
-    return HttpResponse::Text(GenesisToJson(ctx->genesis), "application/json");
-  });
-  router.Get("/metrics",
-             [ctx](const HttpRequest&) {
-               return HttpResponse::Text(ctx->metrics->RenderPrometheus(),
-                                         "text/plain; version=0.0.4");
-             },
+  router.Add("GET", "/v1/genesis", SignedPublic(ctx, [ctx] {
+               return HttpResponse::Text(GenesisToJson(ctx->genesis), "application/json");
+             }));
+  router.Add("GET", "/metrics",
+             SignedPublic(ctx,
+                          [ctx] {
+                            return HttpResponse::Text(ctx->metrics->RenderPrometheus(),
+                                                      "text/plain; version=0.0.4");
+                          }),
              {.available_when_not_ready = true});
-  router.Get(
-      "/healthz",
-      [ctx](const HttpRequest&) {
-        const DriverStatus status = ctx->driver->Snapshot();
-        const Json body = {{"ok", true}, {"height", status.height}, {"syncing", status.syncing}};
-        return HttpResponse::Json(body);
-      },
+  router.Add(
+      "GET", "/healthz",
+      SignedPublic(ctx,
+                   [ctx] {
+                     const DriverStatus status = ctx->driver->Snapshot();
+                     return HttpResponse::Json(
+                         {{"ok", true}, {"height", status.height}, {"syncing", status.syncing}});
+                   }),
       {.available_when_not_ready = true});
   return router;
 }

@@ -11,6 +11,8 @@
 #include "city/node/mempool.h"
 #include "driver.h"
 #include "feed.h"
+#include "read_auth.h"
+#include "read_policy.h"
 #include "tx_intake.h"
 
 namespace city::node {
@@ -27,6 +29,11 @@ struct ApiContext {
   std::string moniker;
   // Connected-peer count, read when asked (the network is created after the router).
   std::function<size_t()> connected_peers;
+  // Signed requests and the read policy (read_auth.h, read_policy.h); MakeApiRouter makes
+  // them when unset, with the system clock.
+  std::shared_ptr<RequestAuthenticator> authenticator;
+  std::shared_ptr<const ReadPolicy> read_policy;
+  ReadAuthOptions read_auth;
 };
 
 // Longest a long-poll waits (the HTTP server gives handlers 60 s).
@@ -35,6 +42,6 @@ inline constexpr uint64_t kMaxLongPollMs = 30'000;
 inline constexpr uint64_t kMaxRangeItems = 1'000;
 inline constexpr size_t kMaxBatchTransactions = 1'000;
 
-net::Router MakeApiRouter(std::shared_ptr<const ApiContext> context);
+net::Router MakeApiRouter(std::shared_ptr<ApiContext> context);
 
 }  // namespace city::node

@@ -11,11 +11,13 @@
 #include <thread>
 
 #include "city/contracts/accounts.h"
+#include "city/contracts/emr.h"
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
 #include "city/crypto/keyfile.h"
 #include "city/ledger/smt.h"
 #include "city/net/http_client.h"
+#include "city/net/signed_request.h"
 #include "city/node/home.h"
 #include "city/node/json_views.h"
 #include "city/node/node.h"
@@ -92,6 +94,19 @@ class NodeApiTest : public testing::Test {
     EXPECT_EQ(reply->status, expect_status) << target << ": " << reply->body;
     return Json::parse(reply->body, nullptr, false);
   }
+  // A GET signed by `reader` (city/net/signed_request.h).
+  Json GetAs(const KeyPair& reader, const std::string& target, int expect_status = 200) {
+    Result<net::HttpUrl> url = net::ParseHttpUrl(node_->info().api_url);
+    net::HttpClientOptions options;
+    options.signer = net::MakeRequestSigner(
+        std::make_shared<const KeyPair>(KeyPair::FromSeed(reader.seed())), "city-node-test");
+    net::HttpClient signed_client(*url, options);
+    Result<net::HttpReply> reply = signed_client.Get(target);
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    if (!reply.ok()) return nullptr;
+    EXPECT_EQ(reply->status, expect_status) << target << ": " << reply->body;
+    return Json::parse(reply->body, nullptr, false);
+  }
   std::pair<int, Json> Post(const std::string& target, const Json& body) {
     Result<net::HttpReply> reply = client_->Post(target, body.dump());
     EXPECT_TRUE(reply.ok()) << reply.status().ToString();
@@ -159,6 +174,19 @@ class NodeApiTest : public testing::Test {
 test::TempDir* NodeApiTest::dir_ = nullptr;
 TestnetLayout* NodeApiTest::layout_ = nullptr;
 
+std::string UrlEncoded(std::string_view text) {
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return out;
+}
+
 double Metric(const std::string& text, const std::string& name) {
   size_t at = text.find("\n" + name + " ");
   if (at == std::string::npos) return -1;
@@ -185,8 +213,9 @@ TEST_F(NodeApiTest, TransferCommitsOnceVerifiedOnceAndIsQueryable) {
 
   const Json after = Get("/v1/accounts/" + EncodeAddress(citizen.public_key()));
   EXPECT_EQ(after["next_nonce"].get<uint64_t>(), nonce + 1);
-  const Json balance = Get("/v1/query/ubi/balance?params=" +
-                           Json({{"account", EncodeAddress(patient.public_key())}}).dump());
+  const Json balance =
+      GetAs(patient, "/v1/query/ubi/balance?params=" +
+                         Json({{"account", EncodeAddress(patient.public_key())}}).dump());
   EXPECT_GE(balance["result"]["balance"].get<uint64_t>(), 1'000'025u) << balance.dump();
 
   // The signature ran libsodium once; the proposal check and execution used the cache.
@@ -265,14 +294,15 @@ TEST_F(NodeApiTest, HeadersLinkUpAndStateProofsVerifyAgainstACertifiedHeader) {
     EXPECT_EQ(headers[i]["header"]["parent_hash"], headers[i - 1]["header"]["hash"]) << i;
     EXPECT_EQ(headers[i]["certificate"]["block_hash"], headers[i]["header"]["hash"]) << i;
   }
-  const Json latest = Get("/v1/blocks/latest");
+  const Json latest = GetAs(Key("auditor"), "/v1/blocks/latest");
   EXPECT_EQ(latest["certificate"]["block_hash"], latest["block"]["header"]["hash"]);
 
   Bytes key(contracts::kUbi.begin(), contracts::kUbi.end());
   const std::string suffix = "/balance/";
   key.insert(key.end(), suffix.begin(), suffix.end());
   key.insert(key.end(), citizen.public_key().bytes.begin(), citizen.public_key().bytes.end());
-  const Json proved = Get("/v1/state?key=" + ToHex(key) + "&prove=true");
+  // Proofs verify for a reader allowed the key: the auditor.
+  const Json proved = GetAs(Key("auditor"), "/v1/state?key=" + ToHex(key) + "&prove=true");
   ASSERT_TRUE(proved.contains("proof")) << proved.dump();
   Result<Bytes> proof_bytes = FromHex(proved["proof"]["proof"].get<std::string>());
   ASSERT_TRUE(proof_bytes.ok());
@@ -309,11 +339,12 @@ TEST_F(NodeApiTest, LongPollsAnswerOnTheNextBlockAndErrorsHaveOneShape) {
   EXPECT_EQ(Get("/v1/subscribe/events?contract=nosuch", 400)["error"]["code"], "invalid_argument");
   EXPECT_EQ(Get("/v1/subscribe/blocks?after=18446744073709551615", 400)["error"]["code"],
             "invalid_argument");
-  EXPECT_EQ(
-      Get("/v1/subscribe/events?contract=ubi&after=18446744073709551615", 400)["error"]["code"],
-      "invalid_argument");
-  EXPECT_EQ(Get("/v1/accounts/" + EncodeAddress(Key("citizen").public_key()) + "/history?limit=0",
-                400)["error"]["code"],
+  EXPECT_EQ(GetAs(Key("auditor"), "/v1/subscribe/events?contract=ubi&after=18446744073709551615",
+                  400)["error"]["code"],
+            "invalid_argument");
+  EXPECT_EQ(GetAs(Key("citizen"),
+                  "/v1/accounts/" + EncodeAddress(Key("citizen").public_key()) + "/history?limit=0",
+                  400)["error"]["code"],
             "invalid_argument");
   EXPECT_TRUE(Get("/healthz")["ok"].get<bool>());
   EXPECT_GE(Metric(client_->Get("/metrics")->body, "city_height"), 1);
@@ -384,7 +415,7 @@ TEST_F(NodeApiTest, GappedFloodIsBoundedEvictedAndCannotKeepARunnableTransaction
 TEST_F(NodeApiTest, AnUnknownSenderIsRefusedAtIntakeUntilARegistrarEnrolsIt) {
   const KeyPair stranger = KeyPair::Generate();
   const std::string account = "/v1/accounts/" + EncodeAddress(stranger.public_key());
-  EXPECT_EQ(Get(account)["enrolled"], "none");
+  EXPECT_EQ(GetAs(stranger, account)["enrolled"], "none");
   const ledger::Transaction first = Transfer(stranger, stranger.public_key(), 1, 0);
   auto [status, body] = Post("/v1/tx", {{"tx", Hex(first)}});
   EXPECT_EQ(status, 403) << body.dump();
@@ -393,7 +424,7 @@ TEST_F(NodeApiTest, AnUnknownSenderIsRefusedAtIntakeUntilARegistrarEnrolsIt) {
   EXPECT_EQ(Get(account)["next_nonce"], 0);
 
   ASSERT_EQ(Registrar("enrol", {stranger.public_key()}), std::vector<std::string>{"ok"});
-  EXPECT_EQ(Get(account)["enrolled"], "registry");
+  EXPECT_EQ(GetAs(stranger, account)["enrolled"], "registry");
   // Enrolling twice is refused by the contract.
   EXPECT_EQ(Registrar("enrol", {stranger.public_key()}),
             std::vector<std::string>{"already_exists"});
@@ -404,7 +435,7 @@ TEST_F(NodeApiTest, AnUnknownSenderIsRefusedAtIntakeUntilARegistrarEnrolsIt) {
   EXPECT_EQ(Get(account)["next_nonce"], 1);
 
   ASSERT_EQ(Registrar("revoke", {stranger.public_key()}), std::vector<std::string>{"ok"});
-  EXPECT_EQ(Get(account)["enrolled"], "none");
+  EXPECT_EQ(GetAs(stranger, account)["enrolled"], "none");
   auto [refused, refused_body] =
       Post("/v1/tx", {{"tx", Hex(Transfer(stranger, stranger.public_key(), 1, 1))}});
   EXPECT_EQ(refused, 403) << refused_body.dump();
@@ -476,17 +507,172 @@ TEST_F(NodeApiTest, RestartKeepsEverythingCommittedAndTheHomeIsLockedWhileRunnin
 
   for (int i = 0; i < 100 && Height() < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const Json before = Get("/v1/blocks/latest");
+  const Json before = GetAs(Key("auditor"), "/v1/blocks/latest");
   const uint64_t height = before["height"].get<uint64_t>();
   node_->Stop();
   EXPECT_TRUE(node_->Wait().ok());
   node_.reset();
   StartNode();
-  const Json again = Get("/v1/blocks/" + std::to_string(height));
+  const Json again = GetAs(Key("auditor"), "/v1/blocks/" + std::to_string(height));
   EXPECT_EQ(again["block"]["header"]["hash"], before["block"]["header"]["hash"]);
   for (int i = 0; i < 200 && Height() <= height; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_GT(Height(), height) << "the restarted validator commits again";
+}
+
+// The read policy (node/src/read_policy.h) through real HTTP: anonymous readers get 401 for
+// what is not public, signed ones 403 for what is not theirs, and each kind of reader sees
+// its own part: the patient its consents, the grantee the consents given to it, the auditor
+// everything, the node's operator its raw blocks.
+TEST_F(NodeApiTest, EachReaderSeesItsOwnPartAndNoMore) {
+  const KeyPair patient = Key("patient");
+  const KeyPair clinician = Key("clinician");
+  const KeyPair auditor = Key("auditor");
+  const KeyPair citizen = Key("citizen");
+  Result<KeyPair> operator_key = ReadValidatorKey(layout_->homes[0] / "validator.key");
+  ASSERT_TRUE(operator_key.ok()) << operator_key.status().ToString();
+
+  ledger::Transaction grant;
+  grant.chain_id = "city-node-test";
+  grant.nonce = Get("/v1/accounts/" + EncodeAddress(patient.public_key()))["pending_next_nonce"]
+                    .get<uint64_t>();
+  grant.expiry_height = Height() + 100;
+  grant.contract = "emr";
+  grant.method = "grant_consent";
+  grant.args = contracts::EncodeArgs(contracts::GrantConsentArgs{
+      patient.public_key(), clinician.public_key(), {{"lab"}}, "TREAT", 0, UINT64_MAX / 2, 1});
+  grant.Sign(patient);
+  ASSERT_EQ(Post("/v1/tx", {{"tx", Hex(grant)}}).first, 202);
+  const std::string tx_path = "/v1/tx/" + grant.Id().ToHex();
+  const Json done = Get(tx_path + "?wait_ms=15000");
+  ASSERT_EQ(done["status"], "committed") << done.dump();
+  ASSERT_TRUE(done["result"]["ok"].get<bool>()) << done.dump();
+
+  // The status is anyone's who knows the id; the arguments and events are the sender's.
+  EXPECT_TRUE(done["transaction"].is_null());
+  EXPECT_TRUE(done.value("redacted", false));
+  EXPECT_FALSE(done["result"].contains("events"));
+  const Json own = GetAs(patient, tx_path);
+  EXPECT_EQ(own["transaction"]["method"], "grant_consent") << own.dump();
+  EXPECT_EQ(own["result"]["events"].size(), 1u);
+  EXPECT_TRUE(GetAs(citizen, tx_path)["transaction"].is_null());
+
+  const std::string consents =
+      "/v1/query/emr/consents?params=" +
+      UrlEncoded(Json({{"patient", EncodeAddress(patient.public_key())}}).dump());
+  EXPECT_EQ(Get(consents, 401)["error"]["code"], "unauthenticated");
+  // Anyone else signed gets the part given to them: here nothing.
+  EXPECT_TRUE(GetAs(citizen, consents)["result"]["consents"].empty());
+  const Json mine = GetAs(patient, consents);
+  ASSERT_GE(mine["result"]["consents"].size(), 1u) << mine.dump();
+  const uint64_t consent_id = mine["result"]["consents"].back()["id"].get<uint64_t>();
+  // The grantee sees the patient's consents that name it, and no other.
+  const Json granted = GetAs(clinician, consents);
+  ASSERT_GE(granted["result"]["consents"].size(), 1u) << granted.dump();
+  for (const Json& consent : granted["result"]["consents"]) {
+    EXPECT_EQ(consent["grantee"], EncodeAddress(clinician.public_key()));
+  }
+  const std::string by_id =
+      "/v1/query/emr/consent?params=" + UrlEncoded(Json({{"id", consent_id}}).dump());
+  EXPECT_EQ(GetAs(clinician, by_id)["result"]["id"], consent_id);
+  EXPECT_EQ(GetAs(patient, by_id)["result"]["id"], consent_id);
+  EXPECT_EQ(GetAs(citizen, by_id, 403)["error"]["code"], "read_forbidden");
+  EXPECT_EQ(Get(by_id, 401)["error"]["code"], "unauthenticated");
+  const std::string accesses =
+      "/v1/query/emr/accesses?params=" +
+      UrlEncoded(Json({{"patient", EncodeAddress(patient.public_key())}}).dump());
+  EXPECT_EQ(GetAs(clinician, accesses, 403)["error"]["code"], "read_forbidden");
+  EXPECT_EQ(GetAs(patient, accesses)["result"]["patient"], EncodeAddress(patient.public_key()));
+  EXPECT_EQ(GetAs(patient, "/v1/query/emr/flagged", 403)["error"]["code"], "read_forbidden");
+  EXPECT_TRUE(GetAs(auditor, "/v1/query/emr/flagged")["result"].contains("flagged"));
+  EXPECT_EQ(Get("/v1/query/emr/records?params={}", 400)["error"]["code"], "invalid_argument");
+
+  // Raw data of a private contract: the auditor and this node's operator, nobody else.
+  const std::string block = "/v1/blocks/" + std::to_string(done["height"].get<uint64_t>());
+  EXPECT_EQ(Get(block, 401)["error"]["code"], "unauthenticated");
+  EXPECT_EQ(GetAs(patient, block, 403)["error"]["code"], "read_forbidden");
+  EXPECT_EQ(GetAs(*operator_key, block)["block"]["transactions"].size(),
+            GetAs(auditor, block)["block"]["transactions"].size());
+  EXPECT_EQ(Get("/v1/subscribe/events?contract=emr&after=0&wait_ms=0", 401)["error"]["code"],
+            "unauthenticated");
+  EXPECT_TRUE(
+      GetAs(auditor, "/v1/subscribe/events?contract=emr&after=0&wait_ms=0")["events"].is_array());
+  EXPECT_EQ(Get("/v1/index/emr/consents?key=" + patient.public_key().ToHex(), 401)["error"]["code"],
+            "unauthenticated");
+  EXPECT_EQ(GetAs(citizen, "/v1/accounts/" + EncodeAddress(patient.public_key()) + "/history",
+                  403)["error"]["code"],
+            "read_forbidden");
+  EXPECT_TRUE(Get("/v1/accounts/" + EncodeAddress(patient.public_key()))["enrolled"].is_null());
+
+  // Public: headers, status, the UBI supply, governance.
+  EXPECT_TRUE(Get("/v1/query/ubi/supply")["result"].contains("supply"));
+  EXPECT_EQ(Get("/v1/query/ubi/balance?params=" +
+                    UrlEncoded(Json({{"account", EncodeAddress(citizen.public_key())}}).dump()),
+                401)["error"]["code"],
+            "unauthenticated");
+  EXPECT_GE(Get("/v1/query/governance/role_count?params=" +
+                UrlEncoded(Json({{"role", "auditor"}}).dump()))["result"]["holders"],
+            1);
+  EXPECT_GE(Get("/v1/headers?from=0&to=2")["headers"].size(), 1u);
+}
+
+// Signed requests under abuse: every way to get the signature wrong is refused with 401
+// and a stable code, on any route, and changes nothing.
+TEST_F(NodeApiTest, ForgedStaleReplayedAndMalformedSignaturesAreRefused) {
+  const KeyPair auditor = Key("auditor");
+  Result<net::HttpUrl> url = net::ParseHttpUrl(node_->info().api_url);
+  ASSERT_TRUE(url.ok());
+  auto send = [&](std::map<std::string, std::string> headers, const std::string& target) {
+    net::HttpClientOptions options;
+    options.signer = [headers](std::string_view, std::string_view, std::string_view) {
+      return headers;
+    };
+    net::HttpClient client(*url, options);
+    Result<net::HttpReply> reply = client.Get(target);
+    EXPECT_TRUE(reply.ok());
+    return std::pair{reply->status, Json::parse(reply->body, nullptr, false)};
+  };
+  const uint64_t now =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  net::RequestNonce nonce{};
+  uint8_t counter = 0;
+  auto sign = [&](std::string_view chain, std::string_view target, uint64_t time_ms) {
+    nonce[0] = ++counter;
+    return net::SignRequest(auditor, chain, "GET", target, "", time_ms, nonce);
+  };
+  const std::string target = "/v1/query/emr/flagged";
+  auto expect = [&](std::pair<int, Json> got, int status, const std::string& code) {
+    EXPECT_EQ(got.first, status) << got.second.dump();
+    EXPECT_EQ(got.second["error"]["code"], code) << got.second.dump();
+  };
+
+  const auto good = sign("city-node-test", target, now);
+  EXPECT_EQ(send(good, target).first, 200);
+  expect(send(good, target), 401, "replayed_request");
+  // Signed for another path, another chain, or with a flipped bit.
+  expect(send(sign("city-node-test", "/v1/query/emr/flagged?x=1", now), target), 401,
+         "bad_request_signature");
+  expect(send(sign("another-chain", target, now), target), 401, "bad_request_signature");
+  auto flipped = sign("city-node-test", target, now);
+  flipped[std::string(net::kSignatureHeader)][0] =
+      flipped[std::string(net::kSignatureHeader)][0] == '0' ? '1' : '0';
+  expect(send(flipped, target), 401, "bad_request_signature");
+  // A time outside the skew window, before or after.
+  expect(send(sign("city-node-test", target, now - 120'000), target), 401, "clock_skew");
+  expect(send(sign("city-node-test", target, now + 120'000), target), 401, "clock_skew");
+  // Half a signature, or garbage in a header, on a public route too.
+  auto partial = sign("city-node-test", "/v1/status", now);
+  partial.erase(std::string(net::kNonceHeader));
+  expect(send(partial, "/v1/status"), 401, "malformed_signature");
+  for (const char* header : {"x-city-account", "x-city-time", "x-city-nonce", "x-city-signature"}) {
+    auto bad = sign("city-node-test", target, now);
+    bad[header] = "not-valid";
+    expect(send(bad, target), 401, "malformed_signature");
+  }
+  // The node still answers properly signed requests.
+  EXPECT_EQ(send(sign("city-node-test", target, now), target).first, 200);
 }
 
 }  // namespace

@@ -135,8 +135,27 @@ Result<wallet::NodeClient*> Cli::Node() {
         wallet::NodeClient::Connect(globals_.node, std::chrono::milliseconds(globals_.timeout_ms));
     if (!client.ok()) return client.status();
     node_ = std::move(*client);
+    if (!globals_.read_as.empty()) {
+      Result<KeyPair> key = LoadKey(globals_.read_as);
+      if (!key.ok()) return key.status();
+      Result<std::string> chain_id = ChainId();
+      if (!chain_id.ok()) return chain_id.status();
+      node_->SignAs(std::make_shared<const KeyPair>(std::move(*key)), *chain_id);
+      reads_signed_ = true;
+    }
   }
   return node_.get();
+}
+
+Status Cli::SignReadsAs(std::shared_ptr<const KeyPair> key) {
+  Result<wallet::NodeClient*> node = Node();
+  if (!node.ok()) return node.status();
+  if (reads_signed_) return Status::Ok();
+  Result<std::string> chain_id = ChainId();
+  if (!chain_id.ok()) return chain_id.status();
+  (*node)->SignAs(std::move(key), *chain_id);
+  reads_signed_ = true;
+  return Status::Ok();
 }
 
 Result<std::string> Cli::ChainId() {
@@ -217,6 +236,10 @@ int main(int argc, char** argv) {
                  "offline (tx sign)");
   app.add_option("--passphrase-file", globals.passphrase_file,
                  "Read key passphrases from this file (else CITYCTL_PASSPHRASE, else a prompt)");
+  app.add_option("--as", globals.read_as,
+                 "Sign requests with this key (a name in --home/keys), to read what it may "
+                 "read: a patient's own records, an auditor's everything (docs/api.md)")
+      ->envname("CITYCTL_AS");
   app.add_option("--timeout-ms", globals.timeout_ms, "Per request to the node")
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();

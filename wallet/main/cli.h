@@ -38,6 +38,7 @@ struct Globals {
   std::string chain_id;                   // --chain-id: the chain the user expects ("" = any)
   std::filesystem::path passphrase_file;  // --passphrase-file
   int timeout_ms = 10000;                 // --timeout-ms: per request
+  std::string read_as;                    // --as: the key that signs reads ("" = anonymous)
 };
 
 class Cli {
@@ -68,8 +69,11 @@ class Cli {
   // An account from a city1... address, or the name of a key in the store.
   Result<PublicKey> ResolveAccount(std::string_view address_or_key_name) const;
 
-  // The node (connected on first use).
+  // The node (connected on first use). With --as, its requests are signed by that key.
   Result<wallet::NodeClient*> Node();
+  // Signs the node's requests with `key` from now on, unless --as named a key (a command
+  // that loads a sender's key reads as that sender).
+  Status SignReadsAs(std::shared_ptr<const KeyPair> key);
   // The chain id: --chain-id, checked against the node's when a node is asked; else the node's.
   Result<std::string> ChainId();
 
@@ -81,6 +85,7 @@ class Cli {
   Globals globals_;
   std::map<const CLI::App*, std::function<CommandResult()>> runners_;
   std::unique_ptr<wallet::NodeClient> node_;
+  bool reads_signed_ = false;
   std::string node_chain_id_;
   Json error_details_;
   bool usage_error_ = false;

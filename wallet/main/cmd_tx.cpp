@@ -202,9 +202,12 @@ Result<ledger::Transaction> BuildTx(Cli& cli, const wallet::MethodSpec& spec,
       !checked.ok()) {
     return cli.UsageError(checked.status());
   }
-  Result<KeyPair> key = cli.LoadKey(flags.tx.from);
-  if (!key.ok()) return key.status();
+  Result<KeyPair> loaded = cli.LoadKey(flags.tx.from);
+  if (!loaded.ok()) return loaded.status();
+  const auto key = std::make_shared<const KeyPair>(std::move(*loaded));
   if (mode == Mode::kSubmit) {
+    // The sender reads its own transaction back in full (its events: a consent's id).
+    if (Status signing = cli.SignReadsAs(key); !signing.ok()) return signing;
     Result<std::string> served = cli.ChainId();
     if (!served.ok()) return served.status();
     chain_id = *served;

@@ -2,6 +2,7 @@
 #include "city/wallet/node_client.h"
 
 #include "city/net/http_client.h"
+#include "city/net/signed_request.h"
 
 namespace city::wallet {
 
@@ -12,7 +13,9 @@ Result<std::unique_ptr<NodeClient>> NodeClient::Connect(std::string_view url,
     return Status(ErrorCode::kInvalidArgument,
                   "bad --node '" + std::string(url) + "': " + parsed.status().message());
   }
-  auto http = std::make_unique<net::HttpClient>(*parsed, net::HttpClientOptions{timeout});
+  net::HttpClientOptions options;
+  options.timeout = timeout;
+  auto http = std::make_unique<net::HttpClient>(*parsed, options);
   return std::unique_ptr<NodeClient>(new NodeClient(std::string(url), std::move(http), timeout));
 }
 
@@ -21,6 +24,15 @@ NodeClient::NodeClient(std::string url, std::unique_ptr<net::HttpClient> http,
     : url_(std::move(url)), http_(std::move(http)), timeout_(timeout) {}
 
 NodeClient::~NodeClient() = default;
+
+void NodeClient::SignAs(std::shared_ptr<const KeyPair> key, std::string chain_id) {
+  signer_ = net::MakeRequestSigner(std::move(key), std::move(chain_id));
+  Result<net::HttpUrl> parsed = net::ParseHttpUrl(url_);
+  net::HttpClientOptions options;
+  options.timeout = timeout_;
+  options.signer = signer_;
+  http_ = std::make_unique<net::HttpClient>(*parsed, options);
+}
 
 Result<std::string> NodeClient::Request(std::string_view method, std::string_view target,
                                         std::string_view body, std::chrono::milliseconds timeout) {
@@ -32,7 +44,10 @@ Result<std::string> NodeClient::Request(std::string_view method, std::string_vie
     // A long-poll: its own connection with its own deadline.
     Result<net::HttpUrl> parsed = net::ParseHttpUrl(url_);
     if (!parsed.ok()) return parsed.status();
-    net::HttpClient once(*parsed, net::HttpClientOptions{timeout});
+    net::HttpClientOptions options;
+    options.timeout = timeout;
+    options.signer = signer_;
+    net::HttpClient once(*parsed, options);
     reply = once.Request(method, target, body, "application/json");
   }
   if (!reply.ok()) {

@@ -122,6 +122,7 @@ class Contract {
 
   std::vector<std::string> MethodNames() const;
   std::vector<std::string> QueryNames() const;
+  bool HasQuery(std::string_view query) const { return queries_.find(query) != queries_.end(); }
 
  protected:
   explicit Contract(std::string name) : name_(std::move(name)) {}

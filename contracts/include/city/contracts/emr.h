@@ -56,6 +56,12 @@ enum class EmrCode : uint32_t {
   kPurposeNotCovered = 308,     // the access's purpose is not the consent's
 };
 
+// Who acts for a patient (grants and revokes consents; reads the patient's records,
+// consents and accesses through the API): the patient, or the patient's current guardian.
+bool IsPatientOrGuardian(const PublicKey& account, const PublicKey& patient,
+                         const std::optional<PublicKey>& guardian);
+bool ActsForPatient(const StateReader& state, const PublicKey& account, const PublicKey& patient);
+
 // FHIR PurposeOfUse codes (v3 ActReason) a consent or an access may name.
 bool IsValidPurpose(std::string_view purpose);
 

@@ -27,6 +27,7 @@ namespace city::contracts {
 Bytes NonceKey(const PublicKey& account);
 // Where governance keeps roles: "governance/role/<role>/<account>" exists when granted.
 Bytes RoleKey(std::string_view role, const PublicKey& account);
+bool HoldsRole(const StateReader& state, const PublicKey& account, std::string_view role);
 // Where governance keeps parameters: "governance/param/<name>" holds a u64 (LE).
 Bytes ParamKey(std::string_view name);
 // Where governance counts an account's roles: "governance/member/<account>", a u64 (LE),

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,9 +30,15 @@ struct HttpReply {
   std::map<std::string, std::string> headers;  // names lower-cased
 };
 
+// Headers to add to one request, given what it sends: the method, the full target (base
+// path included, as the server receives it) and the body. For signed requests.
+using HttpRequestSigner = std::function<std::map<std::string, std::string>(
+    std::string_view method, std::string_view target, std::string_view body)>;
+
 struct HttpClientOptions {
   std::chrono::milliseconds timeout{10'000};  // per request: connect, send and receive
   size_t max_response_bytes = 64 * 1024 * 1024;
+  HttpRequestSigner signer;  // optional
 };
 
 // Not thread-safe: one client per thread. Reconnects when the server closed the connection.

@@ -29,6 +29,7 @@ class MetricsRegistry;
 
 struct HttpRequest {
   std::string method;                          // "GET", "POST", ...
+  std::string target;                          // as received: path and query, still encoded
   std::string path;                            // percent-decoded, without the query string
   std::map<std::string, std::string> query;    // percent-decoded; a repeated name keeps the last
   std::map<std::string, std::string> params;   // captured by the route's {name} segments

@@ -10,11 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include "city/crypto/ed25519.h"
+#include "city/net/http_client.h"
 #include "city/status.h"
-
-namespace city::net {
-class HttpClient;
-}
 
 namespace city::wallet {
 
@@ -37,6 +35,10 @@ class NodeClient {
                                                      std::chrono::milliseconds timeout);
   ~NodeClient();
 
+  // From now on every request is signed by `key` for `chain_id` (city/net/signed_request.h):
+  // the node then answers reads that account may make (docs/api.md, "Who may read what").
+  void SignAs(std::shared_ptr<const KeyPair> key, std::string chain_id);
+
   // A 2xx answer's JSON body; anything else is an error Status (and last_error() says what
   // the node answered). `timeout` overrides the client's for one long-poll.
   Result<Json> Get(std::string_view target);
@@ -58,6 +60,7 @@ class NodeClient {
   std::string url_;
   std::unique_ptr<net::HttpClient> http_;
   std::chrono::milliseconds timeout_;
+  net::HttpRequestSigner signer_;
   NodeError last_error_;
 };
 

@@ -124,9 +124,11 @@ class CliWalkthroughTest : public ::testing::Test {
   }
 
   // The `result` of `query contract CONTRACT QUERY --param name=value...`.
+  // Signed by key `as` (--as): what is not public is its own or the auditor's to read.
   Json Query(const std::string& contract, const std::string& query,
-             const std::vector<std::string>& params) {
+             const std::vector<std::string>& params, const std::string& as = "") {
     std::vector<std::string> args = {"query", "contract", contract, query};
+    if (!as.empty()) args.insert(args.begin(), {"--as", as});
     for (const std::string& param : params) args.insert(args.end(), {"--param", param});
     return Ok(args).value("result", Json::object());
   }
@@ -208,7 +210,7 @@ void CliWalkthroughTest::Ubi() {
   const Json registered = Commit({"tx", "ubi", "register", "--account", alice, "--person",
                                   "passport P" + tag_, "--from", "registrar"});
   EXPECT_EQ(EventNames(registered), std::vector<std::string>{"registered"});
-  const Json citizen = Query("ubi", "citizen", {"account=" + alice});
+  const Json citizen = Query("ubi", "citizen", {"account=" + alice}, "registrar");
   EXPECT_EQ(citizen.value("registered", false), true) << citizen.dump(2);
   EXPECT_EQ(citizen.value("suspended", true), false) << citizen.dump(2);
 
@@ -220,10 +222,10 @@ void CliWalkthroughTest::Ubi() {
       Commit({"tx", "ubi", "burn", "--amount", "5", "--from", "alice"}, alice_.get());
   EXPECT_EQ(EventNames(burned), std::vector<std::string>{"burned"});
 
-  const Json balance = Query("ubi", "balance", {"account=" + alice});
+  const Json balance = Query("ubi", "balance", {"account=" + alice}, "auditor");
   EXPECT_EQ(balance.value("balance", uint64_t(0)), 85u) << balance.dump(2);
 
-  const Json audit = Ok({"audit", "ubi", "--account", "alice"}, alice_.get());
+  const Json audit = Ok({"--as", "auditor", "audit", "ubi", "--account", alice});
   EXPECT_EQ(audit.value("account", ""), alice);
   EXPECT_EQ(audit.value("consistent", false), true) << audit.dump(2);
   EXPECT_EQ(audit.value("balance", uint64_t(0)), 85u) << audit.dump(2);
@@ -235,7 +237,7 @@ void CliWalkthroughTest::Ubi() {
   EXPECT_EQ(kinds.count("transferred"), 2u) << audit.dump(2);
   EXPECT_EQ(kinds.count("burned"), 1u) << audit.dump(2);
 
-  const Json supply = Ok({"audit", "ubi", "supply"});
+  const Json supply = Ok({"--as", "auditor", "audit", "ubi", "supply"});
   EXPECT_EQ(supply.value("invariant_holds", false), true) << supply.dump(2);
   EXPECT_EQ(supply.value("problems", Json::array()), Json::array()) << supply.dump(2);
   const Json& node = supply["node"];
@@ -265,7 +267,7 @@ void CliWalkthroughTest::Emr() {
   const std::string consent_data = EventData(granted, "consent_granted");
   ASSERT_EQ(consent_data.size(), 16u) << granted.dump(2);
   const uint64_t consent_id = U64FromLeHex(consent_data);
-  const Json consents = Query("emr", "consents", {"patient=" + Address("patient")});
+  const Json consents = Query("emr", "consents", {"patient=" + Address("patient")}, "patient");
   const Json consent = FindBy(consents["consents"], "id", consent_id);
   ASSERT_TRUE(consent.is_object()) << "consent " << consent_id << " in " << consents.dump(2);
   EXPECT_EQ(consent.value("grantee", ""), Address("clinician"));
@@ -282,7 +284,7 @@ void CliWalkthroughTest::Emr() {
               "--justification", "unconscious on arrival, allergy check", "--from", "emergency"});
   EXPECT_EQ(EventNames(broke), std::vector<std::string>{"break_glass"});
 
-  const Json flagged = Query("emr", "flagged", {"patient=" + Address("patient")});
+  const Json flagged = Query("emr", "flagged", {"patient=" + Address("patient")}, "auditor");
   const Json flag = FindBy(flagged["flagged"], "record_id", record);
   ASSERT_TRUE(flag.is_object()) << flagged.dump(2);
   EXPECT_EQ(flag.value("accessor", ""), Address("emergency"));
@@ -293,7 +295,7 @@ void CliWalkthroughTest::Emr() {
               "--note", "allergy check was needed", "--from", "auditor"});
   EXPECT_EQ(EventNames(reviewed), std::vector<std::string>{"reviewed"});
 
-  const Json audit = Ok({"audit", "emr", "--patient", "patient"});
+  const Json audit = Ok({"--as", "auditor", "audit", "emr", "--patient", "patient"});
   EXPECT_EQ(audit.value("patient", ""), Address("patient"));
   EXPECT_EQ(audit.value("total", 0), 2) << audit.dump(2);
   EXPECT_EQ(audit.value("consented", 0), 1) << audit.dump(2);
@@ -450,7 +452,8 @@ void CliWalkthroughTest::HistoryAndBlocks() {
 
   const Json& first = items.front();
   const Json block =
-      Ok({"query", "block", std::to_string(first["location"].value("height", uint64_t(0)))});
+      Ok({"--as", "auditor", "query", "block",
+          std::to_string(first["location"].value("height", uint64_t(0)))});
   const Json transactions = block["block"].value("transactions", Json::array());
   EXPECT_FALSE(FindBy(transactions, "id", first["tx_id"]).is_null()) << block.dump(2);
 }

@@ -7,6 +7,15 @@
 namespace city::cityctl {
 namespace {
 
+// An account named by its key in the store is one's own: without --as, read as that key
+// (an account's history and balance are its own to read). An address reads anonymously.
+Status ReadAsNamedKey(Cli& cli, const std::string& subject) {
+  if (!cli.globals().read_as.empty() || subject.starts_with("city1")) return Status::Ok();
+  Result<KeyPair> own = cli.LoadKey(subject);
+  if (!own.ok()) return own.status();
+  return cli.SignReadsAs(std::make_shared<const KeyPair>(std::move(*own)));
+}
+
 struct QueryArgs {
   std::string subject;  // a height, id, account, key or contract
   std::string query;
@@ -104,16 +113,21 @@ void AddQueryCommands(CLI::App& app, Cli& cli) {
     Result<PublicKey> key = cli.ResolveAccount(args->subject);
     if (!key.ok()) return key.status();
     const std::string address = EncodeAddress(*key);
+    if (Status s = ReadAsNamedKey(cli, args->subject); !s.ok()) return s;
     CommandResult out = GetJson(cli, "/v1/accounts/" + address);
     if (!out.ok()) return out;
     Result<Json> balance = (*cli.Node())->Post("/v1/query/ubi/balance", {{"account", address}});
-    if (!balance.ok()) return balance.status();
-    out->json["ubi_balance"] = (*balance)["result"].value("balance", uint64_t{0});
+    const bool refused = !balance.ok() && (balance.status().code() == ErrorCode::kUnauthenticated ||
+                                           balance.status().code() == ErrorCode::kPermissionDenied);
+    if (!balance.ok() && !refused) return balance.status();
+    out->json["ubi_balance"] =
+        refused ? Json(nullptr) : Json((*balance)["result"].value("balance", uint64_t{0}));
     out->text = "address:    " + address +
                 "\nnext nonce: " + std::to_string(out->json.value("next_nonce", uint64_t{0})) +
                 " (" + std::to_string(out->json.value("pending_next_nonce", uint64_t{0})) +
                 " counting pending)\nubi:        " +
-                std::to_string(out->json["ubi_balance"].get<uint64_t>());
+                (refused ? std::string("private (read it as the account or an auditor: --as KEY)")
+                         : std::to_string(out->json["ubi_balance"].get<uint64_t>()));
     return out;
   });
 
@@ -141,6 +155,7 @@ void AddQueryCommands(CLI::App& app, Cli& cli) {
     }
     Result<PublicKey> key = cli.ResolveAccount(args->subject);
     if (!key.ok()) return key.status();
+    if (Status s = ReadAsNamedKey(cli, args->subject); !s.ok()) return s;
     return GetJson(cli, "/v1/accounts/" + EncodeAddress(*key) + "/history?" + PageQuery(*args));
   });
 

@@ -68,6 +68,8 @@ Result<std::string> NodeClient::Request(std::string_view method, std::string_vie
   if (error.message.empty()) error.message = reply->body.substr(0, 200);
   last_error_ = error;
   const ErrorCode code = reply->status == 404   ? ErrorCode::kNotFound
+                         : reply->status == 401 ? ErrorCode::kUnauthenticated
+                         : reply->status == 403 ? ErrorCode::kPermissionDenied
                          : reply->status == 413 ? ErrorCode::kTooLarge
                          : reply->status >= 500 ? ErrorCode::kIoError
                                                 : ErrorCode::kInvalidArgument;

@@ -105,9 +105,10 @@ class ChainServer {
       std::make_shared<const CapturedChain>();  // guarded by mutex_
 };
 
-// GETs `target` from node 0: the parsed body (an EXPECT failure and null when it fails).
+// GETs `target` from node 0, signed by the testnet's auditor (who may read every block
+// whole): the parsed body (an EXPECT failure and null when it fails).
 Json Fetch(LocalNet& net, const std::string& target) {
-  const ApiReply reply = net.Get(0, target, 30s);
+  const ApiReply reply = net.GetAs("auditor", 0, target, 30s);
   EXPECT_TRUE(reply.ok() && reply.body.is_object()) << target << ": " << reply.Describe();
   return reply.ok() ? reply.body : Json();
 }

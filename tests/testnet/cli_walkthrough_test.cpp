@@ -451,9 +451,8 @@ void CliWalkthroughTest::HistoryAndBlocks() {
   EXPECT_EQ(newest["items"][0], items.back());
 
   const Json& first = items.front();
-  const Json block =
-      Ok({"--as", "auditor", "query", "block",
-          std::to_string(first["location"].value("height", uint64_t(0)))});
+  const Json block = Ok({"--as", "auditor", "query", "block",
+                         std::to_string(first["location"].value("height", uint64_t(0)))});
   const Json transactions = block["block"].value("transactions", Json::array());
   EXPECT_FALSE(FindBy(transactions, "id", first["tx_id"]).is_null()) << block.dump(2);
 }
@@ -489,7 +488,14 @@ void CliWalkthroughTest::Audits() {
   EXPECT_GE(chain.value("signatures", uint64_t(0)), to) << "a certificate per height";
   EXPECT_TRUE(chain.value("genesis_source", "").starts_with("file ")) << chain.dump(2);
 
-  const Json blocks = Ok({"audit", "verify-chain", "--blocks", "--genesis", genesis}, &auditor);
+  // Block bodies hold private transactions: without a key that may read them the node sends
+  // them redacted, and the body check says so instead of passing on half a block.
+  const CtlRun anonymous =
+      auditor.RunJson({"audit", "verify-chain", "--blocks", "--genesis", genesis});
+  EXPECT_TRUE(FailedCleanly(anonymous));
+  EXPECT_NE(anonymous.json.dump().find("redacted"), std::string::npos) << anonymous.Describe();
+  const Json blocks =
+      Ok({"--as", "auditor", "audit", "verify-chain", "--blocks", "--genesis", genesis}, &auditor);
   EXPECT_EQ(blocks.value("ok", false), true) << blocks.dump(2);
   EXPECT_EQ(blocks.value("blocks", uint64_t(0)), blocks.value("to", uint64_t(1)))
       << "every block after the genesis: " << blocks.dump(2);
@@ -497,7 +503,8 @@ void CliWalkthroughTest::Audits() {
       << "the transactions' signatures too";
 
   const Json issued =
-      Ok({"audit", "state", "ubi/issued", "--prove", "--genesis", genesis}, &auditor);
+      Ok({"--as", "auditor", "audit", "state", "ubi/issued", "--prove", "--genesis", genesis},
+         &auditor);
   EXPECT_EQ(issued.value("verified", false), true) << issued.dump(2);
   EXPECT_EQ(issued.value("present", false), true) << issued.dump(2);
   EXPECT_EQ(issued.value("value_u64", uint64_t(0)), issued_) << issued.dump(2);
@@ -505,7 +512,9 @@ void CliWalkthroughTest::Audits() {
 
   const fs::path jsonl = scratch_ / "export.jsonl";
   const Json exported =
-      Ok({"audit", "export", "--format", "jsonl", "--out", jsonl.string()}, &auditor);
+      Ok({"--as", "auditor", "audit", "export", "--format", "jsonl", "--out", jsonl.string()},
+         &auditor);
+  EXPECT_EQ(exported.value("redacted_transactions", uint64_t(1)), 0u) << exported.dump(2);
   EXPECT_EQ(exported.value("from", uint64_t(0)), 1u);
   std::set<std::string> tx_ids;
   size_t lines = 0, blocks_seen = 0, txs_seen = 0, events_seen = 0;
@@ -527,9 +536,10 @@ void CliWalkthroughTest::Audits() {
   for (const std::string& id : committed_) EXPECT_TRUE(tx_ids.contains(id)) << id;
 
   const fs::path csv = scratch_ / "export.csv";
-  const Json exported_csv = Ok({"audit", "export", "--format", "csv", "--out", csv.string(), "--to",
-                                std::to_string(exported.value("to", uint64_t(0)))},
-                               &auditor);
+  const Json exported_csv =
+      Ok({"--as", "auditor", "audit", "export", "--format", "csv", "--out", csv.string(), "--to",
+          std::to_string(exported.value("to", uint64_t(0)))},
+         &auditor);
   const std::vector<std::vector<std::string>> rows = ParseCsv(test::ReadFileText(csv));
   ASSERT_FALSE(rows.empty());
   const std::vector<std::string>& header = rows[0];
@@ -548,6 +558,19 @@ void CliWalkthroughTest::Audits() {
   EXPECT_EQ(csv_ids, tx_ids) << "the CSV and the JSON lines export list the same transactions";
   EXPECT_EQ(exported_csv.value("transactions", size_t(0)),
             exported.value("transactions", size_t(1)));
+
+  // Anyone may export, but what is private comes out as ids only: no EMR or UBI arguments.
+  const fs::path public_jsonl = scratch_ / "export-public.jsonl";
+  const Json exported_public =
+      Ok({"audit", "export", "--format", "jsonl", "--out", public_jsonl.string(), "--to",
+          std::to_string(exported.value("to", uint64_t(0)))},
+         &auditor);
+  EXPECT_GT(exported_public.value("redacted_transactions", uint64_t(0)), 0u)
+      << exported_public.dump(2);
+  EXPECT_EQ(exported_public.value("transactions", size_t(0)),
+            exported.value("transactions", size_t(1)));
+  EXPECT_EQ(test::ReadFileText(public_jsonl).find("\"emr\""), std::string::npos)
+      << "an anonymous export names no EMR transaction";
 
   // Never overwrites.
   EXPECT_TRUE(FailedCleanly(

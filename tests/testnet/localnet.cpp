@@ -24,6 +24,7 @@
 #include "city/crypto/keyfile.h"
 #include "city/ledger/codec.h"
 #include "city/net/http_client.h"
+#include "city/net/signed_request.h"
 
 #ifndef CITY_CITYD_PATH
 #error "CITY_CITYD_PATH must name the cityd binary (tests/testnet/CMakeLists.txt sets it)"
@@ -119,7 +120,7 @@ RunResult RunCityd(const std::vector<std::string>& args, const fs::path& scratch
   argv.insert(argv.end(), args.begin(), args.end());
   return test::RunProcess(
       std::move(argv), scratch_dir / (run + ".out"), scratch_dir / (run + ".err"),
-      {.timeout = timeout, .env = std::nullopt, .new_session = false, .append = false});
+      {.timeout = timeout, .env = std::nullopt, .new_session = true, .append = false});
 }
 
 std::vector<std::string> LinesStartingWith(const std::string& text, std::string_view prefix) {
@@ -340,8 +341,34 @@ std::vector<size_t> LocalNet::AllNodes() const {
 
 // ---- client API ----
 
+namespace {
+
+ApiReply ReplyOf(Result<net::HttpReply> got) {
+  ApiReply reply;
+  if (!got.ok()) {
+    reply.transport = got.status().ToString();
+    return reply;
+  }
+  reply.status = got->status;
+  reply.raw = std::move(got->body);
+  reply.body = Json::parse(reply.raw, nullptr, false);
+  if (reply.body.is_discarded()) reply.body = nullptr;
+  return reply;
+}
+
+}  // namespace
+
 ApiReply LocalNet::Request(size_t i, std::string_view method, const std::string& target,
-                           const std::string& body, Millis timeout) {
+                           const std::string& body, Millis timeout, const std::string& reader) {
+  if (!reader.empty()) {
+    net::HttpClientOptions signed_options;
+    signed_options.timeout = timeout;
+    // The key lives as long as this LocalNet: an alias with no owner.
+    signed_options.signer = net::MakeRequestSigner(
+        std::shared_ptr<const KeyPair>(std::shared_ptr<void>(), &Key(reader)), chain_id());
+    net::HttpClient signed_client(net::HttpUrl{"127.0.0.1", api_port(i), ""}, signed_options);
+    return ReplyOf(signed_client.Request(method, target, body, "application/json"));
+  }
   // Idle clients per node and timeout, so a long-poll client is not reused with a short
   // deadline; a client that saw a transport error is dropped.
   std::unique_ptr<net::HttpClient> client;
@@ -364,25 +391,23 @@ ApiReply LocalNet::Request(size_t i, std::string_view method, const std::string&
     std::lock_guard lock(mutex_);
     timeouts_[client.get()] = timeout;
   }
-  ApiReply reply;
-  Result<net::HttpReply> got = client->Request(method, target, body, "application/json");
-  if (!got.ok()) {
-    reply.transport = got.status().ToString();
-    std::lock_guard lock(mutex_);
+  ApiReply reply = ReplyOf(client->Request(method, target, body, "application/json"));
+  std::lock_guard lock(mutex_);
+  if (!reply.transport.empty()) {
     timeouts_.erase(client.get());
     return reply;
   }
-  reply.status = got->status;
-  reply.raw = std::move(got->body);
-  reply.body = Json::parse(reply.raw, nullptr, false);
-  if (reply.body.is_discarded()) reply.body = nullptr;
-  std::lock_guard lock(mutex_);
   clients_.at(i).push_back(std::move(client));
   return reply;
 }
 
 ApiReply LocalNet::Get(size_t i, const std::string& target, Millis timeout) {
   return Request(i, "GET", target, "", timeout);
+}
+
+ApiReply LocalNet::GetAs(const std::string& reader, size_t i, const std::string& target,
+                         Millis timeout) {
+  return Request(i, "GET", target, "", timeout, reader);
 }
 
 ApiReply LocalNet::Post(size_t i, const std::string& target, const Json& body, Millis timeout) {
@@ -422,8 +447,10 @@ std::optional<uint64_t> LocalNet::MaxHeight(const std::vector<size_t>& nodes) {
 }
 
 Json LocalNet::Query(size_t i, std::string_view contract, std::string_view query,
-                     const Json& params, ApiReply* reply_out) {
-  ApiReply reply = Post(i, "/v1/query/" + std::string(contract) + "/" + std::string(query), params);
+                     const Json& params, ApiReply* reply_out, const std::string& reader) {
+  ApiReply reply =
+      Request(i, "POST", "/v1/query/" + std::string(contract) + "/" + std::string(query),
+              params.dump(), 10s, reader);
   Json result = reply.ok() && reply.body.is_object() && reply.body.contains("result")
                     ? reply.body["result"]
                     : Json(nullptr);
@@ -564,6 +591,13 @@ const std::vector<std::string>& LocalNet::KeyNames() {
   return names;
 }
 
+std::string LocalNet::KeyNameOf(const PublicKey& key) {
+  for (const std::string& name : KeyNames()) {
+    if (Key(name).public_key() == key) return name;
+  }
+  return "";
+}
+
 const KeyPair& LocalNet::Key(const std::string& name) {
   {
     std::lock_guard lock(mutex_);
@@ -661,14 +695,15 @@ ApiReply LocalNet::SubmitBatch(size_t node, const std::vector<ledger::Transactio
   return Post(node, "/v1/txs", Json{{"txs", std::move(list)}}, timeout);
 }
 
-Json LocalNet::WaitTx(size_t node, const Hash256& id, Millis timeout) {
+Json LocalNet::WaitTx(size_t node, const Hash256& id, Millis timeout, const std::string& reader) {
   const auto deadline = Clock::now() + timeout;
   Json last = nullptr;
   while (true) {
     const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
     const Millis wait = std::clamp(left, 0ms, Millis(10'000));
     ApiReply reply =
-        Get(node, "/v1/tx/" + id.ToHex() + "?wait_ms=" + std::to_string(wait.count()), wait + 5s);
+        Request(node, "GET", "/v1/tx/" + id.ToHex() + "?wait_ms=" + std::to_string(wait.count()),
+                "", wait + 5s, reader);
     if (reply.ok() && reply.body.is_object()) {
       last = reply.body;
       const std::string status = last.value("status", "");

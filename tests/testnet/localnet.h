@@ -127,6 +127,9 @@ class LocalNet {
   // ---- client API (thread-safe) ----
   ApiReply Get(size_t i, const std::string& target, Millis timeout = 10s);
   ApiReply Post(size_t i, const std::string& target, const Json& body, Millis timeout = 10s);
+  // GET signed by the testnet key `reader` (Key(reader)): a read of private data.
+  ApiReply GetAs(const std::string& reader, size_t i, const std::string& target,
+                 Millis timeout = 10s);
   // GET /v1/status; null when the node does not answer.
   Json Status(size_t i);
   std::optional<uint64_t> Height(size_t i);
@@ -136,7 +139,7 @@ class LocalNet {
   // GET|POST /v1/query/{contract}/{query}: the "result" member, or null (with the reply in
   // *reply when given).
   Json Query(size_t i, std::string_view contract, std::string_view query, const Json& params,
-             ApiReply* reply = nullptr);
+             ApiReply* reply = nullptr, const std::string& reader = "");
   // GET /metrics, as name (with labels) -> value.
   std::map<std::string, double> Metrics(size_t i);
 
@@ -193,8 +196,11 @@ class LocalNet {
   ApiReply SubmitBatch(size_t node, const std::vector<ledger::Transaction>& txs,
                        Millis timeout = 30s);
   // Long-polls GET /v1/tx/{id}?wait_ms until it is committed or rejected or `timeout`
-  // passes; returns the last body (null if the node never answered).
-  Json WaitTx(size_t node, const Hash256& id, Millis timeout = 20s);
+  // passes; returns the last body (null if the node never answered). Without `reader` (a
+  // testnet key name) a private transaction's body and events are redacted.
+  Json WaitTx(size_t node, const Hash256& id, Millis timeout = 20s, const std::string& reader = "");
+  // The testnet key name whose public key is `key` ("" when none is).
+  std::string KeyNameOf(const PublicKey& key);
 
   // The label and where things are, for failure messages.
   std::string Describe() const;
@@ -209,8 +215,9 @@ class LocalNet {
   void PickPorts();
   void CreateTestnet();
   void SetPid(size_t i, pid_t pid);
+  // `reader`: the named testnet key signs the request (a fresh client, not pooled).
   ApiReply Request(size_t i, std::string_view method, const std::string& target,
-                   const std::string& body, Millis timeout);
+                   const std::string& body, Millis timeout, const std::string& reader = "");
 
   LocalNetOptions options_;
   uint64_t seed_ = 0;

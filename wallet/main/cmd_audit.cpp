@@ -158,6 +158,15 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
       if (checked.ok() && args.blocks && next > 0) {
         Result<Json> block = (*node)->Get("/v1/blocks/" + std::to_string(next));
         if (!block.ok()) return block.status();
+        if (block->value("redacted", false)) {
+          cli.SetErrorDetails(
+              {{"height", next},
+               {"verified_through", next == from ? Json(nullptr) : Json(next - 1)}});
+          return Status(ErrorCode::kPermissionDenied,
+                        "the node redacted block " + std::to_string(next) +
+                            " (private transactions) for this reader: checking block bodies "
+                            "needs an auditor's key (--as KEY)");
+        }
         Result<Bytes> encoded = HexField((*block)["block"], "encoded", next);
         if (!encoded.ok()) return encoded.status();
         if (Status s = auditor.CheckBlock(next, *encoded); !s.ok()) {
@@ -795,7 +804,7 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
   if (csv)
     sink << "record,height,tx_index,tx_id,contract,method_or_event,sender,nonce,ok,code,detail,"
             "data\n";
-  uint64_t blocks = 0, txs = 0, events = 0;
+  uint64_t blocks = 0, txs = 0, events = 0, redacted = 0;
   for (uint64_t h = from; h <= to; ++h) {
     Result<Json> answer = (*node)->Get("/v1/blocks/" + std::to_string(h));
     if (!answer.ok()) return answer.status();
@@ -819,8 +828,25 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
     const Json& list = Field(block, "transactions");
     for (size_t i = 0; i < list.size(); ++i) {
       const Json& tx = list[i];
-      const Json result = i < results.size() ? results[i] : Json::object();
+      const Json result =
+          i < results.size() && results[i].is_object() ? results[i] : Json::object();
       ++txs;
+      if (tx.value("redacted", false)) {
+        // The node hid this transaction from this reader: its id is all there is to export.
+        ++redacted;
+        if (csv) {
+          sink << CsvRow({"tx", std::to_string(h), std::to_string(i), tx.value("id", ""), "", "",
+                          "", "", "", "", "redacted", ""});
+        } else {
+          sink << Dump(Json{{"record", "tx"},
+                            {"height", h},
+                            {"tx_index", i},
+                            {"id", tx.value("id", "")},
+                            {"redacted", true}})
+               << "\n";
+        }
+        continue;
+      }
       Result<Bytes> arg_bytes = FromHex(tx.value("args", ""));
       Json args_json = nullptr;
       if (arg_bytes.ok()) {
@@ -871,18 +897,20 @@ CommandResult Export(Cli& cli, const AuditArgs& args) {
   }
   sink.flush();
   Output out;
-  out.json = {{"from", from},
-              {"to", to},
-              {"blocks", blocks},
-              {"transactions", txs},
-              {"events", events},
-              {"format", args.format},
-              {"file", args.out.empty() ? Json(nullptr) : Json(args.out)}};
+  out.json = {{"from", from},          {"to", to},
+              {"blocks", blocks},      {"transactions", txs},
+              {"events", events},      {"redacted_transactions", redacted},
+              {"format", args.format}, {"file", args.out.empty() ? Json(nullptr) : Json(args.out)}};
   // Without --out the records are the output; a summary would corrupt them.
   out.printed = args.out.empty();
   out.text = "exported heights " + std::to_string(from) + ".." + std::to_string(to) + ": " +
              std::to_string(blocks) + " blocks, " + std::to_string(txs) + " transactions, " +
              std::to_string(events) + " events to " + args.out;
+  if (redacted > 0) {
+    out.text += "\n" + std::to_string(redacted) +
+                " transactions were redacted by the node for this reader (their ids only); an "
+                "auditor's key (--as KEY) exports them whole";
+  }
   return out;
 }
 

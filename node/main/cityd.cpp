@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "city/crypto/address.h"
+#include "city/crypto/passphrase.h"
 #include "city/node/home.h"
 #include "city/node/node.h"
 #include "run_node.h"
@@ -45,6 +46,10 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--chain-id", init.chain_id, "Chain id")->capture_default_str();
   init_cmd->add_option("--p2p-port", init.p2p_port, "Validator link port")->capture_default_str();
   init_cmd->add_option("--api-port", init.api_port, "Client API port")->capture_default_str();
+  std::filesystem::path init_passphrase_file;
+  init_cmd->add_option("--passphrase-file", init_passphrase_file,
+                       "The operator key's passphrase, one line (else it is asked for on the "
+                       "terminal, twice)");
 
   node::TestnetOptions testnet;
   auto* testnet_cmd =
@@ -83,11 +88,21 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*init_cmd) {
+    city::Result<std::string> passphrase = city::ObtainPassphrase(
+        {.file = init_passphrase_file,
+         .env_var = "",
+         .prompt = "Passphrase for the operator key (the council of the new chain): ",
+         .confirm = true,
+         .how_to_give_one = "use --passphrase-file FILE"});
+    if (!passphrase.ok()) return Fail(passphrase.status());
+    init.operator_passphrase = std::move(*passphrase);
     if (Status s = node::InitHome(init); !s.ok()) return Fail(s);
     std::cout << "cityd: created node home " << init.home.string() << "\n"
               << "  config   " << (init.home / "config.toml").string() << "\n"
               << "  genesis  " << (init.home / "genesis.json").string() << "\n"
               << "  key      " << (init.home / "validator.key").string() << " (mode 0600)\n"
+              << "  operator " << (init.home / "keys" / "operator.key").string()
+              << " (the council, admin and registrar; encrypted with your passphrase)\n"
               << "start it with: cityd start --home " << init.home.string() << "\n";
     return 0;
   }

@@ -209,8 +209,22 @@ Status MissingSafetyState(const std::filesystem::path& safety_file) {
                     "they have shown it their rounds)");
 }
 
+Status CheckOperatorPassphrase(std::string_view passphrase) {
+  if (passphrase == kDevKeyPassphrase) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "the operator key's passphrase is the public dev passphrase; choose your own");
+  }
+  if (passphrase.size() < kMinOperatorPassphrase) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "the operator key's passphrase is too short: at least " +
+                      std::to_string(kMinOperatorPassphrase) + " characters");
+  }
+  return Status::Ok();
+}
+
 Status InitHome(const InitOptions& options) {
   if (Status s = CheckChainId(options.chain_id); !s.ok()) return s;
+  if (Status s = CheckOperatorPassphrase(options.operator_passphrase); !s.ok()) return s;
   if (Status s = CheckPorts(options.p2p_port, options.api_port); !s.ok()) return s;
   const HomePaths home{options.home};
   const fs::path operator_key = home.root / "keys" / "operator.key";
@@ -244,7 +258,8 @@ Status InitHome(const InitOptions& options) {
   CreatedFiles created;
   Status s = created.Add(home.validator_key(), WriteValidatorKey(home.validator_key(), validator));
   if (s.ok())
-    s = created.Add(operator_key, WriteKeyFile(operator_key, operator_pair, kDevKeyPassphrase));
+    s = created.Add(operator_key,
+                    WriteKeyFile(operator_key, operator_pair, options.operator_passphrase));
   if (s.ok()) s = created.Add(home.genesis(), WriteGenesisFile(home.genesis(), genesis));
   if (s.ok()) s = created.Add(home.config(), WriteConfigFile(home.config(), config));
   if (s.ok()) s = created.Add(home.safety(), WriteFreshSafetyState(home, genesis));

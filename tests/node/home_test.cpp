@@ -24,6 +24,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
 
+constexpr char kOperatorPassphrase[] = "an operator passphrase for tests";
+
 unsigned ModeOf(const fs::path& path) {
   struct stat info {};
   EXPECT_EQ(::stat(path.c_str(), &info), 0) << path;
@@ -119,7 +121,7 @@ TEST(HomeInit, WritesAOneValidatorHome) {
   test::TempDir dir;
   const HomePaths home{dir.path() / "home"};
   const uint64_t before = NowMs();
-  ASSERT_TRUE(InitHome({home.root, "city-dev", 27100, 27101}).ok());
+  ASSERT_TRUE(InitHome({home.root, "city-dev", 27100, 27101, kOperatorPassphrase}).ok());
   EXPECT_EQ(ModeOf(home.root), 0700u);
   EXPECT_EQ(ModeOf(home.validator_key()), 0600u);
   EXPECT_EQ(ModeOf(home.genesis()), 0644u);
@@ -155,20 +157,34 @@ TEST(HomeInit, WritesAOneValidatorHome) {
   EXPECT_TRUE(BuildGenesisChain(*genesis).ok());
 }
 
-TEST(HomeInit, OperatorKeyOpensWithTheDevPassphrase) {
+TEST(HomeInit, OperatorKeyOpensWithItsOwnPassphraseOnly) {
   test::TempDir dir;
-  ASSERT_TRUE(InitHome({dir.path(), "city-dev", 27100, 27101}).ok());
+  ASSERT_TRUE(InitHome({dir.path(), "city-dev", 27100, 27101, kOperatorPassphrase}).ok());
   const fs::path path = dir.path() / "keys" / "operator.key";
-  Result<KeyPair> key = ReadKeyFile(path, kDevKeyPassphrase);
+  Result<KeyPair> key = ReadKeyFile(path, kOperatorPassphrase);
   ASSERT_TRUE(key.ok()) << key.status().ToString();
   EXPECT_EQ(key->public_key(), *ReadKeyFilePublicKey(path));
+  EXPECT_FALSE(ReadKeyFile(path, kDevKeyPassphrase).ok()) << "the public dev passphrase";
+}
+
+TEST(HomeInit, RefusesAWeakOperatorPassphraseAndWritesNothing) {
+  for (const std::string& weak : {std::string(), std::string(kDevKeyPassphrase),
+                                 std::string(kMinOperatorPassphrase - 1, 'x')}) {
+    test::TempDir dir;
+    const fs::path home = dir.path() / "home";
+    const Status status = InitHome({home, "city-dev", 27100, 27101, weak});
+    EXPECT_EQ(status.code(), ErrorCode::kInvalidArgument) << "'" << weak << "'";
+    EXPECT_THAT(status.message(), HasSubstr("passphrase"));
+    EXPECT_FALSE(fs::exists(home)) << "nothing written for '" << weak << "'";
+  }
+  EXPECT_TRUE(CheckOperatorPassphrase(std::string(kMinOperatorPassphrase, 'x')).ok());
 }
 
 TEST(HomeInit, RefusesAnInitialisedHomeNamingTheFile) {
   for (const char* name : {"config.toml", "genesis.json", "validator.key"}) {
     test::TempDir dir;
     std::ofstream(dir.path() / name) << "mine";
-    Status status = InitHome({dir.path()});
+    Status status = InitHome({dir.path(), "city-local", 26656, 8080, kOperatorPassphrase});
     EXPECT_EQ(status.code(), ErrorCode::kAlreadyExists) << name;
     EXPECT_THAT(status.message(), HasSubstr((dir.path() / name).string()));
     EXPECT_EQ(test::ReadFileText(dir.path() / name), "mine");
@@ -177,16 +193,19 @@ TEST(HomeInit, RefusesAnInitialisedHomeNamingTheFile) {
         << name;
   }
   test::TempDir dir;
-  ASSERT_TRUE(InitHome({dir.path()}).ok());
-  EXPECT_EQ(InitHome({dir.path()}).code(), ErrorCode::kAlreadyExists);
+  ASSERT_TRUE(InitHome({dir.path(), "city-local", 26656, 8080, kOperatorPassphrase}).ok());
+  EXPECT_EQ(InitHome({dir.path(), "city-local", 26656, 8080, kOperatorPassphrase}).code(),
+            ErrorCode::kAlreadyExists);
 }
 
 TEST(HomeInit, RefusesBadOptions) {
   test::TempDir dir;
-  EXPECT_EQ(InitHome({dir.path() / "a", "City Dev"}).code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(InitHome({dir.path() / "b", "city-dev", 9000, 9000}).code(),
+  EXPECT_EQ(InitHome({dir.path() / "a", "City Dev", 26656, 8080, kOperatorPassphrase}).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(InitHome({dir.path() / "c", "city-dev", 0, 9000}).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(InitHome({dir.path() / "b", "city-dev", 9000, 9000, kOperatorPassphrase}).code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(InitHome({dir.path() / "c", "city-dev", 0, 9000, kOperatorPassphrase}).code(),
+            ErrorCode::kInvalidArgument);
   EXPECT_FALSE(fs::exists(dir.path() / "a"));
 }
 

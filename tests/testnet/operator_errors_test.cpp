@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "city/crypto/keyfile.h"
 #include "support/process.h"
 #include "test_util.h"
 
@@ -109,6 +110,41 @@ TEST(OperatorErrorTest, SecondNodeOnALockedHome) {
   // The first one is unharmed and still stops cleanly.
   EXPECT_TRUE(net.WaitProgress({0}, 1, 10s));
   EXPECT_EQ(net.Stop(0), 0);
+}
+
+// The operator key of `cityd init` is a new chain's council: it is encrypted with a passphrase
+// the operator gives (a file, or the terminal), never the public dev one, and without one
+// nothing is written.
+TEST(OperatorErrorTest, InitNeedsTheOperatorsOwnPassphrase) {
+  LocalNet net(OneValidator(false));
+  const fs::path home = net.dir() / "new-home";
+  // No terminal (the process has a session of its own) and no file.
+  ExpectOperatorError(RunCityd({"init", "--home", home.string()}, net.dir()),
+                      {"--passphrase-file"});
+  EXPECT_FALSE(fs::exists(home));
+  const fs::path weak = net.dir() / "weak.txt";
+  WriteText(weak, "citydev\n");
+  ExpectOperatorError(
+      RunCityd({"init", "--home", home.string(), "--passphrase-file", weak.string()}, net.dir()),
+      {"dev passphrase"});
+  EXPECT_FALSE(fs::exists(home));
+  ExpectOperatorError(RunCityd({"init", "--home", home.string(), "--passphrase-file",
+                                (net.dir() / "absent.txt").string()},
+                               net.dir()),
+                      {"absent.txt"});
+  EXPECT_FALSE(fs::exists(home));
+
+  const fs::path good = net.dir() / "good.txt";
+  WriteText(good, "correct horse battery staple\n");
+  const RunResult made =
+      RunCityd({"init", "--home", home.string(), "--passphrase-file", good.string()}, net.dir());
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const fs::path key_file = home / "keys" / "operator.key";
+  EXPECT_EQ(fs::status(key_file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(ReadKeyFile(key_file, "correct horse battery staple").ok())
+      << "the line, without its newline";
+  EXPECT_FALSE(ReadKeyFile(key_file, "citydev").ok());
 }
 
 // A validator without its safety state could have voted in any round before it lost it: no

@@ -4,7 +4,6 @@
 // command failed, 2 the command line is wrong.
 #include "cli.h"
 
-#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,51 +12,16 @@
 #include <iostream>
 
 #include "city/crypto/address.h"
-#include "city/crypto/private_file.h"
+#include "city/crypto/passphrase.h"
 
 namespace city::cityctl {
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr size_t kMaxPassphraseFileBytes = 4096;
-
 std::string Env(const char* name) {
   const char* value = std::getenv(name);
   return value != nullptr ? value : "";
-}
-
-std::string TrimLineEnd(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  return text;
-}
-
-// One line from the terminal, without echo.
-Result<std::string> PromptHidden(const std::string& prompt) {
-  std::FILE* tty = std::fopen("/dev/tty", "r+");
-  if (tty == nullptr) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "no passphrase: set CITYCTL_PASSPHRASE or use --passphrase-file when not "
-                  "running in a terminal");
-  }
-  const int fd = fileno(tty);
-  termios saved{};
-  const bool have_termios = ::tcgetattr(fd, &saved) == 0;
-  if (have_termios) {
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(fd, TCSAFLUSH, &quiet);
-  }
-  std::fputs(prompt.c_str(), tty);
-  std::fflush(tty);
-  std::string line;
-  for (int c = std::fgetc(tty); c != EOF && c != '\n'; c = std::fgetc(tty)) {
-    line.push_back(static_cast<char>(c));
-  }
-  if (have_termios) ::tcsetattr(fd, TCSAFLUSH, &saved);
-  std::fputs("\n", tty);
-  std::fclose(tty);
-  return TrimLineEnd(std::move(line));
 }
 
 }  // namespace
@@ -87,19 +51,11 @@ const std::function<CommandResult()>* Cli::Chosen(const CLI::App& app,
 wallet::KeyStore Cli::Keys() const { return wallet::KeyStore(globals_.home / "keys"); }
 
 Result<std::string> Cli::Passphrase(std::string_view prompt, bool confirm) {
-  if (!globals_.passphrase_file.empty()) {
-    Result<std::string> text =
-        ReadSmallFile(globals_.passphrase_file, kMaxPassphraseFileBytes, "passphrase file");
-    if (!text.ok()) return text.status();
-    return TrimLineEnd(*text);
-  }
-  if (const char* env = std::getenv("CITYCTL_PASSPHRASE"); env != nullptr) return std::string(env);
-  Result<std::string> first = PromptHidden(std::string(prompt));
-  if (!first.ok() || !confirm) return first;
-  Result<std::string> second = PromptHidden("Repeat the passphrase: ");
-  if (!second.ok()) return second;
-  if (*first != *second) return Status(ErrorCode::kInvalidArgument, "the passphrases differ");
-  return first;
+  return ObtainPassphrase({.file = globals_.passphrase_file,
+                           .env_var = "CITYCTL_PASSPHRASE",
+                           .prompt = std::string(prompt),
+                           .confirm = confirm,
+                           .how_to_give_one = "set CITYCTL_PASSPHRASE or use --passphrase-file"});
 }
 
 Result<KeyPair> Cli::LoadKey(std::string_view name) {

@@ -42,17 +42,26 @@ Result<KeyPair> ReadValidatorKey(const std::filesystem::path& path);
 // the README says so and says how to make real keys).
 inline constexpr std::string_view kDevKeyPassphrase = "citydev";
 
+inline constexpr size_t kMinOperatorPassphrase = 10;
+
+// The operator key is the council of a new chain: its passphrase is at least
+// kMinOperatorPassphrase characters and is not the public kDevKeyPassphrase
+// (kInvalidArgument saying which).
+Status CheckOperatorPassphrase(std::string_view passphrase);
+
 struct InitOptions {
   std::filesystem::path home;
   std::string chain_id = "city-local";
   uint16_t p2p_port = 26656;
   uint16_t api_port = 8080;
+  std::string operator_passphrase;  // CheckOperatorPassphrase
 };
 // One validator: config.toml, a new validator.key and a genesis.json in which that
 // validator is the only validator. The council (threshold 1) is a separate client key,
-// <home>/keys/operator.key (encrypted with kDevKeyPassphrase), which also holds the admin and
-// registrar roles; the UBI parameters are those of `testnet`. Refuses a home that already
-// has any of those files (kAlreadyExists naming it).
+// <home>/keys/operator.key (encrypted with operator_passphrase), which also holds the admin
+// and registrar roles; the UBI parameters are those of `testnet`. Refuses a home that already
+// has any of those files (kAlreadyExists naming it), and a weak passphrase, before writing
+// anything.
 Status InitHome(const InitOptions& options);
 
 // A client key made for trying things: its role ("registrar", "citizen", ...), file, address.

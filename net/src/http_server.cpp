@@ -23,6 +23,7 @@
 
 #include "beast.h"
 #include "city/net/metrics.h"
+#include "city/net/rate_limiter.h"
 #include "http_internal.h"
 
 namespace city::net {
@@ -535,6 +536,7 @@ struct PendingRequest {
 struct ServerMetrics {
   std::array<Counter*, 4> responses{};  // by status class, 2xx .. 5xx
   Counter* refused = nullptr;
+  Counter* rate_limited = nullptr;
   Gauge* open = nullptr;
   Histogram* latency = nullptr;
 };
@@ -549,7 +551,24 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         options(std::move(options)),
         router(std::move(router)),
         acceptor(asio::make_strand(io)),
-        accept_retry(acceptor.get_executor()) {}
+        accept_retry(acceptor.get_executor()) {
+    if (this->options.requests_per_second_per_ip > 0) {
+      limiter.emplace(this->options.requests_per_second_per_ip,
+                      2 * this->options.requests_per_second_per_ip);
+    }
+  }
+
+  // Whether a request from `remote_address` is within its rate (and counts it).
+  bool WithinRate(const std::string& remote_address) {
+    if (!limiter) return true;
+    const auto& exempt = options.rate_limit_exempt;
+    if (std::find(exempt.begin(), exempt.end(), remote_address) != exempt.end()) return true;
+    if (limiter->Allow(remote_address)) return true;
+    rate_limited.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(metrics_mutex);
+    if (metrics) metrics->rate_limited->Increment();
+    return false;
+  }
 
   void DoAccept();
   void OnAccept(const beast::error_code& ec, tcp::socket socket);
@@ -573,6 +592,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> responses_4xx{0};
   std::atomic<uint64_t> responses_5xx{0};
+  std::atomic<uint64_t> rate_limited{0};
+  std::optional<RateLimiter> limiter;  // when requests_per_second_per_ip > 0
 
   std::mutex sessions_mutex;
   // Every live session (refusals included), so that Stop can close them.
@@ -781,6 +802,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       WriteResponse(std::move(*refusal), keep_alive_);
       return;
     }
+    if (!server_->WithinRate(remote_address_)) {
+      HttpResponse refusal = HttpResponse::Error(
+          429, "rate_limited",
+          "too many requests from " + remote_address_ + " (at most " +
+              std::to_string(static_cast<uint64_t>(options_.requests_per_second_per_ip)) +
+              " a second)");
+      refusal.headers["Retry-After"] = "1";
+      WriteResponse(std::move(refusal), keep_alive_);
+      return;
+    }
     if (server_->in_flight->fetch_add(1, std::memory_order_relaxed) >=
         options_.max_requests_in_flight) {
       server_->in_flight->fetch_sub(1, std::memory_order_relaxed);
@@ -843,6 +874,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void WriteResponse(HttpResponse response, bool keep_alive) {
     if (closed_) return;
+    if (response.body.size() > options_.max_response_bytes) {
+      spdlog::warn("http: an answer of {} bytes is over the {} byte cap", response.body.size(),
+                   options_.max_response_bytes);
+      response = HttpResponse::Error(500, "response_too_large",
+                                     "the answer is larger than this node sends (" +
+                                         std::to_string(options_.max_response_bytes) +
+                                         " bytes); ask for a smaller page");
+    }
     keep_alive = keep_alive && !server_->stopped.load(std::memory_order_relaxed);
     response_ =
         std::make_unique<BeastResponse>(ToBeastResponse(std::move(response), version_, keep_alive));
@@ -1143,6 +1182,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(asio::io_context& io,
     }
     m.refused = &metrics->GetCounter("city_http_connections_refused_total",
                                      "HTTP connections refused over the connection cap");
+    m.rate_limited = &metrics->GetCounter(
+        "city_http_rate_limited_total", "HTTP requests refused over the per-address request rate");
     m.open = &metrics->GetGauge("city_http_connections_open", "HTTP connections open");
     m.latency =
         &metrics->GetHistogram("city_http_request_duration_seconds",
@@ -1180,6 +1221,7 @@ HttpServerStats HttpServer::stats() const {
   stats.requests = impl_->requests.load();
   stats.responses_4xx = impl_->responses_4xx.load();
   stats.responses_5xx = impl_->responses_5xx.load();
+  stats.rate_limited = impl_->rate_limited.load();
   return stats;
 }
 

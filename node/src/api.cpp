@@ -306,6 +306,24 @@ Json TxStatusJson(const Ctx& ctx, const Reader& reader, const Hash256& id) {
   return {{"id", id.ToHex()}, {"status", "unknown"}};
 }
 
+// A long-poll from the request's client, or its refusal: 429 when too many wait in all or
+// from this one address.
+void WaitOrRefuse(const Ctx& ctx, const HttpRequest& request, const net::HttpResponder& respond,
+                  CommitFeed::Condition condition, std::chrono::milliseconds wait,
+                  CommitFeed::Done answer) {
+  switch (ctx->feed->Wait(request.remote_address, std::move(condition), wait, std::move(answer))) {
+    case CommitFeed::WaitOutcome::kAccepted:
+      return;
+    case CommitFeed::WaitOutcome::kTooManyWaiters:
+      return respond(HttpResponse::Error(429, "too_many_waiters", "too many long-polls waiting"));
+    case CommitFeed::WaitOutcome::kTooManyFromClient:
+      return respond(HttpResponse::Error(429, "too_many_waiters",
+                                         "too many long-polls waiting from " +
+                                             request.remote_address + " (at most " +
+                                             std::to_string(ctx->feed->max_per_client()) + ")"));
+  }
+}
+
 void GetTx(const Ctx& ctx, const Reader& reader, const HttpRequest& request,
            net::HttpResponder respond) {
   Result<Hash256> id = ParseHash(request.params.at("id"), "a transaction id");
@@ -318,14 +336,13 @@ void GetTx(const Ctx& ctx, const Reader& reader, const HttpRequest& request,
   };
   if (wait_ms == 0) return answer(true);
   const Hash256 tx_id = *id;
-  const bool waiting = ctx->feed->Wait(
+  WaitOrRefuse(
+      ctx, request, respond,
       [ctx, tx_id] {
         return ctx->chain->store().GetTransaction(tx_id).ok() ||
                ctx->intake->FindRejection(tx_id).has_value();
       },
       std::chrono::milliseconds(wait_ms), answer);
-  if (!waiting)
-    respond(HttpResponse::Error(429, "too_many_waiters", "too many long-polls waiting"));
 }
 
 // ---- blocks and headers ----
@@ -410,10 +427,9 @@ void LongPollAfter(const Ctx& ctx, const HttpRequest& request, net::HttpResponde
   if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
   const uint64_t from = std::get<uint64_t>(after);
   auto answer = [from, respond, page = std::move(page)](bool) { respond(page(from)); };
-  if (!ctx->feed->Wait([ctx, from] { return ctx->chain->tip().height > from; },
-                       std::chrono::milliseconds(std::get<uint64_t>(wait)), answer)) {
-    respond(HttpResponse::Error(429, "too_many_waiters", "too many long-polls waiting"));
-  }
+  WaitOrRefuse(
+      ctx, request, respond, [ctx, from] { return ctx->chain->tip().height > from; },
+      std::chrono::milliseconds(std::get<uint64_t>(wait)), answer);
 }
 
 // Long-poll: the certified headers of blocks after `after`, once there are any.
@@ -444,8 +460,9 @@ void SubscribeEvents(const Ctx& ctx, const Reader& reader, const HttpRequest& re
   }
   LongPollAfter(ctx, request, std::move(respond), [ctx, contract](uint64_t from) {
     const uint64_t tip = ctx->chain->tip().height;
-    const uint64_t last = std::min(tip, from + 100);
+    uint64_t last = std::min(tip, from + 100);
     Json events = Json::array();
+    size_t bytes = 0;  // of event data so far: a page ends after the block that passes the cap
     for (uint64_t h = from + 1; h <= last; ++h) {
       Result<ledger::Block> block = ctx->chain->store().GetBlock(h);
       Result<std::vector<ledger::TxResult>> results = ctx->chain->store().GetResults(h);
@@ -459,8 +476,10 @@ void SubscribeEvents(const Ctx& ctx, const Reader& reader, const HttpRequest& re
                             {"tx_id", block->transactions[i].Id().ToHex()},
                             {"name", e.name},
                             {"data", ToHex(e.data)}});
+          bytes += kEventOverheadBytes + 2 * e.data.size();
         }
       }
+      if (bytes > kMaxPageBytes) last = h;
     }
     return HttpResponse::Json({{"tip", tip}, {"events", std::move(events)}, {"next_after", last}});
   });

@@ -41,6 +41,10 @@ inline constexpr uint64_t kMaxLongPollMs = 30'000;
 // Most items one page or range returns.
 inline constexpr uint64_t kMaxRangeItems = 1'000;
 inline constexpr size_t kMaxBatchTransactions = 1'000;
+// A page of events stops after the block that takes it past this many bytes (roughly: the
+// data in hex plus kEventOverheadBytes an event), so `next_after` may be below the tip.
+inline constexpr size_t kMaxPageBytes = 1024 * 1024;
+inline constexpr size_t kEventOverheadBytes = 160;
 
 net::Router MakeApiRouter(std::shared_ptr<ApiContext> context);
 

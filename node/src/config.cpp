@@ -38,7 +38,7 @@ struct Option {
 };
 
 // In the order of the rendered file. [[p2p.peers]] is rendered after the [p2p] options.
-const std::array<Option, 28> kOptions = {{
+const std::array<Option, 31> kOptions = {{
     {"node", "moniker", "A name for this node in logs and status output.", &NodeConfig::moniker},
     {"p2p", "listen_host", "The address the validator link listener binds to.",
      &NodeConfig::p2p_listen_host},
@@ -56,6 +56,16 @@ const std::array<Option, 28> kOptions = {{
      "Host names the API answers for, comma-separated, besides listen_host (a defence against\n"
      "# DNS rebinding); \"*\" answers for any name.",
      &NodeConfig::api_allowed_hosts},
+    {"api", "requests_per_second_per_ip",
+     "Requests one client address may make per second, in bursts up to twice that; more get\n"
+     "# 429 rate_limited (0: no limit).",
+     &NodeConfig::api_requests_per_second_per_ip, 0, 1'000'000},
+    {"api", "rate_limit_exempt",
+     "Client addresses, comma-separated, that the request rate does not apply to.",
+     &NodeConfig::api_rate_limit_exempt},
+    {"api", "max_long_polls_per_ip",
+     "Long-polls (wait_ms) one client address may hold waiting at once (0: no cap of its own).",
+     &NodeConfig::api_max_long_polls_per_ip, 0, 4096},
     {"api", "max_body_bytes", "The largest request body the API accepts (a batch of transactions).",
      &NodeConfig::api_max_body_bytes, 1},
     {"consensus", "base_timeout_ms",

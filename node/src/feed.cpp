@@ -9,28 +9,37 @@
 namespace city::node {
 
 struct CommitFeed::Waiter {
-  Waiter(boost::asio::io_context& io, Condition c, Done d)
-      : condition(std::move(c)), done(std::move(d)), timer(io) {}
+  Waiter(boost::asio::io_context& io, std::string who, Condition c, Done d)
+      : client(std::move(who)), condition(std::move(c)), done(std::move(d)), timer(io) {}
+  const std::string client;
   Condition condition;
   Done done;
   boost::asio::steady_timer timer;
   std::atomic<bool> finished{false};
 };
 
-CommitFeed::CommitFeed(boost::asio::io_context& io, size_t max_waiters)
-    : io_(io), max_waiters_(max_waiters) {}
+CommitFeed::CommitFeed(boost::asio::io_context& io, size_t max_waiters, size_t max_per_client)
+    : io_(io), max_waiters_(max_waiters), max_per_client_(max_per_client) {}
 
 CommitFeed::~CommitFeed() { CancelAll(); }
 
-bool CommitFeed::Wait(Condition condition, std::chrono::milliseconds timeout, Done done) {
+CommitFeed::WaitOutcome CommitFeed::Wait(const std::string& client, Condition condition,
+                                         std::chrono::milliseconds timeout, Done done) {
   if (condition()) {
     done(true);
-    return true;
+    return WaitOutcome::kAccepted;
   }
-  auto waiter = std::make_shared<Waiter>(io_, std::move(condition), std::move(done));
+  auto waiter = std::make_shared<Waiter>(io_, client, std::move(condition), std::move(done));
   {
     std::lock_guard lock(mutex_);
-    if (waiters_.size() >= max_waiters_) return false;
+    if (waiters_.size() >= max_waiters_) return WaitOutcome::kTooManyWaiters;
+    if (!client.empty()) {
+      size_t& mine = per_client_[client];
+      if (max_per_client_ != 0 && mine >= max_per_client_) {
+        return WaitOutcome::kTooManyFromClient;
+      }
+      ++mine;
+    }
     // Armed before anyone else can see the waiter, so no other thread touches the timer
     // while it is being set up.
     waiter->timer.expires_after(timeout);
@@ -41,7 +50,7 @@ bool CommitFeed::Wait(Condition condition, std::chrono::milliseconds timeout, Do
   }
   // A commit between the first check and registration would otherwise go unnoticed.
   if (waiter->condition()) Finish(waiter, true);
-  return true;
+  return WaitOutcome::kAccepted;
 }
 
 void CommitFeed::Finish(const std::shared_ptr<Waiter>& waiter, bool satisfied) {
@@ -49,6 +58,9 @@ void CommitFeed::Finish(const std::shared_ptr<Waiter>& waiter, bool satisfied) {
   {
     std::lock_guard lock(mutex_);
     waiters_.remove(waiter);
+    if (auto it = per_client_.find(waiter->client); it != per_client_.end() && --it->second == 0) {
+      per_client_.erase(it);
+    }
   }
   waiter->timer.cancel();
   // Answers are built off the committing thread (the consensus strand): a long-poll answer

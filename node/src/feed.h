@@ -10,6 +10,8 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <unordered_map>
 
 namespace city::node {
 
@@ -21,16 +23,22 @@ class CommitFeed {
   using Condition = std::function<bool()>;
   using Done = std::function<void(bool satisfied)>;
 
-  explicit CommitFeed(boost::asio::io_context& io, size_t max_waiters = 4096);
+  // At most `max_waiters` in all and `max_per_client` (0: no cap of its own) from one client.
+  explicit CommitFeed(boost::asio::io_context& io, size_t max_waiters = 4096,
+                      size_t max_per_client = 0);
   ~CommitFeed();
 
-  // False (and `done` is not called) when max_waiters are already waiting.
-  bool Wait(Condition condition, std::chrono::milliseconds timeout, Done done);
+  enum class WaitOutcome { kAccepted, kTooManyWaiters, kTooManyFromClient };
+  // Unless accepted, `done` is not called. `client` names who waits (an IP address); ""
+  // counts only towards max_waiters.
+  WaitOutcome Wait(const std::string& client, Condition condition,
+                   std::chrono::milliseconds timeout, Done done);
   // After a commit: answers every waiter whose condition now holds.
   void Notify();
   // Answers every waiter with false (at shutdown).
   void CancelAll();
   size_t waiting() const;
+  size_t max_per_client() const { return max_per_client_; }
 
  private:
   struct Waiter;
@@ -38,8 +46,10 @@ class CommitFeed {
 
   boost::asio::io_context& io_;
   const size_t max_waiters_;
+  const size_t max_per_client_;
   mutable std::mutex mutex_;
-  std::list<std::shared_ptr<Waiter>> waiters_;  // guarded by mutex_
+  std::list<std::shared_ptr<Waiter>> waiters_;          // guarded by mutex_
+  std::unordered_map<std::string, size_t> per_client_;  // guarded by mutex_
 };
 
 }  // namespace city::node

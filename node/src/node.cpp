@@ -28,22 +28,32 @@
 namespace city::node {
 namespace {
 
-// The Host names the client API answers for: the listen address and the configured ones;
-// empty (any) when the configuration says "*".
-std::vector<std::string> AllowedApiHosts(const NodeConfig& config) {
-  std::vector<std::string> hosts = {config.api_listen_host};
-  std::string_view list = config.api_allowed_hosts;
+constexpr size_t kMaxLongPollsWaiting = 4096;
+
+// A comma-separated list from the config: items trimmed and lower-cased, empty ones dropped.
+std::vector<std::string> SplitList(std::string_view list) {
+  std::vector<std::string> items;
   while (!list.empty()) {
     const size_t comma = list.find(',');
     std::string_view item = list.substr(0, comma);
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item == "*") return {};
     std::string name(item);
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (!name.empty()) hosts.push_back(std::move(name));
+    if (!name.empty()) items.push_back(std::move(name));
+  }
+  return items;
+}
+
+// The Host names the client API answers for: the listen address and the configured ones;
+// empty (any) when the configuration says "*".
+std::vector<std::string> AllowedApiHosts(const NodeConfig& config) {
+  std::vector<std::string> hosts = {config.api_listen_host};
+  for (std::string& name : SplitList(config.api_allowed_hosts)) {
+    if (name == "*") return {};
+    hosts.push_back(std::move(name));
   }
   return hosts;
 }
@@ -205,7 +215,8 @@ Status Node::Impl::StartServices() {
                      .gap_eviction_heights = config.mempool_gap_eviction_heights});
   verifier = std::make_unique<TxVerifier>(
       TxVerifierOptions{config.verify_threads, config.verify_batch, config.verify_cache_entries});
-  feed = std::make_unique<CommitFeed>(api_plane.io);
+  feed = std::make_unique<CommitFeed>(api_plane.io, kMaxLongPollsWaiting,
+                                      config.api_max_long_polls_per_ip);
   intake = std::make_unique<TxIntake>(
       *chain, *mempool, *verifier,
       [this](const std::vector<ledger::Transaction>& txs) {
@@ -294,6 +305,9 @@ Status Node::Impl::StartServices() {
   http_options.max_connections = config.api_max_connections;
   http_options.max_connections_per_ip = config.api_max_connections_per_ip;
   http_options.allowed_hosts = AllowedApiHosts(config);
+  http_options.requests_per_second_per_ip =
+      static_cast<double>(config.api_requests_per_second_per_ip);
+  http_options.rate_limit_exempt = SplitList(config.api_rate_limit_exempt);
   http_options.require_json_body = true;
   http_options.max_body_bytes = config.api_max_body_bytes;
   Result<std::unique_ptr<net::HttpServer>> server =

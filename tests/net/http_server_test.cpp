@@ -680,6 +680,69 @@ TEST(HttpServerLoad, OneAddressCannotTakeEveryConnection) {
   EXPECT_EQ(served->status, 200);
 }
 
+// Sends `count` requests one after the other on one connection from `source`; the statuses.
+std::map<int, int> StatusesOf(uint16_t port, const char* source, int count,
+                              std::optional<RawReply>* last_refusal = nullptr) {
+  std::map<int, int> statuses;
+  RawConnection connection(port, source);
+  for (int i = 0; i < count; ++i) {
+    if (!connection.Send(Get("/x"))) break;
+    const auto reply = connection.Read();
+    if (!reply) break;
+    ++statuses[reply->status];
+    if (reply->status == 429 && last_refusal != nullptr) *last_refusal = reply;
+  }
+  return statuses;
+}
+
+TEST(HttpServerGuards, OneAddressOverItsRequestRateGets429WhileOthersAreServed) {
+  Router router;
+  router.Get("/x", Answer("ok"));
+  HttpServerOptions options = TestOptions();
+  options.requests_per_second_per_ip = 5;  // bursts of 10
+  options.rate_limit_exempt = {"127.0.0.3"};
+  TestServer server(std::move(router), options);
+
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<RawReply> refusal;
+  std::map<int, int> flood = StatusesOf(server.port(), "127.0.0.1", 40, &refusal);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_GE(flood[200], 10) << "the burst is served";
+  EXPECT_LE(flood[200], 10 + static_cast<int>(5 * seconds) + 1) << "then 5 a second";
+  EXPECT_GT(flood[429], 0);
+  EXPECT_EQ(flood[200] + flood[429], 40) << "every request answered, on the same connection";
+  ASSERT_TRUE(refusal.has_value());
+  ExpectError(*refusal, 429, "rate_limited");
+  EXPECT_EQ(refusal->headers.count("retry-after"), 1u);
+  EXPECT_EQ(server.server().stats().rate_limited, static_cast<uint64_t>(flood[429]));
+
+  // Another address has a bucket of its own; an exempt one has none.
+  EXPECT_EQ(StatusesOf(server.port(), "127.0.0.2", 5)[200], 5);
+  EXPECT_EQ(StatusesOf(server.port(), "127.0.0.3", 40)[200], 40);
+  // The limited one is served again once its bucket refills.
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  EXPECT_GE(StatusesOf(server.port(), "127.0.0.1", 2)[200], 2);
+}
+
+TEST(HttpServerGuards, AnAnswerOverTheByteCapIsNotSent) {
+  Router router;
+  router.Get("/big", [](const HttpRequest&) { return HttpResponse::Text(std::string(5000, 'a')); });
+  router.Get("/small", Answer("ok"));
+  HttpServerOptions options = TestOptions();
+  options.max_response_bytes = 4096;
+  TestServer server(std::move(router), options);
+  RawConnection connection(server.port());
+  ASSERT_TRUE(connection.Send(Get("/big")));
+  const auto big = connection.Read();
+  ASSERT_TRUE(big.has_value());
+  ExpectError(*big, 500, "response_too_large");
+  ASSERT_TRUE(connection.Send(Get("/small")));
+  const auto small = connection.Read();
+  ASSERT_TRUE(small.has_value());
+  EXPECT_EQ(small->status, 200) << "the connection and the server carry on";
+}
+
 TEST(HttpServerGuards, AHostOutsideTheAllowListIs403) {
   Router router;
   router.Get("/x", Answer("ok"));

@@ -46,6 +46,9 @@ NodeConfig EveryOptionChanged() {
   c.api_max_connections = 64;
   c.api_max_connections_per_ip = 5;
   c.api_allowed_hosts = "node.example,10.0.0.7";
+  c.api_requests_per_second_per_ip = 50;
+  c.api_rate_limit_exempt = "10.0.0.9";
+  c.api_max_long_polls_per_ip = 8;
   c.api_max_body_bytes = 1 << 20;
   c.base_timeout_ms = 2'000;
   c.max_timeout_ms = 60'000;
@@ -100,6 +103,9 @@ port = 30001
 max_connections = 64
 max_connections_per_ip = 5
 allowed_hosts = "node.example,10.0.0.7"
+requests_per_second_per_ip = 50
+rate_limit_exempt = "10.0.0.9"
+max_long_polls_per_ip = 8
 max_body_bytes = 1048576
 [consensus]
 base_timeout_ms = 2000
@@ -165,7 +171,7 @@ TEST(ConfigRender, EveryOptionHasACommentWithItsDefault) {
     }
     previous = line;
   }
-  EXPECT_EQ(options, 28u);  // every option of NodeConfig but the peers
+  EXPECT_EQ(options, 31u);  // every option of NodeConfig but the peers
   EXPECT_THAT(text, HasSubstr("Default: none."));
   EXPECT_THAT(text, HasSubstr("max_timeout_ms = 60000"));
   EXPECT_THAT(text, HasSubstr("Default: 30000."));

@@ -112,6 +112,14 @@ struct HttpServerOptions {
   // A request with a body must declare "Content-Type: application/json", or 415: a web
   // page can send a cross-site "simple" POST (text/plain) without asking first.
   bool require_json_body = false;
+  // Requests one client address may make per second, with bursts up to twice that; beyond
+  // it: 429 "rate_limited" with Retry-After. 0: no limit. Addresses in
+  // rate_limit_exempt (e.g. the operator's own loopback) are not limited.
+  double requests_per_second_per_ip = 0;
+  std::vector<std::string> rate_limit_exempt;
+  // An answer larger than this is not sent: 500 "response_too_large" (a handler that pages
+  // by bytes never gets there; this is the bound for one that does not).
+  size_t max_response_bytes = 64 * 1024 * 1024;
   size_t max_requests_in_flight = 1024;     // handlers not yet answered; beyond it: 429
   size_t max_header_bytes = 16 * 1024;      // beyond it: 413
   size_t max_body_bytes = 8 * 1024 * 1024;  // beyond it: 413 (checked on Content-Length first)
@@ -132,6 +140,7 @@ struct HttpServerStats {
   uint64_t requests = 0;
   uint64_t responses_4xx = 0;
   uint64_t responses_5xx = 0;
+  uint64_t rate_limited = 0;  // requests refused by requests_per_second_per_ip
 };
 
 class HttpServer {

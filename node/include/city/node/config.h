@@ -38,6 +38,10 @@ struct NodeConfig {
   // Host names the API answers for, comma-separated, besides listen_host (DNS-rebinding
   // defence); "*" answers for any.
   std::string api_allowed_hosts = "localhost,127.0.0.1,::1";
+  uint64_t api_requests_per_second_per_ip = 200;  // bursts to twice it; 0: no limit
+  // Client addresses the request rate does not apply to (the operator's own machine).
+  std::string api_rate_limit_exempt = "127.0.0.1,::1";
+  size_t api_max_long_polls_per_ip = 64;        // waiting at once from one address; 0: no cap
   size_t api_max_body_bytes = 8 * 1024 * 1024;  // a batch of transactions
 
   // [consensus]

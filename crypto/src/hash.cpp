@@ -14,10 +14,15 @@ Hash256 Blake2b256(ByteSpan data) {
   return out;
 }
 
-TaggedHasher::TaggedHasher(std::string_view tag) {
+TaggedHasher::TaggedHasher(std::string_view tag) : TaggedHasher(tag, ByteSpan()) {}
+
+TaggedHasher::TaggedHasher(std::string_view tag, ByteSpan key) {
   EnsureSodiumInitialized();
   assert(tag.size() <= 255 && "domain tags are short constants");
-  crypto_generichash_init(&state_, nullptr, 0, Hash256::kSize);
+  assert((key.empty() || (key.size() >= crypto_generichash_KEYBYTES_MIN &&
+                          key.size() <= crypto_generichash_KEYBYTES_MAX)) &&
+         "a keyed hash takes a 16..64 byte key");
+  crypto_generichash_init(&state_, key.empty() ? nullptr : key.data(), key.size(), Hash256::kSize);
   const uint8_t tag_length = static_cast<uint8_t>(tag.size());
   crypto_generichash_update(&state_, &tag_length, 1);
   Update(AsBytes(tag));

@@ -207,8 +207,12 @@ void CliWalkthroughTest::Keys() {
 // The registrar registers alice; alice transfers and burns; balance and supply add up.
 void CliWalkthroughTest::Ubi() {
   const std::string& alice = Address("alice");
-  const Json registered = Commit({"tx", "ubi", "register", "--account", alice, "--person",
-                                  "passport P" + tag_, "--from", "registrar"});
+  // The registrar office's person-id key: the person id on the ledger is keyed by it.
+  const std::string office_key = (scratch_ / "office.pkey").string();
+  Ok({"keys", "person-key", office_key});
+  const Json registered =
+      Commit({"tx", "ubi", "register", "--account", alice, "--person", "passport P" + tag_,
+              "--person-key", office_key, "--from", "registrar"});
   EXPECT_EQ(EventNames(registered), std::vector<std::string>{"registered"});
   const Json citizen = Query("ubi", "citizen", {"account=" + alice}, "registrar");
   EXPECT_EQ(citizen.value("registered", false), true) << citizen.dump(2);

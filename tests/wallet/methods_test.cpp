@@ -11,13 +11,17 @@
 
 #include "city/contracts/city_contracts.h"
 #include "city/crypto/address.h"
+#include "city/crypto/private_file.h"
+#include "city/wallet/person_key.h"
 #include "support/contract_harness.h"
 #include "support/ledger_fixtures.h"
+#include "support/temp_dir.h"
 
 namespace city::wallet {
 namespace {
 
 namespace c = contracts;
+namespace fs = std::filesystem;
 
 const std::string kItem = "urn:epc:id:sgtin:0614141.107346.2018";
 const std::string kItem2 = "urn:epc:id:sgtin:0614141.107346.2019";
@@ -129,6 +133,7 @@ std::vector<std::string> Words(const std::string& line) {
 TEST(MethodsTable, EveryExampleEncodes) {
   // Key names in the examples stand for test keys, as cityctl resolves them from its store.
   std::map<std::string, uint8_t> names;
+  test::TempDir dir;
   auto key_of = [&](const std::string& name) {
     return Key(names.emplace(name, uint8_t(names.size() + 1)).first->second);
   };
@@ -150,6 +155,12 @@ TEST(MethodsTable, EveryExampleEncodes) {
       ASSERT_NE(arg, spec.args.end()) << flag;
       const bool account = arg->type == ArgType::kAccount && !words[i + 1].starts_with("city1");
       values[flag] = account ? EncodeAddress(key_of(words[i + 1])) : words[i + 1];
+      if (flag == "person-key") {  // a file the example names: made here
+        values[flag] = (dir.path() / words[i + 1]).string();
+        if (!fs::exists(values[flag])) {
+          ASSERT_TRUE(CreatePersonKey(values[flag]).ok());
+        }
+      }
     }
     Result<Bytes> bytes = spec.encode(values, context);
     EXPECT_TRUE(bytes.ok()) << bytes.status().ToString();
@@ -384,9 +395,27 @@ TEST(MethodsUbi, EncodesEveryMethod) {
       "ubi", "register", {{"account", Addr(2)}, {"person-id", kHashHex}});
   EXPECT_EQ(by_id.account, Key(2));
   EXPECT_EQ(by_id.person_id.ToHex(), kHashHex);
-  c::UbiRegisterArgs by_text = EncodeAs<c::UbiRegisterArgs>(
-      "ubi", "register", {{"account", Addr(2)}, {"person", "passport P1234567"}});
-  EXPECT_EQ(by_text.person_id, TaggedHash("city.ubi.person.v1", AsBytes("passport P1234567")));
+  test::TempDir dir;
+  const std::string office = (dir.path() / "office.pkey").string();
+  const std::string other_office = (dir.path() / "other.pkey").string();
+  ASSERT_TRUE(wallet::CreatePersonKey(office).ok());
+  ASSERT_TRUE(wallet::CreatePersonKey(other_office).ok());
+  auto person_id = [&](const std::string& text, const std::string& key_file) {
+    return EncodeAs<c::UbiRegisterArgs>(
+               "ubi", "register",
+               {{"account", Addr(2)}, {"person", text}, {"person-key", key_file}})
+        .person_id;
+  };
+  const Hash256 by_text = person_id("passport P1234567", office);
+  Result<Bytes> office_key = wallet::ReadPersonKey(office);
+  ASSERT_TRUE(office_key.ok()) << office_key.status().ToString();
+  EXPECT_EQ(by_text, c::PersonIdFor(*office_key, "passport P1234567"));
+  EXPECT_EQ(person_id("passport P1234567", office), by_text) << "one person, one id";
+  EXPECT_NE(person_id("passport P1234568", office), by_text);
+  // Without the office's key the id cannot be found again from the text.
+  EXPECT_NE(person_id("passport P1234567", other_office), by_text);
+  EXPECT_NE(by_text, TaggedHash("city.ubi.person.v1", AsBytes("passport P1234567")));
+  EXPECT_NE(by_text, TaggedHash(c::kPersonIdTag, AsBytes("passport P1234567")));
 
   EXPECT_EQ(EncodeAs<c::UbiCitizenArgs>("ubi", "suspend", {{"account", Addr(4)}}).account, Key(4));
   EXPECT_EQ(EncodeAs<c::UbiCitizenArgs>("ubi", "resume", {{"account", Addr(5)}}).account, Key(5));
@@ -405,8 +434,26 @@ TEST(MethodsUbi, RefusesBadValuesNamingTheFlag) {
   EXPECT_EQ(ErrorOf("ubi", "register", {{"account", Addr(2)}}),
             "--person-id or --person is required");
   EXPECT_EQ(
-      ErrorOf("ubi", "register", {{"account", Addr(2)}, {"person", "x"}, {"person-id", kHashHex}}),
+      ErrorOf(
+          "ubi", "register",
+          {{"account", Addr(2)}, {"person", "x"}, {"person-key", "k"}, {"person-id", kHashHex}}),
       "--person-id: not used with --person");
+  EXPECT_EQ(ErrorOf("ubi", "register", {{"account", Addr(2)}, {"person", "x"}}),
+            "--person-key is required with --person");
+  test::TempDir dir;
+  const fs::path loose = dir.path() / "loose.pkey";
+  ASSERT_TRUE(wallet::CreatePersonKey(loose).ok());
+  EXPECT_EQ(wallet::CreatePersonKey(loose).code(), ErrorCode::kAlreadyExists) << "never overwrites";
+  fs::permissions(loose, fs::perms::group_read, fs::perm_options::add);
+  EXPECT_NE(ErrorOf("ubi", "register",
+                    {{"account", Addr(2)}, {"person", "x"}, {"person-key", loose.string()}})
+                .find("--person-key: "),
+            std::string::npos)
+      << "a key file others may read is refused";
+  const fs::path garbage = dir.path() / "garbage.pkey";
+  ASSERT_TRUE(WriteNewFile(garbage, "not hex\n", 0600).ok());
+  EXPECT_EQ(wallet::ReadPersonKey(garbage).status().code(), ErrorCode::kCorruption);
+  EXPECT_EQ(wallet::ReadPersonKey(dir.path() / "absent").status().code(), ErrorCode::kNotFound);
   EXPECT_EQ(ErrorOf("ubi", "register", {{"account", Addr(2)}, {"person-id", "abcd"}}),
             "--person-id: expected 64 hex digits");
   EXPECT_EQ(ErrorOf("ubi", "register", {{"account", Addr(2)}, {"person-id", std::string(64, '0')}}),
@@ -714,7 +761,11 @@ TEST_F(MethodsOnChain, GovernanceAndUbi) {
   Run(1, "governance", "propose",
       {{"action", "set-param"}, {"param", "ubi_amount"}, {"value", "5"}});
 
-  Run(1, "ubi", "register", {{"account", Addr(3)}, {"person", "passport P1234567"}});
+  test::TempDir dir;
+  const std::string office = (dir.path() / "office.pkey").string();
+  ASSERT_TRUE(wallet::CreatePersonKey(office).ok());
+  Run(1, "ubi", "register",
+      {{"account", Addr(3)}, {"person", "passport P1234567"}, {"person-key", office}});
   Run(1, "ubi", "register", {{"account", Addr(5)}, {"person-id", kHashHex}});
   Run(3, "ubi", "claim", {});
   Run(1, "ubi", "transfer", {{"to", Addr(2)}, {"amount", "10"}});

@@ -1,7 +1,9 @@
-// cityctl keys new|list|show|import|export|delete: the encrypted key store under --home.
+// cityctl keys new|list|show|import|export|delete: the encrypted key store under --home;
+// keys person-key: the registrar office's person-id key file.
 #include <memory>
 
 #include "city/crypto/address.h"
+#include "city/wallet/person_key.h"
 #include "cli.h"
 
 namespace city::cityctl {
@@ -99,6 +101,21 @@ void AddKeysCommands(CLI::App& app, Cli& cli) {
     Output out;
     out.json = {{"name", args->name}, {"file", args->file}};
     out.text = "exported key " + args->name + " to " + args->file + " (encrypted, mode 0600)";
+    return out;
+  });
+
+  CLI::App* person_key = keys->add_subcommand(
+      "person-key",
+      "Make the registrar office's person-id key (a file every registrar of the office shares; "
+      "mode 0600, never overwriting)");
+  person_key->add_option("file", args->file, "Where to write it")->required();
+  cli.OnRun(person_key, [args]() -> CommandResult {
+    if (Status s = wallet::CreatePersonKey(args->file); !s.ok()) return s;
+    Output out;
+    out.json = {{"file", args->file}};
+    out.text = "wrote a new person-id key to " + args->file +
+               " (mode 0600). Give it to the office's registrars only: whoever holds it can "
+               "test guessed identities against the ledger's person ids";
     return out;
   });
 

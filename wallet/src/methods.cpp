@@ -16,6 +16,7 @@
 #include "city/crypto/address.h"
 #include "city/crypto/hash.h"
 #include "city/ledger/types.h"
+#include "city/wallet/person_key.h"
 
 namespace city::wallet {
 namespace {
@@ -23,7 +24,6 @@ namespace {
 namespace c = contracts;
 
 // The tag under which `ubi register --person TEXT` hashes the identity text into a person id.
-constexpr std::string_view kPersonTag = "city.ubi.person.v1";
 constexpr uint64_t kDayMs = 24ull * 60 * 60 * 1000;
 constexpr uint64_t kDefaultExpiryBlocks = 1000;
 constexpr size_t kMaxPersonTextLength = 1024;
@@ -600,9 +600,17 @@ c::UbiRegisterArgs BuildUbiRegister(Flags& flags, const TxContext&) {
   c::UbiRegisterArgs args;
   args.account = flags.Account("account");
   if (flags.Has("person")) {
-    flags.Scope("with --person", {}, {"person-id"});
+    flags.Scope("with --person", {"person-key"}, {"person-id"});
     const std::string text = flags.Text("person", {TextKind::kAny, kMaxPersonTextLength});
-    args.person_id = TaggedHash(kPersonTag, AsBytes(text));
+    const std::string key_file = flags.Text("person-key", {TextKind::kAny, 4096});
+    if (flags.status().ok()) {
+      Result<Bytes> key = ReadPersonKey(key_file);
+      if (!key.ok()) {
+        flags.Fail("person-key", key.status().message());
+      } else {
+        args.person_id = c::PersonIdFor(*key, text);
+      }
+    }
   } else if (flags.Has("person-id")) {
     args.person_id = flags.Hash("person-id");
     if (flags.status().ok() && args.person_id.IsZero()) flags.Fail("person-id", "must not be zero");
@@ -658,14 +666,17 @@ std::vector<Entry> UbiMethods() {
            "register",
            "Register a citizen: one account per person (registrars only).",
            "cityctl tx ubi register --account bob --person 'passport P1234567' "
-           "--from registrar",
+           "--person-key office.pkey --from registrar",
            {kCitizenFlag,
             Optional("person-id", ArgType::kHash,
                      "the person's id: 64 hex digits (a hash of an identity document)"),
             Optional("person", ArgType::kText,
-                     "instead of --person-id: identity text, hashed into the id as "
-                     "BLAKE2b-256 tagged \"city.ubi.person.v1\"" +
-                         Limit(kMaxPersonTextLength))}},
+                     "instead of --person-id: identity text, hashed into the id with the "
+                     "registrar office's key (--person-key)" +
+                         Limit(kMaxPersonTextLength)),
+            Optional("person-key", ArgType::kText,
+                     "with --person: the registrar office's person-id key file (cityctl keys "
+                     "person-key)")}},
           BuildUbiRegister,
           [](const c::UbiRegisterArgs& args) {
             return Json{{"account", Address(args.account)}, {"person-id", args.person_id.ToHex()}};

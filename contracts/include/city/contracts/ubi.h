@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "city/contracts/args.h"
+#include "city/crypto/hash.h"
 
 namespace city::contracts {
 
@@ -36,8 +37,16 @@ enum class UbiCode : uint32_t {
   kNoPeriodElapsed = 200,  // a claim before a whole period has passed since the last one
 };
 
-// register: registrar only. `person_id` is a hash of the person's identity document, so one
-// person cannot hold two accounts.
+// register: registrar only. `person_id` identifies the person, so one person cannot hold two
+// accounts. Registrars derive it with PersonIdFor under the registrar office's secret key,
+// which stays off the ledger: a plain hash of an ID number could be found again from a
+// dictionary of ID numbers and link the person to the account.
+inline constexpr size_t kPersonKeySize = 32;
+inline constexpr std::string_view kPersonIdTag = "city.ubi.person.v2";
+inline Hash256 PersonIdFor(ByteSpan person_key, std::string_view identity) {
+  return TaggedHasher(kPersonIdTag, person_key).Update(AsBytes(identity)).Finish();
+}
+
 struct UbiRegisterArgs {
   PublicKey account;
   Hash256 person_id;

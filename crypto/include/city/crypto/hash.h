@@ -21,6 +21,9 @@ Hash256 Blake2b256(ByteSpan data);
 class TaggedHasher {
  public:
   explicit TaggedHasher(std::string_view tag);
+  // Keyed BLAKE2b (a MAC): without the key (16..64 bytes) nobody can compute or test a hash,
+  // so a dictionary of likely inputs learns nothing.
+  TaggedHasher(std::string_view tag, ByteSpan key);
   TaggedHasher& Update(ByteSpan data);
   TaggedHasher& UpdateU32(uint32_t value);  // little-endian
   Hash256 Finish();

@@ -30,6 +30,21 @@ namespace {
 
 constexpr size_t kMaxLongPollsWaiting = 4096;
 
+// An io thread's loop: a handler that throws is logged and the thread goes on serving (Asio
+// leaves the io_context usable), so no input can end the process through std::terminate.
+void RunGuarded(boost::asio::io_context& io) {
+  while (true) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("io thread: a handler failed: {}; carrying on", e.what());
+    } catch (...) {
+      spdlog::error("io thread: a handler failed; carrying on");
+    }
+  }
+}
+
 // A comma-separated list from the config: items trimmed and lower-cased, empty ones dropped.
 std::vector<std::string> SplitList(std::string_view list) {
   std::vector<std::string> items;
@@ -104,7 +119,7 @@ struct Node::Impl {
 
     void Run(size_t count) {
       work.emplace(io.get_executor());
-      for (size_t i = 0; i < count; ++i) threads.emplace_back([this] { io.run(); });
+      for (size_t i = 0; i < count; ++i) threads.emplace_back([this] { RunGuarded(io); });
     }
     bool running() const { return !threads.empty(); }
     void Stop() {

@@ -4,6 +4,7 @@
 #include "city/node/tx_verifier.h"
 
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -162,7 +163,13 @@ bool TxVerifier::RunOneBatch(Request& request) {
   const size_t begin = batch * batch_size_;
   const size_t end = std::min(begin + batch_size_, request.misses.size());
   if (request.counted_in_queue) queued_txs_ -= end - begin;
-  VerifyBatch(request, begin, end);
+  try {
+    VerifyBatch(request, begin, end);
+  } catch (const std::exception& e) {
+    // The batch's transactions stay unverified (refused), and the request still completes:
+    // its caller must not wait forever for an answer.
+    spdlog::error("verifier: a batch of {} signatures failed: {}", end - begin, e.what());
+  }
   // acq_rel: whoever finishes last sees every other batch's answers.
   if (request.unfinished.fetch_sub(1, std::memory_order_acq_rel) == 1) Complete(request);
   return true;
@@ -215,7 +222,11 @@ void TxVerifier::VerifyBatch(Request& request, size_t begin, size_t end) {
 
 void TxVerifier::Complete(Request& request) {
   if (request.done) {
-    request.done(request.Answer());
+    try {
+      request.done(request.Answer());
+    } catch (const std::exception& e) {
+      spdlog::error("verifier: a verification callback failed: {}", e.what());
+    }
     return;
   }
   std::lock_guard lock(request.mutex);

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "support/ledger_fixtures.h"
@@ -74,6 +75,20 @@ TEST(TxVerifier, AnswersEachPositionOfAMixedSet) {
   EXPECT_EQ(stats.verified, 4u);
   EXPECT_EQ(stats.cache_hits, 4u);  // the valid ones, the second time
   EXPECT_EQ(stats.failed, 4u);      // the invalid ones, both times
+}
+
+// A callback that throws on a worker thread is logged; the worker lives on and answers the
+// next request (before the guard, std::terminate ended the node).
+TEST(TxVerifier, AThrowingCallbackDoesNotKillTheWorker) {
+  TxVerifier verifier({.threads = 1, .batch_size = 1});
+  std::promise<void> thrown;
+  verifier.VerifyAsync(Mixed(4, 100), [&thrown](std::vector<bool>) {
+    thrown.set_value();
+    throw std::runtime_error("a caller's bug");
+  });
+  thrown.get_future().wait();
+  const std::vector<Transaction> next = Mixed(6, 200);
+  EXPECT_EQ(VerifyAsyncAndWait(verifier, next), Expected(next));
 }
 
 TEST(TxVerifier, ASecondVerificationIsACacheHit) {

@@ -31,7 +31,7 @@ struct RecordAnchor {
   std::string record_type;
   Hash256 content_hash;
   PublicKey custodian;
-  std::string location;
+  SealedText location;
   uint64_t anchored_ms = 0;
   uint64_t anchored_height = 0;
 
@@ -42,7 +42,7 @@ struct RecordAnchor {
     v.Text(t.record_type, ledger::kMaxNameLength, "record type");
     v.Fixed(t.content_hash);
     v.Fixed(t.custodian);
-    v.Text(t.location, kMaxLocationLength, "location");
+    v.Object(t.location);
     v.U64(t.anchored_ms);
     v.U64(t.anchored_height);
   }
@@ -111,7 +111,7 @@ struct AccessEntry {
   uint8_t has_consent = 0;
   uint64_t consent_id = 0;
   std::string purpose;
-  std::string justification;  // break-glass only
+  SealedText justification;  // break-glass only (empty otherwise)
   uint8_t flagged = 0;
   uint64_t flag_id = 0;  // flagged only: position in the "flagged" index
   uint64_t time_ms = 0;
@@ -126,7 +126,7 @@ struct AccessEntry {
     v.U8(t.has_consent);
     v.U64(t.consent_id);
     v.Text(t.purpose, kMaxPurposeLength, "purpose");
-    v.Text(t.justification, kMaxJustificationLength, "justification");
+    v.Object(t.justification);
     v.U8(t.flagged);
     v.U64(t.flag_id);
     v.U64(t.time_ms);
@@ -211,8 +211,11 @@ Outcome Anchor(Call& call, const AnchorArgs& args) {
     return Outcome::Fail(Code::kBadArguments, "invalid record type");
   if (args.content_hash.IsZero())
     return Outcome::Fail(Code::kBadArguments, "the content hash is missing");
-  if (args.location.empty() || !IsPrintableText(args.location))
-    return Outcome::Fail(Code::kBadArguments, "location must be 1..256 printable characters");
+  if (Outcome sealed =
+          CheckSealed(args.location, call.SealingKey(kAuditorRole), kMaxLocationLength, "location");
+      !sealed.ok()) {
+    return sealed;
+  }
   const std::string key = RecordKey(args.patient, args.record_id);
   if (call.Get(key)) return Outcome::Fail(Code::kAlreadyExists, "the record is already anchored");
   const RecordAnchor anchor{
@@ -410,9 +413,10 @@ Outcome Access(Call& call, const AccessArgs& args) {
 
 Outcome BreakGlass(Call& call, const BreakGlassArgs& args) {
   if (Outcome checked = CheckRecordId(args.record_id); !checked.ok()) return checked;
-  if (args.justification.empty() || !IsPrintableText(args.justification)) {
-    return Outcome::Fail(Code::kBadArguments,
-                         "a justification of 1..512 printable characters is required");
+  if (Outcome sealed = CheckSealed(args.justification, call.SealingKey(kAuditorRole),
+                                   kMaxJustificationLength, "justification");
+      !sealed.ok()) {
+    return sealed;
   }
   const std::optional<RecordAnchor> record =
       LoadRecord<RecordAnchor>(call.Get(RecordKey(args.patient, args.record_id)));
@@ -459,11 +463,17 @@ Outcome ReviewFlagged(Call& call, const ReviewArgs& args) {
 
 Json AccountJson(const PublicKey& key) { return EncodeAddress(key); }
 
+Json SealedJson(const SealedText& sealed) {
+  return {{"to_patient", ToHex(sealed.to_patient)},
+          {"auditor", sealed.auditor.IsZero() ? Json(nullptr) : AccountJson(sealed.auditor)},
+          {"to_auditor", sealed.auditor.IsZero() ? Json(nullptr) : Json(ToHex(sealed.to_auditor))}};
+}
+
 Json RecordJson(const RecordAnchor& record) {
   return {
       {"patient", AccountJson(record.patient)},     {"record_id", record.record_id},
       {"record_type", record.record_type},          {"content_hash", record.content_hash.ToHex()},
-      {"custodian", AccountJson(record.custodian)}, {"location", record.location},
+      {"custodian", AccountJson(record.custodian)}, {"location", SealedJson(record.location)},
       {"anchored_ms", record.anchored_ms},          {"anchored_height", record.anchored_height}};
 }
 
@@ -502,7 +512,7 @@ Json AccessJson(const QueryContext& context, const ledger::IndexItem& item) {
               {"record_type", entry->record_type},
               {"consent_id", entry->has_consent ? Json(entry->consent_id) : Json(nullptr)},
               {"purpose", entry->purpose},
-              {"justification", entry->justification},
+              {"justification", entry->flagged ? SealedJson(entry->justification) : Json(nullptr)},
               {"flagged", entry->flagged == 1},
               {"time_ms", entry->time_ms},
               {"height", item.location.height},
@@ -635,6 +645,86 @@ bool IsValidPurpose(std::string_view purpose) {
 
 bool IsPrintableText(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+Result<SealedText> SealForPatient(const PublicKey& patient, const std::optional<PublicKey>& auditor,
+                                  std::string_view text, size_t max_length, std::string_view what) {
+  if (text.empty() || text.size() > max_length || !IsPrintableText(text)) {
+    return Status(
+        ErrorCode::kInvalidArgument,
+        std::string(what) + " must be 1.." + std::to_string(max_length) + " printable characters");
+  }
+  SealedText sealed;
+  Result<Bytes> to_patient = SealTo(patient, AsBytes(text));
+  if (!to_patient.ok()) return to_patient.status();
+  sealed.to_patient = std::move(*to_patient);
+  if (auditor) {
+    Result<Bytes> to_auditor = SealTo(*auditor, AsBytes(text));
+    if (!to_auditor.ok()) return to_auditor.status();
+    sealed.auditor = *auditor;
+    sealed.to_auditor = std::move(*to_auditor);
+  }
+  return sealed;
+}
+
+Outcome CheckSealed(const SealedText& sealed, const std::optional<PublicKey>& current_auditor,
+                    size_t max_length, std::string_view what) {
+  const std::string name(what);
+  const size_t size = sealed.to_patient.size();
+  if (size <= kSealOverhead || size > kSealOverhead + max_length) {
+    return Outcome::Fail(Code::kBadArguments, name + " must be 1.." + std::to_string(max_length) +
+                                                  " characters sealed to the patient");
+  }
+  if (!current_auditor) {
+    if (!sealed.auditor.IsZero() || !sealed.to_auditor.empty()) {
+      return Outcome::Fail(Code::kBadArguments,
+                           name + " is sealed to an auditor key governance has not published");
+    }
+    return Outcome::Ok();
+  }
+  if (sealed.auditor != *current_auditor) {
+    return Outcome::Fail(Code::kBadArguments,
+                         name + " must also be sealed to the auditor key governance publishes (" +
+                             EncodeAddress(*current_auditor) + ")");
+  }
+  if (sealed.to_auditor.size() != size) {
+    return Outcome::Fail(Code::kBadArguments,
+                         name + ": the auditor's copy is not the size of the patient's");
+  }
+  return Outcome::Ok();
+}
+
+Result<std::string> OpenSealedText(const SealedText& sealed, const KeyPair& reader) {
+  Result<Bytes> opened = OpenSealed(reader, sealed.to_patient);
+  if (!opened.ok() && !sealed.to_auditor.empty()) opened = OpenSealed(reader, sealed.to_auditor);
+  if (!opened.ok()) {
+    return Status(ErrorCode::kUnauthenticated,
+                  "the text is sealed to neither this key's holder "
+                  "as patient nor as auditor");
+  }
+  return std::string(opened->begin(), opened->end());
+}
+
+Result<SealedText> SealedTextFromJson(const Json& json) {
+  const Status bad(ErrorCode::kMalformed, "not a sealed text object");
+  if (!json.is_object() || !json.contains("to_patient") || !json["to_patient"].is_string()) {
+    return bad;
+  }
+  SealedText sealed;
+  Result<Bytes> to_patient = FromHex(json["to_patient"].get<std::string>());
+  if (!to_patient.ok()) return bad;
+  sealed.to_patient = std::move(*to_patient);
+  if (json.contains("auditor") && json["auditor"].is_string()) {
+    Result<PublicKey> auditor = DecodeAddress(json["auditor"].get<std::string>());
+    if (!auditor.ok() || !json.contains("to_auditor") || !json["to_auditor"].is_string()) {
+      return bad;
+    }
+    Result<Bytes> to_auditor = FromHex(json["to_auditor"].get<std::string>());
+    if (!to_auditor.ok()) return bad;
+    sealed.auditor = *auditor;
+    sealed.to_auditor = std::move(*to_auditor);
+  }
+  return sealed;
 }
 
 std::unique_ptr<Contract> MakeEmr() { return std::make_unique<Emr>(); }

@@ -13,6 +13,7 @@ namespace {
 constexpr std::string_view kNonceSpace = "sys/nonce/";
 constexpr std::string_view kRoleSpace = "governance/role/";
 constexpr std::string_view kParamSpace = "governance/param/";
+constexpr std::string_view kSealSpace = "governance/seal/";
 constexpr std::string_view kMemberSpace = "governance/member/";
 // Bounds on one call's effects, so a block of calls stays within what a commit should carry.
 constexpr size_t kMaxIndexEntriesPerCall = 1024;
@@ -63,6 +64,13 @@ std::optional<uint64_t> ParamIn(const StateReader& state, std::string_view name)
   return ReadU64Value(state.Get(ParamKey(name)));
 }
 
+std::optional<PublicKey> SealingKeyOf(const std::optional<Bytes>& stored) {
+  if (!stored || stored->size() != PublicKey::kSize) return std::nullopt;
+  PublicKey key;
+  std::copy(stored->begin(), stored->end(), key.bytes.begin());
+  return key;
+}
+
 // One contract call: buffered writes over the block's state.
 class BufferedCall : public Call {
  public:
@@ -97,6 +105,13 @@ class BufferedCall : public Call {
     const Bytes key = ParamKey(name);
     if (auto it = pending_.find(ToText(key)); it != pending_.end()) return ReadU64Value(it->second);
     return ParamIn(state_, name);
+  }
+  std::optional<PublicKey> SealingKey(std::string_view role) const override {
+    const Bytes key = SealingKeyKey(role);
+    if (auto it = pending_.find(ToText(key)); it != pending_.end()) {
+      return SealingKeyOf(it->second);
+    }
+    return SealingKeyIn(state_, role);
   }
   void Emit(std::string_view name, Bytes data) override {
     events_.push_back({contract_, std::string(name), std::move(data)});
@@ -203,6 +218,12 @@ std::string_view CodeName(uint32_t code) {
 }
 
 Bytes ParamKey(std::string_view name) { return ToBytes(KeyText(kParamSpace, name)); }
+
+Bytes SealingKeyKey(std::string_view role) { return ToBytes(KeyText(kSealSpace, role)); }
+
+std::optional<PublicKey> SealingKeyIn(const StateReader& state, std::string_view role) {
+  return SealingKeyOf(state.Get(SealingKeyKey(role)));
+}
 
 Bytes MemberKey(const PublicKey& account) {
   return ToBytes(KeyText(kMemberSpace, ToText(account.bytes)));
@@ -358,6 +379,9 @@ class StoreQueryContext : public QueryContext {
   }
   std::optional<uint64_t> Param(std::string_view name) const override {
     return ParamIn(reader_, name);
+  }
+  std::optional<PublicKey> SealingKey(std::string_view role) const override {
+    return SealingKeyIn(reader_, role);
   }
   Result<ledger::Page<ledger::IndexItem>> Index(std::string_view index, ByteSpan key,
                                                 const ledger::PageRequest& page) const override {

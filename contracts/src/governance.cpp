@@ -47,6 +47,8 @@ std::string RoleCountKey(std::string_view role) { return "role_count/" + std::st
 std::string ProposalKey(uint64_t id) { return "proposal/" + U64Key(id); }
 std::string ValidatorsKey(uint64_t epoch) { return "validators/" + U64Key(epoch); }
 std::string ParamStateKey(std::string_view name) { return "param/" + std::string(name); }
+// The call's key space form of SealingKeyKey (executor.h).
+std::string SealStateKey(std::string_view role) { return "seal/" + std::string(role); }
 // The call's key space form of MemberKey (executor.h): "member/<account>".
 std::string MemberStateKey(const PublicKey& account) {
   std::string key = "member/";
@@ -79,6 +81,12 @@ Outcome CheckAction(const Action& action) {
         return Outcome::Fail(Code::kBadArguments, "invalid role name");
       if (!action.account.IsValidPoint())
         return Outcome::Fail(Code::kBadArguments, "invalid account");
+      return Outcome::Ok();
+    case ActionKind::kSetSealingKey:
+      if (!ledger::IsValidName(action.name))
+        return Outcome::Fail(Code::kBadArguments, "invalid role name");
+      if (!action.account.IsValidPoint())
+        return Outcome::Fail(Code::kBadArguments, "invalid sealing key");
       return Outcome::Ok();
     case ActionKind::kSetParameter:
       if (!ledger::IsValidName(action.name))
@@ -143,6 +151,11 @@ Outcome Execute(Call& call, const Action& action) {
       }
       call.Put(ParamStateKey(action.name), U64Value(action.value));
       call.Emit("parameter_set", Bytes(action.name.begin(), action.name.end()));
+      return Outcome::Ok();
+    case ActionKind::kSetSealingKey:
+      call.Put(SealStateKey(action.name),
+               Bytes(action.account.bytes.begin(), action.account.bytes.end()));
+      call.Emit("sealing_key_set", Bytes(action.name.begin(), action.name.end()));
       return Outcome::Ok();
     case ActionKind::kSetValidators: {
       call.Put(ValidatorsKey(action.value), ledger::Encode(action));
@@ -250,6 +263,11 @@ class Governance : public Contract {
       const std::string name = params.at("name").get<std::string>();
       const std::optional<uint64_t> value = context.Param(name);
       return Json{{"name", name}, {"value", value ? Json(*value) : Json(nullptr)}};
+    });
+    AddQuery("sealing_key", [](const QueryContext& context, const Json& params) -> Result<Json> {
+      const std::string role = params.at("role").get<std::string>();
+      const std::optional<PublicKey> key = context.SealingKey(role);
+      return Json{{"role", role}, {"key", key ? AccountJson(*key) : Json(nullptr)}};
     });
     AddQuery("validators", [](const QueryContext& context, const Json& params) -> Result<Json> {
       const uint64_t epoch = params.at("epoch").get<uint64_t>();

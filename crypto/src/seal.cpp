@@ -37,9 +37,9 @@ Result<Bytes> OpenSealed(const KeyPair& recipient, ByteSpan box) {
                                                         x_public.data(), x_secret.data()) == 0;
   sodium_memzero(x_secret.data(), x_secret.size());
   if (!opened) {
-    return Status(ErrorCode::kUnauthenticated,
-                  "the box was not sealed to " + recipient.public_key().ToHex().substr(0, 16) +
-                      "... or was altered");
+    return Status(ErrorCode::kUnauthenticated, "the box was not sealed to " +
+                                                   recipient.public_key().ToHex().substr(0, 16) +
+                                                   "... or was altered");
   }
   return plaintext;
 }

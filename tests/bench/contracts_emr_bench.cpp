@@ -3,6 +3,7 @@
 #include "city/contracts/emr.h"
 #include "city/crypto/hash.h"
 #include "contracts_bench.h"
+#include "support/emr_fixtures.h"
 
 namespace city::bench {
 namespace {
@@ -31,10 +32,11 @@ void BM_EmrAccess(benchmark::State& state) {
   for (size_t p = 0; p < kPatients; ++p) patients.push_back(test::TestKey(uint8_t(100 + p)));
   std::vector<ledger::Transaction> setup;
   for (const KeyPair& patient : patients) {
-    setup.push_back(chain.Tx(clinicians[0], "emr", "anchor",
-                             contracts::AnchorArgs{patient.public_key(), "lab-1", "lab",
-                                                   Blake2b256(patient.public_key().span()),
-                                                   "https://lab.example/lab-1"}));
+    setup.push_back(chain.Tx(
+        clinicians[0], "emr", "anchor",
+        contracts::AnchorArgs{patient.public_key(), "lab-1", "lab",
+                              Blake2b256(patient.public_key().span()),
+                              test::Sealed(patient.public_key(), "https://lab.example/lab-1")}));
   }
   for (const KeyPair& patient : patients) {
     for (const KeyPair& clinician : clinicians) {

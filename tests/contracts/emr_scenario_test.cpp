@@ -9,6 +9,7 @@
 #include "city/contracts/emr.h"
 #include "city/crypto/hash.h"
 #include "support/contract_harness.h"
+#include "support/emr_fixtures.h"
 
 namespace city::contracts {
 namespace {
@@ -75,7 +76,7 @@ Json QueryOk(ContractHarness& chain, std::string_view query, const Json& params)
 
 AnchorArgs Record(const KeyPair& patient, std::string id, std::string type) {
   return {patient.public_key(), id, std::move(type), Blake2b256(AsBytes("report " + id)),
-          "https://records.city-hospital.example/" + id};
+          test::Sealed(patient.public_key(), "https://records.city-hospital.example/" + id)};
 }
 
 GrantConsentArgs ConsentFor(const KeyPair& patient, const KeyPair& grantee,
@@ -140,7 +141,8 @@ TEST(EmrScenarioTest, AGpReadsLabResultsForThirtyDaysThenAParamedicBreaksTheGlas
   const std::string why = "patient unconscious, checking recent blood results before sedation";
   ASSERT_TRUE(calendar
                   .Call(cast.paramedic, "break_glass",
-                        BreakGlassArgs{cast.alice.public_key(), "lab/2024/0042", why})
+                        BreakGlassArgs{cast.alice.public_key(), "lab/2024/0042",
+                                       test::Sealed(cast.alice.public_key(), why)})
                   .ok());
 
   // The auditor's list of flagged accesses shows it, with its justification ...
@@ -150,7 +152,11 @@ TEST(EmrScenarioTest, AGpReadsLabResultsForThirtyDaysThenAParamedicBreaksTheGlas
   EXPECT_EQ(glass.at("patient"), alice);
   EXPECT_EQ(glass.at("accessor"), EncodeAddress(cast.paramedic.public_key()));
   EXPECT_EQ(glass.at("record_id"), "lab/2024/0042");
-  EXPECT_EQ(glass.at("justification"), why);
+  // Sealed to Alice: she reads why; the ledger does not say it in the clear.
+  EXPECT_EQ(
+      OpenSealedText(SealedTextFromJson(glass.at("justification")).value(), cast.alice).value(),
+      why);
+  EXPECT_EQ(glass.dump().find("sedation"), std::string::npos);
   EXPECT_EQ(glass.at("time_ms"), calendar.now_ms());
 
   // ... and so does Alice's access history: every access with its justification.
@@ -163,7 +169,7 @@ TEST(EmrScenarioTest, AGpReadsLabResultsForThirtyDaysThenAParamedicBreaksTheGlas
   EXPECT_FALSE(by_gp.at("flagged").get<bool>());
   const Json& by_paramedic = accesses.at("accesses")[1];
   EXPECT_TRUE(by_paramedic.at("flagged").get<bool>());
-  EXPECT_EQ(by_paramedic.at("justification"), why);
+  EXPECT_EQ(by_paramedic.at("justification"), glass.at("justification"));
 
   // The auditor checks the ambulance log and closes the review.
   ASSERT_TRUE(calendar
@@ -265,8 +271,10 @@ class RandomCalls {
       case 2:
         return chain.Tx(patient, "emr", "revoke_consent", RevokeConsentArgs{Pick(30)});
       case 3:
-        return chain.Tx(cast_.paramedic, "emr", "break_glass",
-                        BreakGlassArgs{patient.public_key(), record, "seed-driven emergency"});
+        return chain.Tx(
+            cast_.paramedic, "emr", "break_glass",
+            BreakGlassArgs{patient.public_key(), record,
+                           test::Sealed(patient.public_key(), "seed-driven emergency")});
       case 4:
         return chain.Tx(cast_.auditor, "emr", "review", ReviewArgs{Pick(5), 1, "ok"});
       case 5:

@@ -6,11 +6,13 @@
 
 #include "city/crypto/hash.h"
 #include "support/contract_harness.h"
+#include "support/emr_fixtures.h"
 
 namespace city::contracts {
 namespace {
 
 using test::CodeOf;
+using test::Sealed;
 using test::TestKey;
 
 uint32_t EmrCodeOf(EmrCode code) { return static_cast<uint32_t>(code); }
@@ -49,7 +51,9 @@ class EmrTest : public ::testing::Test {
   AnchorArgs Anchor(const KeyPair& patient, std::string record_id, std::string type) {
     return {patient.public_key(), record_id, std::move(type),
             Blake2b256(AsBytes("contents of " + record_id)),
-            "https://hospital.example/" + record_id};
+            Sealed(patient.public_key(), IsPrintableText(record_id) && record_id.size() < 200
+                                             ? "https://hospital.example/" + record_id
+                                             : "https://hospital.example/r")};
   }
   void Anchored(const KeyPair& patient, std::string record_id, std::string type) {
     const ledger::TxResult result =
@@ -111,7 +115,9 @@ TEST_F(EmrTest, AnchorRecordsTheCallerAsCustodian) {
   EXPECT_EQ(record.at("custodian"), Address(hospital_));
   EXPECT_EQ(record.at("record_type"), "lab");
   EXPECT_EQ(record.at("content_hash"), Blake2b256(AsBytes("contents of lab-2024-001")).ToHex());
-  EXPECT_EQ(record.at("location"), "https://hospital.example/lab-2024-001");
+  EXPECT_EQ(OpenSealedText(SealedTextFromJson(record.at("location")).value(), patient_).value(),
+            "https://hospital.example/lab-2024-001");
+  EXPECT_EQ(record.dump().find("hospital.example"), std::string::npos) << "sealed";
   EXPECT_EQ(record.at("anchored_ms"), chain_->now_ms());
   Anchored(patient_, "xray-7", "imaging");
   const Json records = QueryOk("records", {{"patient", Address(patient_)}});
@@ -149,7 +155,7 @@ TEST_F(EmrTest, AnchorRefusesInvalidArguments) {
   bad.content_hash = Hash256{};
   EXPECT_EQ(Call(hospital_, "anchor", bad).code, CodeOf(Code::kBadArguments));
   bad = Anchor(patient_, "r1", "lab");
-  bad.location.clear();
+  bad.location = SealedText{};
   EXPECT_EQ(Call(hospital_, "anchor", bad).code, CodeOf(Code::kBadArguments));
   Anchored(patient_, "r1", "lab");
   EXPECT_EQ(Call(other_clinician_, "anchor", Anchor(patient_, "r1", "imaging")).code,
@@ -489,8 +495,8 @@ TEST_F(EmrTest, ExpiredDenyConsentsFreeTheirPlace) {
 
 TEST_F(EmrTest, BreakGlassIsAllowedAndFlagged) {
   Anchored(patient_, "allergies", "summary");
-  const BreakGlassArgs args{patient_.public_key(), "allergies",
-                            "unconscious at the scene, checking allergies before treatment"};
+  const std::string why = "unconscious at the scene, checking allergies before treatment";
+  const BreakGlassArgs args{patient_.public_key(), "allergies", Sealed(patient_.public_key(), why)};
   const ledger::TxResult result = Call(paramedic_, "break_glass", args);
   ASSERT_TRUE(result.ok()) << result.detail;
   EXPECT_EQ(result.events.at(0).name, "break_glass");
@@ -500,7 +506,8 @@ TEST_F(EmrTest, BreakGlassIsAllowedAndFlagged) {
   const Json& entry = flagged.at("flagged")[0];
   EXPECT_EQ(entry.at("patient"), Address(patient_));
   EXPECT_EQ(entry.at("accessor"), Address(paramedic_));
-  EXPECT_EQ(entry.at("justification"), args.justification);
+  EXPECT_EQ(entry.at("justification").at("to_patient"), ToHex(args.justification.to_patient));
+  EXPECT_EQ(entry.dump().find("unconscious"), std::string::npos) << "no plaintext in the log";
   EXPECT_EQ(entry.at("purpose"), std::string(kEmergencyPurpose));
   EXPECT_TRUE(entry.at("consent_id").is_null());
   EXPECT_TRUE(entry.at("flagged").get<bool>());
@@ -508,42 +515,97 @@ TEST_F(EmrTest, BreakGlassIsAllowedAndFlagged) {
   EXPECT_TRUE(entry.at("review").is_null());
   const Json accesses = Accesses(patient_);
   ASSERT_EQ(accesses.at("accesses").size(), 1u);
-  EXPECT_EQ(accesses.at("accesses")[0].at("justification"), args.justification);
+  EXPECT_EQ(accesses.at("accesses")[0].at("justification"), entry.at("justification"));
 }
 
 TEST_F(EmrTest, BreakGlassNeedsTheEmergencyRole) {
   Anchored(patient_, "allergies", "summary");
-  const BreakGlassArgs args{patient_.public_key(), "allergies", "emergency"};
+  const BreakGlassArgs args{patient_.public_key(), "allergies",
+                            Sealed(patient_.public_key(), "emergency")};
   for (const KeyPair* caller : {&gp_, &hospital_, &auditor_, &patient_, &stranger_}) {
     EXPECT_EQ(Call(*caller, "break_glass", args).code, CodeOf(Code::kPermissionDenied));
   }
   EXPECT_EQ(QueryOk("flagged", Json::object()).at("total"), 0u);
 }
 
-TEST_F(EmrTest, BreakGlassNeedsAJustificationAndARecord) {
+TEST_F(EmrTest, BreakGlassNeedsASealedJustificationAndARecord) {
   Anchored(patient_, "allergies", "summary");
-  auto code = [&](std::string record, std::string justification) {
+  auto code = [&](std::string record, SealedText justification) {
     return Call(paramedic_, "break_glass",
                 BreakGlassArgs{patient_.public_key(), std::move(record), std::move(justification)})
         .code;
   };
-  EXPECT_EQ(code("allergies", ""), CodeOf(Code::kBadArguments));
-  EXPECT_EQ(code("allergies", "line\nbreak"), CodeOf(Code::kBadArguments));
-  EXPECT_EQ(code("allergies", std::string(kMaxJustificationLength + 1, 'x')),
-            CodeOf(Code::kBadArguments));
-  EXPECT_EQ(code("", "emergency"), CodeOf(Code::kBadArguments));
-  EXPECT_EQ(code("missing", "emergency"), CodeOf(Code::kNotFound));
+  const PublicKey& patient = patient_.public_key();
+  // What a sender may seal: 1..512 printable characters.
+  for (const std::string& text :
+       {std::string(), std::string("line\nbreak"), std::string(kMaxJustificationLength + 1, 'x')}) {
+    EXPECT_EQ(
+        SealForPatient(patient, std::nullopt, text, kMaxJustificationLength, "why").status().code(),
+        ErrorCode::kInvalidArgument)
+        << text.size();
+  }
+  // What the contract takes: a box of 1..512 characters, sealed to nobody else.
+  EXPECT_EQ(code("allergies", SealedText{}), CodeOf(Code::kBadArguments));
+  SealedText empty_box{Bytes(kSealOverhead, 0), PublicKey{}, {}};
+  EXPECT_EQ(code("allergies", empty_box), CodeOf(Code::kBadArguments));
+  SealedText oversize{Bytes(kSealOverhead + kMaxJustificationLength + 1, 0), PublicKey{}, {}};
+  EXPECT_EQ(code("allergies", oversize), CodeOf(Code::kBadArguments));
+  EXPECT_EQ(code("allergies", Sealed(patient, "emergency", auditor_.public_key())),
+            CodeOf(Code::kBadArguments))
+      << "sealed to an auditor key governance never published";
+  EXPECT_EQ(code("", Sealed(patient, "emergency")), CodeOf(Code::kBadArguments));
+  EXPECT_EQ(code("missing", Sealed(patient, "emergency")), CodeOf(Code::kNotFound));
   EXPECT_TRUE(Call(paramedic_, "break_glass",
-                   BreakGlassArgs{other_patient_.public_key(), "allergies", "emergency"})
+                   BreakGlassArgs{other_patient_.public_key(), "allergies",
+                                  Sealed(other_patient_.public_key(), "emergency")})
                   .code == CodeOf(Code::kNotFound));
-  EXPECT_EQ(code("allergies", std::string(kMaxJustificationLength, 'x')), 0u);
+  EXPECT_EQ(code("allergies", Sealed(patient, std::string(kMaxJustificationLength, 'x'))), 0u);
   EXPECT_EQ(QueryOk("flagged", Json::object()).at("total"), 1u);
+}
+
+// Once governance publishes the auditor's sealing key, personal text must be sealed to it as
+// well; the patient and the auditor each open their copy, nobody else can.
+TEST_F(EmrTest, TextIsSealedToThePatientAndTheAuditorKeyGovernancePublishes) {
+  Anchored(patient_, "allergies", "summary");
+  const KeyPair council = test::TestKey(1);
+  Action publish{
+      uint8_t(ActionKind::kSetSealingKey), std::string(kAuditorRole), auditor_.public_key(), 0, {}};
+  const ledger::TxResult passed =
+      chain_->Call(council, "governance", "propose", ProposeArgs{publish, 1000});
+  ASSERT_TRUE(passed.ok()) << passed.detail;
+  const Json key = chain_->Query("governance", "sealing_key", {{"role", "auditor"}}).value();
+  EXPECT_EQ(key.at("key"), Address(auditor_));
+
+  const PublicKey& patient = patient_.public_key();
+  auto code = [&](SealedText justification) {
+    return Call(paramedic_, "break_glass",
+                BreakGlassArgs{patient, "allergies", std::move(justification)})
+        .code;
+  };
+  EXPECT_EQ(code(Sealed(patient, "no auditor copy")), CodeOf(Code::kBadArguments));
+  EXPECT_EQ(code(Sealed(patient, "a stale auditor key", stranger_.public_key())),
+            CodeOf(Code::kBadArguments));
+  SealedText short_copy = Sealed(patient, "a short auditor copy", auditor_.public_key());
+  short_copy.to_auditor.pop_back();
+  EXPECT_EQ(code(short_copy), CodeOf(Code::kBadArguments));
+  const std::string why = "unconscious, checking allergies";
+  ASSERT_EQ(code(Sealed(patient, why, auditor_.public_key())), 0u);
+
+  const Json entry = QueryOk("flagged", Json::object()).at("flagged")[0];
+  ASSERT_EQ(entry.at("justification").at("auditor"), Address(auditor_));
+  const SealedText stored = SealedTextFromJson(entry.at("justification")).value();
+  EXPECT_EQ(OpenSealedText(stored, patient_).value(), why);
+  EXPECT_EQ(OpenSealedText(stored, auditor_).value(), why);
+  EXPECT_EQ(OpenSealedText(stored, stranger_).status().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(OpenSealedText(stored, paramedic_).status().code(), ErrorCode::kUnauthenticated)
+      << "not even the one who wrote it";
 }
 
 TEST_F(EmrTest, AnAuditorReviewsAFlaggedAccessOnce) {
   Anchored(patient_, "allergies", "summary");
   ASSERT_TRUE(Call(paramedic_, "break_glass",
-                   BreakGlassArgs{patient_.public_key(), "allergies", "cardiac arrest"})
+                   BreakGlassArgs{patient_.public_key(), "allergies",
+                                  Sealed(patient_.public_key(), "cardiac arrest")})
                   .ok());
   const ReviewArgs review{0, 1, "ambulance call log confirms the emergency"};
   for (const KeyPair* caller : {&paramedic_, &gp_, &patient_}) {
@@ -569,8 +631,9 @@ TEST_F(EmrTest, AccessListsArePaginated) {
   std::vector<ledger::Transaction> txs;
   for (int i = 0; i < 3; ++i)
     txs.push_back(chain_->Tx(gp_, "emr", "access", Read(patient_, "lab-1", id)));
-  txs.push_back(chain_->Tx(paramedic_, "emr", "break_glass",
-                           BreakGlassArgs{patient_.public_key(), "lab-1", "overdose"}));
+  txs.push_back(chain_->Tx(
+      paramedic_, "emr", "break_glass",
+      BreakGlassArgs{patient_.public_key(), "lab-1", Sealed(patient_.public_key(), "overdose")}));
   txs.push_back(chain_->Tx(gp_, "emr", "access", Read(patient_, "lab-1", id)));
   for (const ledger::TxResult& result : chain_->Block(txs)) ASSERT_TRUE(result.ok());
   const Json first = Accesses(patient_, {{"limit", 2}});

@@ -123,6 +123,37 @@ TEST_F(GovernanceTest, InvalidActionsAreRefusedAndChangeNothing) {
   EXPECT_FALSE(chain_->Query("governance", "proposal", {{"id", 0}}).ok());
 }
 
+// A role's sealing key is set only by a passed proposal, must be a key, and is replaced by the
+// next one (the old one is no longer accepted by the contracts that seal to it).
+TEST_F(GovernanceTest, ASealingKeyIsPublishedByAPassedProposal) {
+  auto sealing_key = [&] {
+    return chain_->Query("governance", "sealing_key", {{"role", "auditor"}}).value().at("key");
+  };
+  auto publish = [&](const PublicKey& key) {
+    return ProposeArgs{{uint8_t(ActionKind::kSetSealingKey), "auditor", key, 0, {}},
+                       chain_->height() + 50};
+  };
+  EXPECT_TRUE(sealing_key().is_null());
+  EXPECT_EQ(chain_->Call(council_[0], "governance", "propose", publish(PublicKey{})).code,
+            CodeOf(Code::kBadArguments));
+  ProposeArgs bad_role = publish(TestKey(30).public_key());
+  bad_role.action.name = "Not A Role";
+  EXPECT_EQ(chain_->Call(council_[0], "governance", "propose", bad_role).code,
+            CodeOf(Code::kBadArguments));
+  ASSERT_TRUE(
+      chain_->Call(council_[0], "governance", "propose", publish(TestKey(30).public_key())).ok());
+  EXPECT_TRUE(sealing_key().is_null()) << "one approval of the two needed";
+  ASSERT_TRUE(chain_->Call(council_[1], "governance", "approve", ApproveArgs{0}).ok());
+  EXPECT_EQ(sealing_key(), EncodeAddress(TestKey(30).public_key()));
+  ASSERT_TRUE(
+      chain_->Call(council_[0], "governance", "propose", publish(TestKey(31).public_key())).ok());
+  ASSERT_TRUE(chain_->Call(council_[1], "governance", "approve", ApproveArgs{1}).ok());
+  EXPECT_EQ(sealing_key(), EncodeAddress(TestKey(31).public_key()));
+  EXPECT_EQ(
+      chain_->Call(outsider_, "governance", "propose", publish(TestKey(32).public_key())).code,
+      CodeOf(Code::kPermissionDenied));
+}
+
 TEST_F(GovernanceTest, RevokeParametersAndValidators) {
   const PublicKey registrar = TestKey(10).public_key();
   ProposeArgs revoke{{uint8_t(ActionKind::kRevokeRole), "registrar", registrar, 0, {}},

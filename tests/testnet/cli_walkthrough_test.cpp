@@ -259,6 +259,11 @@ void CliWalkthroughTest::Ubi() {
 // The clinician anchors a record, the patient consents, the clinician reads under the consent,
 // an emergency read breaks the glass and the auditor reviews it; audit emr shows both.
 void CliWalkthroughTest::Emr() {
+  // The council publishes the auditor's sealing key: EMR text is sealed to it and the patient.
+  const Json published = Commit({"tx", "governance", "propose", "--action", "set-sealing-key",
+                                 "--role", "auditor", "--account", "auditor", "--from", "council"});
+  EXPECT_EQ(EventNames(published),
+            (std::vector<std::string>{"proposed", "sealing_key_set", "proposal_passed"}));
   const std::string record = "lab-" + tag_;
   const std::string content_hash = Blake2b256(AsBytes("blood panel " + tag_)).ToHex();
   const Json anchored = Commit({"tx", "emr", "anchor", "--patient", "patient", "--record", record,
@@ -317,6 +322,13 @@ void CliWalkthroughTest::Emr() {
   EXPECT_EQ(emergency.value("accessor", ""), Address("emergency"));
   EXPECT_EQ(emergency.value("flagged", false), true);
   EXPECT_EQ(emergency.value("record_id", ""), record);
+  EXPECT_EQ(emergency.value("justification_text", ""), "unconscious on arrival, allergy check")
+      << "the auditor opens its sealed copy: " << emergency.dump(2);
+  EXPECT_EQ(flagged.dump().find("allergy check"), std::string::npos) << "sealed on the ledger";
+  const Json as_patient = Ok({"--as", "patient", "audit", "emr", "--patient", "patient"});
+  const Json patient_view = FindBy(as_patient["accesses"], "basis", "emergency");
+  EXPECT_EQ(patient_view.value("justification_text", ""), "unconscious on arrival, allergy check")
+      << "and the patient opens theirs";
   const Json review = emergency.value("review", Json());
   ASSERT_TRUE(review.is_object()) << emergency.dump(2);
   EXPECT_EQ(review.value("justified", false), true);

@@ -7,6 +7,7 @@
 #include "city/contracts/logistics.h"
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
+#include "support/emr_fixtures.h"
 #include "test_util.h"
 
 namespace city::testnet {
@@ -94,10 +95,12 @@ TEST_F(SharedNetTest, EveryContractCommitsOnFourValidatorsWithoutFork) {
   batch.Add("ubi transfer shipper->receiver",
             net.Tx(shipper, kUbi, "transfer", UbiTransferArgs{receiver.public_key(), 250}));
   batch.Add("ubi burn", net.Tx(citizen, kUbi, "burn", UbiBurnArgs{1000}));
-  batch.Add("emr anchor", net.Tx(clinician, kEmr, "anchor",
-                                 AnchorArgs{patient.public_key(), record_id, "lab",
-                                            Blake2b256(AsBytes("blood panel " + tag)),
-                                            "https://records.example.org/lab/" + tag}));
+  batch.Add(
+      "emr anchor",
+      net.Tx(clinician, kEmr, "anchor",
+             AnchorArgs{
+                 patient.public_key(), record_id, "lab", Blake2b256(AsBytes("blood panel " + tag)),
+                 test::Sealed(patient.public_key(), "https://records.example.org/lab/" + tag)}));
   batch.Add("logistics register",
             net.Tx(shipper, kLogistics, "register",
                    RegisterArgs{{epc}, {"commissioning", "active", dock, dock, std::nullopt}}));
@@ -116,7 +119,9 @@ TEST_F(SharedNetTest, EveryContractCommitsOnFourValidatorsWithoutFork) {
                                     now - 60'000, now + 24 * 3600'000, 1}));
   batch.Add("emr break_glass", net.Tx(emergency, kEmr, "break_glass",
                                       BreakGlassArgs{patient.public_key(), record_id,
-                                                     "unconscious patient in the emergency room"}));
+                                                     test::Sealed(patient.public_key(),
+                                                                  "unconscious patient in the "
+                                                                  "emergency room")}));
   batch.Add("logistics object_event",
             net.Tx(shipper, kLogistics, "object_event",
                    ObjectEventArgs{{epc},

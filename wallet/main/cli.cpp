@@ -96,7 +96,8 @@ Result<wallet::NodeClient*> Cli::Node() {
       if (!key.ok()) return key.status();
       Result<std::string> chain_id = ChainId();
       if (!chain_id.ok()) return chain_id.status();
-      node_->SignAs(std::make_shared<const KeyPair>(std::move(*key)), *chain_id);
+      reader_ = std::make_shared<const KeyPair>(std::move(*key));
+      node_->SignAs(reader_, *chain_id);
       reads_signed_ = true;
     }
   }
@@ -109,6 +110,7 @@ Status Cli::SignReadsAs(std::shared_ptr<const KeyPair> key) {
   if (reads_signed_) return Status::Ok();
   Result<std::string> chain_id = ChainId();
   if (!chain_id.ok()) return chain_id.status();
+  reader_ = key;
   (*node)->SignAs(std::move(key), *chain_id);
   reads_signed_ = true;
   return Status::Ok();

@@ -74,6 +74,9 @@ class Cli {
   // Signs the node's requests with `key` from now on, unless --as named a key (a command
   // that loads a sender's key reads as that sender).
   Status SignReadsAs(std::shared_ptr<const KeyPair> key);
+  // The key reads are signed with (--as, or a transaction's sender), once Node() was called;
+  // null when reads are anonymous. It also opens text sealed to its holder.
+  const KeyPair* reader() const { return reader_.get(); }
   // The chain id: --chain-id, checked against the node's when a node is asked; else the node's.
   Result<std::string> ChainId();
 
@@ -86,6 +89,7 @@ class Cli {
   std::map<const CLI::App*, std::function<CommandResult()>> runners_;
   std::unique_ptr<wallet::NodeClient> node_;
   bool reads_signed_ = false;
+  std::shared_ptr<const KeyPair> reader_;
   std::string node_chain_id_;
   Json error_details_;
   bool usage_error_ = false;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "city/contracts/emr.h"
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
 #include "city/crypto/bytes.h"
@@ -383,6 +384,20 @@ std::string ConsentProblem(const Json& access, const Json& consent, const Json& 
   return "";
 }
 
+// A break-glass justification as the reader may see it: opened when it is sealed to the
+// reader's key (the patient's or the auditor's copy), else "(sealed)". The opened text is
+// also put in `access` ("justification_text") for --output json.
+std::string OpenedJustification(Cli& cli, Json& access) {
+  Result<contracts::SealedText> sealed =
+      contracts::SealedTextFromJson(Field(access, "justification"));
+  if (!sealed.ok()) return "(no justification)";
+  if (cli.reader() == nullptr) return "(sealed; --as the patient or the auditor opens it)";
+  Result<std::string> text = contracts::OpenSealedText(*sealed, *cli.reader());
+  if (!text.ok()) return "(sealed to others)";
+  access["justification_text"] = *text;
+  return *text;
+}
+
 CommandResult AuditEmr(Cli& cli, const AuditArgs& args) {
   Result<PublicKey> patient = cli.ResolveAccount(args.subject);
   if (!patient.ok()) return patient.status();
@@ -408,7 +423,7 @@ CommandResult AuditEmr(Cli& cli, const AuditArgs& args) {
               (!reviewed     ? ", NOT REVIEWED)"
                : unjustified ? ", reviewed: UNJUSTIFIED)"
                              : ", reviewed: justified)") +
-              ": " + access.value("justification", "");
+              ": " + OpenedJustification(cli, access);
       access["basis"] = "emergency";
       if (unjustified) {
         ++problems;

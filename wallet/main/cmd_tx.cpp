@@ -4,6 +4,8 @@
 #include <thread>
 
 #include "city/contracts/codes.h"
+#include "city/contracts/emr.h"
+#include "city/contracts/governance.h"
 #include "city/crypto/address.h"
 #include "city/crypto/bytes.h"
 #include "city/crypto/private_file.h"
@@ -162,6 +164,24 @@ CommandResult Submit(Cli& cli, const ledger::Transaction& tx, bool wait, int wai
 }
 
 // The signed transaction of a method command.
+// The key governance publishes for sealing EMR text to the auditor role (none: nullopt).
+Result<std::optional<PublicKey>> AuditorSealingKey(wallet::NodeClient& node) {
+  Result<Json> answer =
+      node.Post("/v1/query/governance/sealing_key", Json{{"role", contracts::kAuditorRole}});
+  if (!answer.ok()) return answer.status();
+  const Json result = answer->value("result", Json::object());
+  if (!result.is_object() || !result.contains("key") || result["key"].is_null()) {
+    return std::optional<PublicKey>();
+  }
+  if (!result["key"].is_string()) {
+    return Status(ErrorCode::kMalformed, "the node's auditor sealing key is not an address");
+  }
+  Result<PublicKey> key = DecodeAddress(result["key"].get<std::string>());
+  if (!key.ok())
+    return Status(ErrorCode::kMalformed, "the node's auditor sealing key is not an address");
+  return std::optional<PublicKey>(*key);
+}
+
 Result<ledger::Transaction> BuildTx(Cli& cli, const wallet::MethodSpec& spec,
                                     const MethodFlags& flags, Mode mode) {
   wallet::ArgValues given;
@@ -185,6 +205,7 @@ Result<ledger::Transaction> BuildTx(Cli& cli, const wallet::MethodSpec& spec,
   std::string chain_id = cli.globals().chain_id;
   uint64_t tip = 0;
   std::optional<uint64_t> nonce = flags.tx.nonce;
+  std::optional<PublicKey> auditor_sealing_key;
   if (mode == Mode::kSignOnly) {
     // Offline: nothing is asked of a node, so everything it would say is a flag.
     if (chain_id.empty() || !nonce || !flags.tx.expiry_height) {
@@ -198,7 +219,7 @@ Result<ledger::Transaction> BuildTx(Cli& cli, const wallet::MethodSpec& spec,
   // chain's height is known.
   Result<wallet::StoredKey> sender = cli.Keys().Find(flags.tx.from);
   if (!sender.ok()) return sender.status();
-  if (Result<Bytes> checked = spec.encode(given, {sender->public_key, NowMs(), tip});
+  if (Result<Bytes> checked = spec.encode(given, {sender->public_key, NowMs(), tip, std::nullopt});
       !checked.ok()) {
     return cli.UsageError(checked.status());
   }
@@ -218,8 +239,13 @@ Result<ledger::Transaction> BuildTx(Cli& cli, const wallet::MethodSpec& spec,
     tip = account->value("height", uint64_t{0});
     // The pending nonce: transactions of ours still in the pool come first.
     if (!nonce) nonce = account->value("pending_next_nonce", uint64_t{0});
+    if (spec.contract == contracts::kEmr) {
+      Result<std::optional<PublicKey>> sealing = AuditorSealingKey(**node);
+      if (!sealing.ok()) return sealing.status();
+      auditor_sealing_key = *sealing;
+    }
   }
-  const wallet::TxContext context{key->public_key(), NowMs(), tip};
+  const wallet::TxContext context{key->public_key(), NowMs(), tip, auditor_sealing_key};
   Result<Bytes> args = spec.encode(given, context);
   if (!args.ok()) return args.status();
 

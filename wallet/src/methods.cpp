@@ -62,6 +62,7 @@ constexpr Named<uint8_t> kProposalActions[] = {
     {"revoke-role", U8Of(c::ActionKind::kRevokeRole)},
     {"set-param", U8Of(c::ActionKind::kSetParameter)},
     {"set-validators", U8Of(c::ActionKind::kSetValidators)},
+    {"set-sealing-key", U8Of(c::ActionKind::kSetSealingKey)},
 };
 constexpr Named<uint8_t> kAddObserveDelete[] = {
     {"add", U8Of(c::EpcisAction::kAdd)},
@@ -500,6 +501,7 @@ c::ProposeArgs BuildPropose(Flags& flags, const TxContext& context) {
   switch (static_cast<c::ActionKind>(action.kind)) {
     case c::ActionKind::kGrantRole:
     case c::ActionKind::kRevokeRole:
+    case c::ActionKind::kSetSealingKey:
       flags.Scope(why, {"role", "account"}, {"param", "value", "validators", "epoch"});
       action.name = flags.Text("role", kName);
       action.account = flags.Account("account");
@@ -534,6 +536,7 @@ Json RenderPropose(const c::ProposeArgs& args) {
   switch (static_cast<c::ActionKind>(action.kind)) {
     case c::ActionKind::kGrantRole:
     case c::ActionKind::kRevokeRole:
+    case c::ActionKind::kSetSealingKey:
       out["role"] = action.name;
       out["account"] = Address(action.account);
       return out;
@@ -589,6 +592,27 @@ std::vector<Entry> GovernanceMethods() {
            {Required("proposal", ArgType::kU64, "the proposal's id")}},
           &c::ApproveArgs::proposal),
   };
+}
+
+// emr text that must not be on the ledger in the clear: `flag`'s printable text sealed to the
+// patient and the auditor role's key (contracts::SealForPatient).
+c::SealedText SealedFlag(Flags& flags, std::string_view flag, const PublicKey& patient,
+                         const TxContext& context, size_t max_length) {
+  const std::string text = flags.Text(flag, {TextKind::kPrintable, max_length});
+  if (!flags.status().ok()) return {};
+  Result<c::SealedText> sealed =
+      c::SealForPatient(patient, context.auditor_sealing_key, text, max_length, "the text");
+  if (!sealed.ok()) {
+    flags.Fail(flag, sealed.status().message());
+    return {};
+  }
+  return std::move(*sealed);
+}
+
+// How a sealed argument shows: to whom, never what.
+Json SealedArgJson(const c::SealedText& sealed) {
+  return Json{{"sealed_to_patient_bytes", sealed.to_patient.size()},
+              {"auditor", sealed.auditor.IsZero() ? Json(nullptr) : Json(Address(sealed.auditor))}};
 }
 
 // ubi
@@ -795,18 +819,20 @@ std::vector<Entry> EmrMethods() {
             Required("location", ArgType::kText,
                      "where the custodian serves it (a URI), printable" +
                          Limit(c::kMaxLocationLength))}},
-          [](Flags& flags, const TxContext&) {
-            return c::AnchorArgs{
-                flags.Account("patient"), flags.Text("record", kRecordId),
-                flags.Text("type", kName), flags.Hash("content-hash"),
-                flags.Text("location", {TextKind::kPrintable, c::kMaxLocationLength})};
+          [](Flags& flags, const TxContext& context) {
+            c::AnchorArgs args{flags.Account("patient"), flags.Text("record", kRecordId),
+                               flags.Text("type", kName), flags.Hash("content-hash"),
+                               c::SealedText{}};
+            args.location =
+                SealedFlag(flags, "location", args.patient, context, c::kMaxLocationLength);
+            return args;
           },
           [](const c::AnchorArgs& args) {
             return Json{{"patient", Address(args.patient)},
                         {"record", args.record_id},
                         {"type", args.record_type},
                         {"content-hash", args.content_hash.ToHex()},
-                        {"location", args.location}};
+                        {"location", SealedArgJson(args.location)}};
           }),
       Define<c::SetGuardianArgs>(
           {"emr",
@@ -897,15 +923,17 @@ std::vector<Entry> EmrMethods() {
            {kPatientFlag, kRecordFlag,
             Required("justification", ArgType::kText,
                      "why, printable" + Limit(c::kMaxJustificationLength))}},
-          [](Flags& flags, const TxContext&) {
-            return c::BreakGlassArgs{
-                flags.Account("patient"), flags.Text("record", kRecordId),
-                flags.Text("justification", {TextKind::kPrintable, c::kMaxJustificationLength})};
+          [](Flags& flags, const TxContext& context) {
+            c::BreakGlassArgs args{flags.Account("patient"), flags.Text("record", kRecordId),
+                                   c::SealedText{}};
+            args.justification = SealedFlag(flags, "justification", args.patient, context,
+                                            c::kMaxJustificationLength);
+            return args;
           },
           [](const c::BreakGlassArgs& args) {
             return Json{{"patient", Address(args.patient)},
                         {"record", args.record_id},
-                        {"justification", args.justification}};
+                        {"justification", SealedArgJson(args.justification)}};
           }),
       Define<c::ReviewArgs>(
           {"emr",

@@ -67,6 +67,8 @@ class Call {
   virtual bool HasRole(const PublicKey& account, std::string_view role) const = 0;
   // A chain parameter set by governance ("governance/param/<name>"), if set.
   virtual std::optional<uint64_t> Param(std::string_view name) const = 0;
+  // The key governance publishes for sealing text to `role` (e.g. the auditor), if any.
+  virtual std::optional<PublicKey> SealingKey(std::string_view role) const = 0;
   virtual void Emit(std::string_view name, Bytes data) = 0;
   // Appends to the contract's index `index` under `key` (read back in order, paginated).
   virtual void Index(std::string_view index, Bytes key, Bytes value) = 0;
@@ -100,6 +102,7 @@ class QueryContext {
   virtual std::optional<Bytes> Get(std::string_view key) const = 0;
   virtual bool HasRole(const PublicKey& account, std::string_view role) const = 0;
   virtual std::optional<uint64_t> Param(std::string_view name) const = 0;
+  virtual std::optional<PublicKey> SealingKey(std::string_view role) const = 0;
   virtual Result<ledger::Page<ledger::IndexItem>> Index(std::string_view index, ByteSpan key,
                                                         const ledger::PageRequest& page) const = 0;
   virtual uint64_t height() const = 0;

@@ -1,6 +1,9 @@
 // The emr contract: access to medical records under the patient's consent, and its audit
 // trail. No medical data is on the ledger, only anchors (content hash, type, custodian,
-// location) of records kept by their custodians.
+// location) of records kept by their custodians. What could say something about a person in
+// free text (a record's location URI, a break-glass justification) is sealed (SealedText) to
+// the patient and to the auditor role's sealing key that governance publishes: every
+// validator stores it, only they can read it.
 //
 // Consents follow the FHIR Consent resource: a patient (or the patient's guardian) grants a
 // grantee access to some record types, for a purpose, during [start_ms, end_ms); a deny
@@ -21,11 +24,15 @@
 // accesses/<patient> (AccessEntry), flagged/"all" (AccessEntry).
 #pragma once
 
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "city/contracts/args.h"
+#include "city/crypto/ed25519.h"
+#include "city/crypto/seal.h"
 
 namespace city::contracts {
 
@@ -68,6 +75,38 @@ bool IsValidPurpose(std::string_view purpose);
 // A text field holding printable ASCII only (record ids, locations, justifications).
 bool IsPrintableText(std::string_view text);
 
+// The same printable text sealed (crypto/seal.h) to the patient and, when governance has
+// published one (SealingKey(kAuditorRole)), to the auditor role's key: `auditor` names that
+// key, zero and an empty `to_auditor` when there was none.
+inline constexpr size_t kMaxSealedTextBytes =
+    std::max(kMaxJustificationLength, kMaxLocationLength) + kSealOverhead;
+struct SealedText {
+  Bytes to_patient;
+  PublicKey auditor;
+  Bytes to_auditor;
+
+  template <typename V, typename T>
+  static void Fields(V& v, T& t) {
+    v.Blob(t.to_patient, kMaxSealedTextBytes, "sealed text (patient)");
+    v.Fixed(t.auditor);
+    v.Blob(t.to_auditor, kMaxSealedTextBytes, "sealed text (auditor)");
+  }
+  CITY_CONTRACT_CODEC(SealedText);
+};
+// What a sender builds: `text` (1..max_length printable characters) sealed to the patient and
+// to `auditor` when given. kInvalidArgument naming `what` otherwise.
+Result<SealedText> SealForPatient(const PublicKey& patient, const std::optional<PublicKey>& auditor,
+                                  std::string_view text, size_t max_length, std::string_view what);
+// The contract's check of a SealedText: box sizes within 1..max_length of text, and sealed
+// to exactly the auditor key governance publishes now (`current_auditor`). A failure says why.
+Outcome CheckSealed(const SealedText& sealed, const std::optional<PublicKey>& current_auditor,
+                    size_t max_length, std::string_view what);
+// Opens whichever copy `reader` can (the patient's or the auditor's): kUnauthenticated when
+// neither is sealed to it.
+Result<std::string> OpenSealedText(const SealedText& sealed, const KeyPair& reader);
+// Back from the form the queries show it in ({"to_patient","auditor","to_auditor"}).
+Result<SealedText> SealedTextFromJson(const nlohmann::json& json);
+
 // One record type in a list ("lab", "imaging", ...; ledger::IsValidName).
 struct RecordType {
   std::string name;
@@ -86,7 +125,7 @@ struct AnchorArgs {
   std::string record_id;
   std::string record_type;
   Hash256 content_hash;
-  std::string location;  // where the custodian serves it (a URI)
+  SealedText location;  // where the custodian serves it (a URI), sealed
 
   template <typename V, typename T>
   static void Fields(V& v, T& t) {
@@ -94,7 +133,7 @@ struct AnchorArgs {
     v.Text(t.record_id, kMaxRecordIdLength, "record id");
     v.Text(t.record_type, ledger::kMaxNameLength, "record type");
     v.Fixed(t.content_hash);
-    v.Text(t.location, kMaxLocationLength, "location");
+    v.Object(t.location);
   }
   CITY_CONTRACT_CODEC(AnchorArgs);
 };
@@ -176,13 +215,13 @@ struct AccessArgs {
 struct BreakGlassArgs {
   PublicKey patient;
   std::string record_id;
-  std::string justification;  // 1..kMaxJustificationLength printable characters
+  SealedText justification;  // 1..kMaxJustificationLength printable characters, sealed
 
   template <typename V, typename T>
   static void Fields(V& v, T& t) {
     v.Fixed(t.patient);
     v.Text(t.record_id, kMaxRecordIdLength, "record id");
-    v.Text(t.justification, kMaxJustificationLength, "justification");
+    v.Object(t.justification);
   }
   CITY_CONTRACT_CODEC(BreakGlassArgs);
 };

@@ -30,6 +30,10 @@ Bytes RoleKey(std::string_view role, const PublicKey& account);
 bool HoldsRole(const StateReader& state, const PublicKey& account, std::string_view role);
 // Where governance keeps parameters: "governance/param/<name>" holds a u64 (LE).
 Bytes ParamKey(std::string_view name);
+// Where governance keeps a role's sealing key: "governance/seal/<role>" holds the 32-byte
+// Ed25519 key that personal text meant for the role is sealed to (crypto/seal.h).
+Bytes SealingKeyKey(std::string_view role);
+std::optional<PublicKey> SealingKeyIn(const StateReader& state, std::string_view role);
 // Where governance counts an account's roles: "governance/member/<account>", a u64 (LE),
 // absent when it holds none.
 Bytes MemberKey(const PublicKey& account);

@@ -10,6 +10,7 @@
 //   next_proposal           u64          the id the next proposal gets
 //   proposal/<id BE>        Proposal
 //   validators/<epoch BE>   the passed kSetValidators Action (its set, used from that epoch)
+//   seal/<role>             32-byte key: personal text for the role is sealed to it
 #pragma once
 
 #include <memory>
@@ -42,7 +43,8 @@ enum class ActionKind : uint8_t {
   kGrantRole = 1,
   kRevokeRole = 2,
   kSetParameter = 3,
-  kSetValidators = 4
+  kSetValidators = 4,
+  kSetSealingKey = 5,  // name: the role; account: the key its copies are sealed to
 };
 
 struct Action {

@@ -43,6 +43,9 @@ struct TxContext {
   PublicKey sender;
   uint64_t now_ms = 0;      // the client's wall clock (e.g. a consent starting now)
   uint64_t tip_height = 0;  // the chain's height (e.g. a proposal's default expiry)
+  // The key governance publishes for sealing text to the auditor role (governance query
+  // sealing_key), if any: EMR text is sealed to it besides the patient.
+  std::optional<PublicKey> auditor_sealing_key;
 };
 
 // The flags given, by name (without dashes), as typed.

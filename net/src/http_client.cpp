@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "beast.h"
+#include "tls_internal.h"
 
 namespace city::net {
 
@@ -58,9 +59,13 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
     return Status(ErrorCode::kInvalidArgument, problem + " in URL " + quoted);
   };
   std::string_view rest = url;
+  bool tls = false;
   if (const size_t scheme_end = rest.find("://"); scheme_end != std::string_view::npos) {
     const std::string scheme = Lower(rest.substr(0, scheme_end));
-    if (scheme != "http") return invalid("unsupported scheme '" + scheme + "' (only http)");
+    if (scheme != "http" && scheme != "https") {
+      return invalid("unsupported scheme '" + scheme + "' (http or https)");
+    }
+    tls = scheme == "https";
     rest.remove_prefix(scheme_end + 3);
   }
   if (rest.find_first_of("?#") != std::string_view::npos) {
@@ -72,6 +77,8 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   if (authority.find('@') != std::string_view::npos) return invalid("user information");
 
   HttpUrl result;
+  result.tls = tls;
+  result.port = tls ? 443 : 80;
   std::optional<std::string_view> port_text;
   if (!authority.empty() && authority.front() == '[') {
     const size_t close = authority.find(']');
@@ -124,8 +131,16 @@ struct HttpClient::Impl {
         authority(url.host.find(':') != std::string::npos
                       ? "[" + url.host + "]:" + std::to_string(url.port)
                       : url.host + ":" + std::to_string(url.port)),
-        resolver(io),
-        stream(io) {}
+        resolver(io) {
+    if (url.tls) {
+      Result<asio::ssl::context> context = ClientTlsContext(options.trust);
+      if (context.ok()) {
+        tls_context.emplace(std::move(*context));
+      } else {
+        tls_problem = context.status();
+      }
+    }
+  }
 
   Result<HttpReply> Request(std::string_view method, std::string_view target, std::string_view body,
                             std::string_view content_type);
@@ -143,15 +158,58 @@ struct HttpClient::Impl {
     io.run();
   }
 
+  // The connection: plain, or TLS over it once connected to an https URL.
+  beast::tcp_stream& Lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+  template <typename F>
+  void OnStream(F&& use) {
+    if (secure) {
+      use(*secure);
+    } else {
+      use(*plain);
+    }
+  }
+  Status Handshake(Clock::time_point deadline);
+
   const HttpUrl url;
   const HttpClientOptions options;
   const std::string authority;  // "host:port", for messages and the Host header
   asio::io_context io;
   tcp::resolver resolver;
-  beast::tcp_stream stream;
+  std::optional<asio::ssl::context> tls_context;  // https
+  Status tls_problem;                             // why there is none, for an https URL
+  std::optional<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
   bool connected = false;
 };
+
+Status HttpClient::Impl::Handshake(Clock::time_point deadline) {
+  secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(*plain), *tls_context);
+  plain.reset();
+  SSL* ssl = secure->native_handle();
+  beast::error_code ec;
+  asio::ip::make_address(url.host, ec);  // ec set: a DNS name, not an IP literal
+  // The certificate must name the host of the URL: its DNS name (also sent as SNI) or its IP.
+  const bool named = ec ? SSL_set_tlsext_host_name(ssl, url.host.c_str()) == 1 &&
+                              SSL_set1_host(ssl, url.host.c_str()) == 1
+                        : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host.c_str()) == 1;
+  if (!named) return Status(ErrorCode::kInvalidArgument, "cannot check TLS for host " + url.host);
+  beast::error_code handshake_ec;
+  Lowest().expires_at(deadline);
+  secure->async_handshake(asio::ssl::stream_base::client,
+                          [&handshake_ec](beast::error_code result) { handshake_ec = result; });
+  RunAll();
+  if (!handshake_ec) return Status::Ok();
+  if (handshake_ec == beast::error::timeout) return TimedOut();
+  const long verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK) {
+    return Status(ErrorCode::kUnauthenticated,
+                  "the TLS certificate of " + authority + " is not trusted: " +
+                      X509_verify_cert_error_string(verify) + " (see --ca-file)");
+  }
+  return Status(ErrorCode::kIoError,
+                "TLS handshake with " + authority + " failed: " + handshake_ec.message());
+}
 
 Status HttpClient::Impl::Connect(Clock::time_point deadline) {
   std::vector<tcp::endpoint> endpoints;
@@ -188,9 +246,12 @@ Status HttpClient::Impl::Connect(Clock::time_point deadline) {
     for (const auto& entry : resolved->results) endpoints.push_back(entry.endpoint());
   }
 
+  if (url.tls && !tls_context) return tls_problem;
   beast::error_code connect_ec = asio::error::host_not_found;
-  stream.expires_at(deadline);
-  stream.async_connect(endpoints, [&connect_ec](beast::error_code result, const tcp::endpoint&) {
+  plain.emplace(io);
+  secure.reset();
+  plain->expires_at(deadline);
+  plain->async_connect(endpoints, [&connect_ec](beast::error_code result, const tcp::endpoint&) {
     connect_ec = result;
   });
   RunAll();
@@ -201,16 +262,26 @@ Status HttpClient::Impl::Connect(Clock::time_point deadline) {
                   "cannot connect to " + authority + ": " + connect_ec.message());
   }
   beast::error_code option_ec;
-  stream.socket().set_option(tcp::no_delay(true), option_ec);  // requests are small
+  plain->socket().set_option(tcp::no_delay(true), option_ec);  // requests are small
   buffer.clear();
+  if (url.tls) {
+    if (Status handshake = Handshake(deadline); !handshake.ok()) {
+      Disconnect();
+      return handshake;
+    }
+  }
   connected = true;
   return Status::Ok();
 }
 
 void HttpClient::Impl::Disconnect() {
-  beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream.close();
+  if (plain || secure) {
+    beast::error_code ec;
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Lowest().close();
+  }
+  secure.reset();
+  plain.reset();
   buffer.clear();
   connected = false;
 }
@@ -259,9 +330,11 @@ Result<HttpReply> HttpClient::Impl::Request(std::string_view method, std::string
     }
 
     beast::error_code write_ec;
-    stream.expires_at(deadline);
-    http::async_write(stream, request,
-                      [&write_ec](beast::error_code ec, size_t) { write_ec = ec; });
+    Lowest().expires_at(deadline);
+    OnStream([&](auto& stream) {
+      http::async_write(stream, request,
+                        [&write_ec](beast::error_code ec, size_t) { write_ec = ec; });
+    });
     RunAll();
     if (write_ec) {
       Disconnect();
@@ -276,12 +349,14 @@ Result<HttpReply> HttpClient::Impl::Request(std::string_view method, std::string
         std::min(kMaxReplyHeaderBytes, std::max<size_t>(options.max_response_bytes, 1024))));
     if (method == "HEAD") parser.skip(true);
     beast::error_code read_ec;
-    stream.expires_at(deadline);
+    Lowest().expires_at(deadline);
     // The header first, on its own: Beast 1.74's eager response parser (the one async_read
     // uses) lets a Content-Length above body_limit through when header and body arrive
     // together, so the length is checked here before any of the body is read.
-    http::async_read_header(stream, buffer, parser,
-                            [&read_ec](beast::error_code ec, size_t) { read_ec = ec; });
+    OnStream([&](auto& stream) {
+      http::async_read_header(stream, buffer, parser,
+                              [&read_ec](beast::error_code ec, size_t) { read_ec = ec; });
+    });
     RunAll();
     if (!read_ec && parser.content_length() &&
         *parser.content_length() > options.max_response_bytes) {
@@ -298,8 +373,10 @@ Result<HttpReply> HttpClient::Impl::Request(std::string_view method, std::string
       if (used == 0) break;
     }
     if (!read_ec && !parser.is_done()) {
-      http::async_read(stream, buffer, parser,
-                       [&read_ec](beast::error_code ec, size_t) { read_ec = ec; });
+      OnStream([&](auto& stream) {
+        http::async_read(stream, buffer, parser,
+                         [&read_ec](beast::error_code ec, size_t) { read_ec = ec; });
+      });
       RunAll();
     }
     if (read_ec) {

@@ -18,6 +18,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -25,6 +26,7 @@
 #include "city/net/metrics.h"
 #include "city/net/rate_limiter.h"
 #include "http_internal.h"
+#include "tls_internal.h"
 
 namespace city::net {
 
@@ -516,6 +518,15 @@ BeastResponse HandleRawRequest(std::string_view bytes, const Router& router,
   return ToBeastResponse(std::move(**answer), version, keep_alive);
 }
 
+// What the server holds of a session, whatever its stream (plain TCP or TLS).
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void Start() = 0;
+  virtual void Refuse(std::string why) = 0;
+  virtual void CloseSoon() = 0;
+};
+template <typename Stream>
 class HttpSession;
 
 // One request handed to a handler: whoever answers first (the responder, the handler timeout,
@@ -544,6 +555,8 @@ struct ServerMetrics {
 }  // namespace http_internal
 
 using http_internal::HttpSession;
+using http_internal::SessionBase;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& io, HttpServerOptions options, Router router)
@@ -572,8 +585,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   void DoAccept();
   void OnAccept(const beast::error_code& ec, tcp::socket socket);
-  bool Register(const std::shared_ptr<HttpSession>& session);
-  void Unregister(const HttpSession* session);
+  bool Register(const std::shared_ptr<SessionBase>& session);
+  void Unregister(const SessionBase* session);
   void ReleaseConnection(const std::string& remote_address);
   void RecordResponse(int status, std::optional<Clock::duration> latency);
   void Stop();
@@ -597,7 +610,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   std::mutex sessions_mutex;
   // Every live session (refusals included), so that Stop can close them.
-  std::unordered_map<const HttpSession*, std::weak_ptr<HttpSession>> sessions;  // sessions_mutex
+  std::unordered_map<const SessionBase*, std::weak_ptr<SessionBase>> sessions;  // sessions_mutex
+  std::optional<asio::ssl::context> tls;  // when options.tls: every connection speaks TLS
 
   // Open connections and the gauge change together under this lock, so that Stop can take
   // this server's share back out of the gauge exactly.
@@ -610,20 +624,28 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
 namespace http_internal {
 
-// One accepted connection. Everything but the responder runs on the socket's strand.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// One accepted connection, over plain TCP (beast::tcp_stream) or TLS (TlsStream). Everything
+// but the responder runs on the socket's strand.
+template <typename Stream>
+class HttpSession : public SessionBase, public std::enable_shared_from_this<HttpSession<Stream>> {
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<HttpSession<Stream>>::weak_from_this;
+
  public:
-  HttpSession(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket, bool counted,
-              std::string remote_address)
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  template <typename... StreamArgs>
+  HttpSession(std::shared_ptr<HttpServer::Impl> server, bool counted, std::string remote_address,
+              tcp::socket socket, StreamArgs&... stream_args)
       : server_(std::move(server)),
         options_(server_->options),
-        stream_(std::move(socket)),
+        stream_(std::move(socket), stream_args...),
         request_timer_(stream_.get_executor()),
         handler_timer_(stream_.get_executor()),
         counted_(counted),
         remote_address_(std::move(remote_address)) {}
 
-  ~HttpSession() {
+  ~HttpSession() override {
     if (counted_) server_->ReleaseConnection(remote_address_);
     server_->Unregister(this);
   }
@@ -631,20 +653,47 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
-  void Start() {
-    Post([this] { ReadRequest(); });
+  void Start() override {
+    Post([this] { Handshake([this] { ReadRequest(); }); });
   }
   // Over a connection cap: say so, then close.
-  void Refuse(std::string why) {
+  void Refuse(std::string why) override {
     Post([this, why = std::move(why)] {
-      WriteResponse(HttpResponse::Error(429, "overloaded", why), /*keep_alive=*/false);
+      Handshake([this, why] {
+        WriteResponse(HttpResponse::Error(429, "overloaded", why), /*keep_alive=*/false);
+      });
     });
   }
-  void CloseSoon() {
+  void CloseSoon() override {
     Post([this] { Close(); });
   }
 
  private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  // TLS first (within the request timeout: a client that never finishes it is dropped), then
+  // `next`. Over plain TCP, `next` at once.
+  template <typename F>
+  void Handshake(F next) {
+    if constexpr (!kTls) {
+      next();
+    } else {
+      Lowest().expires_after(options_.request_timeout);
+      stream_.async_handshake(
+          asio::ssl::stream_base::server,
+          [self = shared_from_this(), next = std::move(next)](beast::error_code ec) mutable {
+            self->Guarded([&] {
+              if (ec || self->closed_) {
+                self->Close();  // not TLS, or not in time: nobody to answer
+                return;
+              }
+              self->Lowest().expires_never();
+              next();
+            });
+          });
+    }
+  }
+
   template <typename F>
   void Post(F work) {
     asio::post(stream_.get_executor(),
@@ -693,7 +742,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         self->Guarded([&] { self->OnRequestTimer(timer_ec, read_id); });
       });
     }
-    stream_.expires_never();
+    Lowest().expires_never();
     if (!parser_->is_header_done()) {
       http::async_read_header(stream_, buffer_, *parser_,
                               [self = shared_from_this()](beast::error_code read_ec, size_t) {
@@ -711,7 +760,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       // curl and others wait (a second, for curl) for this before sending a large body.
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       continue_sent_ = true;
-      stream_.expires_after(options_.write_timeout);
+      Lowest().expires_after(options_.write_timeout);
       asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                         [self = shared_from_this()](beast::error_code write_ec, size_t) {
                           self->Guarded([&] {
@@ -754,7 +803,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnRequestTimer(beast::error_code ec, uint64_t read_id) {
     if (ec || closed_ || !reading_ || read_id != read_id_) return;
     request_timed_out_ = true;
-    stream_.cancel();
+    Lowest().cancel();
   }
 
   void OnRead(beast::error_code ec) {
@@ -828,7 +877,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
     HttpResponder respond = [weak = weak_from_this(), pending, id](HttpResponse response) {
       if (!pending->Claim()) return;
-      const std::shared_ptr<HttpSession> self = weak.lock();
+      const std::shared_ptr<HttpSession<Stream>> self = weak.lock();
       if (!self) return;
       // Inline when the handler answers on this strand; otherwise queued onto it.
       asio::dispatch(self->stream_.get_executor(),
@@ -890,7 +939,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (started_) latency = Clock::now() - *started_;
     started_.reset();
     server_->RecordResponse(response_->result_int(), latency);
-    stream_.expires_after(options_.write_timeout);
+    Lowest().expires_after(options_.write_timeout);
     http::async_write(stream_, *response_,
                       [self = shared_from_this()](beast::error_code ec, size_t) {
                         self->Guarded([&] { self->OnWrite(ec); });
@@ -898,7 +947,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnWrite(beast::error_code ec) {
-    stream_.expires_never();
+    Lowest().expires_never();
     const bool keep_alive = response_->keep_alive();
     response_.reset();
     if (closed_) return;
@@ -918,7 +967,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     // Idle between requests: the stream's own timeout closes the socket, which is all an idle
     // connection needs.
-    stream_.expires_after(options_.idle_timeout);
+    Lowest().expires_after(options_.idle_timeout);
     stream_.async_read_some(buffer_.prepare(kReadChunk),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->Guarded([&] { self->OnIdleRead(ec, n); });
@@ -931,7 +980,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       Close();
       return;
     }
-    stream_.expires_never();
+    Lowest().expires_never();
     buffer_.commit(n);
     ReadRequest();
   }
@@ -939,14 +988,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void LingeringClose() {
     if (closed_) return;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) {
       Close();
       return;
     }
     buffer_.clear();
     // One deadline for the whole drain: the stream's timer covers every read started after it.
-    stream_.expires_after(std::min(kLingerTime, options_.write_timeout));
+    Lowest().expires_after(std::min(kLingerTime, options_.write_timeout));
     Drain();
   }
 
@@ -980,8 +1029,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       // Timer cancellation only throws on OS failures; the socket close below still runs.
     }
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Lowest().close();
     if (counted_) {
       counted_ = false;
       server_->ReleaseConnection(remote_address_);
@@ -990,7 +1039,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   const std::shared_ptr<HttpServer::Impl> server_;
   const HttpServerOptions& options_;  // the server's, alive as long as server_
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<RequestParser> parser_;
   asio::steady_timer request_timer_;
@@ -1047,7 +1096,7 @@ void HttpServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket)
   if (const auto remote = socket.remote_endpoint(option_ec); !option_ec) {
     remote_address = remote.address().to_string();
   }
-  std::shared_ptr<HttpSession> session;
+  std::shared_ptr<SessionBase> session;
   bool counted = false;
   std::string refusal;
   {
@@ -1071,8 +1120,13 @@ void HttpServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket)
   } else {
     connections_refused.fetch_add(1, std::memory_order_relaxed);
   }
-  session = std::make_shared<HttpSession>(shared_from_this(), std::move(socket), counted,
-                                          std::move(remote_address));
+  if (tls) {
+    session = std::make_shared<HttpSession<TlsStream>>(
+        shared_from_this(), counted, std::move(remote_address), std::move(socket), *tls);
+  } else {
+    session = std::make_shared<HttpSession<beast::tcp_stream>>(
+        shared_from_this(), counted, std::move(remote_address), std::move(socket));
+  }
   if (Register(session)) {
     if (counted) {
       session->Start();
@@ -1083,7 +1137,7 @@ void HttpServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket)
   DoAccept();
 }
 
-bool HttpServer::Impl::Register(const std::shared_ptr<HttpSession>& session) {
+bool HttpServer::Impl::Register(const std::shared_ptr<SessionBase>& session) {
   std::lock_guard lock(sessions_mutex);
   // Checked under the lock Stop takes to collect sessions: either Stop sees this session or
   // this sees Stop.
@@ -1092,7 +1146,7 @@ bool HttpServer::Impl::Register(const std::shared_ptr<HttpSession>& session) {
   return true;
 }
 
-void HttpServer::Impl::Unregister(const HttpSession* session) {
+void HttpServer::Impl::Unregister(const SessionBase* session) {
   std::lock_guard lock(sessions_mutex);
   sessions.erase(session);
 }
@@ -1126,7 +1180,7 @@ void HttpServer::Impl::Stop() {
     self->acceptor.close(ec);
     self->accept_retry.cancel();
   });
-  std::vector<std::shared_ptr<HttpSession>> live;
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard lock(sessions_mutex);
     for (const auto& [key, weak] : sessions) {
@@ -1152,6 +1206,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(asio::io_context& io,
   const tcp::endpoint endpoint(address, options.port);
   const std::string name = EndpointName(endpoint);
   auto impl = std::make_shared<Impl>(io, std::move(options), std::move(router));
+  if (impl->options.tls) {
+    Result<asio::ssl::context> context = ServerTlsContext(*impl->options.tls);
+    if (!context.ok()) return context.status();
+    impl->tls.emplace(std::move(*context));
+  }
   if (impl->acceptor.open(endpoint.protocol(), ec); ec) {
     return Status(ErrorCode::kIoError, "cannot open a socket for " + name + ": " + ec.message());
   }

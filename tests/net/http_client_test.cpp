@@ -104,6 +104,8 @@ TEST(HttpUrlParse, AcceptsTheDocumentedForms) {
       {"HTTP://node-1.city.example/", "node-1.city.example", 80, ""},
       {"http://[::1]:9000/v", "::1", 9000, "/v"},
       {"[::1]", "::1", 80, ""},
+      {"https://node.example", "node.example", 443, ""},
+      {"https://127.0.0.1:8443/api", "127.0.0.1", 8443, "/api"},
   };
   for (const Case& c : cases) {
     const auto url = ParseHttpUrl(c.url);
@@ -111,12 +113,13 @@ TEST(HttpUrlParse, AcceptsTheDocumentedForms) {
     EXPECT_EQ(url->host, c.host) << c.url;
     EXPECT_EQ(url->port, c.port) << c.url;
     EXPECT_EQ(url->base_path, c.base_path) << c.url;
+    EXPECT_EQ(url->tls, c.url.starts_with("https://")) << c.url;
   }
 }
 
 TEST(HttpUrlParse, RejectsWithAMessageNamingTheProblem) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"https://127.0.0.1:8080", "unsupported scheme 'https'"},
+      {"httpx://127.0.0.1:8080", "unsupported scheme 'httpx'"},
       {"ftp://host", "unsupported scheme 'ftp'"},
       {"http://127.0.0.1:99999", "bad port '99999'"},
       {"http://127.0.0.1:0", "bad port '0'"},

@@ -202,9 +202,9 @@ TEST_F(CliProcessErrors, UnreachableNodeNamesItsUrl) {
   EXPECT_EQ(run.exit_code, kFailed);
 }
 
-TEST_F(CliProcessErrors, NodeUrlMustBeHttp) {
-  const CliRun run = cli_.Run({"--node", "https://127.0.0.1:26601", "query", "status"});
-  ExpectError(run, {"--node", "https"});
+TEST_F(CliProcessErrors, NodeUrlMustBeHttpOrHttps) {
+  const CliRun run = cli_.Run({"--node", "gopher://127.0.0.1:26601", "query", "status"});
+  ExpectError(run, {"--node", "gopher"});
 }
 
 TEST_F(CliProcessErrors, JsonOutputAddsAnErrorObjectOnStdout) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "city/net/tls.h"
 #include "city/status.h"
 
 namespace city::net {
@@ -18,9 +19,10 @@ struct HttpUrl {
   std::string host;  // a name or an IPv4/IPv6 literal (without brackets)
   uint16_t port = 80;
   std::string base_path;  // without a trailing '/', often empty
+  bool tls = false;       // https
 };
-// "http://127.0.0.1:8080", "http://localhost:8080/api", "127.0.0.1:8080". Only http; anything
-// else (https, a bad port, garbage) is kInvalidArgument with a message naming the problem.
+// "http://127.0.0.1:8080", "https://node.example:8443/api", "127.0.0.1:8080" (http). Another
+// scheme, a bad port or garbage is kInvalidArgument with a message naming the problem.
 Result<HttpUrl> ParseHttpUrl(std::string_view url);
 
 struct HttpReply {
@@ -39,6 +41,7 @@ struct HttpClientOptions {
   std::chrono::milliseconds timeout{10'000};  // per request: connect, send and receive
   size_t max_response_bytes = 64 * 1024 * 1024;
   HttpRequestSigner signer;  // optional
+  TlsClientTrust trust;      // for https URLs
 };
 
 // Not thread-safe: one client per thread. Reconnects when the server closed the connection.

@@ -13,10 +13,12 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "city/net/tls.h"
 #include "city/status.h"
 
 namespace boost::asio {
@@ -120,6 +122,9 @@ struct HttpServerOptions {
   // An answer larger than this is not sent: 500 "response_too_large" (a handler that pages
   // by bytes never gets there; this is the bound for one that does not).
   size_t max_response_bytes = 64 * 1024 * 1024;
+  // Every connection speaks TLS with this certificate (https only; a plain request is
+  // dropped at the handshake). Unset: plain HTTP.
+  std::optional<TlsServerFiles> tls;
   size_t max_requests_in_flight = 1024;     // handlers not yet answered; beyond it: 429
   size_t max_header_bytes = 16 * 1024;      // beyond it: 413
   size_t max_body_bytes = 8 * 1024 * 1024;  // beyond it: 413 (checked on Content-Length first)

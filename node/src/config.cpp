@@ -252,6 +252,34 @@ class Parser {
     return Status::Ok();
   }
 
+  // [api.tls]: certificate_chain and private_key, both required.
+  Status ReadTls(const toml::node& node, NodeConfig& config) const {
+    const toml::table* tls = node.as_table();
+    if (tls == nullptr) return Fail("[api.tls]", "expected a table, got " + NodeTypeName(node));
+    for (auto&& [key, value] : *tls) {
+      const std::string_view name = key.str();
+      if (name == "certificate_chain") {
+        if (Status s =
+                ReadString(value, "[api.tls] certificate_chain", config.api_tls_certificate_chain);
+            !s.ok()) {
+          return s;
+        }
+      } else if (name == "private_key") {
+        if (Status s = ReadString(value, "[api.tls] private_key", config.api_tls_private_key);
+            !s.ok()) {
+          return s;
+        }
+      } else {
+        return Status(ErrorCode::kInvalidArgument,
+                      file_name_ + ": unknown key [api.tls] " + std::string(name));
+      }
+    }
+    if (config.api_tls_certificate_chain.empty() || config.api_tls_private_key.empty()) {
+      return Fail("[api.tls]", "needs both certificate_chain and private_key");
+    }
+    return Status::Ok();
+  }
+
   // Rules between options, checked once every option has its final value.
   Status CheckTogether(const NodeConfig& config) const {
     if (config.max_timeout_ms < config.base_timeout_ms) {
@@ -294,6 +322,10 @@ class Parser {
         const std::string_view key = key_node.str();
         if (table == "p2p" && key == "peers") {
           if (Status s = ReadPeers(value, config); !s.ok()) return s;
+          continue;
+        }
+        if (table == "api" && key == "tls") {
+          if (Status s = ReadTls(value, config); !s.ok()) return s;
           continue;
         }
         const Option* option = nullptr;
@@ -342,6 +374,22 @@ std::string ValueText(const Option& option, const NodeConfig& config) {
     return std::to_string(config.*(*port));
   }
   return std::to_string(config.*std::get<uint64_t NodeConfig::*>(option.field));
+}
+
+void RenderTls(const NodeConfig& config, std::string& out) {
+  out +=
+      "\n# TLS for the client API, for a node whose API leaves loopback: the certificate chain\n"
+      "# (PEM, the server's certificate first) and its private key (PEM, mode 0600). Clients\n"
+      "# then use https:// (cityctl --ca-file for a private authority). Default: plain HTTP.\n";
+  if (config.api_tls_certificate_chain.empty()) {
+    out +=
+        "# [api.tls]\n"
+        "# certificate_chain = \"/etc/cityledger/api.crt\"\n"
+        "# private_key = \"/etc/cityledger/api.key\"\n";
+    return;
+  }
+  out += "[api.tls]\ncertificate_chain = " + Quote(config.api_tls_certificate_chain) +
+         "\nprivate_key = " + Quote(config.api_tls_private_key) + "\n";
 }
 
 void RenderPeers(const NodeConfig& config, std::string& out) {
@@ -400,6 +448,7 @@ std::string RenderConfigToml(const NodeConfig& config) {
     if (option.table != table) {
       // [[p2p.peers]] must follow every [p2p] key: keys after it belong to the last peer.
       if (table == "p2p") RenderPeers(config, out);
+      if (table == "api") RenderTls(config, out);
       table = option.table;
       out += "\n[" + std::string(table) + "]\n";
     } else {

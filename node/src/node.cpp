@@ -323,6 +323,10 @@ Status Node::Impl::StartServices() {
   http_options.requests_per_second_per_ip =
       static_cast<double>(config.api_requests_per_second_per_ip);
   http_options.rate_limit_exempt = SplitList(config.api_rate_limit_exempt);
+  if (!config.api_tls_certificate_chain.empty()) {
+    http_options.tls =
+        net::TlsServerFiles{config.api_tls_certificate_chain, config.api_tls_private_key};
+  }
   http_options.require_json_body = true;
   http_options.max_body_bytes = config.api_max_body_bytes;
   Result<std::unique_ptr<net::HttpServer>> server =

@@ -49,6 +49,8 @@ NodeConfig EveryOptionChanged() {
   c.api_requests_per_second_per_ip = 50;
   c.api_rate_limit_exempt = "10.0.0.9";
   c.api_max_long_polls_per_ip = 8;
+  c.api_tls_certificate_chain = "/etc/city/api.crt";
+  c.api_tls_private_key = "/etc/city/api.key";
   c.api_max_body_bytes = 1 << 20;
   c.base_timeout_ms = 2'000;
   c.max_timeout_ms = 60'000;
@@ -107,6 +109,9 @@ requests_per_second_per_ip = 50
 rate_limit_exempt = "10.0.0.9"
 max_long_polls_per_ip = 8
 max_body_bytes = 1048576
+[api.tls]
+certificate_chain = "/etc/city/api.crt"
+private_key = "/etc/city/api.key"
 [consensus]
 base_timeout_ms = 2000
 max_timeout_ms = 60000
@@ -164,7 +169,10 @@ TEST(ConfigRender, EveryOptionHasACommentWithItsDefault) {
   while (std::getline(lines, line)) {
     if (!line.empty() && line[0] == '[') section = line;
     const bool is_option = !line.empty() && line[0] != '#' && line[0] != '[';
-    if (is_option && section != "[[p2p.peers]]") {
+    if (line == "[api.tls]") {
+      EXPECT_THAT(previous, StartsWith("# ")) << "the [api.tls] table is explained";
+    }
+    if (is_option && section != "[[p2p.peers]]" && section != "[api.tls]") {
       ++options;
       EXPECT_THAT(previous, StartsWith("# ")) << line;
       EXPECT_THAT(previous, HasSubstr("Default: ")) << line;
@@ -262,7 +270,10 @@ TEST(ConfigErrors, UnknownKeysAndTablesAreRefused) {
   EXPECT_EQ(ErrorOf("[api]\nprot = 8080\n"), "config.toml: unknown key [api] prot");
   EXPECT_EQ(ErrorOf("[apii]\nport = 8080\n"), "config.toml: unknown table [apii]");
   EXPECT_THAT(ErrorOf("moniker = \"x\"\n"), StartsWith("config.toml: unknown key moniker"));
-  EXPECT_EQ(ErrorOf("[api.tls]\ncert = \"x\"\n"), "config.toml: unknown key [api] tls");
+  EXPECT_EQ(ErrorOf("[api.tls]\ncert = \"x\"\n"), "config.toml: unknown key [api.tls] cert");
+  EXPECT_EQ(ErrorOf("[api.tls]\ncertificate_chain = \"/a.crt\"\n"),
+            "config.toml: [api.tls]: needs both certificate_chain and private_key");
+  EXPECT_THAT(ErrorOf("[api]\ntls = 1\n"), HasSubstr("[api.tls]: expected a table"));
   EXPECT_THAT(ErrorOf("api = 3\n"), HasSubstr("[api]: expected a table"));
 }
 

@@ -159,8 +159,8 @@ TEST(NodeClientTransport, ConnectionRefusedNamesTheUrl) {
   EXPECT_FALSE((*client)->last_error().message.empty());
 }
 
-TEST(NodeClientTransport, OnlyHttpUrlsAreAccepted) {
-  for (const std::string url : {"https://127.0.0.1:26601", "ftp://x", "http://127.0.0.1:99999"}) {
+TEST(NodeClientTransport, OnlyHttpAndHttpsUrlsAreAccepted) {
+  for (const std::string url : {"gopher://127.0.0.1:26601", "ftp://x", "http://127.0.0.1:99999"}) {
     const Result<std::unique_ptr<wallet::NodeClient>> client = wallet::NodeClient::Connect(url, 1s);
     EXPECT_EQ(client.status().code(), ErrorCode::kInvalidArgument) << url;
     EXPECT_TRUE(client.status().message().starts_with("bad --node '" + url + "': "))

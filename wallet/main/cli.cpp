@@ -88,7 +88,8 @@ Result<PublicKey> Cli::ResolveAccount(std::string_view text) const {
 Result<wallet::NodeClient*> Cli::Node() {
   if (!node_) {
     Result<std::unique_ptr<wallet::NodeClient>> client =
-        wallet::NodeClient::Connect(globals_.node, std::chrono::milliseconds(globals_.timeout_ms));
+        wallet::NodeClient::Connect(globals_.node, std::chrono::milliseconds(globals_.timeout_ms),
+                                    net::TlsClientTrust{globals_.ca_file});
     if (!client.ok()) return client.status();
     node_ = std::move(*client);
     if (!globals_.read_as.empty()) {
@@ -196,8 +197,12 @@ int main(int argc, char** argv) {
                  "Read key passphrases from this file (else CITYCTL_PASSPHRASE, else a prompt)");
   app.add_option("--as", globals.read_as,
                  "Sign requests with this key (a name in --home/keys), to read what it may "
-                 "read: a patient's own records, an auditor's everything (docs/api.md)")
+                 "read: a patient's own records, an auditor's everything (docs/node.md)")
       ->envname("CITYCTL_AS");
+  app.add_option("--ca-file", globals.ca_file,
+                 "For an https --node: the certificate authorities (PEM) to trust, e.g. the "
+                 "node's own self-signed certificate (default: the system's)")
+      ->envname("CITYCTL_CA_FILE");
   app.add_option("--timeout-ms", globals.timeout_ms, "Per request to the node")
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();

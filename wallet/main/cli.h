@@ -39,6 +39,7 @@ struct Globals {
   std::filesystem::path passphrase_file;  // --passphrase-file
   int timeout_ms = 10000;                 // --timeout-ms: per request
   std::string read_as;                    // --as: the key that signs reads ("" = anonymous)
+  std::filesystem::path ca_file;          // --ca-file: whom an https node's certificate trusts
 };
 
 class Cli {

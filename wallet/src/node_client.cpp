@@ -7,31 +7,39 @@
 namespace city::wallet {
 
 Result<std::unique_ptr<NodeClient>> NodeClient::Connect(std::string_view url,
-                                                        std::chrono::milliseconds timeout) {
+                                                        std::chrono::milliseconds timeout,
+                                                        net::TlsClientTrust trust) {
   Result<net::HttpUrl> parsed = net::ParseHttpUrl(url);
   if (!parsed.ok()) {
     return Status(ErrorCode::kInvalidArgument,
                   "bad --node '" + std::string(url) + "': " + parsed.status().message());
   }
-  net::HttpClientOptions options;
-  options.timeout = timeout;
-  auto http = std::make_unique<net::HttpClient>(*parsed, options);
-  return std::unique_ptr<NodeClient>(new NodeClient(std::string(url), std::move(http), timeout));
+  return std::unique_ptr<NodeClient>(
+      new NodeClient(std::string(url), std::move(*parsed), timeout, std::move(trust)));
 }
 
-NodeClient::NodeClient(std::string url, std::unique_ptr<net::HttpClient> http,
-                       std::chrono::milliseconds timeout)
-    : url_(std::move(url)), http_(std::move(http)), timeout_(timeout) {}
+NodeClient::NodeClient(std::string url, net::HttpUrl parsed, std::chrono::milliseconds timeout,
+                       net::TlsClientTrust trust)
+    : url_(std::move(url)),
+      parsed_url_(std::move(parsed)),
+      timeout_(timeout),
+      trust_(std::move(trust)) {
+  http_ = MakeHttp(timeout_);
+}
+
+std::unique_ptr<net::HttpClient> NodeClient::MakeHttp(std::chrono::milliseconds timeout) const {
+  net::HttpClientOptions options;
+  options.timeout = timeout;
+  options.signer = signer_;
+  options.trust = trust_;
+  return std::make_unique<net::HttpClient>(parsed_url_, options);
+}
 
 NodeClient::~NodeClient() = default;
 
 void NodeClient::SignAs(std::shared_ptr<const KeyPair> key, std::string chain_id) {
   signer_ = net::MakeRequestSigner(std::move(key), std::move(chain_id));
-  Result<net::HttpUrl> parsed = net::ParseHttpUrl(url_);
-  net::HttpClientOptions options;
-  options.timeout = timeout_;
-  options.signer = signer_;
-  http_ = std::make_unique<net::HttpClient>(*parsed, options);
+  http_ = MakeHttp(timeout_);
 }
 
 Result<std::string> NodeClient::Request(std::string_view method, std::string_view target,
@@ -42,13 +50,7 @@ Result<std::string> NodeClient::Request(std::string_view method, std::string_vie
     reply = http_->Request(method, target, body, "application/json");
   } else {
     // A long-poll: its own connection with its own deadline.
-    Result<net::HttpUrl> parsed = net::ParseHttpUrl(url_);
-    if (!parsed.ok()) return parsed.status();
-    net::HttpClientOptions options;
-    options.timeout = timeout;
-    options.signer = signer_;
-    net::HttpClient once(*parsed, options);
-    reply = once.Request(method, target, body, "application/json");
+    reply = MakeHttp(timeout)->Request(method, target, body, "application/json");
   }
   if (!reply.ok()) {
     last_error_ = {0, "", reply.status().message()};

@@ -41,7 +41,11 @@ struct NodeConfig {
   uint64_t api_requests_per_second_per_ip = 200;  // bursts to twice it; 0: no limit
   // Client addresses the request rate does not apply to (the operator's own machine).
   std::string api_rate_limit_exempt = "127.0.0.1,::1";
-  size_t api_max_long_polls_per_ip = 64;        // waiting at once from one address; 0: no cap
+  size_t api_max_long_polls_per_ip = 64;  // waiting at once from one address; 0: no cap
+  // [api.tls]: the client API speaks TLS with this certificate chain and key (PEM, the key
+  // 0600). Both or neither; empty: plain HTTP, for an API on loopback.
+  std::string api_tls_certificate_chain;
+  std::string api_tls_private_key;
   size_t api_max_body_bytes = 8 * 1024 * 1024;  // a batch of transactions
 
   // [consensus]

@@ -30,9 +30,11 @@ struct NodeError {
 
 class NodeClient {
  public:
-  // kInvalidArgument for a URL that is not http://host:port[/path].
+  // kInvalidArgument for a URL that is not http[s]://host:port[/path]. An https node's
+  // certificate is checked against `trust` (a CA file, or the system's authorities).
   static Result<std::unique_ptr<NodeClient>> Connect(std::string_view url,
-                                                     std::chrono::milliseconds timeout);
+                                                     std::chrono::milliseconds timeout,
+                                                     net::TlsClientTrust trust = {});
   ~NodeClient();
 
   // From now on every request is signed by `key` for `chain_id` (city/net/signed_request.h):
@@ -52,15 +54,19 @@ class NodeClient {
   const NodeError& last_error() const { return last_error_; }
 
  private:
-  NodeClient(std::string url, std::unique_ptr<net::HttpClient> http,
-             std::chrono::milliseconds timeout);
+  NodeClient(std::string url, net::HttpUrl parsed, std::chrono::milliseconds timeout,
+             net::TlsClientTrust trust);
   Result<std::string> Request(std::string_view method, std::string_view target,
                               std::string_view body, std::chrono::milliseconds timeout);
 
   std::string url_;
+  net::HttpUrl parsed_url_;
   std::unique_ptr<net::HttpClient> http_;
   std::chrono::milliseconds timeout_;
+  net::TlsClientTrust trust_;
   net::HttpRequestSigner signer_;
+  // A client for the node with this deadline, signing as SignAs said.
+  std::unique_ptr<net::HttpClient> MakeHttp(std::chrono::milliseconds timeout) const;
   NodeError last_error_;
 };
 

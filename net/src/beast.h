@@ -1,7 +1,7 @@
-// What the HTTP server and client share: Boost.Beast's headers, the namespace names, and
-// header-name lower-casing. Beast is included only here because GCC 12 (with the sanitizers,
-// at -O3) reports a false -Wmaybe-uninitialized inside Beast's parser (a boost::optional in
-// basic_parser): the warning is about Boost's code, not ours.
+// What the HTTP server and client share: Boost.Beast's headers (TLS streams included), the
+// namespace names, and header-name lower-casing. Beast is included only here because GCC 12
+// (with the sanitizers, at -O3) reports a false -Wmaybe-uninitialized inside Beast's parser
+// (a boost::optional in basic_parser): the warning is about Boost's code, not ours.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -15,12 +15,14 @@
 #endif
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl.hpp>
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

@@ -2,16 +2,7 @@
 // or renegotiation, errors as Status naming the file.
 #pragma once
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/ssl.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
+#include "beast.h"  // Beast's and Asio's TLS streams, under its warning guard
 #include "city/net/tls.h"
 #include "city/status.h"
 

@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
   const std::string address = EncodeAddress(keys[0].public_key());
   Write(dir, "fuzz_decode_address", 0, Bytes(address.begin(), address.end()));
   // All four signed-read headers, well formed (the signature is not a real one).
-  const std::string headers = "\x0f" + address + "\n1764670000000\n" + std::string(32, 'a') +
-                              "\n" + std::string(128, 'b');
+  const std::string headers =
+      "\x0f" + address + "\n1764670000000\n" + std::string(32, 'a') + "\n" + std::string(128, 'b');
   Write(dir, "fuzz_decode_net_signed_request", 0, Bytes(headers.begin(), headers.end()));
   return 0;
 }

@@ -169,7 +169,7 @@ TEST(HomeInit, OperatorKeyOpensWithItsOwnPassphraseOnly) {
 
 TEST(HomeInit, RefusesAWeakOperatorPassphraseAndWritesNothing) {
   for (const std::string& weak : {std::string(), std::string(kDevKeyPassphrase),
-                                 std::string(kMinOperatorPassphrase - 1, 'x')}) {
+                                  std::string(kMinOperatorPassphrase - 1, 'x')}) {
     test::TempDir dir;
     const fs::path home = dir.path() / "home";
     const Status status = InitHome({home, "city-dev", 27100, 27101, weak});

@@ -131,6 +131,12 @@ class RawConnection {
   }
 
   // The next response; nullopt if the connection ended (or 5 s passed) first.
+  // Send, then Read: nullopt when either fails.
+  std::optional<RawReply> Ask(std::string_view request) {
+    if (!Send(request)) return std::nullopt;
+    return Read();
+  }
+
   std::optional<RawReply> Read() {
     http::response_parser<http::string_body> parser;
     parser.eager(true);
@@ -686,8 +692,7 @@ std::map<int, int> StatusesOf(uint16_t port, const char* source, int count,
   std::map<int, int> statuses;
   RawConnection connection(port, source);
   for (int i = 0; i < count; ++i) {
-    if (!connection.Send(Get("/x"))) break;
-    const auto reply = connection.Read();
+    const auto reply = connection.Ask(Get("/x"));
     if (!reply) break;
     ++statuses[reply->status];
     if (reply->status == 429 && last_refusal != nullptr) *last_refusal = reply;
@@ -733,12 +738,10 @@ TEST(HttpServerGuards, AnAnswerOverTheByteCapIsNotSent) {
   options.max_response_bytes = 4096;
   TestServer server(std::move(router), options);
   RawConnection connection(server.port());
-  ASSERT_TRUE(connection.Send(Get("/big")));
-  const auto big = connection.Read();
+  const auto big = connection.Ask(Get("/big"));
   ASSERT_TRUE(big.has_value());
   ExpectError(*big, 500, "response_too_large");
-  ASSERT_TRUE(connection.Send(Get("/small")));
-  const auto small = connection.Read();
+  const auto small = connection.Ask(Get("/small"));
   ASSERT_TRUE(small.has_value());
   EXPECT_EQ(small->status, 200) << "the connection and the server carry on";
 }

@@ -1,7 +1,11 @@
 // TLS for the client API: an HttpServer with a certificate and HttpClients over https, on
 // loopback. The client checks the certificate against its trust and the URL's host; the
 // server refuses a weak key file and survives clients that do not speak TLS.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -40,6 +44,7 @@ class TlsTest : public ::testing::Test {
     router.Get("/hello", [](const HttpRequest&) { return HttpResponse::Text("hi"); });
     HttpServerOptions options;
     options.tls = std::move(tls);
+    options.request_timeout = 500ms;  // the handshake's deadline too
     Result<std::unique_ptr<HttpServer>> started = HttpServer::Start(io_, options, router);
     if (!started.ok()) return started.status();
     server_ = std::move(*started);
@@ -109,6 +114,37 @@ TEST_F(TlsTest, PlainHttpAgainstTlsAndTheReverseFailCleanlyAndTheServerCarriesOn
   ASSERT_FALSE(secure.ok());
   EXPECT_NE(secure.status().message().find("TLS"), std::string::npos) << secure.status().ToString();
   EXPECT_EQ(Get("http://127.0.0.1", "").value().status, 200);
+}
+
+// A client that connects and never finishes the handshake (or sends garbage instead) holds
+// the connection only until the request timeout: the server closes it and serves others.
+TEST_F(TlsTest, AStalledOrGarbageHandshakeIsDroppedAtTheRequestTimeout) {
+  ASSERT_TRUE(StartServer(files_).ok());
+  for (const std::string& sent : {std::string(), std::string("\x16\x03\x01garbage", 12)}) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    timeval wait{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(server_->port());
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    if (!sent.empty()) {
+      ASSERT_EQ(::send(fd, sent.data(), sent.size(), 0), ssize_t(sent.size()));
+    }
+    const auto started = std::chrono::steady_clock::now();
+    char buffer[256];
+    ssize_t got = 0;
+    do {
+      got = ::recv(fd, buffer, sizeof buffer, 0);
+    } while (got > 0);  // a TLS alert may come first; then the close
+    const auto waited = std::chrono::steady_clock::now() - started;
+    ::close(fd);
+    EXPECT_EQ(got, 0) << "closed by the server, not by our 5 s receive timeout";
+    EXPECT_LT(waited, 3s) << sent.size();
+  }
+  EXPECT_EQ(Get("https://127.0.0.1", files_.certificate_chain).value().status, 200);
 }
 
 TEST_F(TlsTest, TheServerRefusesAnExposedMissingOrMismatchedKey) {

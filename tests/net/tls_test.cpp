@@ -120,7 +120,7 @@ TEST_F(TlsTest, PlainHttpAgainstTlsAndTheReverseFailCleanlyAndTheServerCarriesOn
 // the connection only until the request timeout: the server closes it and serves others.
 TEST_F(TlsTest, AStalledOrGarbageHandshakeIsDroppedAtTheRequestTimeout) {
   ASSERT_TRUE(StartServer(files_).ok());
-  for (const std::string& sent : {std::string(), std::string("\x16\x03\x01garbage", 12)}) {
+  for (const std::string& sent : {std::string(), std::string("\x16\x03\x01") + "garbage"}) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     ASSERT_GE(fd, 0);
     timeval wait{5, 0};

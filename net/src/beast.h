@@ -1,7 +1,9 @@
-// What the HTTP server and client share: Boost.Beast's headers (TLS streams included), the
-// namespace names, and header-name lower-casing. Beast is included only here because GCC 12
+// What the HTTP server and client share: Boost.Beast's HTTP headers, the namespace names, and
+// header-name lower-casing. Beast is included under CITY_BOOST_HEADERS_BEGIN/END because GCC 12
 // (with the sanitizers, at -O3) reports a false -Wmaybe-uninitialized inside Beast's parser
-// (a boost::optional in basic_parser): the warning is about Boost's code, not ours.
+// (a boost::optional in basic_parser): the warning is about Boost's code, not ours. The TLS
+// streams are in tls_internal.h, under the same guard: OpenSSL's and Asio's SSL headers are
+// the heaviest part, and only the sessions and the client need them.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -10,10 +12,15 @@
 #include <string_view>
 
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define CITY_BOOST_HEADERS_BEGIN \
+  _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define CITY_BOOST_HEADERS_END _Pragma("GCC diagnostic pop")
+#else
+#define CITY_BOOST_HEADERS_BEGIN
+#define CITY_BOOST_HEADERS_END
 #endif
-#include <boost/asio/ssl.hpp>
+
+CITY_BOOST_HEADERS_BEGIN
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -22,10 +29,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+CITY_BOOST_HEADERS_END
 
 namespace city::net {
 

@@ -10,6 +10,9 @@
 
 namespace city::net::http_internal {
 
+// What a client is told when a handler throws instead of answering.
+inline constexpr std::string_view kHandlerFailed = "the request handler failed";
+
 using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
 using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using BeastResponse = boost::beast::http::response<boost::beast::http::string_body>;
@@ -28,10 +31,11 @@ std::optional<HttpResponse> ParseErrorResponse(const boost::beast::error_code& e
 // kInvalidArgument (answered with 400).
 Result<HttpRequest> ToHttpRequest(BeastRequest message);
 
-// What the server answers instead of calling the matched handler (404, 405, 503 not_ready);
+// What the server answers instead of calling the matched handler (403 for a Host outside
+// options.allowed_hosts, 404, 405, 503 not_ready, 415 for a body not declared as JSON);
 // nullopt when the handler is to be called.
 std::optional<HttpResponse> RouteRefusal(const HttpRequest& request, const Router::Match& match,
-                                         bool ready);
+                                         bool ready, const HttpServerOptions& options);
 
 // A handler's response as written: statuses outside 200..599 become 500, header names or
 // values that could split the response are dropped, framing headers are the server's own.

@@ -2,7 +2,11 @@
 // or renegotiation, errors as Status naming the file.
 #pragma once
 
-#include "beast.h"  // Beast's and Asio's TLS streams, under its warning guard
+#include "beast.h"
+CITY_BOOST_HEADERS_BEGIN
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
+CITY_BOOST_HEADERS_END
 #include "city/net/tls.h"
 #include "city/status.h"
 

@@ -167,7 +167,8 @@ TEST_F(CoreTest, SafetyStateWrittenBeforeLastProposedRoundDecodesAsHavingPropose
   state.term = 3;
   state.last_voted_round = 6;
   Bytes bytes = ledger::Encode(state);
-  bytes.resize(bytes.size() - 8);  // the older format ended before last_proposed_round
+  ASSERT_GE(bytes.size(), 8u);
+  bytes.erase(bytes.end() - 8, bytes.end());  // the older format ended before last_proposed_round
   const Result<SafetyState> old = ledger::Decode<SafetyState>(bytes);
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->last_proposed_round, 7u);

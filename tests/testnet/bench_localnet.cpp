@@ -13,10 +13,15 @@
 // arrives; a transaction's commit time is the arrival of its block. Latency is measured on a
 // sample (every 50th transaction): from the start of the POST that was accepted to the arrival
 // of the block holding it. Results: one JSON object on stdout.
+//
+// With --sample-every S, each validator's resident memory (anonymous, and file-backed: LevelDB
+// maps its table files, so that part grows with the chain and is page cache, not heap) and the
+// term are sampled every S seconds, for soak runs ("RSS flat over 10 minutes at saturation").
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 
 #include "city/contracts/accounts.h"
@@ -40,6 +45,7 @@ struct Flags {
   size_t validators = 4;
   double rate = 0;  // transactions/s offered in all; 0: as fast as the nodes take them
   size_t sample_every = 50;
+  double resource_every_s = 0;  // --sample-every: RSS and term samples; 0 for start and end only
 };
 
 [[noreturn]] void Usage(const char* problem) {
@@ -47,9 +53,11 @@ struct Flags {
                "city-bench-localnet: %s\n"
                "usage: city-bench-localnet [--duration SECONDS] [--accounts K] [--batch B]\n"
                "                           [--txs M] [--validators N] [--rate R]\n"
+               "                           [--sample-every SECONDS]\n"
                "  --rate: offer R transactions/s in all instead of full speed (latency below\n"
                "          saturation)\n"
-               "  --txs: transfers pre-signed in all (default 5000 per second of --duration)\n",
+               "  --txs: transfers pre-signed in all (default 5000 per second of --duration)\n"
+               "  --sample-every: each validator's RSS and the term every SECONDS (soak runs)\n",
                problem);
   std::exit(2);
 }
@@ -76,6 +84,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.validators = size_t(number);
     } else if (name == "--rate") {
       flags.rate = number;
+    } else if (name == "--sample-every") {
+      flags.resource_every_s = number;
     } else {
       Usage(("unknown flag " + name).c_str());
     }
@@ -143,6 +153,79 @@ class BlockWatcher {
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
   std::map<uint64_t, Clock::time_point> arrivals_;  // guarded by mutex_
+};
+
+// Resident memory of one process from /proc/PID/status, in MiB: anonymous (heap, stacks) and
+// file-backed (mapped files). Zeros when the process is gone.
+struct Rss {
+  double anon_mib = 0;
+  double file_mib = 0;
+};
+
+Rss ReadRss(pid_t pid) {
+  Rss rss;
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    auto field = [&](std::string_view name, double& out) {
+      if (line.starts_with(name)) out = std::strtod(line.c_str() + name.size(), nullptr) / 1024;
+    };
+    field("RssAnon:", rss.anon_mib);
+    field("RssFile:", rss.file_mib);
+  }
+  return rss;
+}
+
+// Every `every` (and once at the start and at Stop), each node's RSS and node 0's term and
+// height, as a JSON series.
+class ResourceSampler {
+ public:
+  ResourceSampler(LocalNet& net, Clock::duration every) : net_(net), every_(every) {
+    started_ = Clock::now();
+    Sample();
+    if (every_ > Clock::duration::zero()) thread_ = std::thread([this] { Run(); });
+  }
+  ~ResourceSampler() { Stop(); }
+  Json Stop() {
+    if (!stopped_.exchange(true)) {
+      if (thread_.joinable()) thread_.join();
+      Sample();
+    }
+    std::lock_guard lock(mutex_);
+    return samples_;
+  }
+
+ private:
+  void Run() {
+    auto next = started_ + every_;
+    while (!stopped_) {
+      std::this_thread::sleep_for(100ms);
+      if (Clock::now() < next) continue;
+      next += every_;
+      Sample();
+    }
+  }
+  void Sample() {
+    Json nodes = Json::array();
+    for (size_t n : net_.AllNodes()) {
+      const Rss rss = net_.running(n) ? ReadRss(net_.pid(n)) : Rss{};
+      nodes.push_back({{"rss_anon_mib", rss.anon_mib}, {"rss_file_mib", rss.file_mib}});
+    }
+    const Json status = net_.Status(0);
+    std::lock_guard lock(mutex_);
+    samples_.push_back({{"t_s", Seconds(Clock::now() - started_)},
+                        {"term", status.value("term", uint64_t(0))},
+                        {"height", status.value("height", uint64_t(0))},
+                        {"nodes", nodes}});
+  }
+
+  LocalNet& net_;
+  Clock::duration every_;
+  Clock::time_point started_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+  std::mutex mutex_;
+  Json samples_ = Json::array();  // guarded by mutex_
 };
 
 struct SubmitStats {
@@ -311,6 +394,8 @@ int Run(const Flags& flags) {
     const uint64_t start_height = net.MaxHeight(net.AllNodes()).value_or(0);
     const uint64_t start_term = net.Status(0).value("term", uint64_t(0));
     BlockWatcher watcher(net, start_height);
+    ResourceSampler resources(net, std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(flags.resource_every_s)));
     const size_t nodes = net.size();
     std::vector<SubmitStats> stats(nodes);
     const auto first_submit = Clock::now();
@@ -380,6 +465,7 @@ int Run(const Flags& flags) {
     LocalNet::WaitFor([&] { return (last_commit = watcher.Arrival(last_height)).has_value(); }, 5s,
                       20ms);
     watcher.Stop();
+    const Json resource_samples = resources.Stop();
     const double window = Seconds(last_commit.value_or(Clock::now()) - first_submit);
 
     // Latency of the sampled transactions.
@@ -445,6 +531,7 @@ int Run(const Flags& flags) {
          {{"nodes", cache},
           {"hit_rate",
            hits_total + verified_total > 0 ? hits_total / (hits_total + verified_total) : 0.0}}},
+        {"resources", resource_samples},
         {"hardware_threads", std::thread::hardware_concurrency()},
         {"seed", net.seed()}};
     std::cout << result.dump(2) << std::endl;

@@ -113,12 +113,14 @@ Status SyncParentDirectory(const std::filesystem::path& path) {
   return status;
 }
 
-Status WriteNewFile(const std::filesystem::path& path, std::string_view contents, unsigned mode) {
-  struct stat existing {};
-  if (::lstat(path.c_str(), &existing) == 0) {
-    return Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string());
-  }
-  // A unique temporary name: one left behind by a crash must not block later writes.
+namespace {
+
+// `contents` in a new temporary file beside `path` (a unique name: one left behind by a crash
+// must not block later writes), with `mode`, fsynced; then `place(temp)` puts it in position.
+// The temporary name is always removed.
+template <typename Place>
+Status WriteThroughTemporary(const std::filesystem::path& path, std::string_view contents,
+                             unsigned mode, Place place) {
   std::string temp_name = path.string() + ".tmp-XXXXXX";
   const int fd = ::mkstemp(temp_name.data());
   if (fd < 0) return IoErrorFromErrno("cannot create a temporary file for", path);
@@ -138,14 +140,32 @@ Status WriteNewFile(const std::filesystem::path& path, std::string_view contents
   }
   if (status.ok() && ::fsync(fd) != 0) status = IoErrorFromErrno("cannot fsync", temp);
   ::close(fd);
-  if (status.ok() && ::link(temp.c_str(), path.c_str()) != 0) {
-    status = errno == EEXIST
-                 ? Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string())
-                 : IoErrorFromErrno("cannot create", path);
-  }
+  if (status.ok()) status = place(temp);
   ::unlink(temp.c_str());
   if (status.ok()) status = SyncParentDirectory(path);
   return status;
+}
+
+}  // namespace
+
+Status WriteNewFile(const std::filesystem::path& path, std::string_view contents, unsigned mode) {
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0) {
+    return Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string());
+  }
+  return WriteThroughTemporary(path, contents, mode, [&](const std::filesystem::path& temp) {
+    if (::link(temp.c_str(), path.c_str()) == 0) return Status::Ok();
+    return errno == EEXIST
+               ? Status(ErrorCode::kAlreadyExists, "refusing to overwrite " + path.string())
+               : IoErrorFromErrno("cannot create", path);
+  });
+}
+
+Status ReplaceFile(const std::filesystem::path& path, std::string_view contents, unsigned mode) {
+  return WriteThroughTemporary(path, contents, mode, [&](const std::filesystem::path& temp) {
+    if (::rename(temp.c_str(), path.c_str()) == 0) return Status::Ok();
+    return IoErrorFromErrno("cannot replace", path);
+  });
 }
 
 }  // namespace city

@@ -1,12 +1,16 @@
-// cityd: the validator node. Subcommands: init, testnet, start, dev, version.
+// cityd: the validator node. Subcommands: init, genesis (the ceremony), testnet, start, dev,
+// version.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "city/crypto/address.h"
 #include "city/crypto/passphrase.h"
+#include "city/crypto/private_file.h"
+#include "city/node/ceremony.h"
 #include "city/node/home.h"
 #include "city/node/node.h"
 #include "run_node.h"
@@ -33,6 +37,177 @@ void PrintKeys(const std::vector<node::ClientKey>& keys) {
   }
 }
 
+// `cityd genesis ...`: the coordinator's half of the ceremony (ceremony.h) and the
+// operators' install.
+struct GenesisCommands {
+  std::filesystem::path draft;
+  std::string chain_id;
+  uint64_t genesis_time_ms = 0;
+  std::filesystem::path record;
+  std::vector<std::string> members;
+  uint64_t threshold = 0;
+  std::string role;
+  std::string account;
+  std::string param_name;
+  uint64_t value = 0;
+  std::filesystem::path out;
+  node::InstallOptions install;
+  std::filesystem::path genesis_file;
+
+  CLI::App* new_cmd = nullptr;
+  CLI::App* add_validator = nullptr;
+  CLI::App* add_council = nullptr;
+  CLI::App* add_role = nullptr;
+  CLI::App* set_param = nullptr;
+  CLI::App* add_balance = nullptr;
+  CLI::App* finalize = nullptr;
+  CLI::App* install_cmd = nullptr;
+  CLI::App* hash = nullptr;
+
+  void Register(CLI::App& app) {
+    CLI::App* genesis = app.add_subcommand(
+        "genesis", "Assemble a genesis from validators on separate hosts (docs/operators.md)");
+    genesis->require_subcommand(1);
+    auto draft_option = [&](CLI::App* cmd) {
+      cmd->add_option("--draft", draft, "The draft file")->required();
+    };
+    new_cmd = genesis->add_subcommand("new", "Start a draft genesis");
+    draft_option(new_cmd);
+    new_cmd->add_option("--chain-id", chain_id, "Chain id")->required();
+    new_cmd->add_option("--genesis-time-ms", genesis_time_ms, "Genesis time (default: now)");
+    add_validator = genesis->add_subcommand(
+        "add-validator",
+        "Add a validator from its record (cityd init --join); order = leader order");
+    draft_option(add_validator);
+    add_validator->add_option("--record", record, "validator-record.json")->required();
+    add_council = genesis->add_subcommand("add-council", "Add council members, set the threshold");
+    draft_option(add_council);
+    add_council->add_option("--member", members, "A member's city1... address (repeatable)");
+    add_council->add_option("--threshold", threshold, "Approvals a proposal needs");
+    add_role =
+        genesis->add_subcommand("add-role", "Grant a role at genesis (admin, registrar, ...)");
+    draft_option(add_role);
+    add_role->add_option("--role", role, "Role")->required();
+    add_role->add_option("--account", account, "city1... address")->required();
+    set_param = genesis->add_subcommand("set-param", "Set a chain parameter (ubi_amount, ...)");
+    draft_option(set_param);
+    set_param->add_option("--name", param_name, "Parameter")->required();
+    set_param->add_option("--value", value, "Value")->required();
+    add_balance = genesis->add_subcommand("add-balance", "Give an account tokens at genesis");
+    draft_option(add_balance);
+    add_balance->add_option("--account", account, "city1... address")->required();
+    add_balance->add_option("--amount", value, "Tokens")->required();
+    finalize = genesis->add_subcommand(
+        "finalize", "Check the draft; write genesis.json and peers.json; print the hash");
+    draft_option(finalize);
+    finalize->add_option("--out", out, "Directory for genesis.json and peers.json")->required();
+    install_cmd = genesis->add_subcommand(
+        "install", "Install a finalized genesis into a home made by cityd init --join");
+    install_cmd->add_option("--home", install.home, "Node home directory")->required();
+    install_cmd->add_option("--genesis", install.genesis_file, "genesis.json")->required();
+    install_cmd->add_option("--peers", install.peers_file, "peers.json")->required();
+    install_cmd->add_option("--expect-hash", install.expected_hash,
+                            "The hash the coordinator announced; refuse any other");
+    hash = genesis->add_subcommand(
+        "hash", "Print a genesis file's hash (the genesis block's, as /v1/status shows it)");
+    hash->add_option("--genesis", genesis_file, "genesis.json")->required();
+  }
+
+  // A change to the draft: load, apply, save.
+  template <typename Change>
+  int Edit(Change change) const {
+    city::Result<node::GenesisDraft> loaded = node::LoadGenesisDraft(draft);
+    if (!loaded.ok()) return Fail(loaded.status());
+    if (Status s = change(*loaded); !s.ok()) return Fail(s);
+    if (Status s = node::SaveGenesisDraft(draft, *loaded); !s.ok()) return Fail(s);
+    std::cout << "cityd: " << draft.string() << ": " << loaded->genesis.validators.size()
+              << " validator(s), council of " << loaded->genesis.council.size() << " (threshold "
+              << loaded->genesis.council_threshold << ")\n";
+    return 0;
+  }
+
+  static city::Result<city::PublicKey> Account(const std::string& text) {
+    city::Result<city::PublicKey> key = city::DecodeAddress(text);
+    if (!key.ok()) {
+      return Status(city::ErrorCode::kInvalidArgument,
+                    text + " is not a city1... address: " + key.status().message());
+    }
+    return key;
+  }
+
+  // The exit code when one of them ran, nullopt otherwise.
+  std::optional<int> Run() {
+    if (*new_cmd) {
+      if (Status s = node::NewGenesisDraft(draft, chain_id, genesis_time_ms); !s.ok())
+        return Fail(s);
+      std::cout << "cityd: started " << draft.string() << " for chain " << chain_id << "\n";
+      return 0;
+    }
+    if (*add_validator) {
+      city::Result<std::string> text =
+          city::ReadSmallFile(record, node::kMaxCeremonyFileBytes, "validator record");
+      if (!text.ok()) return Fail(text.status());
+      city::Result<node::ValidatorRecord> parsed =
+          node::ParseValidatorRecord(*text, record.string());
+      if (!parsed.ok()) return Fail(parsed.status());
+      return Edit([&](node::GenesisDraft& d) { return node::AddValidator(d, *parsed); });
+    }
+    if (*add_council) {
+      return Edit([&](node::GenesisDraft& d) {
+        for (const std::string& member : members) {
+          city::Result<city::PublicKey> key = Account(member);
+          if (!key.ok()) return key.status();
+          if (Status s = node::AddCouncilMember(d, *key); !s.ok()) return s;
+        }
+        return threshold != 0 ? node::SetCouncilThreshold(d, threshold) : Status::Ok();
+      });
+    }
+    if (*add_role) {
+      return Edit([&](node::GenesisDraft& d) {
+        city::Result<city::PublicKey> key = Account(account);
+        return key.ok() ? node::AddRole(d, role, *key) : key.status();
+      });
+    }
+    if (*set_param) {
+      return Edit([&](node::GenesisDraft& d) { return node::SetParam(d, param_name, value); });
+    }
+    if (*add_balance) {
+      return Edit([&](node::GenesisDraft& d) {
+        city::Result<city::PublicKey> key = Account(account);
+        return key.ok() ? node::AddBalance(d, *key, value) : key.status();
+      });
+    }
+    if (*finalize) {
+      city::Result<node::GenesisDraft> loaded = node::LoadGenesisDraft(draft);
+      if (!loaded.ok()) return Fail(loaded.status());
+      city::Result<node::FinalGenesis> final = node::FinalizeGenesis(*loaded, out);
+      if (!final.ok()) return Fail(final.status());
+      std::cout << "cityd: wrote " << final->genesis_file.string() << " and "
+                << final->peers_file.string() << "\n"
+                << "genesis hash: " << final->hash.ToHex() << "\n"
+                << "send both files to every operator, and the hash by another channel\n";
+      return 0;
+    }
+    if (*install_cmd) {
+      city::Result<city::Hash256> installed = node::InstallGenesis(install);
+      if (!installed.ok()) return Fail(installed.status());
+      std::cout << "cityd: installed the genesis into " << install.home.string() << "\n"
+                << "genesis hash: " << installed->ToHex() << "\n"
+                << "start it with: cityd start --home " << install.home.string() << "\n";
+      return 0;
+    }
+    if (*hash) {
+      city::Result<node::GenesisDoc> doc = node::LoadGenesisFile(genesis_file);
+      if (!doc.ok()) return Fail(doc.status());
+      city::Result<node::GenesisChain> chain = node::BuildGenesisChain(*doc);
+      if (!chain.ok()) return Fail(chain.status());
+      std::cout << chain->block_hash.ToHex() << "\n";
+      return 0;
+    }
+    return std::nullopt;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,9 +222,30 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--p2p-port", init.p2p_port, "Validator link port")->capture_default_str();
   init_cmd->add_option("--api-port", init.api_port, "Client API port")->capture_default_str();
   std::filesystem::path init_passphrase_file;
-  init_cmd->add_option("--passphrase-file", init_passphrase_file,
-                       "The operator key's passphrase, one line (else it is asked for on the "
-                       "terminal, twice)");
+  auto* passphrase_option =
+      init_cmd->add_option("--passphrase-file", init_passphrase_file,
+                           "The operator key's passphrase, one line (else it is asked for on the "
+                           "terminal, twice)");
+  node::JoinOptions join;
+  bool init_join = false;
+  auto* join_flag = init_cmd->add_flag(
+      "--join", init_join,
+      "Join a chain assembled from several hosts (cityd genesis): write the key, the config and "
+      "a validator record to send to the coordinator, no genesis");
+  join_flag->excludes(passphrase_option);
+  init_cmd->add_option("--name", join.name, "With --join: the validator's name")->needs(join_flag);
+  init_cmd
+      ->add_option("--p2p-address", join.p2p_address,
+                   "With --join: HOST:PORT where the other validators reach this one")
+      ->needs(join_flag);
+  init_cmd
+      ->add_option("--listen-host", join.listen_host,
+                   "With --join: the address both listeners bind to")
+      ->needs(join_flag)
+      ->capture_default_str();
+
+  GenesisCommands genesis_commands;
+  genesis_commands.Register(app);
 
   node::TestnetOptions testnet;
   auto* testnet_cmd =
@@ -85,6 +281,21 @@ int main(int argc, char** argv) {
 
   if (*version_cmd) {
     std::cout << "cityd " << node::kNodeVersion << "\n";
+    return 0;
+  }
+  if (std::optional<int> code = genesis_commands.Run()) return *code;
+  if (*init_cmd && init_join) {
+    if (join.name.empty() || join.p2p_address.empty()) {
+      return Fail(Status(city::ErrorCode::kInvalidArgument,
+                         "cityd init --join needs --name and --p2p-address HOST:PORT"));
+    }
+    join.home = init.home;
+    join.api_port = init.api_port;
+    city::Result<node::ValidatorRecord> record = node::InitJoiningHome(join);
+    if (!record.ok()) return Fail(record.status());
+    std::cout << node::ValidatorRecordToJson(*record) << "cityd: created " << init.home.string()
+              << " waiting for its genesis; send " << (init.home / "validator-record.json").string()
+              << " (public) to the coordinator, then run cityd genesis install\n";
     return 0;
   }
   if (*init_cmd) {

@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <set>
 
 #include "city/consensus/core.h"
 #include "city/contracts/governance.h"
@@ -20,11 +22,13 @@
 #include "city/ledger/types.h"
 #include "city/node/genesis.h"
 #include "file_io_internal.h"
+#include "home_internal.h"
 
 namespace city::node {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace internal;  // home_internal.h
 
 constexpr size_t kMaxTestnetValidators = 64;
 constexpr uint64_t kTestnetBalance = 1'000'000;
@@ -36,81 +40,11 @@ const std::vector<std::pair<std::string, uint64_t>> kDevUbiParams = {
     {std::string(contracts::kUbiPeriodParam), 60'000},
 };
 
-uint64_t NowMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 // Wipes a string that held a secret before its memory goes back to the allocator.
 struct WipeOnExit {
   std::string& text;
   ~WipeOnExit() { sodium_memzero(text.data(), text.size()); }
 };
-
-// Creates `dir` with `mode` if missing (its parents as needed, with default modes).
-Status MakeDirectory(const fs::path& dir, mode_t mode) {
-  std::error_code error;
-  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), error);
-  if (error) {
-    return Status(ErrorCode::kIoError,
-                  "cannot create " + dir.parent_path().string() + ": " + error.message());
-  }
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
-    return IoErrorFromErrno("cannot create directory", dir);
-  }
-  if (!fs::is_directory(dir, error)) {
-    return Status(ErrorCode::kInvalidArgument, dir.string() + " exists and is not a directory");
-  }
-  return Status::Ok();
-}
-
-bool PathExists(const fs::path& path) {
-  struct stat info {};
-  return ::lstat(path.c_str(), &info) == 0;
-}
-
-Status CheckPorts(uint16_t p2p_port, uint16_t api_port) {
-  if (p2p_port == 0 || api_port == 0) {
-    return Status(ErrorCode::kInvalidArgument, "ports must be in 1..65535");
-  }
-  if (p2p_port == api_port) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "the P2P and API ports must differ (both are " + std::to_string(p2p_port) + ")");
-  }
-  return Status::Ok();
-}
-
-Status CheckChainId(const std::string& chain_id) {
-  if (ledger::IsValidChainId(chain_id)) return Status::Ok();
-  return Status(ErrorCode::kInvalidArgument, "chain id \"" + chain_id + "\" is not 1.." +
-                                                 std::to_string(ledger::kMaxChainIdLength) +
-                                                 " characters of a-z, 0-9, '.', '_', '-'");
-}
-
-// Files written so far, removed again if a later step fails, so that a failed command can
-// simply be run again.
-class CreatedFiles {
- public:
-  ~CreatedFiles() {
-    if (committed_) return;
-    std::error_code ignored;
-    for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) fs::remove(*it, ignored);
-  }
-  Status Add(const fs::path& path, Status written) {
-    if (written.ok()) paths_.push_back(path);
-    return written;
-  }
-  void Commit() { committed_ = true; }
-
- private:
-  std::vector<fs::path> paths_;
-  bool committed_ = false;
-};
-
-Status WriteConfigFile(const fs::path& path, const NodeConfig& config) {
-  return internal::WriteNewFile(path, RenderConfigToml(config), 0644);
-}
 
 // The client keys of a testnet, in the order README.txt lists them, with the roles each is
 // granted at genesis. Logistics checks the custodian role on every method, and an offer of
@@ -187,19 +121,51 @@ Result<KeyPair> ReadValidatorKey(const fs::path& path) {
   return key;
 }
 
-namespace {
-
-// A new validator has voted nowhere: its safety state starts at the genesis. Written with the
-// home, so that a validator started without one is known to have lost it.
-Status WriteFreshSafetyState(const HomePaths& home, const GenesisDoc& genesis) {
-  Result<GenesisChain> chain = BuildGenesisChain(genesis);
-  if (!chain.ok()) return chain.status();
-  consensus::SafetyState fresh;
-  fresh.high_qc = ledger::QuorumCert::Genesis(chain->block_hash);
-  return ledger::SafetyFile(home.safety()).Save(ledger::Encode(fresh));
+Status CheckConfigAgainstGenesis(const HomePaths& home, const NodeConfig& config,
+                                 const GenesisDoc& genesis, const PublicKey& self) {
+  auto is_validator = [&](const PublicKey& key) {
+    return std::any_of(genesis.validators.begin(), genesis.validators.end(),
+                       [&](const GenesisValidator& v) { return v.key == key; });
+  };
+  if (!is_validator(self)) {
+    return Status(ErrorCode::kInvalidArgument, "the validator key " + EncodeAddress(self) +
+                                                   " is not a validator in " +
+                                                   home.genesis().string());
+  }
+  std::set<PublicKey> listed;
+  for (size_t i = 0; i < config.peers.size(); ++i) {
+    const PublicKey& key = config.peers[i].key;
+    const std::string entry = home.config().string() + ": [[p2p.peers]] entry " +
+                              std::to_string(i + 1) + " (" + EncodeAddress(key) + ")";
+    if (!is_validator(key)) {
+      return Status(ErrorCode::kInvalidArgument, entry + " is not a validator in " +
+                                                     home.genesis().string() +
+                                                     " (a peer of another chain, or a typo?)");
+    }
+    if (!listed.insert(key).second) {
+      return Status(ErrorCode::kInvalidArgument, entry + " lists that validator a second time");
+    }
+  }
+  for (const GenesisValidator& v : genesis.validators) {
+    if (v.key != self && !listed.contains(v.key)) {
+      return Status(ErrorCode::kInvalidArgument, home.config().string() +
+                                                     " has no [[p2p.peers]] entry for validator " +
+                                                     v.name + " (" + EncodeAddress(v.key) + ")");
+    }
+  }
+  return Status::Ok();
 }
 
-}  // namespace
+Status MissingGenesis(const HomePaths& home) {
+  if (PathExists(home.root / "validator-record.json")) {
+    return Status(ErrorCode::kNotFound,
+                  "no genesis file at " + home.genesis().string() +
+                      ": this home waits for the genesis ceremony; install the genesis with "
+                      "`cityd genesis install --home " +
+                      home.root.string() + " --genesis FILE --peers FILE` (docs/operators.md)");
+  }
+  return Status(ErrorCode::kNotFound, "no genesis file at " + home.genesis().string());
+}
 
 Status MissingSafetyState(const std::filesystem::path& safety_file) {
   return Status(ErrorCode::kNotFound,
@@ -228,14 +194,7 @@ Status InitHome(const InitOptions& options) {
   if (Status s = CheckPorts(options.p2p_port, options.api_port); !s.ok()) return s;
   const HomePaths home{options.home};
   const fs::path operator_key = home.root / "keys" / "operator.key";
-  for (const fs::path& path :
-       {home.config(), home.genesis(), home.validator_key(), home.safety(), operator_key}) {
-    if (PathExists(path)) {
-      return Status(ErrorCode::kAlreadyExists, path.string() +
-                                                   " already exists; refusing to initialise " +
-                                                   home.root.string() + " again");
-    }
-  }
+  if (Status s = RefuseInitialisedHome(home, operator_key); !s.ok()) return s;
   if (Status s = MakeDirectory(home.root, 0700); !s.ok()) return s;
   if (Status s = MakeDirectory(operator_key.parent_path(), 0700); !s.ok()) return s;
 

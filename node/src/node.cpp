@@ -177,17 +177,16 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
   config = std::move(*loaded);
   spdlog::set_level(LogLevel(config.log_level));
   Result<GenesisDoc> doc = LoadGenesisFile(paths.genesis());
-  if (!doc.ok()) return doc.status();
+  if (!doc.ok()) {
+    return doc.status().code() == ErrorCode::kNotFound ? MissingGenesis(paths) : doc.status();
+  }
   genesis_doc = std::move(*doc);
   Result<KeyPair> validator_key = ReadValidatorKey(paths.validator_key());
   if (!validator_key.ok()) return validator_key.status();
   key = std::make_shared<const KeyPair>(std::move(*validator_key));
-  bool in_set = false;
-  for (const GenesisValidator& v : genesis_doc.validators) in_set |= v.key == key->public_key();
-  if (!in_set) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "the validator key " + EncodeAddress(key->public_key()) +
-                      " is not a validator in " + paths.genesis().string());
+  if (Status s = CheckConfigAgainstGenesis(paths, config, genesis_doc, key->public_key());
+      !s.ok()) {
+    return s;
   }
   Result<GenesisChain> built = BuildGenesisChain(genesis_doc);
   if (!built.ok()) return built.status();
@@ -281,11 +280,7 @@ Status Node::Impl::StartServices() {
     }
     auto peer = std::find_if(config.peers.begin(), config.peers.end(),
                              [&](const PeerAddress& p) { return p.key == v.key; });
-    if (peer == config.peers.end()) {
-      return Status(ErrorCode::kInvalidArgument,
-                    "config.toml has no [[p2p.peers]] entry for validator " + v.name + " (" +
-                        EncodeAddress(v.key) + ")");
-    }
+    if (peer == config.peers.end()) continue;  // CheckConfigAgainstGenesis refused it at start
     net_config.validators.push_back({v.key, peer->host, peer->port});
   }
   net_config.options.listen_host = config.p2p_listen_host;

@@ -356,12 +356,20 @@ int Run(const Flags& flags) {
       by_funder[funder].push_back(net.Tx(net.Key(funder), contracts::kUbi, "transfer",
                                          UbiTransferArgs{accounts[i].key->public_key(), funding}));
     }
+    // In chunks that stay inside the pool's nonce window ([mempool] max_nonce_ahead, 256),
+    // each committed before the next is sent.
+    constexpr size_t kFundingChunk = 200;
     for (auto& [funder, txs] : by_funder) {
-      ApiReply reply = net.SubmitBatch(0, txs);
-      if (reply.status != 202 || reply.body.value("accepted", 0) != int(txs.size())) {
-        throw std::runtime_error("funding from " + funder + " refused: " + reply.Describe());
+      for (size_t from = 0; from < txs.size(); from += kFundingChunk) {
+        const std::vector<ledger::Transaction> chunk(
+            txs.begin() + from, txs.begin() + std::min(txs.size(), from + kFundingChunk));
+        ApiReply reply = net.SubmitBatch(0, chunk);
+        if (reply.status != 202 || reply.body.value("accepted", 0) != int(chunk.size())) {
+          throw std::runtime_error("funding from " + funder + " refused: " + reply.Describe());
+        }
+        for (const ledger::Transaction& tx : chunk) funding_ids.push_back(tx.Id());
+        if (from + kFundingChunk < txs.size()) net.WaitTx(0, chunk.back().Id(), 60s);
       }
-      for (const ledger::Transaction& tx : txs) funding_ids.push_back(tx.Id());
     }
     for (const Hash256& id : funding_ids) {
       const Json tx = net.WaitTx(0, id, 60s);

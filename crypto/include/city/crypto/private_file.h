@@ -22,6 +22,10 @@ Result<std::string> ReadPrivateFile(const std::filesystem::path& path, size_t ma
 // directory is synced. kAlreadyExists when `path` exists (even as a dangling symlink).
 Status WriteNewFile(const std::filesystem::path& path, std::string_view contents, unsigned mode);
 
+// The same, replacing `path` if it exists (rename()): a reader sees the old file or the new
+// one, never a part; after a crash, one of the two.
+Status ReplaceFile(const std::filesystem::path& path, std::string_view contents, unsigned mode);
+
 // A small file anyone may read (a config, a genesis file), whole: without hanging on a FIFO,
 // bounded even if it grows meanwhile. kNotFound when absent; kInvalidArgument when it is not
 // a regular file; kTooLarge past max_bytes; kIoError when the OS refuses.

@@ -10,12 +10,14 @@
 namespace city::node {
 
 using contracts::BuildGenesisChain;
+using contracts::CheckGenesisDoc;
 using contracts::GenesisChain;
 using contracts::GenesisDoc;
 using contracts::GenesisDocHash;
 using contracts::GenesisToJson;
 using contracts::GenesisValidator;
 using contracts::kMaxGenesisFileBytes;
+using contracts::ParseGenesisDraftJson;
 using contracts::ParseGenesisJson;
 
 Result<GenesisDoc> LoadGenesisFile(const std::filesystem::path& path);

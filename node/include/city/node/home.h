@@ -33,6 +33,17 @@ struct HomePaths {
   std::filesystem::path lock() const { return root / "node.lock"; }
 };
 
+// What `cityd start` checks before it opens anything: the home's validator key is a genesis
+// validator; config.toml has one [[p2p.peers]] entry for every other validator, and none for
+// a key that is not one (a peer of another chain, a typo) or twice for the same key.
+// kInvalidArgument naming the file, the entry and the key.
+Status CheckConfigAgainstGenesis(const HomePaths& home, const NodeConfig& config,
+                                 const GenesisDoc& genesis, const PublicKey& self);
+
+// Why a home without its genesis is refused: the way out for a home made by `init --join`
+// (cityd genesis install) or for one that lost the file.
+Status MissingGenesis(const HomePaths& home);
+
 // The validator key file: 64 hex characters and a newline, mode 0600, refuses to overwrite.
 Status WriteValidatorKey(const std::filesystem::path& path, const KeyPair& key);
 // kNotFound, kPermissionDenied (group/others can read it), kCorruption (not 64 hex chars).

@@ -218,8 +218,10 @@ int main(int argc, char** argv) {
   node::InitOptions init;
   auto* init_cmd = app.add_subcommand("init", "Create a node home: config, validator key, genesis");
   init_cmd->add_option("--home", init.home, "Node home directory")->required();
-  init_cmd->add_option("--chain-id", init.chain_id, "Chain id")->capture_default_str();
-  init_cmd->add_option("--p2p-port", init.p2p_port, "Validator link port")->capture_default_str();
+  auto* chain_id_option =
+      init_cmd->add_option("--chain-id", init.chain_id, "Chain id")->capture_default_str();
+  auto* p2p_port_option = init_cmd->add_option("--p2p-port", init.p2p_port, "Validator link port")
+                              ->capture_default_str();
   init_cmd->add_option("--api-port", init.api_port, "Client API port")->capture_default_str();
   std::filesystem::path init_passphrase_file;
   auto* passphrase_option =
@@ -232,7 +234,9 @@ int main(int argc, char** argv) {
       "--join", init_join,
       "Join a chain assembled from several hosts (cityd genesis): write the key, the config and "
       "a validator record to send to the coordinator, no genesis");
-  join_flag->excludes(passphrase_option);
+  // The chain id comes with the genesis, the port with --p2p-address, and a joining home
+  // has no operator key.
+  join_flag->excludes(passphrase_option)->excludes(chain_id_option)->excludes(p2p_port_option);
   init_cmd->add_option("--name", join.name, "With --join: the validator's name")->needs(join_flag);
   init_cmd
       ->add_option("--p2p-address", join.p2p_address,
@@ -277,7 +281,15 @@ int main(int argc, char** argv) {
 
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& done) {  // --help
+    return app.exit(done);
+  } catch (const CLI::ParseError& error) {
+    // Bad arguments exit 2 (docs/node.md), whichever rule CLI11 found broken.
+    std::cerr << "cityd: " << error.what() << " (see: cityd --help)\n";
+    return 2;
+  }
 
   if (*version_cmd) {
     std::cout << "cityd " << node::kNodeVersion << "\n";

@@ -189,3 +189,56 @@ TEST(SafetyRecoveryTest, ValidatorThatLostItsSafetyStateRejoinsThroughItsPeers) 
 
 }  // namespace
 }  // namespace city::testnet
+
+namespace city::testnet {
+namespace {
+
+// The genesis ceremony's commands fail the same way on an operator's mistake: one line that
+// names the file or the missing part, and nothing written.
+TEST(OperatorErrorTest, CeremonyMistakes) {
+  LocalNet net(OneValidator(false));
+  const fs::path dir = net.dir();
+  const fs::path home = dir / "joining";
+  ExpectOperatorError(RunCityd({"init", "--join", "--home", home.string()}, dir),
+                      {"--name", "--p2p-address"});
+  EXPECT_FALSE(fs::exists(home / "validator.key"));
+  const RunResult chain_id = RunCityd({"init", "--join", "--home", home.string(), "--name", "v",
+                                       "--p2p-address", "10.0.0.1:26656", "--chain-id", "x"},
+                                      dir);
+  EXPECT_EQ(chain_id.exit_code, 2) << "a bad argument: --chain-id comes with the genesis";
+  EXPECT_NE(chain_id.err.find("--chain-id excludes --join"), std::string::npos) << chain_id.err;
+  ExpectOperatorError(RunCityd({"init", "--join", "--home", home.string(), "--name", "v",
+                                "--p2p-address", "10.0.0.1"},
+                               dir),
+                      {"HOST:PORT"});
+  ASSERT_EQ(RunCityd({"init", "--join", "--home", home.string(), "--name", "v", "--p2p-address",
+                      "10.0.0.1:26656"},
+                     dir)
+                .exit_code,
+            0);
+  ExpectOperatorError(StartOnce(net, home), {"genesis install"});
+
+  const fs::path draft = dir / "draft.json";
+  ExpectOperatorError(RunCityd({"genesis", "add-validator", "--draft", draft.string(), "--record",
+                                (home / "validator-record.json").string()},
+                               dir),
+                      {draft.string()});
+  ASSERT_EQ(RunCityd({"genesis", "new", "--draft", draft.string(), "--chain-id", "city-x"}, dir)
+                .exit_code,
+            0);
+  ExpectOperatorError(RunCityd({"genesis", "add-validator", "--draft", draft.string(), "--record",
+                                (dir / "missing.json").string()},
+                               dir),
+                      {"missing.json"});
+  ExpectOperatorError(
+      RunCityd({"genesis", "add-council", "--draft", draft.string(), "--member", "city1nope"}, dir),
+      {"city1nope"});
+  ExpectOperatorError(
+      RunCityd({"genesis", "finalize", "--draft", draft.string(), "--out", (dir / "out").string()},
+               dir),
+      {"validator"});
+  EXPECT_FALSE(fs::exists(dir / "out" / "genesis.json"));
+}
+
+}  // namespace
+}  // namespace city::testnet

@@ -38,7 +38,7 @@ struct Option {
 };
 
 // In the order of the rendered file. [[p2p.peers]] is rendered after the [p2p] options.
-const std::array<Option, 31> kOptions = {{
+const std::array<Option, 32> kOptions = {{
     {"node", "moniker", "A name for this node in logs and status output.", &NodeConfig::moniker},
     {"p2p", "listen_host", "The address the validator link listener binds to.",
      &NodeConfig::p2p_listen_host},
@@ -101,6 +101,11 @@ const std::array<Option, 31> kOptions = {{
      &NodeConfig::mempool_max_per_sender, 1},
     {"mempool", "max_per_client", "The most pending transactions submitted from one client IP.",
      &NodeConfig::mempool_max_per_client, 1},
+    {"mempool", "max_client_backlog",
+     "Runnable pending transactions (from any validator's clients) above which new client\n"
+     "# submissions are refused `overloaded` (429, retry): a few blocks of work, so that what\n"
+     "# is accepted commits within seconds. 0: no limit (the pool's size still bounds it).",
+     &NodeConfig::mempool_max_client_backlog, 0},
     {"mempool", "max_nonce_ahead",
      "How far above a sender's committed next nonce a transaction may be (nonce_gap beyond).",
      &NodeConfig::mempool_max_nonce_ahead, 1},

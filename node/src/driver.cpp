@@ -26,10 +26,12 @@ constexpr size_t kMaxInboundBytes = 256 * 1024 * 1024;
 // Proposals stay under half a frame, so a sync reply can always carry two blocks (a block
 // and the child that proves it committed).
 constexpr size_t kMaxProposalBytes = (ledger::kMaxFrameBytes - 256 * 1024) / 2;
-// Transactions pending this long are gossiped again every kRegossipTicks announcements: a
-// validator that missed the first gossip (its link was down) must not keep a client's
-// transaction from the leader for good.
-constexpr uint64_t kRegossipTicks = 5;
+// Transactions pending this long are gossiped again every kRegossipTicks announcements (up to
+// kMaxGossipTransactions each time): a validator that missed the first gossip (its link was
+// down, its pool or verifier was full) must not keep a client's transaction from the leader
+// for long. Every second: at one in five, a backlog of 8,000 took 40 s to reach the leader
+// (docs/benchmarks.md, the ten-minute soak).
+constexpr uint64_t kRegossipTicks = 1;
 constexpr auto kRegossipAge = std::chrono::seconds(3);
 // Execution runs behind consensus (executor.h). At most this many committed blocks wait for
 // it; the leader slows its proposals from kSlowDownBacklog on, so the cap (which stalls

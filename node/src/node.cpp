@@ -245,7 +245,8 @@ Status Node::Impl::StartServices() {
       },
       [this] {
         if (driver) driver->NudgeProposal();
-      });
+      },
+      config.mempool_max_client_backlog);
 
   DriverOptions options;
   options.consensus.chain_id = genesis_doc.chain_id;

@@ -17,12 +17,13 @@ constexpr size_t kMaxVerifyQueue = 100'000;
 }  // namespace
 
 TxIntake::TxIntake(const Chain& chain, Mempool& mempool, TxVerifier& verifier, Gossip gossip,
-                   Accepted accepted)
+                   Accepted accepted, size_t max_client_backlog)
     : chain_(chain),
       mempool_(mempool),
       verifier_(verifier),
       gossip_(std::move(gossip)),
-      accepted_(std::move(accepted)) {}
+      accepted_(std::move(accepted)),
+      max_client_backlog_(max_client_backlog) {}
 
 void TxIntake::Reject(SubmitOutcome& outcome, Admission reason, std::string message) {
   outcome.accepted = false;
@@ -45,15 +46,23 @@ void TxIntake::Remember(const Hash256& id, const Rejection& rejection) {
 void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
                       std::function<void(std::vector<SubmitOutcome>)> done, uint64_t client) {
   auto outcomes = std::make_shared<std::vector<SubmitOutcome>>(txs.size());
-  if (verifier_.Stats().queue_depth + txs.size() > kMaxVerifyQueue) {
-    // Backpressure: gossip is dropped (peers' own pools keep it), clients are told to retry.
+  auto refuse_all = [&](std::string message) {
     for (size_t i = 0; i < txs.size(); ++i) {
-      (*outcomes)[i] = {.id = txs[i].Id(),
-                        .reason = Admission::kOverloaded,
-                        .message = "the node is verifying too many transactions; retry shortly"};
+      (*outcomes)[i] = {.id = txs[i].Id(), .reason = Admission::kOverloaded, .message = message};
     }
     done(std::move(*outcomes));
-    return;
+  };
+  if (verifier_.Stats().queue_depth + txs.size() > kMaxVerifyQueue) {
+    // Backpressure: gossip is dropped (peers' own pools keep it), clients are told to retry.
+    return refuse_all("the node is verifying too many transactions; retry shortly");
+  }
+  // Clients wait while the network has a few blocks of work pending, rather than have their
+  // transactions accepted minutes before they can commit. Gossip is still taken: it was
+  // accepted by another validator, and the leader must hear of it.
+  if (from_client && max_client_backlog_ > 0 &&
+      mempool_.RunnableCount(max_client_backlog_) >= max_client_backlog_) {
+    return refuse_all("the validators have " + std::to_string(max_client_backlog_) +
+                      " or more transactions waiting to run; retry shortly");
   }
   const ledger::StoreTip tip = chain_.tip();
   const std::string& chain_id = chain_.genesis().store_genesis.chain_id;

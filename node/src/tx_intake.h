@@ -39,8 +39,10 @@ class TxIntake {
   using Gossip = std::function<void(const std::vector<ledger::Transaction>&)>;
   using Accepted = std::function<void()>;  // something entered the mempool
 
+  // `max_client_backlog`: runnable transactions pending at which client submissions are
+  // refused kOverloaded (0: no limit); gossip is not held back by it.
   TxIntake(const Chain& chain, Mempool& mempool, TxVerifier& verifier, Gossip gossip,
-           Accepted accepted);
+           Accepted accepted, size_t max_client_backlog = 0);
 
   // `done` runs once, on any thread, with one outcome per transaction in order.
   // Transactions from a client are gossiped once accepted; those from a peer are not (every
@@ -65,6 +67,7 @@ class TxIntake {
   TxVerifier& verifier_;
   Gossip gossip_;
   Accepted accepted_;
+  const size_t max_client_backlog_;
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Rejection> rejections_;  // by id hex; guarded by mutex_

@@ -179,7 +179,7 @@ TEST(ConfigRender, EveryOptionHasACommentWithItsDefault) {
     }
     previous = line;
   }
-  EXPECT_EQ(options, 31u);  // every option of NodeConfig but the peers
+  EXPECT_EQ(options, 32u);  // every option of NodeConfig but the peers
   EXPECT_THAT(text, HasSubstr("Default: none."));
   EXPECT_THAT(text, HasSubstr("max_timeout_ms = 60000"));
   EXPECT_THAT(text, HasSubstr("Default: 30000."));

@@ -236,7 +236,8 @@ struct SubmitStats {
 };
 
 bool IsBackpressure(const std::string& code) {
-  return code == "mempool_full" || code == "sender_full" || code == "nonce_gap";
+  return code == "mempool_full" || code == "sender_full" || code == "nonce_gap" ||
+         code == "overloaded";
 }
 
 // Sends the accounts' transactions to `node` in batches until `until` (at most `rate` per

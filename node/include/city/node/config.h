@@ -61,7 +61,10 @@ struct NodeConfig {
   size_t mempool_max_transactions = 50'000;
   size_t mempool_max_bytes = 64 * 1024 * 1024;
   size_t mempool_max_per_sender = 1'000;
-  size_t mempool_max_per_client = 20'000;        // pending from one client IP
+  size_t mempool_max_per_client = 20'000;  // pending from one client IP
+  // Runnable transactions pending (any origin) above which clients are told to retry: about
+  // four blocks of work, so the validators never accept minutes more than they can commit.
+  size_t mempool_max_client_backlog = 8'000;     // 0: no limit
   uint64_t mempool_max_nonce_ahead = 256;        // above the sender's committed next nonce
   uint64_t mempool_max_expiry_horizon = 20'000;  // heights above the next one
   uint64_t mempool_gap_eviction_heights = 30;    // a transaction behind a nonce gap waits this long

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "support/genesis_fixtures.h"
 #include "support/ledger_fixtures.h"
 #include "support/temp_dir.h"
 
@@ -27,15 +28,7 @@ bool LocalWait(const std::function<bool()>& condition) {
 class ExecutorTest : public ::testing::Test {
  protected:
   ExecutorTest() {
-    GenesisDoc doc;
-    doc.chain_id = std::string(city::test::kTestChain);
-    doc.genesis_time_ms = 1'700'000'000'000;
-    for (size_t i = 0; i < keys_.size(); ++i) {
-      doc.validators.push_back({"node" + std::to_string(i), keys_[i].public_key()});
-    }
-    doc.council = {TestKey(10).public_key()};
-    doc.council_threshold = 1;
-    Result<GenesisChain> genesis = BuildGenesisChain(doc);
+    Result<GenesisChain> genesis = BuildGenesisChain(city::test::TestGenesisDoc(keys_));
     EXPECT_TRUE(genesis.ok()) << genesis.status().ToString();
     Result<std::unique_ptr<Chain>> chain =
         Chain::Open(dir_.path() / "data", *genesis, ledger::StoreOptions{});

@@ -8,6 +8,7 @@
 #include <future>
 
 #include "city/contracts/ubi.h"
+#include "support/genesis_fixtures.h"
 #include "support/ledger_fixtures.h"
 #include "support/temp_dir.h"
 
@@ -19,12 +20,7 @@ using city::test::TestKey;
 class TxIntakeTest : public ::testing::Test {
  protected:
   TxIntakeTest() {
-    GenesisDoc doc;
-    doc.chain_id = std::string(city::test::kTestChain);
-    doc.genesis_time_ms = 1'700'000'000'000;
-    doc.validators.push_back({"node0", TestKey(1).public_key()});
-    doc.council = {TestKey(10).public_key()};
-    doc.council_threshold = 1;
+    GenesisDoc doc = city::test::TestGenesisDoc(city::test::TestValidators(1));
     doc.balances = {{sender_.public_key(), 1'000}};
     Result<GenesisChain> genesis = BuildGenesisChain(doc);
     EXPECT_TRUE(genesis.ok()) << genesis.status().ToString();

@@ -179,7 +179,7 @@ HttpResponse NotForReader(const Reader& reader, std::string_view what) {
     return Refuse(ReadRefusal::kUnauthenticated,
                   std::string(what) +
                       " is not public: sign the request with an account that may read it "
-                      "(cityctl --as KEY; docs/api.md, \"Who may read what\")");
+                      "(cityctl --as KEY; docs/node.md, \"Signed reads\")");
   }
   return Refuse(ReadRefusal::kForbidden,
                 EncodeAddress(*reader.account) + " may not read " + std::string(what));
@@ -275,6 +275,8 @@ void AddTransaction(const Ctx& ctx, const Reader& reader, const ledger::Transact
   out["transaction"] = nullptr;
   out["redacted"] = true;
   if (out.contains("result")) {
+    // The error text can name amounts and accounts ("balance 12 is below 40").
+    out["result"].erase("detail");
     out["result"].erase("events");
     out["result"].erase("related_accounts");
   }
@@ -539,7 +541,7 @@ HttpResponse RunContractQuery(const Ctx& ctx, const Reader& reader, const HttpRe
   const std::string& contract = request.params.at("contract");
   const std::string& query = request.params.at("query");
   const std::string what = "query " + contract + "/" + query;
-  // Which queries exist is public (docs/api.md): an unknown one is 404 for everyone.
+  // Which queries exist is public (docs/node.md, "Client API"): an unknown one is 404 for everyone.
   const contracts::Contract* found = ctx->chain->registry().Find(contract);
   const ReadVerdict verdict = found == nullptr || !found->HasQuery(query)
                                   ? ReadVerdict::kAllow
@@ -740,7 +742,10 @@ net::AsyncHttpHandler SignedPublic(const Ctx& ctx, std::function<HttpResponse()>
 net::Router MakeApiRouter(std::shared_ptr<ApiContext> context) {
   if (!context->authenticator) {
     context->authenticator = std::make_shared<RequestAuthenticator>(
-        context->genesis.chain_id, context->read_auth, SystemNowMs);
+        context->genesis.chain_id, context->read_auth, SystemNowMs,
+        [chain = context->chain](const PublicKey& account) {
+          return chain->EnrolmentOf(account) != contracts::EnrolledVia::kNone;
+        });
   }
   if (!context->read_policy) {
     context->read_policy = std::make_shared<ReadPolicy>(*context->chain, context->node_key);

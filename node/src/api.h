@@ -1,4 +1,4 @@
-// The client API: JSON over HTTP (docs/api.md lists every route with an example).
+// The client API: JSON over HTTP (docs/node.md, "Client API", lists every route).
 #pragma once
 
 #include <memory>

@@ -1,6 +1,8 @@
 // Request authentication (read_auth.h).
 #include "read_auth.h"
 
+#include <algorithm>
+
 namespace city::node {
 
 const char* ReadRefusalName(ReadRefusal refusal) {
@@ -30,8 +32,11 @@ uint64_t SystemNowMs() {
 }
 
 RequestAuthenticator::RequestAuthenticator(std::string chain_id, ReadAuthOptions options,
-                                           Clock now_ms)
-    : chain_id_(std::move(chain_id)), options_(options), now_ms_(std::move(now_ms)) {}
+                                           Clock now_ms, Enrolled enrolled)
+    : chain_id_(std::move(chain_id)),
+      options_(options),
+      now_ms_(std::move(now_ms)),
+      enrolled_(std::move(enrolled)) {}
 
 size_t RequestAuthenticator::remembered() const {
   std::lock_guard lock(mutex_);
@@ -39,10 +44,20 @@ size_t RequestAuthenticator::remembered() const {
 }
 
 void RequestAuthenticator::ForgetBefore(uint64_t now_ms) {
-  while (!forget_at_.empty() && forget_at_.begin()->first < now_ms) {
-    seen_.erase(forget_at_.begin()->second);
+  forgotten_through_ = std::max(forgotten_through_, now_ms);
+  while (!forget_at_.empty() && forget_at_.begin()->first < forgotten_through_) {
+    const NonceKey& key = forget_at_.begin()->second;
+    if (auto count = per_account_.find(key.first);
+        count != per_account_.end() && --count->second == 0) {
+      per_account_.erase(count);
+    }
+    seen_.erase(key);
     forget_at_.erase(forget_at_.begin());
   }
+}
+
+bool RequestAuthenticator::Forgotten(uint64_t signed_at_ms) const {
+  return signed_at_ms + static_cast<uint64_t>(options_.max_clock_skew.count()) < forgotten_through_;
 }
 
 Authentication RequestAuthenticator::Authenticate(const net::HttpRequest& request) {
@@ -56,16 +71,19 @@ Authentication RequestAuthenticator::Authenticate(const net::HttpRequest& reques
   const uint64_t skew = static_cast<uint64_t>(options_.max_clock_skew.count());
   const uint64_t distance =
       signature.time_ms > now ? signature.time_ms - now : now - signature.time_ms;
-  if (distance > skew) {
-    return {std::nullopt, ReadRefusal::kClockSkew,
-            "the request is signed at " + std::to_string(signature.time_ms) + " ms, " +
-                std::to_string(distance) + " ms from the node's clock (at most " +
-                std::to_string(skew) + " ms)"};
-  }
+  const auto stale = [&] {
+    return Authentication{std::nullopt, ReadRefusal::kClockSkew,
+                          "the request is signed at " + std::to_string(signature.time_ms) +
+                              " ms, " + std::to_string(distance) +
+                              " ms from the node's clock (at most " + std::to_string(skew) +
+                              " ms)"};
+  };
+  if (distance > skew) return stale();
   const NonceKey key{signature.account, signature.nonce};
   {
     std::lock_guard lock(mutex_);
     ForgetBefore(now);
+    if (Forgotten(signature.time_ms)) return stale();
     if (seen_.contains(key)) {
       return {std::nullopt, ReadRefusal::kReplayed,
               "this signed request was already used; sign each request with a fresh nonce"};
@@ -79,17 +97,28 @@ Authentication RequestAuthenticator::Authenticate(const net::HttpRequest& reques
             "chain " +
                 chain_id_};
   }
+  // A key nobody enrolled has no more rights than an anonymous reader: its nonces are not
+  // worth memory an attacker with fresh keys could fill.
+  if (!enrolled_(signature.account)) return {signature.account, std::nullopt, ""};
   std::lock_guard lock(mutex_);
-  if (seen_.size() >= options_.max_remembered_nonces) {
-    return {std::nullopt, ReadRefusal::kBusy, "too many signed requests in the replay window"};
+  if (Forgotten(signature.time_ms)) return stale();
+  size_t& mine = per_account_[signature.account];
+  if (seen_.size() >= options_.max_remembered_nonces || mine >= options_.max_nonces_per_account) {
+    if (mine == 0) per_account_.erase(signature.account);
+    return {std::nullopt, ReadRefusal::kBusy,
+            mine >= options_.max_nonces_per_account
+                ? "this account signed too many requests in the replay window"
+                : "too many signed requests in the replay window"};
   }
   // Another thread may have verified the same request meanwhile: only one of them passes.
   if (!seen_.insert(key).second) {
+    if (mine == 0) per_account_.erase(signature.account);
     return {std::nullopt, ReadRefusal::kReplayed, "this signed request was already used"};
   }
+  ++mine;
   // Past time + skew the clock check refuses it anyway.
   forget_at_.emplace(signature.time_ms + skew, key);
-  return {signature.account, std::nullopt, ""};
+  return {signature.account, std::nullopt, "", /*remembered=*/true};
 }
 
 }  // namespace city::node

@@ -1,5 +1,5 @@
 // Who may read what through the client API: the one read rule. Every route asks here, and
-// docs/api.md ("Who may read what") is this table in prose:
+// docs/node.md ("Signed reads: who may read what") is this table in prose:
 //
 //   anyone                headers, certificates, status, genesis, metrics, the UBI supply,
 //                         governance and logistics (queries, events, state, indexes), blocks

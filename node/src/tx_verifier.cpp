@@ -169,6 +169,8 @@ bool TxVerifier::RunOneBatch(Request& request) {
     // The batch's transactions stay unverified (refused), and the request still completes:
     // its caller must not wait forever for an answer.
     spdlog::error("verifier: a batch of {} signatures failed: {}", end - begin, e.what());
+  } catch (...) {
+    spdlog::error("verifier: a batch of {} signatures failed", end - begin);
   }
   // acq_rel: whoever finishes last sees every other batch's answers.
   if (request.unfinished.fetch_sub(1, std::memory_order_acq_rel) == 1) Complete(request);
@@ -226,6 +228,8 @@ void TxVerifier::Complete(Request& request) {
       request.done(request.Answer());
     } catch (const std::exception& e) {
       spdlog::error("verifier: a verification callback failed: {}", e.what());
+    } catch (...) {
+      spdlog::error("verifier: a verification callback failed");
     }
     return;
   }

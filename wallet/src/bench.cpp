@@ -229,7 +229,7 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder,
                                                    options.chain_id + " (--chain-id)");
   }
   // The funder reads as itself: the enrolment of the accounts it enrols is the registrar's
-  // to read (docs/api.md, "Who may read what").
+  // to read (docs/node.md, "Signed reads: who may read what").
   node.SignAs(std::make_shared<const KeyPair>(KeyPair::FromSeed(funder.seed())), chain_id);
   const uint64_t start_height = status->value("height", uint64_t{0});
   const uint64_t expiry = start_height + kExpiryBlocks;

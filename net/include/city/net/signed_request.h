@@ -1,5 +1,5 @@
 // Signed requests: how a client proves which account is asking, for reads the node does not
-// serve to anyone (docs/api.md, "Signed reads"). The account's Ed25519 key signs a digest of
+// serve to anyone (docs/node.md, "Signed reads"). The account's Ed25519 key signs a digest of
 //   chain id, method, target (path and query exactly as sent), BLAKE2b-256 of the body,
 //   the client's time (Unix ms) and a fresh 16-byte nonce,
 // and the request carries it in four headers:

@@ -1,6 +1,7 @@
 // Sparse Merkle tree hashing, the from-scratch reference root, and proof verification.
 #include "city/ledger/smt.h"
 
+#include <algorithm>
 #include <iterator>
 
 #include "codec_internal.h"
@@ -43,7 +44,22 @@ size_t CommonPrefixBits(const Hash256& a, const Hash256& b) {
 CITY_LEDGER_CODEC(SmtLeaf)
 CITY_LEDGER_CODEC(StateProof)
 
-Hash256 StateKeyPath(ByteSpan key) { return TaggedHash(kSmtKeyTag, key); }
+bool IsPublicStateSpace(std::string_view contract) {
+  return std::find(kPublicStateSpaces.begin(), kPublicStateSpaces.end(), contract) !=
+         kPublicStateSpaces.end();
+}
+
+bool IsPublicStateKey(ByteSpan key) {
+  const std::string_view text(reinterpret_cast<const char*>(key.data()), key.size());
+  const size_t slash = text.find('/');
+  return slash != std::string_view::npos && IsPublicStateSpace(text.substr(0, slash));
+}
+
+Hash256 StateKeyPath(ByteSpan key) {
+  Hash256 path = TaggedHash(kSmtKeyTag, key);
+  path.bytes[0] = IsPublicStateKey(key) ? (path.bytes[0] & 0x7f) : (path.bytes[0] | 0x80);
+  return path;
+}
 Hash256 StateValueHash(ByteSpan value) { return TaggedHash(kSmtValueTag, value); }
 
 Hash256 SmtLeafHash(const Hash256& path, const Hash256& value_hash) {

@@ -11,6 +11,7 @@
 #include "city/contracts/logistics.h"
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
+#include "city/ledger/smt.h"
 
 namespace city::node {
 namespace {
@@ -54,8 +55,9 @@ constexpr std::array<QueryEntry, 17> kQueryRules = {{
     {contracts::kUbi, "*", QueryRule::kAuditor},
 }};
 
-constexpr std::array<std::string_view, 2> kPublicContracts = {contracts::kGovernance,
-                                                              contracts::kLogistics};
+// The public contracts are the public halves of the state tree (ledger/smt.h).
+static_assert(ledger::kPublicStateSpaces[0] == contracts::kGovernance &&
+              ledger::kPublicStateSpaces[1] == contracts::kLogistics);
 
 QueryRule RuleOf(std::string_view contract, std::string_view query) {
   for (const QueryEntry& entry : kQueryRules) {
@@ -82,10 +84,7 @@ bool Names(const Json& answer, const char* field, const PublicKey& account) {
 
 }  // namespace
 
-bool IsPrivateContract(std::string_view contract) {
-  return std::find(kPublicContracts.begin(), kPublicContracts.end(), contract) ==
-         kPublicContracts.end();
-}
+bool IsPrivateContract(std::string_view contract) { return !ledger::IsPublicStateSpace(contract); }
 
 ReadPolicy::ReadPolicy(const Chain& chain, PublicKey node_key)
     : chain_(chain), node_key_(node_key) {}
@@ -130,11 +129,9 @@ bool ReadPolicy::MayReadBlock(const Reader& reader, const ledger::Block& block) 
 }
 
 bool ReadPolicy::MayReadStateKey(const Reader& reader, ByteSpan key) const {
-  const std::string_view text(reinterpret_cast<const char*>(key.data()), key.size());
-  const size_t slash = text.find('/');
-  // A key outside every contract's space (the engine's "sys/...") is raw data too.
-  if (slash == std::string_view::npos) return SeesRawData(reader);
-  return MayReadContractData(reader, text.substr(0, slash));
+  // The same rule that splits the state tree: a key outside the public spaces (the engine's
+  // "sys/...", a private contract's) is raw private data.
+  return ledger::IsPublicStateKey(key) || SeesRawData(reader);
 }
 
 bool ReadPolicy::MayReadAccount(const Reader& reader, const PublicKey& account) const {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <set>
+
 #include "support/smt_reference.h"
 
 namespace city::ledger {
@@ -299,6 +301,59 @@ RC_GTEST_PROP(SmtProof, RandomTreesProveEveryKeyAndRefuseForgeries, ()) {
       RC_ASSERT(!Verify(root, key, value, tampered).ok());
     }
   }
+}
+
+}  // namespace
+}  // namespace city::ledger
+
+namespace city::ledger {
+namespace {
+
+// The proof-leak fix (issue 16): anyone may ask for a proof of a public key, and a proof
+// shows the hashes of its neighbours. Were a private leaf among them, a guessed balance could
+// be checked against it. Public and private state live in different halves of the tree.
+TEST(SmtPrivacy, AProofOfAPublicKeyNeverShowsAPrivateLeaf) {
+  SmtLeaves leaves;
+  std::set<Hash256> private_leaves;
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = "ubi/balance/" + std::to_string(i);
+    const std::string value = std::to_string(i % 7);
+    leaves.emplace(StateKeyPath(AsBytes(key)), StateValueHash(AsBytes(value)));
+    private_leaves.insert(LeafOf(key, value));
+  }
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "governance/member/" + std::to_string(i);
+    leaves.emplace(StateKeyPath(AsBytes(key)), StateValueHash(AsBytes("1")));
+  }
+  const Hash256 root = RefRoot(leaves);
+  for (int i = 0; i < 2000; ++i) {
+    // Present and absent public keys alike: an attacker picks absent ones freely.
+    const std::string key = "governance/member/" + std::to_string(i);
+    const Hash256 path = StateKeyPath(AsBytes(key));
+    ASSERT_EQ(PathBit(path, 0), 0) << key;
+    const StateProof proof = RefProve(leaves, path);
+    for (const Hash256& sibling : proof.siblings) {
+      ASSERT_FALSE(private_leaves.contains(sibling)) << key;
+    }
+    if (proof.other_leaf) {
+      ASSERT_EQ(PathBit(proof.other_leaf->path, 0), 0) << key;
+    }
+    const std::optional<std::string_view> value =
+        i < 20 ? std::optional<std::string_view>("1") : std::nullopt;
+    ASSERT_TRUE(Verify(root, key, value, proof).ok()) << key;
+  }
+}
+
+TEST(SmtPrivacy, OnlyThePublicContractsSpacesArePublic) {
+  EXPECT_TRUE(IsPublicStateKey(AsBytes("governance/council")));
+  EXPECT_TRUE(IsPublicStateKey(AsBytes("logistics/item/x")));
+  EXPECT_FALSE(IsPublicStateKey(AsBytes("ubi/supply")));
+  EXPECT_FALSE(IsPublicStateKey(AsBytes("emr/record/x")));
+  EXPECT_FALSE(IsPublicStateKey(AsBytes("sys/nonce/x")));
+  EXPECT_FALSE(IsPublicStateKey(AsBytes("governance")));  // no space: not a contract's key
+  EXPECT_FALSE(IsPublicStateKey(AsBytes("governancex/y")));
+  EXPECT_EQ(PathBit(StateKeyPath(AsBytes("emr/record/x")), 0), 1);
+  EXPECT_EQ(PathBit(StateKeyPath(AsBytes("logistics/item/x")), 0), 0);
 }
 
 }  // namespace

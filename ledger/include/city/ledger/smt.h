@@ -1,7 +1,11 @@
 // The state commitment: a sparse Merkle tree over hashed keys, and its proofs.
 //
 // A state key sits at the 256-bit path StateKeyPath(key); bit i of the path (most
-// significant bit of byte 0 first) picks the child at depth i, 0 = left. The tree is
+// significant bit of byte 0 first) picks the child at depth i, 0 = left. The first bit is
+// not hashed but set: public state (IsPublicStateKey) on the left, all other state on the
+// right. A proof for a public key, which anyone may ask for, then shows of the private half
+// only its root, never a private leaf's hash that a low-entropy value (a balance, an
+// address) could be guessed and checked against. The tree is
 // compressed: an empty subtree hashes to all zero bytes, and a subtree holding one leaf is
 // that leaf, hashed at whatever depth it sits. Leaves and inner nodes hash under different
 // tags, and a leaf commits to its whole path, so one set of (key, value) pairs has exactly
@@ -11,8 +15,10 @@
 // certified header, the key, the value and the proof, and nothing else.
 #pragma once
 
+#include <array>
 #include <map>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "city/crypto/hash.h"
@@ -20,7 +26,7 @@
 
 namespace city::ledger {
 
-inline constexpr std::string_view kSmtKeyTag = "city.smt.key.v1";
+inline constexpr std::string_view kSmtKeyTag = "city.smt.key.v2";
 inline constexpr std::string_view kSmtValueTag = "city.smt.value.v1";
 inline constexpr std::string_view kSmtLeafTag = "city.smt.leaf.v1";
 inline constexpr std::string_view kSmtNodeTag = "city.smt.node.v1";
@@ -28,6 +34,13 @@ inline constexpr size_t kSmtDepth = 256;
 
 inline constexpr size_t kMaxStateKeyBytes = 256;
 inline constexpr size_t kMaxStateValueBytes = 64 * 1024;
+
+// State anyone may read: keys in these contracts' spaces ("governance/..."). Everything else
+// (the private contracts, the engine's "sys/...") is private. The node's read policy asks the
+// same rule, so what it serves and how the tree is split cannot disagree.
+inline constexpr std::array<std::string_view, 2> kPublicStateSpaces = {"governance", "logistics"};
+bool IsPublicStateSpace(std::string_view contract);
+bool IsPublicStateKey(ByteSpan key);
 
 Hash256 StateKeyPath(ByteSpan key);
 Hash256 StateValueHash(ByteSpan value);

@@ -7,10 +7,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cctype>
 #include <condition_variable>
+#include <optional>
 #include <thread>
 
 #include "api.h"
@@ -23,6 +27,7 @@
 #include "city/node/home.h"
 #include "driver.h"
 #include "feed.h"
+#include "heap.h"
 #include "tx_intake.h"
 
 namespace city::node {
@@ -142,6 +147,8 @@ struct Node::Impl {
   std::unique_ptr<net::PeerNetwork> network;
   std::unique_ptr<net::HttpServer> http;
   std::vector<net::MetricsRegistry::Registration> gauges;
+  std::optional<boost::asio::steady_timer> housekeeping;  // on the API plane
+  std::atomic<uint64_t> heap_trims{0};
 
   std::mutex mutex;
   std::condition_variable stopped_cv;
@@ -163,8 +170,25 @@ struct Node::Impl {
   bool recover_safety = false;
   std::shared_ptr<OutboundPolicy> outbound_policy;
   Status StartServices();
+  void Housekeep();
   void Shutdown();
 };
+
+// Every kHousekeepingMs, the heap's free part beyond kTrimAboveFreeBytes goes back to the
+// system (heap.h): resident memory follows the live heap instead of the worst burst.
+constexpr auto kHousekeepingMs = std::chrono::milliseconds(5'000);
+constexpr size_t kTrimAboveFreeBytes = size_t{16} << 20;
+
+void Node::Impl::Housekeep() {
+  if (ReadHeapStats().free_bytes > kTrimAboveFreeBytes) {
+    TrimHeap();
+    ++heap_trims;
+  }
+  housekeeping->expires_after(kHousekeepingMs);
+  housekeeping->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) Housekeep();
+  });
+}
 
 Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& options) {
   paths.root = home;
@@ -371,11 +395,19 @@ Status Node::Impl::StartServices() {
         [this] { return double(intake->rejected_total()); });
   gauge("city_long_polls_waiting", "API long-polls waiting for a commit",
         [this] { return double(feed->waiting()); });
+  gauge("city_heap_in_use_bytes", "Heap memory allocated and not freed",
+        [] { return double(ReadHeapStats().in_use_bytes); });
+  gauge("city_heap_free_bytes", "Heap memory freed but still held by the allocator",
+        [] { return double(ReadHeapStats().free_bytes); });
+  gauge("city_heap_trims", "Times free heap memory was given back to the system",
+        [this] { return double(heap_trims.load()); });
 
   // Consensus: the driver's strand, and the links and store reads beside it.
   consensus_plane.Run(2);
   api_plane.Run(std::max<size_t>(2, std::min<size_t>(4, std::thread::hardware_concurrency())));
   driver->Start();
+  housekeeping.emplace(api_plane.io);
+  boost::asio::post(api_plane.io, [this] { Housekeep(); });
 
   info.chain_id = genesis_doc.chain_id;
   info.node_address = EncodeAddress(key->public_key());

@@ -560,7 +560,7 @@ void Driver::OnExecuted(Result<CommittedBlockInfo> executed) {
 void Driver::AfterCommit(const ledger::Block& block) {
   const auto now = std::chrono::steady_clock::now();
   for (const auto& tx : block.transactions) {
-    if (auto accepted = intake_.AcceptTime(tx.Id())) {
+    if (auto accepted = intake_.TakeAcceptTime(tx.Id())) {
       commit_latency_.Observe(std::chrono::duration<double>(now - *accepted).count());
     }
   }

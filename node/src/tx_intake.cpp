@@ -5,6 +5,7 @@
 
 #include "city/crypto/address.h"
 #include "city/ledger/limits.h"
+#include "keyed_hash.h"
 
 namespace city::node {
 namespace {
@@ -35,8 +36,7 @@ void TxIntake::Reject(SubmitOutcome& outcome, Admission reason, std::string mess
 void TxIntake::Remember(const Hash256& id, const Rejection& rejection) {
   std::lock_guard lock(mutex_);
   ++rejected_total_;
-  const std::string key = id.ToHex();
-  if (rejections_.insert_or_assign(key, rejection).second) rejection_order_.push_back(key);
+  if (rejections_.insert_or_assign(id, rejection).second) rejection_order_.push_back(id);
   while (rejection_order_.size() > kRememberedRejections) {
     rejections_.erase(rejection_order_.front());
     rejection_order_.pop_front();
@@ -141,10 +141,9 @@ void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
       outcome.accepted = true;
       accepted.push_back(tx);
       std::lock_guard lock(mutex_);
-      const std::string key = outcome.id.ToHex();
-      rejections_.erase(key);  // refused before (e.g. not yet enrolled): pending now
-      if (accepted_at_.emplace(key, std::chrono::steady_clock::now()).second) {
-        accepted_order_.push_back(key);
+      rejections_.erase(outcome.id);  // refused before (e.g. not yet enrolled): pending now
+      if (accepted_at_.emplace(outcome.id, std::chrono::steady_clock::now()).second) {
+        accepted_order_.push_back(outcome.id);
       }
       while (accepted_order_.size() > kRememberedAcceptTimes) {
         accepted_at_.erase(accepted_order_.front());
@@ -161,16 +160,29 @@ void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
 
 std::optional<Rejection> TxIntake::FindRejection(const Hash256& id) const {
   std::lock_guard lock(mutex_);
-  auto it = rejections_.find(id.ToHex());
+  auto it = rejections_.find(id);
   if (it == rejections_.end()) return std::nullopt;
   return it->second;
 }
 
 std::optional<std::chrono::steady_clock::time_point> TxIntake::AcceptTime(const Hash256& id) const {
   std::lock_guard lock(mutex_);
-  auto it = accepted_at_.find(id.ToHex());
+  auto it = accepted_at_.find(id);
   if (it == accepted_at_.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<std::chrono::steady_clock::time_point> TxIntake::TakeAcceptTime(const Hash256& id) {
+  std::lock_guard lock(mutex_);
+  auto it = accepted_at_.find(id);
+  if (it == accepted_at_.end()) return std::nullopt;
+  const auto accepted = it->second;
+  accepted_at_.erase(it);  // its place in accepted_order_ goes when the bound reaches it
+  return accepted;
+}
+
+size_t TxIntake::IdHash::operator()(const Hash256& id) const {
+  return internal::KeyedHash(id.bytes.data(), id.bytes.size());
 }
 
 uint64_t TxIntake::rejected_total() const {

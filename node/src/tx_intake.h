@@ -52,9 +52,11 @@ class TxIntake {
               std::function<void(std::vector<SubmitOutcome>)> done, uint64_t client = 0);
 
   std::optional<Rejection> FindRejection(const Hash256& id) const;
-  // When this node first accepted the transaction (commit latency, re-gossip); remembered
-  // for the last 200k accepted.
+  // When this node first accepted the transaction (re-gossip); remembered until it commits
+  // (TakeAcceptTime), for the last 200k accepted at most.
   std::optional<std::chrono::steady_clock::time_point> AcceptTime(const Hash256& id) const;
+  // The same, forgotten: the transaction committed (commit latency).
+  std::optional<std::chrono::steady_clock::time_point> TakeAcceptTime(const Hash256& id);
 
   uint64_t rejected_total() const;
 
@@ -69,12 +71,17 @@ class TxIntake {
   Accepted accepted_;
   const size_t max_client_backlog_;
 
+  // Keyed per process (keyed_hash.h): ids come from clients.
+  struct IdHash {
+    size_t operator()(const Hash256& id) const;
+  };
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Rejection> rejections_;  // by id hex; guarded by mutex_
-  std::deque<std::string> rejection_order_;                // guarded by mutex_
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point> accepted_at_;
-  std::deque<std::string> accepted_order_;  // guarded by mutex_
-  uint64_t rejected_total_ = 0;             // guarded by mutex_
+  std::unordered_map<Hash256, Rejection, IdHash> rejections_;  // guarded by mutex_
+  std::deque<Hash256> rejection_order_;                        // guarded by mutex_
+  std::unordered_map<Hash256, std::chrono::steady_clock::time_point, IdHash>
+      accepted_at_;                     // guarded by mutex_
+  std::deque<Hash256> accepted_order_;  // guarded by mutex_
+  uint64_t rejected_total_ = 0;         // guarded by mutex_
 };
 
 }  // namespace city::node

@@ -624,6 +624,8 @@ size_t Core::held_blocks() const { return s_->tree.size(); }
 bool Core::recovering() const { return s_->safety.recovering(); }
 TimeMs Core::timeout_ms() const { return s_->pacemaker.TimeoutLength(); }
 
+TimeMs Core::round_length_ms() const { return s_->pacemaker.round_length_ms(); }
+
 const ledger::Block* Core::FindBlock(const Hash256& hash) const { return s_->tree.Find(hash); }
 
 }  // namespace city::consensus

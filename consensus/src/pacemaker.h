@@ -29,6 +29,8 @@ class Pacemaker {
   void Rearm(TimeMs now) { deadline_ = now + TimeoutLength(); }
   TimeMs deadline() const { return deadline_; }
   TimeMs entered() const { return entered_; }
+  // The measured pace: the moving average of rounds that ended in a QC (0 until one did).
+  TimeMs round_length_ms() const { return round_length_ms_; }
 
   // The leader was asked by its host to wait until then (Host::ProposalDelay).
   const std::optional<TimeMs>& propose_at() const { return propose_at_; }

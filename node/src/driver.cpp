@@ -597,6 +597,7 @@ void Driver::PublishStatus() {
     status_.leader = core_->LeaderOf(core_->term());
     status_.held_blocks = core_->held_blocks();
     status_.timeout_ms = core_->timeout_ms();
+    status_.round_length_ms = core_->round_length_ms();
   }
   status_.peers.clear();
   const auto& members = options_.consensus.validators.members();

@@ -60,6 +60,7 @@ struct DriverStatus {
   std::optional<size_t> leader;  // validator index of the current term's leader
   size_t held_blocks = 0;        // uncommitted blocks in the consensus core
   uint64_t timeout_ms = 0;       // the core's current round timeout
+  uint64_t round_length_ms = 0;  // the measured length of certified rounds
   std::vector<PeerView> peers;
   uint64_t commits = 0;
   uint64_t committed_transactions = 0;

@@ -367,6 +367,9 @@ Status Node::Impl::StartServices() {
         [this] { return double(driver->Snapshot().held_blocks); });
   gauge("city_consensus_timeout_ms", "The current round timeout (adapts to measured rounds)",
         [this] { return double(driver->Snapshot().timeout_ms); });
+  gauge("city_consensus_round_ms",
+        "The measured length of rounds that ended in a QC (moving average over eight)",
+        [this] { return double(driver->Snapshot().round_length_ms); });
   gauge("city_syncing", "1 while the node syncs blocks instead of running consensus",
         [this] { return driver->Snapshot().syncing ? 1.0 : 0.0; });
   gauge("city_transactions_per_second", "Committed transactions per second, last 10 s",

@@ -211,6 +211,8 @@ class Core {
   bool recovering() const;
   // The current round timeout (base, adapted to measured rounds, doubled per failed round).
   TimeMs timeout_ms() const;
+  // The measured length of rounds that end in a QC (a moving average; 0 until one did).
+  TimeMs round_length_ms() const;
   size_t LeaderOf(uint64_t term) const;
 
  private:

@@ -405,7 +405,8 @@ void Driver::ApplySync(consensus::SyncActions actions) {
 
 void Driver::StartCore() {
   executor_->WaitIdle();  // the core starts from the store's tip
-  Result<std::optional<Bytes>> stored = safety_file_.Load();
+  bool damaged_slot = false;
+  Result<std::optional<Bytes>> stored = safety_file_.Load(&damaged_slot);
   if (!stored.ok()) {
     failed_ = true;
     fatal_(Status(stored.status().code(), "consensus safety state " + safety_file_.path().string() +
@@ -428,10 +429,26 @@ void Driver::StartCore() {
       return;
     }
     safety = std::move(*decoded);
-    if (config.recover_safety) {
-      spdlog::info("consensus: the safety state is there; --recover-safety has nothing to do");
+    const bool can_recover = consensus::RecoveryReportsNeeded(config.validators) > 0;
+    if (damaged_slot && can_recover) {
+      // A save torn by a crash, or a disk that altered the newest state: the state loaded may
+      // be one save old. Sign nothing until the peers have shown their rounds.
+      spdlog::warn(
+          "consensus: one slot of the safety state {} is damaged; abstaining until {} "
+          "validators show their rounds",
+          safety_file_.path().string(), consensus::RecoveryReportsNeeded(config.validators));
+      config.recover_safety = true;
+    } else {
+      if (damaged_slot) {
+        spdlog::warn(
+            "consensus: one slot of the safety state {} is damaged; a lone validator "
+            "goes on from the other",
+            safety_file_.path().string());
+      } else if (config.recover_safety) {
+        spdlog::info("consensus: the safety state is there; --recover-safety has nothing to do");
+      }
+      config.recover_safety = false;
     }
-    config.recover_safety = false;
   } else if (!config.recover_safety) {
     // No guess is safe: the validator may have voted in any round before it lost the file.
     failed_ = true;

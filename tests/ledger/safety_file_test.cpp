@@ -1,5 +1,5 @@
 // SafetyFile: the documented format, round trips, refusal of every truncation and bit flip,
-// a missing file, and the file mode.
+// a torn in-place save, the older format, a missing file, and the file mode.
 #include "city/ledger/safety_file.h"
 
 #include <gtest/gtest.h>
@@ -60,21 +60,104 @@ TEST_F(SafetyFileTest, SaveThenLoadRoundTrips) {
   EXPECT_EQ(Must(SafetyFile(file_.path()).Load()), Payload(100'000));
 }
 
+uint64_t Le(const Bytes& bytes, size_t at, size_t width) {
+  uint64_t value = 0;
+  for (size_t i = width; i-- > 0;) value = (value << 8) | bytes[at + i];
+  return value;
+}
+
+// The slot's record: "CITYSAF2", sequence, length, payload, checksum.
+void ExpectSlot(const Bytes& bytes, size_t begin, uint64_t sequence, const Bytes& payload) {
+  EXPECT_EQ(std::string(bytes.begin() + begin, bytes.begin() + begin + 8), "CITYSAF2");
+  EXPECT_EQ(Le(bytes, begin + 8, 8), sequence);
+  ASSERT_EQ(Le(bytes, begin + 16, 4), payload.size());
+  const auto body = bytes.begin() + static_cast<ptrdiff_t>(begin);
+  EXPECT_EQ(Bytes(body + 20, body + 20 + static_cast<ptrdiff_t>(payload.size())), payload);
+  // safety_file.h: the tagged hash (H(u8 len(tag) || tag || data)) of the slot before it.
+  const Hash256 checksum =
+      TaggedHash("city.safety.file.v2", ByteSpan(bytes).subspan(begin, 20 + payload.size()));
+  const auto stored = body + 20 + static_cast<ptrdiff_t>(payload.size());
+  EXPECT_EQ(Bytes(stored, stored + 32), Bytes(checksum.bytes.begin(), checksum.bytes.end()));
+}
+
 TEST_F(SafetyFileTest, FileHasTheDocumentedFormat) {
   const Bytes payload = test_payload_;
   CITY_ASSERT_OK(file_.Save(payload));
-  const Bytes bytes = ReadAll(file_.path());
-  ASSERT_EQ(bytes.size(), 8 + 4 + payload.size() + 32);
-  EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "CITYSAF1");
-  const uint32_t length = bytes[8] | bytes[9] << 8 | bytes[10] << 16 | uint32_t{bytes[11]} << 24;
-  EXPECT_EQ(length, payload.size());
-  EXPECT_EQ(Bytes(bytes.begin() + 12, bytes.end() - 32), payload);
-  // safety_file.h says "BLAKE2b-256 of everything before it"; the file uses the tagged form
-  // (H(u8 len(tag) || tag || data)), like every other hash the ledger stores.
-  const Hash256 checksum =
-      TaggedHash("city.safety.file.v1", ByteSpan(bytes).first(bytes.size() - 32));
-  EXPECT_EQ(Bytes(bytes.end() - 32, bytes.end()),
-            Bytes(checksum.bytes.begin(), checksum.bytes.end()));
+  Bytes bytes = ReadAll(file_.path());
+  ASSERT_EQ(bytes.size(), 2 * 4096u);  // two slots, the state in the first
+  ExpectSlot(bytes, 0, 1, payload);
+  EXPECT_EQ(Bytes(bytes.begin() + 4096, bytes.end()), Bytes(4096, 0));
+  bool damaged = true;
+  EXPECT_EQ(Must(file_.Load(&damaged)), payload);
+  EXPECT_FALSE(damaged);  // a slot never written is not a damaged one
+  // The next saves alternate between the slots in place, each with the next sequence.
+  CITY_ASSERT_OK(file_.Save(Payload(5)));
+  bytes = ReadAll(file_.path());
+  ASSERT_EQ(bytes.size(), 2 * 4096u);
+  ExpectSlot(bytes, 0, 1, payload);
+  ExpectSlot(bytes, 4096, 2, Payload(5));
+  CITY_ASSERT_OK(file_.Save(Payload(6)));
+  ExpectSlot(ReadAll(file_.path()), 0, 3, Payload(6));
+  EXPECT_EQ(Must(file_.Load()), Payload(6));
+}
+
+TEST_F(SafetyFileTest, ATornInPlaceSaveLeavesTheLastSavedState) {
+  CITY_ASSERT_OK(file_.Save(Payload(40)));  // slot 0, sequence 1
+  CITY_ASSERT_OK(file_.Save(Payload(50)));  // slot 1, sequence 2
+  // The next save writes slot 0 and the machine dies halfway through it: whatever part of
+  // the new record reached the disk, the state saved last is what loads.
+  const Bytes whole = ReadAll(file_.path());
+  const Bytes next = [&] {
+    SafetyFile other(tmp_.path() / "scratch");
+    EXPECT_TRUE(other.Save(Payload(60)).ok());  // a record of sequence 1 ...
+    return ReadAll(other.path());
+  }();
+  for (const size_t torn : {1, 8, 20, 60, 100}) {
+    Bytes bytes = whole;
+    std::copy(next.begin(), next.begin() + static_cast<ptrdiff_t>(torn), bytes.begin());
+    bytes[8] = 3;  // ... renumbered as the third save's, which was cut off
+    WriteAll(file_.path(), bytes);
+    bool damaged = false;
+    EXPECT_EQ(Must(file_.Load(&damaged)), Payload(50)) << "torn after " << torn << " bytes";
+    EXPECT_TRUE(damaged) << "torn after " << torn << " bytes";
+  }
+  bool damaged = true;
+  WriteAll(file_.path(), whole);
+  EXPECT_EQ(Must(file_.Load(&damaged)), Payload(50));
+  EXPECT_FALSE(damaged);
+  // Both slots damaged: nothing is guessed.
+  Bytes both = whole;
+  both[30] ^= 1;
+  both[4096 + 30] ^= 1;
+  WriteAll(file_.path(), both);
+  EXPECT_EQ(file_.Load().status().code(), ErrorCode::kCorruption);
+}
+
+TEST_F(SafetyFileTest, TheOlderFormatLoadsAndTheNextSaveReplacesIt) {
+  // v1: "CITYSAF1", u32 LE length, payload, TaggedHash("city.safety.file.v1", all before).
+  Bytes v1 = {'C', 'I', 'T', 'Y', 'S', 'A', 'F', '1', 77, 0, 0, 0};
+  v1.insert(v1.end(), test_payload_.begin(), test_payload_.end());
+  const Hash256 checksum = TaggedHash("city.safety.file.v1", v1);
+  v1.insert(v1.end(), checksum.bytes.begin(), checksum.bytes.end());
+  WriteAll(file_.path(), v1);
+  EXPECT_EQ(Must(file_.Load()), test_payload_);
+  Bytes altered = v1;
+  altered[20] ^= 1;
+  WriteAll(file_.path(), altered);
+  EXPECT_EQ(file_.Load().status().code(), ErrorCode::kCorruption);
+  CITY_ASSERT_OK(file_.Save(Payload(9)));
+  EXPECT_EQ(ReadAll(file_.path()).size(), 2 * 4096u);
+  EXPECT_EQ(Must(file_.Load()), Payload(9));
+}
+
+TEST_F(SafetyFileTest, AStateThatOutgrowsItsSlotsRewritesTheFile) {
+  CITY_ASSERT_OK(file_.Save(Payload(100)));
+  CITY_ASSERT_OK(file_.Save(Payload(200)));
+  CITY_ASSERT_OK(file_.Save(Payload(50'000)));
+  EXPECT_GE(ReadAll(file_.path()).size(), 2 * 50'000u);
+  EXPECT_EQ(Must(SafetyFile(file_.path()).Load()), Payload(50'000));
+  CITY_ASSERT_OK(file_.Save(Payload(10)));  // in place again, in the larger slots
+  EXPECT_EQ(Must(SafetyFile(file_.path()).Load()), Payload(10));
 }
 
 TEST_F(SafetyFileTest, EveryTruncationIsCorruption) {
@@ -90,7 +173,9 @@ TEST_F(SafetyFileTest, EveryTruncationIsCorruption) {
 TEST_F(SafetyFileTest, EveryBitFlipIsCorruption) {
   CITY_ASSERT_OK(file_.Save(test_payload_));
   const Bytes whole = ReadAll(file_.path());
-  for (size_t i = 0; i < whole.size(); ++i) {
+  // Every bit of the record (the rest of the slot is padding, and the other slot is empty).
+  const size_t record = 20 + test_payload_.size() + 32;
+  for (size_t i = 0; i < record; ++i) {
     for (const uint8_t mask : {0x01, 0x80}) {
       Bytes flipped = whole;
       flipped[i] ^= mask;
@@ -111,7 +196,8 @@ TEST_F(SafetyFileTest, TrailingBytesAreCorruption) {
 }
 
 TEST_F(SafetyFileTest, OverlongLengthIsRefusedWithoutReadingIt) {
-  // A length field claiming 4 GiB: refused, not allocated.
+  // A length field claiming 4 GiB: refused, not allocated. (The v1 form; a v2 slot's length
+  // is checked against the slot it stands in.)
   Bytes forged = {'C', 'I', 'T', 'Y', 'S', 'A', 'F', '1', 0xff, 0xff, 0xff, 0xff};
   const Hash256 checksum = TaggedHash("city.safety.file.v1", forged);
   forged.insert(forged.end(), checksum.bytes.begin(), checksum.bytes.end());

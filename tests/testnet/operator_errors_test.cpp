@@ -164,12 +164,17 @@ TEST(OperatorErrorTest, HomeWithoutSafetyState) {
 
 // With --recover-safety it rejoins: it signs nothing until its peers have shown their rounds,
 // then abstains past them, writes its safety state again, and the chain goes on without a fork.
+// A validator of a running network, stopped after a few blocks: its index and safety file.
+std::pair<size_t, fs::path> StopOneAfterAFewBlocks(LocalNet& net) {
+  const size_t victim = net.rng()() % net.size();
+  EXPECT_TRUE(net.WaitProgress(net.AllNodes(), 3, 30s));
+  EXPECT_EQ(net.Stop(victim), 0);
+  return {victim, net.home(victim) / "validator_state.bin"};
+}
+
 TEST(SafetyRecoveryTest, ValidatorThatLostItsSafetyStateRejoinsThroughItsPeers) {
   LocalNet net;
-  const size_t victim = net.rng()() % net.size();
-  ASSERT_TRUE(net.WaitProgress(net.AllNodes(), 3, 30s));
-  ASSERT_EQ(net.Stop(victim), 0);
-  const fs::path safety = net.home(victim) / "validator_state.bin";
+  const auto [victim, safety] = StopOneAfterAFewBlocks(net);
   ASSERT_TRUE(fs::exists(safety));
   fs::remove(safety);
   ExpectOperatorError(StartOnce(net, net.home(victim)), {"--recover-safety"});
@@ -185,6 +190,37 @@ TEST(SafetyRecoveryTest, ValidatorThatLostItsSafetyStateRejoinsThroughItsPeers) 
   ASSERT_EQ(net.Stop(victim), 0);
   net.Start(victim);
   EXPECT_TRUE(net.WaitProgress(net.AllNodes(), 2, 60s));
+}
+
+// The safety state is saved in place, one of two slots at a time (ledger/safety_file.h). A
+// damaged slot beside a whole one may be a save torn by a crash, or the disk altering the
+// newest state, so the whole one may be a save old: the validator signs nothing until its
+// peers have shown their rounds, then goes on, and the chain does not fork.
+TEST(SafetyRecoveryTest, ADamagedSlotOfTheSafetyStateMakesTheValidatorRecoverItsRounds) {
+  LocalNet net;
+  const auto [victim, safety] = StopOneAfterAFewBlocks(net);
+  std::string bytes = test::ReadFileText(safety);
+  ASSERT_EQ(bytes.size() % 8192, 0u);
+  const size_t slot = bytes.size() / 2;
+  auto sequence = [&](size_t begin) {
+    uint64_t value = 0;
+    for (size_t i = 8; i-- > 0;) value = (value << 8) | uint8_t(bytes[begin + 8 + i]);
+    return value;
+  };
+  ASSERT_EQ(bytes.substr(0, 8), "CITYSAF2");
+  ASSERT_EQ(bytes.substr(slot, 8), "CITYSAF2") << "a validator that ran saves in both slots";
+  const size_t newest = sequence(slot) > sequence(0) ? slot : 0;
+  bytes[newest + 30] = char(bytes[newest + 30] ^ 0x40);
+  {
+    std::fstream out(safety, std::ios::in | std::ios::out | std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+
+  net.Start(victim);
+  ASSERT_TRUE(net.WaitProgress(net.AllNodes(), 5, 60s)) << "the network or the victim stalled";
+  EXPECT_NE(test::ReadFileText(net.log_path(victim)).find("is damaged; abstaining"),
+            std::string::npos);
+  net.ExpectSameChain(net.AllNodes(), 5);
 }
 
 }  // namespace

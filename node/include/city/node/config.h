@@ -54,7 +54,7 @@ struct NodeConfig {
   size_t max_block_transactions = 2'000;
   size_t max_block_bytes = 4 * 1024 * 1024;
   size_t max_block_cost = 4'000;          // ledger::ExecutionCost units
-  uint64_t batch_delay_ms = 20;           // wait this long for a fuller block unless it is full
+  uint64_t batch_delay_ms = 5;            // wait this long for a fuller block unless it is full
   uint64_t idle_block_interval_ms = 400;  // an empty block this often (< base_timeout_ms / 2)
 
   // [mempool]

@@ -625,6 +625,19 @@ TEST_F(NodeApiTest, EachReaderSeesItsOwnPartAndNoMore) {
                   403)["error"]["code"],
             "read_forbidden");
   EXPECT_TRUE(Get("/v1/accounts/" + EncodeAddress(patient.public_key()))["enrolled"].is_null());
+  // Raw state of a private contract is a full reader's, with or without a proof, and so is
+  // its history; a public key's proof is anyone's (its neighbours in the tree are public,
+  // ledger/smt.h).
+  const std::string private_key = ToHex(AsBytes(std::string_view("ubi/balance/anyone")));
+  for (const std::string& target :
+       {"/v1/state?key=" + private_key, "/v1/state?key=" + private_key + "&prove=true",
+        "/v1/history/key?key=" + private_key}) {
+    EXPECT_EQ(Get(target, 401)["error"]["code"], "unauthenticated") << target;
+    EXPECT_EQ(GetAs(citizen, target, 403)["error"]["code"], "read_forbidden") << target;
+  }
+  const Json public_proof =
+      Get("/v1/state?key=" + ToHex(AsBytes(std::string_view("governance/nobody"))) + "&prove=true");
+  EXPECT_TRUE(public_proof.contains("proof")) << public_proof.dump();
 
   // Public: headers, status, the UBI supply, governance.
   EXPECT_TRUE(Get("/v1/query/ubi/supply")["result"].contains("supply"));

@@ -742,9 +742,10 @@ net::AsyncHttpHandler SignedPublic(const Ctx& ctx, std::function<HttpResponse()>
 net::Router MakeApiRouter(std::shared_ptr<ApiContext> context) {
   if (!context->authenticator) {
     context->authenticator = std::make_shared<RequestAuthenticator>(
-        context->genesis.chain_id, context->read_auth, SystemNowMs,
-        [chain = context->chain](const PublicKey& account) {
-          return chain->EnrolmentOf(account) != contracts::EnrolledVia::kNone;
+        context->genesis.chain_id, context->read_auth, SystemNowMs, SteadyNowMs,
+        [chain = context->chain, node_key = context->node_key](const PublicKey& account) {
+          return account == node_key ||
+                 chain->EnrolmentOf(account) != contracts::EnrolledVia::kNone;
         });
   }
   if (!context->read_policy) {

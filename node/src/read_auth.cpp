@@ -31,33 +31,36 @@ uint64_t SystemNowMs() {
                                    .count());
 }
 
+uint64_t SteadyNowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 RequestAuthenticator::RequestAuthenticator(std::string chain_id, ReadAuthOptions options,
-                                           Clock now_ms, Enrolled enrolled)
+                                           Clock wall_ms, Clock steady_ms, Known known)
     : chain_id_(std::move(chain_id)),
       options_(options),
-      now_ms_(std::move(now_ms)),
-      enrolled_(std::move(enrolled)) {}
+      wall_ms_(std::move(wall_ms)),
+      steady_ms_(std::move(steady_ms)),
+      known_(std::move(known)) {}
 
 size_t RequestAuthenticator::remembered() const {
   std::lock_guard lock(mutex_);
   return seen_.size();
 }
 
-void RequestAuthenticator::ForgetBefore(uint64_t now_ms) {
-  forgotten_through_ = std::max(forgotten_through_, now_ms);
-  while (!forget_at_.empty() && forget_at_.begin()->first < forgotten_through_) {
-    const NonceKey& key = forget_at_.begin()->second;
-    if (auto count = per_account_.find(key.first);
+void RequestAuthenticator::ForgetBefore(uint64_t steady_ms) {
+  while (!forget_at_.empty() && forget_at_.begin()->first <= steady_ms) {
+    const Remembered& entry = forget_at_.begin()->second;
+    if (auto count = per_account_.find(entry.key.first);
         count != per_account_.end() && --count->second == 0) {
       per_account_.erase(count);
     }
-    seen_.erase(key);
+    --(entry.known ? known_count_ : unknown_count_);
+    seen_.erase(entry.key);
     forget_at_.erase(forget_at_.begin());
   }
-}
-
-bool RequestAuthenticator::Forgotten(uint64_t signed_at_ms) const {
-  return signed_at_ms + static_cast<uint64_t>(options_.max_clock_skew.count()) < forgotten_through_;
 }
 
 Authentication RequestAuthenticator::Authenticate(const net::HttpRequest& request) {
@@ -67,23 +70,20 @@ Authentication RequestAuthenticator::Authenticate(const net::HttpRequest& reques
   }
   if (!parsed->has_value()) return {};
   const net::RequestSignature& signature = **parsed;
-  const uint64_t now = now_ms_();
+  const uint64_t now = wall_ms_();
   const uint64_t skew = static_cast<uint64_t>(options_.max_clock_skew.count());
   const uint64_t distance =
       signature.time_ms > now ? signature.time_ms - now : now - signature.time_ms;
-  const auto stale = [&] {
-    return Authentication{std::nullopt, ReadRefusal::kClockSkew,
-                          "the request is signed at " + std::to_string(signature.time_ms) +
-                              " ms, " + std::to_string(distance) +
-                              " ms from the node's clock (at most " + std::to_string(skew) +
-                              " ms)"};
-  };
-  if (distance > skew) return stale();
+  if (distance > skew) {
+    return {std::nullopt, ReadRefusal::kClockSkew,
+            "the request is signed at " + std::to_string(signature.time_ms) + " ms, " +
+                std::to_string(distance) + " ms from the node's clock (at most " +
+                std::to_string(skew) + " ms)"};
+  }
   const NonceKey key{signature.account, signature.nonce};
   {
     std::lock_guard lock(mutex_);
-    ForgetBefore(now);
-    if (Forgotten(signature.time_ms)) return stale();
+    ForgetBefore(steady_ms_());
     if (seen_.contains(key)) {
       return {std::nullopt, ReadRefusal::kReplayed,
               "this signed request was already used; sign each request with a fresh nonce"};
@@ -97,28 +97,28 @@ Authentication RequestAuthenticator::Authenticate(const net::HttpRequest& reques
             "chain " +
                 chain_id_};
   }
-  // A key nobody enrolled has no more rights than an anonymous reader: its nonces are not
-  // worth memory an attacker with fresh keys could fill.
-  if (!enrolled_(signature.account)) return {signature.account, std::nullopt, ""};
+  const bool known = known_(signature.account);
   std::lock_guard lock(mutex_);
-  if (Forgotten(signature.time_ms)) return stale();
-  size_t& mine = per_account_[signature.account];
-  if (seen_.size() >= options_.max_remembered_nonces || mine >= options_.max_nonces_per_account) {
-    if (mine == 0) per_account_.erase(signature.account);
+  // Remembered until the wall clock cannot accept its time any more: at most skew after now
+  // (signed up to skew ahead) plus skew, measured on the monotonic clock.
+  const uint64_t forget_at = steady_ms_() + 2 * skew;
+  const auto counted = per_account_.find(signature.account);
+  const size_t mine = counted == per_account_.end() ? 0 : counted->second;
+  const bool budget_full = known ? known_count_ >= options_.max_remembered_nonces
+                                 : unknown_count_ >= options_.max_unknown_nonces;
+  if (budget_full || mine >= options_.max_nonces_per_account) {
     return {std::nullopt, ReadRefusal::kBusy,
-            mine >= options_.max_nonces_per_account
-                ? "this account signed too many requests in the replay window"
-                : "too many signed requests in the replay window"};
+            budget_full ? "too many signed requests in the replay window"
+                        : "this account signed too many requests in the replay window"};
   }
   // Another thread may have verified the same request meanwhile: only one of them passes.
   if (!seen_.insert(key).second) {
-    if (mine == 0) per_account_.erase(signature.account);
     return {std::nullopt, ReadRefusal::kReplayed, "this signed request was already used"};
   }
-  ++mine;
-  // Past time + skew the clock check refuses it anyway.
-  forget_at_.emplace(signature.time_ms + skew, key);
-  return {signature.account, std::nullopt, "", /*remembered=*/true};
+  ++per_account_[signature.account];
+  ++(known ? known_count_ : unknown_count_);
+  forget_at_.emplace(forget_at, Remembered{key, known});
+  return {signature.account, std::nullopt, ""};
 }
 
 }  // namespace city::node

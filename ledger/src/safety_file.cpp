@@ -194,10 +194,12 @@ Result<std::optional<Bytes>> SafetyFile::Load(bool* damaged_slot) const {
   for (size_t slot = 0; slot < 2; ++slot) {
     std::optional<SlotState> state = ParseSlot(contents, slot * slot_bytes, slot_bytes);
     if (!state) {
-      // Never written (a whole-file write leaves the second slot zero) is not damage.
+      // The second slot all zero was never written (a whole-file write leaves it so) and is
+      // not damage; the first one always holds a record.
       const auto begin = contents.begin() + static_cast<ptrdiff_t>(slot * slot_bytes);
-      damaged = damaged || std::any_of(begin, begin + static_cast<ptrdiff_t>(slot_bytes),
-                                       [](uint8_t byte) { return byte != 0; });
+      damaged = damaged || slot == 0 ||
+                std::any_of(begin, begin + static_cast<ptrdiff_t>(slot_bytes),
+                            [](uint8_t byte) { return byte != 0; });
     } else if (!best || state->sequence > best->sequence) {
       best = std::move(state);
     }

@@ -42,7 +42,9 @@ class SafetyFile {
   // `damaged_slot` (if given) tells whether the other slot was written and is not whole: a
   // save torn by a crash, or a disk that altered it. The two cannot be told apart, and in the
   // second case the state loaded is one save older than the last, so the caller must not
-  // sign from it as if nothing happened (the node recovers its rounds from its peers).
+  // sign from it as if nothing happened (the node recovers its rounds from its peers). No
+  // format can notice a disk that acknowledges a flush and then loses the write: like the
+  // rename of v1, this one relies on fdatasync.
   Result<std::optional<Bytes>> Load(bool* damaged_slot = nullptr) const;
 
  private:

@@ -322,8 +322,10 @@ TEST_F(StoreCorruptionTest, OtherFormatVersionIsInvalidArgument) {
   const std::optional<std::string> format = test::ReadRawRecord(dir_, "Mformat");
   ASSERT_TRUE(format.has_value()) << "no format record where store.cpp documents it";
   ASSERT_GE(format->size(), 4u);
-  // Version 2 in either byte order.
-  for (const std::string& version : {std::string("\0\0\0\x02", 4), std::string("\x02\0\0\0", 4)}) {
+  // The version before (its state roots differ, ledger/store.h) and the one after, and the
+  // current one in the wrong byte order.
+  for (const std::string& version :
+       {std::string("\0\0\0\x01", 4), std::string("\0\0\0\x03", 4), std::string("\x02\0\0\0", 4)}) {
     test::WriteRawRecord(dir_, "Mformat", format->substr(0, format->size() - 4) + version);
     const auto opened = LedgerStore::Open(dir_);
     ASSERT_FALSE(opened.ok());

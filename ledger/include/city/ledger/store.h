@@ -27,7 +27,10 @@ class Env;
 namespace city::ledger {
 
 // Bumped on any change to the on-disk layout; Open() refuses other versions.
-inline constexpr uint32_t kStoreFormatVersion = 1;
+// 2: state key paths split public and private state (smt.key.v2, ledger/smt.h); every state
+// root differs from version 1's, so a version 1 store is refused rather than mistaken for
+// another chain.
+inline constexpr uint32_t kStoreFormatVersion = 2;
 
 struct StoreOptions {
   // State versions whose tree is kept for proofs, counting the tip (1 = tip only); 0 keeps

@@ -38,7 +38,8 @@ class NodeClient {
   ~NodeClient();
 
   // From now on every request is signed by `key` for `chain_id` (city/net/signed_request.h):
-  // the node then answers reads that account may make (docs/node.md, "Signed reads: who may read what").
+  // the node then answers reads that account may make (docs/node.md, "Signed reads: who may read
+  // what").
   void SignAs(std::shared_ptr<const KeyPair> key, std::string chain_id);
 
   // A 2xx answer's JSON body; anything else is an error Status (and last_error() says what

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "city/crypto/ed25519.h"
+#include "city/crypto/hash.h"
 
 namespace city::node::internal {
 
@@ -29,5 +30,13 @@ inline size_t KeyedHash(const uint8_t* data, size_t size) {
   std::memcpy(&value, out, sizeof value);
   return value;
 }
+
+// For hash tables keyed by transaction ids or account keys.
+struct KeyedHasher {
+  size_t operator()(const Hash256& id) const { return KeyedHash(id.bytes.data(), id.bytes.size()); }
+  size_t operator()(const PublicKey& key) const {
+    return KeyedHash(key.bytes.data(), key.bytes.size());
+  }
+};
 
 }  // namespace city::node::internal

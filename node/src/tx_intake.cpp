@@ -5,7 +5,6 @@
 
 #include "city/crypto/address.h"
 #include "city/ledger/limits.h"
-#include "keyed_hash.h"
 
 namespace city::node {
 namespace {
@@ -179,10 +178,6 @@ std::optional<std::chrono::steady_clock::time_point> TxIntake::TakeAcceptTime(co
   const auto accepted = it->second;
   accepted_at_.erase(it);  // its place in accepted_order_ goes when the bound reaches it
   return accepted;
-}
-
-size_t TxIntake::IdHash::operator()(const Hash256& id) const {
-  return internal::KeyedHash(id.bytes.data(), id.bytes.size());
 }
 
 uint64_t TxIntake::rejected_total() const {

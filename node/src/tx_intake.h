@@ -18,6 +18,7 @@
 #include "chain.h"
 #include "city/node/mempool.h"
 #include "city/node/tx_verifier.h"
+#include "keyed_hash.h"
 
 namespace city::node {
 
@@ -71,14 +72,10 @@ class TxIntake {
   Accepted accepted_;
   const size_t max_client_backlog_;
 
-  // Keyed per process (keyed_hash.h): ids come from clients.
-  struct IdHash {
-    size_t operator()(const Hash256& id) const;
-  };
   mutable std::mutex mutex_;
-  std::unordered_map<Hash256, Rejection, IdHash> rejections_;  // guarded by mutex_
-  std::deque<Hash256> rejection_order_;                        // guarded by mutex_
-  std::unordered_map<Hash256, std::chrono::steady_clock::time_point, IdHash>
+  std::unordered_map<Hash256, Rejection, internal::KeyedHasher> rejections_;  // guarded by mutex_
+  std::deque<Hash256> rejection_order_;                                       // guarded by mutex_
+  std::unordered_map<Hash256, std::chrono::steady_clock::time_point, internal::KeyedHasher>
       accepted_at_;                     // guarded by mutex_
   std::deque<Hash256> accepted_order_;  // guarded by mutex_
   uint64_t rejected_total_ = 0;         // guarded by mutex_

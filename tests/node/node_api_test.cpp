@@ -348,7 +348,12 @@ TEST_F(NodeApiTest, LongPollsAnswerOnTheNextBlockAndErrorsHaveOneShape) {
                   400)["error"]["code"],
             "invalid_argument");
   EXPECT_TRUE(Get("/healthz")["ok"].get<bool>());
-  EXPECT_GE(Metric(client_->Get("/metrics")->body, "city_height"), 1);
+  const std::string metrics = client_->Get("/metrics")->body;
+  EXPECT_GE(Metric(metrics, "city_height"), 1);
+  EXPECT_GE(Metric(metrics, "city_consensus_round_ms"), 0);  // -1: not exported
+  EXPECT_GE(Metric(metrics, "city_heap_in_use_bytes"), 0);
+  EXPECT_GE(Metric(metrics, "city_heap_free_bytes"), 0);
+  EXPECT_GE(Metric(metrics, "city_heap_trims"), 0);
 }
 
 // The attack that once crashed a lone validator: thousands of signed transfers from fresh

@@ -8,13 +8,14 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
-#include "city/contracts/accounts.h"
-#include "city/contracts/ubi.h"
+#include "bench_workload.h"
 #include "city/crypto/address.h"
 #include "city/crypto/bytes.h"
 #include "city/ledger/codec.h"
@@ -33,32 +34,54 @@ constexpr uint64_t kExpiryBlocks = 15'000;  // within the nodes' default horizon
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-ledger::Transaction Signed(const std::string& chain_id, const KeyPair& from,
-                           std::string_view contract, std::string_view method, Bytes args,
-                           uint64_t nonce, uint64_t expiry) {
-  ledger::Transaction tx;
-  tx.chain_id = chain_id;
-  tx.nonce = nonce;
-  tx.expiry_height = expiry;
-  tx.contract = std::string(contract);
-  tx.method = std::string(method);
-  tx.args = std::move(args);
-  tx.Sign(from);
-  return tx;
-}
+// The nodes the bench may use: the first, and the others in turn when one stops answering
+// (a killed or partitioned validator), as a client of a real network would.
+class NodePool {
+ public:
+  NodePool(std::vector<std::string> urls, std::chrono::milliseconds timeout)
+      : urls_(std::move(urls)), timeout_(timeout) {}
 
-ledger::Transaction Transfer(const std::string& chain_id, const KeyPair& from, const PublicKey& to,
-                             uint64_t amount, uint64_t nonce, uint64_t expiry) {
-  return Signed(chain_id, from, contracts::kUbi, "transfer",
-                contracts::EncodeArgs(contracts::UbiTransferArgs{to, amount}), nonce, expiry);
-}
+  Status Open() { return Reconnect(); }
+  NodeClient& node() { return *node_; }
+  size_t size() const { return urls_.size(); }
+  const std::string& url() const { return urls_[current_]; }
+  size_t failovers() const { return failovers_; }
+
+  void SignAs(std::shared_ptr<const KeyPair> key, std::string chain_id) {
+    signer_ = std::move(key);
+    chain_id_ = std::move(chain_id);
+    node_->SignAs(signer_, chain_id_);
+  }
+  // Moves to the next node.
+  Status Failover() {
+    current_ = (current_ + 1) % urls_.size();
+    ++failovers_;
+    return Reconnect();
+  }
+
+ private:
+  Status Reconnect() {
+    Result<std::unique_ptr<NodeClient>> connected = NodeClient::Connect(urls_[current_], timeout_);
+    if (!connected.ok()) return connected.status();
+    node_ = std::move(*connected);
+    if (signer_) node_->SignAs(signer_, chain_id_);
+    return Status::Ok();
+  }
+
+  std::vector<std::string> urls_;
+  std::chrono::milliseconds timeout_;
+  size_t current_ = 0;
+  size_t failovers_ = 0;
+  std::unique_ptr<NodeClient> node_;
+  std::shared_ptr<const KeyPair> signer_;
+  std::string chain_id_;
+};
 
 // Notes the time each transaction id is first seen committed, from a thread that follows
-// the node's blocks.
+// the blocks of one node, and of the next when that one stops answering.
 class CommitWatcher {
  public:
-  CommitWatcher(std::unique_ptr<NodeClient> node, uint64_t after)
-      : node_(std::move(node)), after_(after) {
+  CommitWatcher(NodePool nodes, uint64_t after) : nodes_(std::move(nodes)), after_(after) {
     thread_ = std::thread([this] { Run(); });
   }
   ~CommitWatcher() { Stop(); }
@@ -73,6 +96,16 @@ class CommitWatcher {
   size_t Count() const {
     std::lock_guard lock(mutex_);
     return commits_.size();
+  }
+  // Of `ids`, the indexes not seen committed yet.
+  std::vector<size_t> NotCommitted(const std::vector<std::string>& ids,
+                                   const std::vector<size_t>& indexes) const {
+    std::vector<size_t> out;
+    std::lock_guard lock(mutex_);
+    for (size_t i : indexes) {
+      if (!commits_.contains(ids[i])) out.push_back(i);
+    }
+    return out;
   }
   std::string error() const {
     std::lock_guard lock(mutex_);
@@ -91,19 +124,18 @@ class CommitWatcher {
 
   void Follow() {
     while (!stop_) {
-      Result<Json> page =
-          node_->Get("/v1/subscribe/blocks?wait_ms=1000&after=" + std::to_string(after_), 6000ms);
+      Result<Json> page = nodes_.node().Get(
+          "/v1/subscribe/blocks?wait_ms=1000&after=" + std::to_string(after_), 6000ms);
       if (!page.ok()) {
-        Fail(page.status().message());
-        std::this_thread::sleep_for(100ms);
+        Switch(page.status());
         continue;
       }
       const Clock::time_point seen = Clock::now();
       for (const Json& block : page->value("blocks", Json::array())) {
         const uint64_t height = block.value("height", uint64_t{0});
-        Result<Json> full = node_->Get("/v1/blocks/" + std::to_string(height));
+        Result<Json> full = nodes_.node().Get("/v1/blocks/" + std::to_string(height));
         if (!full.ok()) {
-          Fail(full.status().message());
+          Switch(full.status());
           break;
         }
         std::lock_guard lock(mutex_);
@@ -114,12 +146,17 @@ class CommitWatcher {
       }
     }
   }
+  void Switch(const Status& why) {
+    Fail(nodes_.url() + ": " + why.message());
+    std::this_thread::sleep_for(100ms);
+    if (Status s = nodes_.Failover(); !s.ok()) Fail(s.message());
+  }
   void Fail(const std::string& message) {
     std::lock_guard lock(mutex_);
     error_ = message;
   }
 
-  std::unique_ptr<NodeClient> node_;
+  NodePool nodes_;
   uint64_t after_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
@@ -130,32 +167,50 @@ class CommitWatcher {
 
 struct Submitted {
   size_t accepted = 0;
+  size_t unacknowledged = 0;               // no node answered
   std::map<std::string, size_t> rejected;  // by code
 };
 
-// POST /v1/txs of `txs[first, last)`; accepted ones get their send time.
-Status SubmitBatch(NodeClient& node, const std::vector<ledger::Transaction>& txs, size_t first,
-                   size_t last, std::vector<Clock::time_point>& sent, Submitted& out) {
+// POST /v1/txs of the transactions at `indexes`, on the next node when one does not answer;
+// accepted ones get their send time in `sent` when it is given. An error when no node
+// answered.
+Status SubmitBatch(NodePool& nodes, const std::vector<bench::LoadTx>& txs,
+                   std::span<const size_t> indexes, std::vector<Clock::time_point>* sent,
+                   Submitted& out) {
   Json list = Json::array();
-  for (size_t i = first; i < last; ++i) list.push_back(ToHex(ledger::Encode(txs[i])));
-  const Clock::time_point at = Clock::now();
-  Result<Json> answer = node.Post("/v1/txs", Json{{"txs", std::move(list)}});
-  if (!answer.ok()) return answer.status();
-  const Json results = answer->value("results", Json::array());
-  if (results.size() != last - first) {
-    return Status(ErrorCode::kMalformed, "the node answered a batch of " +
-                                             std::to_string(last - first) + " with " +
-                                             std::to_string(results.size()) + " results");
-  }
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i].value("accepted", false)) {
-      ++out.accepted;
-      sent[first + i] = at;
-    } else {
-      ++out.rejected[results[i].value("error", Json::object()).value("code", "unknown")];
+  for (size_t i : indexes) list.push_back(ToHex(ledger::Encode(txs[i].tx)));
+  const Json body{{"txs", std::move(list)}};
+  Status failed = Status::Ok();
+  for (size_t attempt = 0; attempt < nodes.size(); ++attempt) {
+    const Clock::time_point at = Clock::now();
+    Result<Json> answer = nodes.node().Post("/v1/txs", body);
+    if (!answer.ok()) {
+      failed = answer.status();
+      // A client error is the node's answer about this batch; anything else is a node that
+      // is down, stopped or cut off, and the next may answer.
+      const int http = nodes.node().last_error().http_status;
+      if (http >= 400 && http < 500) return failed;
+      if (Status s = nodes.Failover(); !s.ok()) return s;
+      continue;
     }
+    const Json results = answer->value("results", Json::array());
+    if (results.size() != indexes.size()) {
+      return Status(ErrorCode::kMalformed, "the node answered a batch of " +
+                                               std::to_string(indexes.size()) + " with " +
+                                               std::to_string(results.size()) + " results");
+    }
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].value("accepted", false)) {
+        ++out.accepted;
+        if (sent != nullptr) (*sent)[indexes[i]] = at;
+      } else {
+        ++out.rejected[results[i].value("error", Json::object()).value("code", "unknown")];
+      }
+    }
+    return Status::Ok();
   }
-  return Status::Ok();
+  out.unacknowledged += indexes.size();
+  return failed;
 }
 
 double Percentile(std::vector<double> values, double p) {
@@ -165,19 +220,53 @@ double Percentile(std::vector<double> values, double p) {
   return values[index];
 }
 
-// Waits until `account` has committed `nonce` transactions, or `timeout` passes.
-Status WaitNonce(NodeClient& node, const PublicKey& account, uint64_t nonce,
-                 std::chrono::milliseconds timeout) {
+// Waits until every account has committed the given nonces, or `timeout` passes.
+Status WaitNonces(NodePool& nodes, const std::vector<bench::AwaitNonce>& await,
+                  std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
-  while (true) {
-    Result<Json> state = node.Get("/v1/accounts/" + EncodeAddress(account));
-    if (!state.ok()) return state.status();
-    if (state->value("next_nonce", uint64_t{0}) >= nonce) return Status::Ok();
-    if (Clock::now() > deadline) {
-      return Status(ErrorCode::kIoError, "the funding transfers did not commit within " +
-                                             std::to_string(timeout.count() / 1000) + " s");
+  for (const bench::AwaitNonce& account : await) {
+    while (true) {
+      Result<Json> state = nodes.node().Get("/v1/accounts/" + EncodeAddress(account.account));
+      if (state.ok() && state->value("next_nonce", uint64_t{0}) >= account.next_nonce) break;
+      if (Clock::now() > deadline) {
+        return Status(ErrorCode::kIoError, "the bench's setup transactions did not commit within " +
+                                               std::to_string(timeout.count() / 1000) + " s");
+      }
+      if (!state.ok() && nodes.node().last_error().http_status == 0) {
+        if (Status s = nodes.Failover(); !s.ok()) return s;
+      }
+      std::this_thread::sleep_for(100ms);
     }
-    std::this_thread::sleep_for(100ms);
+  }
+  return Status::Ok();
+}
+
+// A committed transaction may still have failed (a claim before its period, a read whose
+// consent expired): up to 20 of each kind are read back as their sender, and the report
+// says how many of those failed and why the first one did.
+void SampleResults(NodePool& nodes, const bench::Workload& workload,
+                   const std::vector<bench::LoadTx>& txs,
+                   const std::unordered_map<std::string, Clock::time_point>& commits,
+                   const std::string& chain_id, Json& by_kind) {
+  constexpr size_t kSamples = 20;
+  std::map<std::string, size_t> sampled;
+  std::map<std::string, size_t> failed;
+  for (const bench::LoadTx& load : txs) {
+    const std::string id = load.tx.Id().ToHex();
+    if (sampled[load.kind] >= kSamples || !commits.contains(id)) continue;
+    std::shared_ptr<const KeyPair> reader = workload.KeyOf(load.tx.sender);
+    if (!reader) continue;
+    nodes.SignAs(reader, chain_id);
+    Result<Json> read = nodes.node().Get("/v1/tx/" + id);
+    if (!read.ok()) continue;
+    ++sampled[load.kind];
+    const Json result = (*read)["result"];
+    if (result.value("code", 0) == 0) continue;
+    if (failed[load.kind]++ == 0) by_kind[load.kind]["first_failure"] = result.value("detail", "");
+  }
+  for (const auto& [kind, count] : sampled) {
+    by_kind[kind]["sampled"] = count;
+    by_kind[kind]["sampled_failed"] = failed[kind];
   }
 }
 
@@ -209,19 +298,25 @@ double RawVerifyPerSecond(double seconds) {
   return double(done) / Seconds(Clock::now() - start);
 }
 
-Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder,
+Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder, const KeyPair* council,
                       const std::function<void(const std::string&)>& progress) {
   if (options.rate <= 0 || options.duration_s <= 0 || options.accounts < 2 ||
       options.max_batch == 0 || options.max_batch > 1000) {
     return Status(ErrorCode::kInvalidArgument,
                   "bench needs --rate > 0, --duration > 0, --accounts >= 2 and a batch of 1..1000");
   }
+  Result<bench::Mix> mix = bench::ParseMix(options.mix);
+  if (!mix.ok()) return mix.status();
   const size_t total = size_t(std::ceil(options.rate * options.duration_s));
-  Result<std::unique_ptr<NodeClient>> connected =
-      NodeClient::Connect(options.node_url, options.request_timeout);
-  if (!connected.ok()) return connected.status();
-  NodeClient& node = **connected;
-  Result<Json> status = node.Get("/v1/status");
+  std::vector<std::string> urls{options.node_url};
+  urls.insert(urls.end(), options.other_nodes.begin(), options.other_nodes.end());
+  NodePool nodes(urls, options.request_timeout);
+  if (Status s = nodes.Open(); !s.ok()) return s;
+  Result<Json> status = nodes.node().Get("/v1/status");
+  for (size_t tried = 1; !status.ok() && tried < nodes.size(); ++tried) {
+    if (Status s = nodes.Failover(); !s.ok()) return s;
+    status = nodes.node().Get("/v1/status");
+  }
   if (!status.ok()) return status.status();
   const std::string chain_id = status->value("chain_id", "");
   if (!options.chain_id.empty() && chain_id != options.chain_id) {
@@ -230,75 +325,85 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder,
   }
   // The funder reads as itself: the enrolment of the accounts it enrols is the registrar's
   // to read (docs/node.md, "Signed reads: who may read what").
-  node.SignAs(std::make_shared<const KeyPair>(KeyPair::FromSeed(funder.seed())), chain_id);
+  nodes.SignAs(std::make_shared<const KeyPair>(KeyPair::FromSeed(funder.seed())), chain_id);
   const uint64_t start_height = status->value("height", uint64_t{0});
   const uint64_t expiry = start_height + kExpiryBlocks;
 
   const double raw_verify = RawVerifyPerSecond(1.0);
 
-  // Fund fresh accounts: each sends one token per transaction it will send.
-  std::vector<KeyPair> accounts;
-  for (size_t a = 0; a < options.accounts; ++a) accounts.push_back(KeyPair::Generate());
-  const uint64_t per_account = total / options.accounts + 2;
-  Result<Json> funder_state = node.Get("/v1/accounts/" + EncodeAddress(funder.public_key()));
-  if (!funder_state.ok()) return funder_state.status();
-  const uint64_t funder_nonce = funder_state->value("pending_next_nonce", uint64_t{0});
-  // The ledger is permissioned: the funder (a registrar in dev and testnet) enrols the fresh
-  // accounts before it funds them.
-  std::vector<ledger::Transaction> funding;
-  for (size_t a = 0; a < accounts.size(); ++a) {
-    funding.push_back(Signed(chain_id, funder, contracts::kAccounts, "enrol",
-                             contracts::EncodeArgs(contracts::EnrolArgs{accounts[a].public_key()}),
-                             funder_nonce + a, expiry));
-  }
-  for (size_t a = 0; a < accounts.size(); ++a) {
-    funding.push_back(Transfer(chain_id, funder, accounts[a].public_key(), per_account,
-                               funder_nonce + accounts.size() + a, expiry));
-  }
-  progress("enrolling and funding " + std::to_string(accounts.size()) + " accounts from " +
-           EncodeAddress(funder.public_key()));
-  std::vector<Clock::time_point> funding_sent(funding.size());
-  Submitted funded;
-  for (size_t first = 0; first < funding.size(); first += options.max_batch) {
-    const size_t last = std::min(funding.size(), first + options.max_batch);
-    if (Status s = SubmitBatch(node, funding, first, last, funding_sent, funded); !s.ok()) return s;
-  }
-  if (funded.accepted != funding.size()) {
-    const std::string why =
-        funded.rejected.empty() ? "" : " (" + funded.rejected.begin()->first + ")";
-    return Status(ErrorCode::kInvalidArgument,
-                  "the node refused " + std::to_string(funding.size() - funded.accepted) +
-                      " funding transfers" + why + "; does the funding key hold enough ubi?");
-  }
-  if (Status s = WaitNonce(node, funder.public_key(), funder_nonce + funding.size(),
-                           options.drain_timeout);
-      !s.ok()) {
-    return s;
-  }
-  Result<Json> enrolled = node.Get("/v1/accounts/" + EncodeAddress(accounts[0].public_key()));
-  if (!enrolled.ok()) return enrolled.status();
-  if (!(*enrolled)["enrolled"].is_string() || (*enrolled)["enrolled"] == "none") {
-    return Status(ErrorCode::kPermissionDenied,
-                  "the funding key " + EncodeAddress(funder.public_key()) +
-                      " could not enrol the bench's accounts: it must hold the registrar or "
-                      "admin role");
+  auto pending_nonce = [&](const KeyPair& key) -> Result<uint64_t> {
+    Result<Json> state = nodes.node().Get("/v1/accounts/" + EncodeAddress(key.public_key()));
+    if (!state.ok()) return state.status();
+    return state->value("pending_next_nonce", uint64_t{0});
+  };
+  Result<uint64_t> funder_nonce = pending_nonce(funder);
+  if (!funder_nonce.ok()) return funder_nonce.status();
+  Result<uint64_t> council_nonce = council ? pending_nonce(*council) : Result<uint64_t>(0);
+  if (!council_nonce.ok()) return council_nonce.status();
+  bench::WorkloadKeys keys{KeyPair::FromSeed(funder.seed()), std::nullopt};
+  if (council) keys.council = KeyPair::FromSeed(council->seed());
+  Result<std::unique_ptr<bench::Workload>> made =
+      bench::MakeWorkload(*mix, keys, chain_id, options.accounts, *funder_nonce, *council_nonce,
+                          total / options.accounts + 2, start_height, expiry);
+  if (!made.ok()) return made.status();
+  bench::Workload& workload = **made;
+
+  progress("setting up " + std::to_string(options.accounts) + " fresh accounts (enrolled by " +
+           EncodeAddress(funder.public_key()) + ")");
+  while (true) {
+    Result<std::optional<bench::Stage>> stage = workload.NextSetupStage(nodes.node());
+    if (!stage.ok()) return stage.status();
+    if (!stage->has_value()) break;
+    const std::vector<bench::LoadTx>& txs = (*stage)->txs;
+    Submitted setup;
+    for (size_t first = 0; first < txs.size(); first += options.max_batch) {
+      std::vector<size_t> batch;
+      for (size_t i = first; i < std::min(txs.size(), first + options.max_batch); ++i) {
+        batch.push_back(i);
+      }
+      if (Status s = SubmitBatch(nodes, txs, batch, nullptr, setup); !s.ok()) return s;
+    }
+    if (setup.accepted != txs.size()) {
+      const std::string why =
+          setup.rejected.empty() ? "" : " (" + setup.rejected.begin()->first + ")";
+      return Status(ErrorCode::kInvalidArgument,
+                    "the node refused " + std::to_string(txs.size() - setup.accepted) +
+                        " setup transactions" + why + "; does the funding key hold enough ubi?");
+    }
+    if (Status s = WaitNonces(nodes, (*stage)->await, options.drain_timeout); !s.ok()) return s;
+    // A setup transaction that committed but failed (a funder that is no registrar, a council
+    // key that is not the council's) would leave a load that fails every transaction.
+    for (const bench::LoadTx& tx : txs) {
+      Result<Json> committed = nodes.node().Get("/v1/tx/" + tx.tx.Id().ToHex());
+      if (committed.ok() && (*committed)["result"].value("code", 0) == 0) continue;
+      return Status(ErrorCode::kPermissionDenied,
+                    "the bench's setup failed at " + tx.kind + ": " +
+                        (committed.ok() ? (*committed)["result"].value("detail", "refused")
+                                        : committed.status().message()) +
+                        " (the funding key must be a registrar or admin; the 'all' load's "
+                        "--council key a council member)");
+    }
   }
 
-  // Transaction k: account k mod n sends 1 token to the next account, its nonces in order.
-  progress("signing " + std::to_string(total) + " transfers");
-  std::vector<ledger::Transaction> txs;
+  progress("signing " + std::to_string(total) + " transactions (" + options.mix + ")");
+  std::vector<bench::LoadTx> txs;
+  std::vector<std::string> ids;
   txs.reserve(total);
-  for (size_t k = 0; k < total; ++k) {
-    const size_t a = k % accounts.size();
-    txs.push_back(Transfer(chain_id, accounts[a], accounts[(a + 1) % accounts.size()].public_key(),
-                           1, k / accounts.size(), expiry));
+  ids.reserve(total);
+  try {
+    for (size_t k = 0; k < total; ++k) {
+      txs.push_back(workload.Next(k));
+      ids.push_back(txs.back().tx.Id().ToHex());
+    }
+  } catch (const std::logic_error& error) {
+    return Status(ErrorCode::kInternal, error.what());
   }
-  Result<Json> now = node.Get("/v1/status");
+  Result<Json> now = nodes.node().Get("/v1/status");
   if (!now.ok()) return now.status();
-  Result<std::unique_ptr<NodeClient>> watcher_node =
-      NodeClient::Connect(options.node_url, options.request_timeout);
-  if (!watcher_node.ok()) return watcher_node.status();
-  CommitWatcher watcher(std::move(*watcher_node), now->value("height", uint64_t{0}));
+  NodePool watcher_nodes(urls, options.request_timeout);
+  if (Status s = watcher_nodes.Open(); !s.ok()) return s;
+  watcher_nodes.SignAs(std::make_shared<const KeyPair>(KeyPair::FromSeed(funder.seed())), chain_id);
+  CommitWatcher watcher(std::move(watcher_nodes), now->value("height", uint64_t{0}));
 
   char offering[96];
   std::snprintf(offering, sizeof(offering), "offering %g tx/s for %g s", options.rate,
@@ -306,49 +411,102 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder,
   progress(offering);
   std::vector<Clock::time_point> sent(total);
   Submitted submitted;
+  Submitted resubmitted;
+  std::vector<Clock::time_point> last_try(total);
+  Clock::time_point next_resubmit = Clock::now() + 1s;
+  // A client that was told "accepted" by a node that then died resubmits what did not
+  // commit: otherwise one lost nonce would hold back every later transaction of its sender.
+  auto resubmit_stale = [&](size_t upto) {
+    if (options.resubmit_after.count() <= 0 || Clock::now() < next_resubmit) return;
+    next_resubmit = Clock::now() + 1s;
+    std::vector<size_t> stale;
+    const Clock::time_point before = Clock::now() - options.resubmit_after;
+    for (size_t k = 0; k < upto && stale.size() < options.max_batch * 4; ++k) {
+      if (sent[k] != Clock::time_point{} && sent[k] < before && last_try[k] < before) {
+        stale.push_back(k);
+      }
+    }
+    stale = watcher.NotCommitted(ids, stale);
+    for (size_t first = 0; first < stale.size(); first += options.max_batch) {
+      std::span<const size_t> batch(stale.data() + first,
+                                    std::min(options.max_batch, stale.size() - first));
+      for (size_t k : batch) last_try[k] = Clock::now();
+      (void)SubmitBatch(nodes, txs, batch, nullptr, resubmitted);
+    }
+  };
   const Clock::time_point started = Clock::now();
   size_t next = 0;
+  std::vector<size_t> batch;
   while (next < total) {
+    resubmit_stale(next);
     const size_t due = std::min(total, size_t(options.rate * Seconds(Clock::now() - started)));
     if (due <= next) {
       std::this_thread::sleep_for(5ms);
       continue;
     }
     const size_t last = std::min(due, next + options.max_batch);
-    if (Status s = SubmitBatch(node, txs, next, last, sent, submitted); !s.ok()) return s;
+    batch.clear();
+    for (size_t k = next; k < last; ++k) batch.push_back(k);
+    // A batch no node answered stays unacknowledged; the load goes on, as a client's would.
+    (void)SubmitBatch(nodes, txs, batch, &sent, submitted);
     next = last;
   }
   const Clock::time_point offered = Clock::now();
   const Clock::time_point drain_deadline = offered + options.drain_timeout;
   while (watcher.Count() < submitted.accepted && Clock::now() < drain_deadline) {
+    resubmit_stale(total);
     std::this_thread::sleep_for(50ms);
   }
   watcher.Stop();
 
   const auto commits = watcher.Commits();
   std::vector<double> latencies;
+  std::map<std::string, std::pair<size_t, size_t>> kinds;  // offered, committed
   Clock::time_point last_commit = started;
+  std::string committed_ids;
   for (size_t k = 0; k < total; ++k) {
-    if (sent[k] == Clock::time_point{}) continue;
-    const auto found = commits.find(txs[k].Id().ToHex());
+    ++kinds[txs[k].kind].first;
+    const auto found = commits.find(ids[k]);
     if (found == commits.end()) continue;
+    ++kinds[txs[k].kind].second;
+    committed_ids += ids[k] + "\n";
+    if (sent[k] == Clock::time_point{}) continue;
     latencies.push_back(std::chrono::duration<double, std::milli>(found->second - sent[k]).count());
     last_commit = std::max(last_commit, found->second);
   }
+  if (!options.committed_ids_path.empty()) {
+    std::ofstream out(options.committed_ids_path, std::ios::trunc);
+    out << committed_ids;
+    if (!out.flush()) {
+      return Status(ErrorCode::kIoError, "cannot write " + options.committed_ids_path);
+    }
+  }
+  const size_t committed = size_t(std::count(committed_ids.begin(), committed_ids.end(), '\n'));
   const double window = std::max(Seconds(last_commit - started), 1e-9);
   const double committed_per_s = latencies.size() / window;
   Json rejected = Json::object();
   for (const auto& [code, count] : submitted.rejected) rejected[code] = count;
+  Json by_kind = Json::object();
+  for (const auto& [kind, counts] : kinds) {
+    by_kind[kind] = {{"offered", counts.first}, {"committed", counts.second}};
+  }
+  SampleResults(nodes, workload, txs, commits, chain_id, by_kind);
   return Json{{"node", options.node_url},
-              {"contract", "ubi"},
+              {"nodes", urls},
+              {"mix", options.mix},
+              {"contract", options.mix},
               {"rate", options.rate},
               {"duration_s", options.duration_s},
               {"accounts", options.accounts},
               {"submitted", total},
               {"accepted", submitted.accepted},
+              {"unacknowledged", submitted.unacknowledged},
               {"rejected", rejected},
-              {"committed", latencies.size()},
-              {"lost", submitted.accepted - std::min(submitted.accepted, latencies.size())},
+              {"resubmitted", resubmitted.accepted + resubmitted.rejected.size()},
+              {"failovers", nodes.failovers()},
+              {"committed", committed},
+              {"lost", submitted.accepted - std::min(submitted.accepted, committed)},
+              {"kinds", by_kind},
               {"committed_tx_per_s", committed_per_s},
               {"commit_window_s", window},
               {"latency_ms",

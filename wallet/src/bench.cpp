@@ -97,15 +97,9 @@ class CommitWatcher {
     std::lock_guard lock(mutex_);
     return commits_.size();
   }
-  // Of `ids`, the indexes not seen committed yet.
-  std::vector<size_t> NotCommitted(const std::vector<std::string>& ids,
-                                   const std::vector<size_t>& indexes) const {
-    std::vector<size_t> out;
+  bool Committed(const std::string& id) const {
     std::lock_guard lock(mutex_);
-    for (size_t i : indexes) {
-      if (!commits_.contains(ids[i])) out.push_back(i);
-    }
-    return out;
+    return commits_.contains(id);
   }
   std::string error() const {
     std::lock_guard lock(mutex_);
@@ -165,24 +159,34 @@ class CommitWatcher {
   std::string error_;                                           // guarded by mutex_
 };
 
-struct Submitted {
-  size_t accepted = 0;
-  size_t unacknowledged = 0;               // no node answered
-  std::map<std::string, size_t> rejected;  // by code
+// What the bench knows of each transaction it offers.
+struct Offer {
+  Clock::time_point accepted_at;  // its first acceptance; zero while none
+  Clock::time_point last_try;     // zero: never sent
+  bool answered = false;          // some node answered about it
+  bool committed = false;         // seen committed (noted as the bench looks)
+  bool retry = false;             // refused for now (a full pool, a gap): a client tries again
+  std::string code;               // the last refusal's code
 };
 
-// POST /v1/txs of the transactions at `indexes`, on the next node when one does not answer;
-// accepted ones get their send time in `sent` when it is given. An error when no node
-// answered.
+// Refusals a client retries later: the node had no room, or an earlier nonce of the sender
+// was not in yet.
+bool IsRetryable(std::string_view code) {
+  return code == "overloaded" || code == "nonce_gap" || code == "mempool_full" ||
+         code == "client_full" || code == "sender_full";
+}
+
+// POST /v1/txs of the transactions at `indexes`, on the next node when one does not answer,
+// noting each one's outcome in `offers`. An error when no node answered.
 Status SubmitBatch(NodePool& nodes, const std::vector<bench::LoadTx>& txs,
-                   std::span<const size_t> indexes, std::vector<Clock::time_point>* sent,
-                   Submitted& out) {
+                   std::span<const size_t> indexes, std::vector<Offer>& offers) {
   Json list = Json::array();
   for (size_t i : indexes) list.push_back(ToHex(ledger::Encode(txs[i].tx)));
   const Json body{{"txs", std::move(list)}};
+  const Clock::time_point at = Clock::now();
+  for (size_t i : indexes) offers[i].last_try = at;
   Status failed = Status::Ok();
   for (size_t attempt = 0; attempt < nodes.size(); ++attempt) {
-    const Clock::time_point at = Clock::now();
     Result<Json> answer = nodes.node().Post("/v1/txs", body);
     if (!answer.ok()) {
       failed = answer.status();
@@ -200,16 +204,18 @@ Status SubmitBatch(NodePool& nodes, const std::vector<bench::LoadTx>& txs,
                                                std::to_string(results.size()) + " results");
     }
     for (size_t i = 0; i < results.size(); ++i) {
+      Offer& offer = offers[indexes[i]];
+      offer.answered = true;
       if (results[i].value("accepted", false)) {
-        ++out.accepted;
-        if (sent != nullptr) (*sent)[indexes[i]] = at;
-      } else {
-        ++out.rejected[results[i].value("error", Json::object()).value("code", "unknown")];
+        if (offer.accepted_at == Clock::time_point{}) offer.accepted_at = Clock::now();
+        offer.retry = false;
+      } else if (offer.accepted_at == Clock::time_point{}) {
+        offer.code = results[i].value("error", Json::object()).value("code", "unknown");
+        offer.retry = IsRetryable(offer.code);
       }
     }
     return Status::Ok();
   }
-  out.unacknowledged += indexes.size();
   return failed;
 }
 
@@ -355,20 +361,21 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder, const 
     if (!stage.ok()) return stage.status();
     if (!stage->has_value()) break;
     const std::vector<bench::LoadTx>& txs = (*stage)->txs;
-    Submitted setup;
+    std::vector<Offer> setup(txs.size());
     for (size_t first = 0; first < txs.size(); first += options.max_batch) {
       std::vector<size_t> batch;
       for (size_t i = first; i < std::min(txs.size(), first + options.max_batch); ++i) {
         batch.push_back(i);
       }
-      if (Status s = SubmitBatch(nodes, txs, batch, nullptr, setup); !s.ok()) return s;
+      if (Status s = SubmitBatch(nodes, txs, batch, setup); !s.ok()) return s;
     }
-    if (setup.accepted != txs.size()) {
-      const std::string why =
-          setup.rejected.empty() ? "" : " (" + setup.rejected.begin()->first + ")";
-      return Status(ErrorCode::kInvalidArgument,
-                    "the node refused " + std::to_string(txs.size() - setup.accepted) +
-                        " setup transactions" + why + "; does the funding key hold enough ubi?");
+    const auto refused = std::find_if(setup.begin(), setup.end(), [](const Offer& offer) {
+      return offer.accepted_at == Clock::time_point{};
+    });
+    if (refused != setup.end()) {
+      return Status(ErrorCode::kInvalidArgument, "the node refused a setup transaction (" +
+                                                     refused->code +
+                                                     "); does the funding key hold enough ubi?");
     }
     if (Status s = WaitNonces(nodes, (*stage)->await, options.drain_timeout); !s.ok()) return s;
     // A setup transaction that committed but failed (a funder that is no registrar, a council
@@ -409,36 +416,51 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder, const 
   std::snprintf(offering, sizeof(offering), "offering %g tx/s for %g s", options.rate,
                 options.duration_s);
   progress(offering);
-  std::vector<Clock::time_point> sent(total);
-  Submitted submitted;
-  Submitted resubmitted;
-  std::vector<Clock::time_point> last_try(total);
+  std::vector<Offer> offers(total);
+  std::string last_submit_error;
+  size_t resubmissions = 0;
+  size_t pending_retries = 0;
   Clock::time_point next_resubmit = Clock::now() + 1s;
-  // A client that was told "accepted" by a node that then died resubmits what did not
-  // commit: otherwise one lost nonce would hold back every later transaction of its sender.
-  auto resubmit_stale = [&](size_t upto) {
+  // A client tries again what a node refused for now (a full pool, a nonce gap behind an
+  // earlier refusal) and what was accepted by a node that then died without it committing:
+  // otherwise one lost nonce would hold back every later transaction of its sender.
+  auto resubmit = [&](size_t upto) {
     if (options.resubmit_after.count() <= 0 || Clock::now() < next_resubmit) return;
-    next_resubmit = Clock::now() + 1s;
-    std::vector<size_t> stale;
-    const Clock::time_point before = Clock::now() - options.resubmit_after;
-    for (size_t k = 0; k < upto && stale.size() < options.max_batch * 4; ++k) {
-      if (sent[k] != Clock::time_point{} && sent[k] < before && last_try[k] < before) {
-        stale.push_back(k);
+    const Clock::time_point now = Clock::now();
+    next_resubmit = now + 1s;
+    const Clock::time_point stale = now - options.resubmit_after;
+    const size_t cap = std::max<size_t>(options.max_batch * 4, size_t(2 * options.rate));
+    std::vector<size_t> due;
+    pending_retries = 0;
+    for (size_t k = 0; k < upto && due.size() < cap; ++k) {
+      Offer& offer = offers[k];
+      if (offer.committed) continue;
+      const bool accepted = offer.accepted_at != Clock::time_point{};
+      if (accepted && offer.last_try < stale) {
+        offer.committed = watcher.Committed(ids[k]);
+        if (!offer.committed) due.push_back(k);
+      } else if (!accepted && (offer.retry || !offer.answered) && offer.last_try < now - 1s) {
+        due.push_back(k);
+        ++pending_retries;
       }
     }
-    stale = watcher.NotCommitted(ids, stale);
-    for (size_t first = 0; first < stale.size(); first += options.max_batch) {
-      std::span<const size_t> batch(stale.data() + first,
-                                    std::min(options.max_batch, stale.size() - first));
-      for (size_t k : batch) last_try[k] = Clock::now();
-      (void)SubmitBatch(nodes, txs, batch, nullptr, resubmitted);
+    for (size_t first = 0; first < due.size(); first += options.max_batch) {
+      std::span<const size_t> batch(due.data() + first,
+                                    std::min(options.max_batch, due.size() - first));
+      resubmissions += batch.size();
+      (void)SubmitBatch(nodes, txs, batch, offers);
     }
+  };
+  auto acknowledged = [&] {
+    return size_t(std::count_if(offers.begin(), offers.end(), [](const Offer& offer) {
+      return offer.accepted_at != Clock::time_point{};
+    }));
   };
   const Clock::time_point started = Clock::now();
   size_t next = 0;
   std::vector<size_t> batch;
   while (next < total) {
-    resubmit_stale(next);
+    resubmit(next);
     const size_t due = std::min(total, size_t(options.rate * Seconds(Clock::now() - started)));
     if (due <= next) {
       std::this_thread::sleep_for(5ms);
@@ -447,14 +469,17 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder, const 
     const size_t last = std::min(due, next + options.max_batch);
     batch.clear();
     for (size_t k = next; k < last; ++k) batch.push_back(k);
-    // A batch no node answered stays unacknowledged; the load goes on, as a client's would.
-    (void)SubmitBatch(nodes, txs, batch, &sent, submitted);
+    // A batch no node answered is tried again later; the load goes on, as a client's would.
+    if (Status s = SubmitBatch(nodes, txs, batch, offers); !s.ok()) {
+      last_submit_error = nodes.url() + ": " + s.message();
+    }
     next = last;
   }
   const Clock::time_point offered = Clock::now();
   const Clock::time_point drain_deadline = offered + options.drain_timeout;
-  while (watcher.Count() < submitted.accepted && Clock::now() < drain_deadline) {
-    resubmit_stale(total);
+  while ((watcher.Count() < acknowledged() || pending_retries > 0) &&
+         Clock::now() < drain_deadline) {
+    resubmit(total);
     std::this_thread::sleep_for(50ms);
   }
   watcher.Stop();
@@ -470,8 +495,9 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder, const 
     if (found == commits.end()) continue;
     ++kinds[txs[k].kind].second;
     committed_ids += ids[k] + "\n";
-    if (sent[k] == Clock::time_point{}) continue;
-    latencies.push_back(std::chrono::duration<double, std::milli>(found->second - sent[k]).count());
+    if (offers[k].accepted_at == Clock::time_point{}) continue;
+    latencies.push_back(
+        std::chrono::duration<double, std::milli>(found->second - offers[k].accepted_at).count());
     last_commit = std::max(last_commit, found->second);
   }
   if (!options.committed_ids_path.empty()) {
@@ -484,39 +510,54 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder, const 
   const size_t committed = size_t(std::count(committed_ids.begin(), committed_ids.end(), '\n'));
   const double window = std::max(Seconds(last_commit - started), 1e-9);
   const double committed_per_s = latencies.size() / window;
+  // The outcome of each transaction never accepted: refused (by its last code) or never
+  // answered about.
+  std::map<std::string, size_t> refused;
+  size_t unanswered = 0;
+  for (const Offer& offer : offers) {
+    if (offer.accepted_at != Clock::time_point{}) continue;
+    if (offer.answered) {
+      ++refused[offer.code];
+    } else {
+      ++unanswered;
+    }
+  }
   Json rejected = Json::object();
-  for (const auto& [code, count] : submitted.rejected) rejected[code] = count;
+  for (const auto& [code, count] : refused) rejected[code] = count;
+  const size_t accepted = acknowledged();
   Json by_kind = Json::object();
   for (const auto& [kind, counts] : kinds) {
     by_kind[kind] = {{"offered", counts.first}, {"committed", counts.second}};
   }
   SampleResults(nodes, workload, txs, commits, chain_id, by_kind);
-  return Json{{"node", options.node_url},
-              {"nodes", urls},
-              {"mix", options.mix},
-              {"contract", options.mix},
-              {"rate", options.rate},
-              {"duration_s", options.duration_s},
-              {"accounts", options.accounts},
-              {"submitted", total},
-              {"accepted", submitted.accepted},
-              {"unacknowledged", submitted.unacknowledged},
-              {"rejected", rejected},
-              {"resubmitted", resubmitted.accepted + resubmitted.rejected.size()},
-              {"failovers", nodes.failovers()},
-              {"committed", committed},
-              {"lost", submitted.accepted - std::min(submitted.accepted, committed)},
-              {"kinds", by_kind},
-              {"committed_tx_per_s", committed_per_s},
-              {"commit_window_s", window},
-              {"latency_ms",
-               {{"p50", Percentile(latencies, 0.50)},
-                {"p90", Percentile(latencies, 0.90)},
-                {"p99", Percentile(latencies, 0.99)},
-                {"max", Percentile(latencies, 1.0)}}},
-              {"raw_verify_per_s", raw_verify},
-              {"committed_vs_raw_verify", raw_verify > 0 ? committed_per_s / raw_verify : 0},
-              {"watcher_error", watcher.error().empty() ? Json(nullptr) : Json(watcher.error())}};
+  return Json{
+      {"node", options.node_url},
+      {"nodes", urls},
+      {"mix", options.mix},
+      {"contract", options.mix},
+      {"rate", options.rate},
+      {"duration_s", options.duration_s},
+      {"accounts", options.accounts},
+      {"submitted", total},
+      {"accepted", accepted},
+      {"unacknowledged", unanswered},
+      {"rejected", rejected},
+      {"resubmitted", resubmissions},
+      {"failovers", nodes.failovers()},
+      {"committed", committed},
+      {"lost", accepted - std::min(accepted, committed)},
+      {"kinds", by_kind},
+      {"committed_tx_per_s", committed_per_s},
+      {"commit_window_s", window},
+      {"latency_ms",
+       {{"p50", Percentile(latencies, 0.50)},
+        {"p90", Percentile(latencies, 0.90)},
+        {"p99", Percentile(latencies, 0.99)},
+        {"max", Percentile(latencies, 1.0)}}},
+      {"raw_verify_per_s", raw_verify},
+      {"committed_vs_raw_verify", raw_verify > 0 ? committed_per_s / raw_verify : 0},
+      {"watcher_error", watcher.error().empty() ? Json(nullptr) : Json(watcher.error())},
+      {"submit_error", last_submit_error.empty() ? Json(nullptr) : Json(last_submit_error)}};
 }
 
 }  // namespace city::wallet

@@ -1,10 +1,11 @@
 // The load generator behind `cityctl bench`: pre-signs a load among fresh accounts (enrolled
 // and funded first from a registrar that holds tokens): UBI transfers, or every contract at
 // once (bench_workload.h). It submits them to one node in batches at a steady rate, moving to
-// the next node given when one stops answering and resubmitting what was accepted but did not
-// commit, watches blocks commit, and reports what was submitted, accepted and committed,
-// committed tx/s and commit latency percentiles, beside raw Ed25519 verifications/s measured
-// in the same run (the baseline docs/benchmarks.md compares against).
+// the next node given when one stops answering. Like a careful client it tries again what was
+// refused for now (a full pool, a nonce gap) and what was accepted but did not commit (a node
+// that died with it). It watches blocks commit, and reports what was submitted, accepted and
+// committed, committed tx/s and commit latency percentiles, beside raw Ed25519 verifications/s
+// measured in the same run (the baseline docs/benchmarks.md compares against).
 #pragma once
 
 #include <chrono>
@@ -30,7 +31,8 @@ struct BenchOptions {
   size_t max_batch = 500;                // transactions per POST /v1/txs
   std::chrono::milliseconds drain_timeout{30'000};  // for the accepted ones to commit
   std::chrono::milliseconds request_timeout{10'000};
-  // Accepted transactions not seen committed this long after are offered again (0: never).
+  // Accepted transactions not seen committed this long after are offered again, and ones
+  // refused for now a second after (0: neither).
   std::chrono::milliseconds resubmit_after{5'000};
 };
 

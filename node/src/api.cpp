@@ -417,13 +417,18 @@ HttpResponse GetHeaders(const Ctx& ctx, const HttpRequest& request) {
   return HttpResponse::Json(out);
 }
 
+// How far above its tip a node lets a long-poll start.
+constexpr uint64_t kMaxLongPollAhead = 10'000;
+
 // A long-poll over heights: once the tip passes ?after= (default: the tip), or ?wait_ms=
 // passes, answers with `page(after)`.
 void LongPollAfter(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond,
                    std::function<HttpResponse(uint64_t after)> page) {
   const uint64_t tip = ctx->chain->tip().height;
-  // Above the tip would wait for nothing it can name (and overflow the pages' ranges).
-  auto after = QueryU64(request, "after", tip, tip);
+  // A little above the tip is a client that moved from a node further ahead (the one it
+  // followed went down): it waits for this one to catch up. Far above would wait for nothing
+  // this node can name (and overflow the pages' ranges).
+  auto after = QueryU64(request, "after", tip, tip + kMaxLongPollAhead);
   if (auto* error = std::get_if<HttpResponse>(&after)) return respond(std::move(*error));
   auto wait = QueryU64(request, "wait_ms", 25'000, kMaxLongPollMs);
   if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
@@ -462,7 +467,9 @@ void SubscribeEvents(const Ctx& ctx, const Reader& reader, const HttpRequest& re
   }
   LongPollAfter(ctx, request, std::move(respond), [ctx, contract](uint64_t from) {
     const uint64_t tip = ctx->chain->tip().height;
-    uint64_t last = std::min(tip, from + 100);
+    // Never below `from`: a client waiting here for a node behind the one it followed must
+    // not be sent back over events it has.
+    uint64_t last = std::max(from, std::min(tip, from + 100));
     Json events = Json::array();
     size_t bytes = 0;  // of event data so far: a page ends after the block that passes the cap
     for (uint64_t h = from + 1; h <= last; ++h) {

@@ -331,6 +331,21 @@ TEST_F(NodeApiTest, LongPollsAnswerOnTheNextBlockAndErrorsHaveOneShape) {
   // Where the next page starts: after the last block sent.
   EXPECT_EQ(next["next_after"], next["blocks"].back()["height"]) << next.dump();
 
+  // A client that moved here from a node further ahead waits for this one, and gets an
+  // empty page if it does not catch up within the wait; far ahead is refused.
+  const uint64_t now = Height();
+  const Json ahead =
+      Get("/v1/subscribe/blocks?after=" + std::to_string(now + 500) + "&wait_ms=200");
+  EXPECT_TRUE(ahead["blocks"].empty()) << ahead.dump();
+  EXPECT_EQ(ahead["next_after"], now + 500);
+  EXPECT_EQ(Get("/v1/subscribe/blocks?after=" + std::to_string(now + 20'000), 400)["error"]["code"],
+            "invalid_argument");
+  const Json events_ahead =
+      GetAs(Key("auditor"), "/v1/subscribe/events?contract=ubi&after=" + std::to_string(now + 500) +
+                                "&wait_ms=200");
+  EXPECT_TRUE(events_ahead["events"].empty()) << events_ahead.dump();
+  EXPECT_EQ(events_ahead["next_after"], now + 500) << "a waiting client is never sent back";
+
   EXPECT_EQ(Get("/v1/blocks/999999999", 404)["error"]["code"], "not_found");
   EXPECT_EQ(Get("/v1/blocks/abc", 400)["error"]["code"], "invalid_argument");
   EXPECT_EQ(Get("/v1/tx/1234", 400)["error"]["code"], "invalid_argument");

@@ -70,7 +70,9 @@ class Node:
         self.netns = netns
         self.process = None
         self.log = None
-        self.peak_rss_kb = 0
+        self.peak_rss_kb = 0   # all resident pages
+        self.peak_anon_kb = 0  # the process's own memory, without mapped files
+        self.rss_mb = []  # (seconds since the cluster started, anonymous MB, RSS MB) every 10 s
         self.starts = 0
         self.tmpfs = None  # a mount point when the home lives on a small tmpfs
 
@@ -126,6 +128,7 @@ class Cluster:
             self._make_namespaces()
         self._rewrite_configs()
         self._start_shims()
+        self.created = time.monotonic()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
 
@@ -257,11 +260,20 @@ class Cluster:
                     height = status.get("height", 0)
                     self.highest_height = max(self.highest_height, height)
                     self.served.setdefault(height, set()).add(status.get("block_hash"))
+                # RSS counts the pages of LevelDB's memory-mapped tables too, which grow with
+                # the ledger and which the kernel reclaims at will; the bound is on the rest.
                 try:
+                    fields = {}
                     for line in open(f"/proc/{node.process.pid}/status"):
-                        if line.startswith("VmRSS:"):
-                            node.peak_rss_kb = max(node.peak_rss_kb, int(line.split()[1]))
-                except OSError:
+                        if line.startswith(("VmRSS:", "RssAnon:")):
+                            fields[line.split(":")[0]] = int(line.split()[1])
+                    node.peak_rss_kb = max(node.peak_rss_kb, fields.get("VmRSS", 0))
+                    node.peak_anon_kb = max(node.peak_anon_kb, fields.get("RssAnon", 0))
+                    second = int(time.monotonic() - self.created)
+                    if not node.rss_mb or second - node.rss_mb[-1][0] >= 10:
+                        node.rss_mb.append((second, round(fields.get("RssAnon", 0) / 1024),
+                                            round(fields.get("VmRSS", 0) / 1024)))
+                except (OSError, ValueError, IndexError):
                     pass
 
     # ---- the client view ----------------------------------------------------------------

@@ -169,38 +169,39 @@ def flapping_link(run):
     run.fault_over()
 
 
+def degrade_one_validator(run, what, apply, undo):
+    """Applies a lasting fault to the last validator for the run, lifting it 10 s before the
+    end so the recovery is measured."""
+    i = run.cluster.n - 1
+    how = apply(i)
+    run.note(f"node{i} {what}" + (f" ({how})" if how else ""))
+    run.sleep(run.remaining() - 10)
+    undo(i)
+    run.fault_over()
+
+
 def slow_validator(run):
     """One validator 200 ms away (100 ms each way, 20 ms jitter) for the whole run."""
     c = run.cluster
-    i = c.n - 1
-    c.set_links([(i, j) for j in range(c.n) if j != i], {"delay_ms": 100, "jitter_ms": 20})
-    run.note(f"node{i} 200 ms away")
-    run.sleep(run.remaining() - 10)
-    c.reset_links()
-    run.fault_over()
+    links = lambda i: [(i, j) for j in range(c.n) if j != i]  # noqa: E731
+    degrade_one_validator(run, "200 ms away",
+                          lambda i: c.set_links(links(i), {"delay_ms": 100, "jitter_ms": 20}),
+                          lambda i: c.reset_links())
 
 
 def lossy_validator(run):
     """One validator loses 5 % of its packets, both ways."""
     c = run.cluster
-    i = c.n - 1
-    how = c.packet_loss(i, 0.05)
-    run.note(f"node{i} loses 5 % ({how})")
-    run.sleep(run.remaining() - 10)
-    c.packet_loss(i, 0)
-    run.fault_over()
+    degrade_one_validator(run, "loses 5 % of its packets", lambda i: c.packet_loss(i, 0.05),
+                          lambda i: c.packet_loss(i, 0))
 
 
 def narrow_link(run):
     """One validator on a 2 Mbit/s link each way (tc tbf): it falls behind on blocks and must
     not hold the others back."""
     c = run.cluster
-    i = c.n - 1
-    how = c.bandwidth(i, 2000)
-    run.note(f"node{i} on 2 Mbit/s ({how})")
-    run.sleep(run.remaining() - 10)
-    c.bandwidth(i, 0)
-    run.fault_over()
+    degrade_one_validator(run, "on 2 Mbit/s", lambda i: c.bandwidth(i, 2000),
+                          lambda i: c.bandwidth(i, 0))
 
 
 def garbled_link(run):
@@ -336,8 +337,8 @@ SCENARIOS = {
                      {}),
     "paused-leader": (paused_leader, "SIGSTOP the leader for 10 s, then SIGCONT", {}),
     "clock-skew": (clock_skew, "one validator's clock +5 s, then -5 s", {}),
-    "full-disk": (full_disk, "one validator's disk (a 64 MiB tmpfs) fills up, then is freed",
-                  {"tmpfs_mb": 64}),
+    "full-disk": (full_disk, "one validator's disk (a 256 MiB tmpfs) fills up, then is freed",
+                  {"tmpfs_mb": 256}),
     "wiped-resync": (wiped_resync, "a validator's data/ wiped under load; it resyncs", {}),
     "all-killed": (all_killed, "every validator kill -9 at once, then restarted", {}),
     "overload": (overload, "3x the saturation rate, sustained", {"overload": 3.0}),

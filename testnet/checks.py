@@ -65,7 +65,8 @@ def agreement(cluster, honest):
 def served_blocks_kept(cluster, honest):
     """Nothing committed is ever lost: every tip an honest node reported during the run (its
     height and block hash, sampled each second) is still the block at that height now."""
-    api = Api(cluster.nodes[honest[0]].api)
+    best = max(honest, key=lambda i: cluster.height(i) or -1)
+    api = Api(cluster.nodes[best].api)
     served = dict(cluster.served)
     for height, hashes in sorted(served.items()):
         if height == 0:
@@ -74,7 +75,8 @@ def served_blocks_kept(cluster, honest):
             return False, f"honest nodes reported different blocks at height {height}: {hashes}"
         block = api.get(f"/v1/blocks/{height}")
         if block is None:
-            return False, f"node{honest[0]} no longer serves block {height}, reported before"
+            return False, f"node{best}, the furthest ahead, does not serve block {height}, " \
+                          "which a node reported as its tip"
         now = block["block"]["header"]["hash"]
         if now not in hashes:
             return False, f"block {height} was {next(iter(hashes))} when reported, now {now}"

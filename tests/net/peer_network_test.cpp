@@ -410,7 +410,10 @@ TEST(PeerNetwork, ATamperedFrameEndsTheLinkAndIsNeverDelivered) {
 
   // a redials through the relay (faithful from now on) and messages flow again.
   ASSERT_TRUE(WaitUntil([&] { return a->ConnectedTo(b_key) && b->ConnectedTo(a_key); }));
-  EXPECT_GE(relay.connections(), 2u);
+  // Both may still report the old link for a moment after it ended (under ASan, once): the
+  // redial through the relay is waited for, not assumed.
+  EXPECT_TRUE(WaitUntil([&] { return relay.connections() >= 2u; }))
+      << "a never redialled through the relay";
   const Bytes after = Text("after the tampering");
   ASSERT_TRUE(WaitUntil([&] {
     if (Contains(b->MessagesFrom(a_key), after)) return true;

@@ -195,6 +195,31 @@ TEST_F(CliProcessErrors, MissingKeyNamesItAndTheStore) {
   }
 }
 
+// The load generator's flags: a bad value is a usage error, a load it cannot run is said
+// before any node is asked (nothing listens on the URL given).
+TEST_F(CliProcessErrors, BenchRefusesWhatItCannotRunBeforeTheNodeIsAsked) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"bench", "--load", "everything"},
+                                             {"bench", "--drain", "-1"},
+                                             {"bench", "--drain", "1e300"},
+                                             {"bench", "--rate", "0"},
+                                             {"bench", "--accounts", "1"},
+                                             {"bench", "--batch", "5000"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const CliRun run = cli_.Run(args);
+    EXPECT_EQ(run.exit_code, kUsage) << Describe(run);
+  }
+  const RefusingPort nobody_listens;
+  const CliRun no_council =
+      cli_.Run({"--node", nobody_listens.url(), "bench", "--load", "all", "--from", "alice"});
+  ExpectError(no_council, {"needs a council key (--council)"});
+  EXPECT_EQ(no_council.exit_code, kFailed);
+  const CliRun too_few = cli_.Run({"--node", nobody_listens.url(), "bench", "--load", "all",
+                                   "--from", "alice", "--council", "alice", "--accounts", "4"});
+  ExpectError(too_few, {"--accounts >= 8"});
+  EXPECT_EQ(too_few.exit_code, kFailed);
+}
+
 TEST_F(CliProcessErrors, UnreachableNodeNamesItsUrl) {
   const RefusingPort nobody_listens;
   const CliRun run = cli_.Run({"--node", nobody_listens.url(), "query", "status"});

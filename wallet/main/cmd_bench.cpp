@@ -49,7 +49,7 @@ void AddBenchCommand(CLI::App& app, Cli& cli) {
   bench
       ->add_option("--drain", *drain_s,
                    "After offering, seconds to wait for the accepted ones to commit")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0.0, 86'400.0))
       ->capture_default_str();
   bench
       ->add_option("--from", *funder,

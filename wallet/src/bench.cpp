@@ -251,14 +251,15 @@ Status WaitNonces(NodePool& nodes, const std::vector<bench::AwaitNonce>& await,
 // consent expired): up to 20 of each kind are read back as their sender, and the report
 // says how many of those failed and why the first one did.
 void SampleResults(NodePool& nodes, const bench::Workload& workload,
-                   const std::vector<bench::LoadTx>& txs,
+                   const std::vector<bench::LoadTx>& txs, const std::vector<std::string>& ids,
                    const std::unordered_map<std::string, Clock::time_point>& commits,
                    const std::string& chain_id, Json& by_kind) {
   constexpr size_t kSamples = 20;
   std::map<std::string, size_t> sampled;
   std::map<std::string, size_t> failed;
-  for (const bench::LoadTx& load : txs) {
-    const std::string id = load.tx.Id().ToHex();
+  for (size_t k = 0; k < txs.size(); ++k) {
+    const bench::LoadTx& load = txs[k];
+    const std::string& id = ids[k];
     if (sampled[load.kind] >= kSamples || !commits.contains(id)) continue;
     std::shared_ptr<const KeyPair> reader = workload.KeyOf(load.tx.sender);
     if (!reader) continue;
@@ -313,6 +314,9 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder, const 
   }
   Result<bench::Mix> mix = bench::ParseMix(options.mix);
   if (!mix.ok()) return mix.status();
+  if (Status s = bench::CheckWorkload(*mix, council != nullptr, options.accounts); !s.ok()) {
+    return s;
+  }
   const size_t total = size_t(std::ceil(options.rate * options.duration_s));
   std::vector<std::string> urls{options.node_url};
   urls.insert(urls.end(), options.other_nodes.begin(), options.other_nodes.end());
@@ -529,7 +533,7 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder, const 
   for (const auto& [kind, counts] : kinds) {
     by_kind[kind] = {{"offered", counts.first}, {"committed", counts.second}};
   }
-  SampleResults(nodes, workload, txs, commits, chain_id, by_kind);
+  SampleResults(nodes, workload, txs, ids, commits, chain_id, by_kind);
   return Json{
       {"node", options.node_url},
       {"nodes", urls},

@@ -396,21 +396,27 @@ Result<Mix> ParseMix(std::string_view name) {
                 "unknown load '" + std::string(name) + "': ubi or all");
 }
 
-Result<std::unique_ptr<Workload>> MakeWorkload(Mix mix, const WorkloadKeys& keys,
-                                               const std::string& chain_id, size_t accounts,
-                                               uint64_t funder_nonce, uint64_t council_nonce,
-                                               uint64_t tokens_per_account, uint64_t tip,
-                                               uint64_t expiry) {
-  if (mix == Mix::kUbi) {
-    return std::unique_ptr<Workload>(std::make_unique<UbiWorkload>(
-        keys, chain_id, accounts, funder_nonce, tokens_per_account, tip, expiry));
-  }
-  if (!keys.council) {
+Status CheckWorkload(Mix mix, bool has_council, size_t accounts) {
+  if (mix == Mix::kUbi) return Status::Ok();
+  if (!has_council) {
     return Status(ErrorCode::kInvalidArgument, "the 'all' load needs a council key (--council)");
   }
   if (accounts < 8) {
     return Status(ErrorCode::kInvalidArgument,
                   "the 'all' load needs --accounts >= 8 (every role at least once)");
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Workload>> MakeWorkload(Mix mix, const WorkloadKeys& keys,
+                                               const std::string& chain_id, size_t accounts,
+                                               uint64_t funder_nonce, uint64_t council_nonce,
+                                               uint64_t tokens_per_account, uint64_t tip,
+                                               uint64_t expiry) {
+  if (Status s = CheckWorkload(mix, keys.council.has_value(), accounts); !s.ok()) return s;
+  if (mix == Mix::kUbi) {
+    return std::unique_ptr<Workload>(std::make_unique<UbiWorkload>(
+        keys, chain_id, accounts, funder_nonce, tokens_per_account, tip, expiry));
   }
   return std::unique_ptr<Workload>(std::make_unique<CityWorkload>(
       keys, chain_id, accounts, funder_nonce, council_nonce, tokens_per_account, tip, expiry));

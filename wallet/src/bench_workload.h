@@ -60,7 +60,11 @@ struct WorkloadKeys {
   std::optional<KeyPair> council;  // a council member: needed by Mix::kAll
 };
 
-// kInvalidArgument when the mix needs what it was not given (the council key, 8 accounts).
+// kInvalidArgument when the mix needs what it was not given (the council key, 8 accounts):
+// checked before any node is asked, and again by MakeWorkload.
+Status CheckWorkload(Mix mix, bool has_council, size_t accounts);
+
+// kInvalidArgument as CheckWorkload says.
 Result<std::unique_ptr<Workload>> MakeWorkload(Mix mix, const WorkloadKeys& keys,
                                                const std::string& chain_id, size_t accounts,
                                                uint64_t funder_nonce, uint64_t council_nonce,

@@ -16,9 +16,28 @@ BlockSync::BlockSync(SyncConfig config, std::optional<size_t> me, SignatureVerif
                      SyncHost& host)
     : config_(std::move(config)),
       me_(me),
-      context_{config_.chain_id, config_.epoch, config_.validators, config_.genesis_hash,
-               &verifier},
+      context_{config_.chain_id,     config_.epoch, config_.validators,
+               config_.genesis_hash, &verifier,     config_.root_height},
       host_(host) {}
+
+ledger::Epoch BlockSync::CurrentEpoch() const {
+  return ledger::Epoch{config_.epoch, config_.validators, config_.genesis_hash,
+                       config_.root_height};
+}
+
+void BlockSync::SetEpoch(const ledger::Epoch& epoch, std::optional<size_t> me) {
+  const bool same_set = epoch.validators.members() == config_.validators.members();
+  config_.epoch = epoch.number;
+  config_.validators = epoch.validators;
+  config_.genesis_hash = epoch.root_hash;
+  config_.root_height = epoch.root_height;
+  context_ = epoch.Context(config_.chain_id, context_.verifier);
+  me_ = me;
+  if (!same_set) {
+    claims_.clear();  // indices name other validators now
+    asked_.reset();
+  }
+}
 
 void BlockSync::Start(TimeMs now) { Leave(now); }
 
@@ -132,8 +151,11 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
     return actions;
   }
   // Checks that need no certificates first: heights, hash links, epoch, the chain rules,
-  // proposers' signatures.
+  // proposers' signatures. Each block belongs to the epoch its parent leads to: the next one
+  // after a block naming the next set (ledger::Epoch::After).
   const std::vector<CertifiedBlock>& blocks = reply.blocks;
+  std::vector<ledger::Epoch> epochs;  // epochs[i]: the epoch of blocks[i]
+  ledger::Epoch epoch = CurrentEpoch();
   Hash256 parent = tip.hash;
   size_t usable = 0;
   for (const CertifiedBlock& cb : blocks) {
@@ -144,14 +166,15 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
       if (usable > 0 || h.height == tip.height + 1) fault(at + "does not extend the one before");
       break;
     }
-    if (h.epoch != config_.epoch) {
-      fault(at + "of epoch " + std::to_string(h.epoch));
+    if (h.epoch != epoch.number) {
+      fault(at + "of epoch " + std::to_string(h.epoch) + ", expected " +
+            std::to_string(epoch.number));
       break;
     }
     // The same chain rules the consensus core applies to proposals: a certificate alone
     // does not make a header one the protocol could have produced.
     if (std::optional<ledger::HeaderRuleBroken> broken =
-            ledger::CheckHeaderRules(h, config_.validators)) {
+            ledger::CheckHeaderRules(h, epoch.validators)) {
       fault(at + broken->reason);
       break;
     }
@@ -160,20 +183,27 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
       break;
     }
     parent = cb.block.Hash();
+    epochs.push_back(epoch);
+    epoch = epoch.After(h, parent);
     ++usable;
   }
+  auto context_of = [&](size_t i) {
+    return epochs[i].Context(config_.chain_id, context_.verifier);
+  };
   // The two-chain commit proof: block j is committed when its child j+1 is certified in the
-  // next round; then every ancestor of j is committed too.
+  // next round of the same epoch; then every ancestor of j is committed too, across epochs:
+  // the next epoch's validators only ever build on the last block their epoch committed.
   size_t committable = 0;  // blocks [0, committable) are proven committed
   for (size_t j = usable; j-- > 1;) {
     const ledger::Block& child = blocks[j].block;
     const ledger::Block& block = blocks[j - 1].block;
-    if (!ledger::CertifyingCommitsParent(child.header) ||
+    if (epochs[j].number != epochs[j - 1].number ||
+        !ledger::CertifyingCommitsParent(child.header) ||
         child.header.justify.data.round != block.header.round) {
       continue;
     }
     const ledger::QuorumCert& child_qc = blocks[j].certificate;
-    if (child_qc.data.block_hash != child.Hash() || !child_qc.Verify(context_).ok()) {
+    if (child_qc.data.block_hash != child.Hash() || !child_qc.Verify(context_of(j)).ok()) {
       fault("block " + std::to_string(child.header.height) + ": its certificate does not verify");
       continue;
     }
@@ -181,15 +211,22 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
     break;
   }
   // Each committed block keeps the certificate its child carries: it certifies the block, and
-  // it is what every node stores, whoever served the block.
+  // it is what every node stores, whoever served the block. The last block of an epoch keeps
+  // its own, by its epoch's validators: its child carries the next epoch's root certificate.
+  std::vector<const ledger::QuorumCert*> certified_by;
   for (size_t i = 0; i < committable; ++i) {
-    const ledger::QuorumCert& qc = blocks[i + 1].block.header.justify;
-    if (!qc.Verify(context_).ok()) {
-      fault("block " + std::to_string(blocks[i + 1].block.header.height) +
-            ": its justify does not verify");
+    const bool last_of_epoch = epochs[i + 1].number != epochs[i].number;
+    const ledger::QuorumCert& qc =
+        last_of_epoch ? blocks[i].certificate : blocks[i + 1].block.header.justify;
+    const bool certifies = qc.data.block_hash == blocks[i].block.Hash();
+    if (!certifies || !qc.Verify(context_of(i)).ok() ||
+        (last_of_epoch && !blocks[i + 1].block.header.justify.Verify(context_of(i + 1)).ok())) {
+      fault("block " + std::to_string(blocks[i].block.header.height) +
+            ": its certificate does not verify");
       committable = i;
       break;
     }
+    certified_by.push_back(&qc);
   }
   if (committable == 0) {
     if (actions.faulty_peer) return actions;  // the next tick asks the next peer
@@ -207,7 +244,7 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
     return actions;
   }
   for (size_t i = 0; i < committable; ++i) {
-    actions.commits.push_back({blocks[i].block, blocks[i + 1].block.header.justify});
+    actions.commits.push_back({blocks[i].block, *certified_by[i]});
   }
   const uint64_t height = tip.height + committable;
   actions.note = "committed up to height " + std::to_string(height) + " (v" + std::to_string(peer) +

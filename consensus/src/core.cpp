@@ -101,7 +101,7 @@ struct Core::State {
         rules(config.rules != nullptr ? *config.rules : ProtocolRules::Standard()),
         my_index(config.validators.IndexOf(key.public_key())),
         certs(ledger::CertContext{config.chain_id, config.epoch, config.validators,
-                                  config.genesis_hash, &verifier}),
+                                  config.genesis_hash, &verifier, config.root_height}),
         safety(config, key, my_index, host, rules, std::move(safety_in)),
         pacemaker(config),
         votes(config, certs),
@@ -222,8 +222,10 @@ struct Core::State {
     header.timestamp_ms = now;
     header.justify = justify;
     header.timeout_cert = std::move(tc);
-    block.transactions = host.TakePayload(config.max_block_transactions);
+    const bool after_epoch_end = AfterEpochEnd(header.parent_hash);
+    if (!after_epoch_end) block.transactions = host.TakePayload(config.max_block_transactions);
     host.CompleteHeader(header);
+    if (after_epoch_end) header.next_validators.clear();
     block.Sign(key);
     actions.messages.push_back({Outgoing::kBroadcast, Proposal{block}});
     // Our own proposal is handled like any other, once this step is done (Drain).
@@ -249,8 +251,24 @@ struct Core::State {
     }
   }
 
+  // Whether `hash` is, or descends from, an uncommitted block naming the next validator set:
+  // the epoch's last block. What extends it only serves to commit it.
+  bool AfterEpochEnd(const Hash256& hash) const {
+    for (const Block* block = tree.Find(hash); block != nullptr;
+         block = tree.Find(block->header.parent_hash)) {
+      if (!block->header.next_validators.empty()) return true;
+    }
+    return false;
+  }
+
   void MaybeVote(const Block& block, const Hash256& hash, Actions& actions) {
     if (!safety.MayVote(block.header)) return;
+    if (AfterEpochEnd(block.header.parent_hash) &&
+        (!block.transactions.empty() || !block.header.next_validators.empty())) {
+      Refuse(actions, Verdict::kUnsafe,
+             "a block after the epoch's last one carries transactions or a validator set");
+      return;
+    }
     if (Status payload = rules.CheckPayload(host, block); !payload.ok()) {
       Refuse(actions, Verdict::kBadPayload, payload.ToString());
       return;
@@ -348,7 +366,7 @@ struct Core::State {
   // ---- committing ----
 
   void TryCommit(TimeMs now, const QuorumCert& qc, size_t from, Actions& actions) {
-    if (qc.data.height <= tree.committed().height) return;
+    if (epoch_ended || qc.data.height <= tree.committed().height) return;
     const Block* certified = tree.Find(qc.data.block_hash);
     if (certified == nullptr) {
       tree.AwaitCommit(qc);
@@ -375,7 +393,21 @@ struct Core::State {
       Refuse(actions, Verdict::kUnsafe, "certified chain conflicts with the committed chain");
       return;
     }
-    std::vector<CommittedBlock> out = tree.Commit(path, target_qc);
+    // The epoch's last block is as far as this epoch commits: the path is cut there, and that
+    // block keeps the certificate its child in the path carries.
+    BlockTree::Path through = path;
+    QuorumCert through_qc = target_qc;
+    auto& chain = through.newest_first;
+    for (size_t i = chain.size(); i-- > 0;) {
+      if (chain[i]->header.next_validators.empty()) continue;
+      if (i > 0) {
+        through_qc = chain[i - 1]->header.justify;
+        chain.erase(chain.begin(), chain.begin() + static_cast<ptrdiff_t>(i));
+      }
+      epoch_ended = true;
+      break;
+    }
+    std::vector<CommittedBlock> out = tree.Commit(through, through_qc);
     // A commit shows the network is back, but one commit between failures is not health:
     // the backoff comes down one step per commit instead of all at once.
     pacemaker.OnCommit();
@@ -545,6 +577,7 @@ struct Core::State {
   std::deque<Message> self_inbox;      // our own proposal and votes, handled by Drain
   size_t proposals_this_call = 0;
   std::optional<TimeMs> recovery_asked_at;
+  bool epoch_ended = false;
 };
 
 Core::Core(Config config, const KeyPair& key, Host& host, SignatureVerifier& verifier,
@@ -560,6 +593,7 @@ Core::~Core() = default;
 Actions Core::Start(TimeMs now) {
   Actions actions;
   State& s = *s_;
+  if (s.epoch_ended) return actions;
   s.proposals_this_call = 0;
   s.pacemaker.EnterRound(now, /*ended_in_qc=*/false);
   s.AskForRounds(now, actions);
@@ -571,6 +605,7 @@ Actions Core::Start(TimeMs now) {
 Actions Core::OnMessage(TimeMs now, size_t from, const Message& message) {
   Actions actions;
   State& s = *s_;
+  if (s.epoch_ended) return actions;
   s.proposals_this_call = 0;
   std::visit(
       [&](const auto& m) {
@@ -601,6 +636,7 @@ Actions Core::OnMessage(TimeMs now, size_t from, const Message& message) {
 Actions Core::OnTick(TimeMs now) {
   Actions actions;
   State& s = *s_;
+  if (s.epoch_ended) return actions;
   s.proposals_this_call = 0;
   s.AskForRounds(now, actions);
   s.OnTimer(now, actions);
@@ -618,6 +654,7 @@ uint64_t Core::round() const { return s_->state().round; }
 uint64_t Core::term() const { return s_->state().term; }
 std::optional<size_t> Core::my_index() const { return s_->my_index; }
 size_t Core::LeaderOf(uint64_t term) const { return s_->Leader(term); }
+bool Core::epoch_ended() const { return s_->epoch_ended; }
 
 bool Core::proposal_waiting() const { return s_->pacemaker.propose_at().has_value(); }
 size_t Core::held_blocks() const { return s_->tree.size(); }

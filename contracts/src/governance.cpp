@@ -5,6 +5,7 @@
 #include <set>
 
 #include "city/contracts/executor.h"
+#include "city/ledger/chain_rules.h"
 
 namespace city::contracts {
 
@@ -46,6 +47,10 @@ std::string RoleStateKey(std::string_view role, const PublicKey& account) {
 std::string RoleCountKey(std::string_view role) { return "role_count/" + std::string(role); }
 std::string ProposalKey(uint64_t id) { return "proposal/" + U64Key(id); }
 std::string ValidatorsKey(uint64_t epoch) { return "validators/" + U64Key(epoch); }
+constexpr std::string_view kLatestEpochKey = "latest_epoch";
+uint64_t LatestEpoch(Call& call) {
+  return ReadU64Value(call.Get(std::string(kLatestEpochKey))).value_or(0);
+}
 std::string ParamStateKey(std::string_view name) { return "param/" + std::string(name); }
 // The call's key space form of SealingKeyKey (executor.h).
 std::string SealStateKey(std::string_view role) { return "seal/" + std::string(role); }
@@ -98,20 +103,12 @@ Outcome CheckAction(const Action& action) {
                                                       " (the most approvals a proposal holds)");
       }
       return Outcome::Ok();
-    case ActionKind::kSetValidators: {
-      if (action.validators.empty())
-        return Outcome::Fail(Code::kBadArguments, "empty validator set");
-      std::set<PublicKey> distinct(action.validators.begin(), action.validators.end());
-      if (distinct.size() != action.validators.size()) {
-        return Outcome::Fail(Code::kBadArguments, "a validator is listed twice");
+    case ActionKind::kSetValidators:
+      // The rule every reader of a header applies to the set it names (ledger/chain_rules.h).
+      if (std::optional<std::string> problem = ledger::ValidatorChangeProblem(action.validators)) {
+        return Outcome::Fail(Code::kBadArguments, *problem);
       }
-      for (const PublicKey& key : action.validators) {
-        if (!key.IsValidPoint()) return Outcome::Fail(Code::kBadArguments, "invalid validator key");
-      }
-      if (action.value == 0)
-        return Outcome::Fail(Code::kBadArguments, "epoch 0 is the genesis set");
       return Outcome::Ok();
-    }
   }
   return Outcome::Fail(Code::kBadArguments, "unknown action kind");
 }
@@ -158,8 +155,24 @@ Outcome Execute(Call& call, const Action& action) {
       call.Emit("sealing_key_set", Bytes(action.name.begin(), action.name.end()));
       return Outcome::Ok();
     case ActionKind::kSetValidators: {
-      call.Put(ValidatorsKey(action.value), ledger::Encode(action));
-      call.Emit("validators_scheduled", U64Value(action.value));
+      const std::optional<ScheduledValidators> latest =
+          LoadRecord<ScheduledValidators>(call.Get(ValidatorsKey(LatestEpoch(call))));
+      if (latest && latest->last_height >= call.block().height) {
+        return Outcome::Fail(Code::kInvalidState, "epoch " + std::to_string(latest->epoch) +
+                                                      " is scheduled to start " + "after height " +
+                                                      std::to_string(latest->last_height) +
+                                                      "; one validator change at a time");
+      }
+      const uint64_t epoch = latest ? latest->epoch + 1 : 1;
+      if (action.value != 0 && action.value != epoch) {
+        return Outcome::Fail(Code::kInvalidState, "the next epoch is " + std::to_string(epoch) +
+                                                      ", not " + std::to_string(action.value));
+      }
+      const ScheduledValidators change{epoch, call.block().height + ledger::kEpochChangeMargin,
+                                       action.validators};
+      call.Put(ValidatorsKey(epoch), ledger::Encode(change));
+      call.Put(std::string(kLatestEpochKey), U64Value(epoch));
+      call.Emit("validators_scheduled", U64Value(epoch));
       return Outcome::Ok();
     }
   }
@@ -271,11 +284,13 @@ class Governance : public Contract {
     });
     AddQuery("validators", [](const QueryContext& context, const Json& params) -> Result<Json> {
       const uint64_t epoch = params.at("epoch").get<uint64_t>();
-      const std::optional<Action> change = LoadRecord<Action>(context.Get(ValidatorsKey(epoch)));
+      const std::optional<ScheduledValidators> change =
+          LoadRecord<ScheduledValidators>(context.Get(ValidatorsKey(epoch)));
       if (!change) return Status{ErrorCode::kNotFound, "no validator set scheduled for that epoch"};
       Json keys = Json::array();
       for (const PublicKey& key : change->validators) keys.push_back(AccountJson(key));
-      return Json{{"epoch", epoch}, {"validators", keys}};
+      return Json{
+          {"epoch", epoch}, {"last_height_before", change->last_height}, {"validators", keys}};
     });
   }
 };
@@ -283,6 +298,24 @@ class Governance : public Contract {
 }  // namespace
 
 std::unique_ptr<Contract> MakeGovernance() { return std::make_unique<Governance>(); }
+
+namespace {
+Bytes GovernanceKey(std::string_view rest) {
+  std::string key(kGovernance);
+  key.push_back('/');
+  key.append(rest);
+  return Bytes(key.begin(), key.end());
+}
+}  // namespace
+
+std::optional<ScheduledValidators> ScheduledValidatorsIn(const StateReader& state, uint64_t epoch) {
+  return LoadRecord<ScheduledValidators>(state.Get(GovernanceKey(ValidatorsKey(epoch))));
+}
+
+std::optional<ScheduledValidators> LatestValidatorChange(const StateReader& state) {
+  const std::optional<uint64_t> latest = ReadU64Value(state.Get(GovernanceKey(kLatestEpochKey)));
+  return latest ? ScheduledValidatorsIn(state, *latest) : std::nullopt;
+}
 
 Result<std::vector<ledger::StateWrite>> GovernanceGenesisWrites(const GovernanceGenesis& genesis) {
   const std::set<PublicKey> council(genesis.council.begin(), genesis.council.end());

@@ -1,6 +1,8 @@
 // The header rules of a certified chain (chain_rules.h).
 #include "city/ledger/chain_rules.h"
 
+#include <set>
+
 #include "city/crypto/address.h"
 
 namespace city::ledger {
@@ -65,6 +67,11 @@ std::optional<HeaderRuleBroken> CheckHeaderRules(const BlockHeader& header,
                                   std::to_string(tc.high_qc.data.round) + ")"};
     }
   }
+  if (!header.next_validators.empty()) {
+    if (std::optional<std::string> problem = ValidatorChangeProblem(header.next_validators)) {
+      return HeaderRuleBroken{HeaderRule::kValidatorChange, "next_validators: " + *problem};
+    }
+  }
   if (validators.size() == 0) {
     return HeaderRuleBroken{HeaderRule::kProposerLeadsTerm, "the validator set is empty"};
   }
@@ -75,6 +82,35 @@ std::optional<HeaderRuleBroken> CheckHeaderRules(const BlockHeader& header,
                                 EncodeAddress(LeaderOf(header.term, validators)) + ")"};
   }
   return std::nullopt;
+}
+
+std::optional<std::string> ValidatorChangeProblem(const std::vector<PublicKey>& validators) {
+  if (validators.size() < kMinValidatorsAfterChange) {
+    return "a set of " + std::to_string(validators.size()) + " validators; at least " +
+           std::to_string(kMinValidatorsAfterChange) + " are needed to tolerate a faulty one";
+  }
+  if (validators.size() > kMaxValidators) {
+    return "more than " + std::to_string(kMaxValidators) + " validators";
+  }
+  if (std::set<PublicKey>(validators.begin(), validators.end()).size() != validators.size()) {
+    return "a validator is listed twice";
+  }
+  for (const PublicKey& key : validators) {
+    if (!key.IsValidPoint()) return "validator key " + key.ToHex() + " is not a valid key";
+  }
+  return std::nullopt;
+}
+
+Epoch Epoch::Genesis(ValidatorSet validators, const Hash256& genesis_hash) {
+  return Epoch{0, std::move(validators), genesis_hash, 0};
+}
+
+Epoch Epoch::Next(const BlockHeader& last, const Hash256& last_hash) const {
+  return Epoch{number + 1, ValidatorSet(last.next_validators), last_hash, last.height};
+}
+
+CertContext Epoch::Context(const std::string& chain_id, SignatureVerifier* verifier) const {
+  return CertContext{chain_id, number, validators, root_hash, verifier, root_height};
 }
 
 }  // namespace city::ledger

@@ -165,6 +165,7 @@ void Fields(V& v, FieldsOf<BlockHeader, V>& header) {
   v.Fixed(header.result_root);
   v.Object(header.justify);
   v.Optional(header.timeout_cert, "block timeout_cert");
+  v.FixedList(header.next_validators, kMaxValidators, "block next_validators");
 }
 
 template <typename V>
@@ -282,8 +283,14 @@ bool Vote::VerifySignature(std::string_view chain_id) const {
 // ---- QuorumCert ----
 
 QuorumCert QuorumCert::Genesis(const Hash256& genesis_block_hash) {
+  return Root(0, 0, genesis_block_hash);
+}
+
+QuorumCert QuorumCert::Root(uint64_t epoch, uint64_t root_height, const Hash256& root_hash) {
   QuorumCert qc;
-  qc.data.block_hash = genesis_block_hash;
+  qc.data.epoch = epoch;
+  qc.data.height = root_height;
+  qc.data.block_hash = root_hash;
   return qc;
 }
 
@@ -301,8 +308,10 @@ Status QuorumCert::Verify(const CertContext& context) const {
     return status;
   }
   if (data.round == 0) {
-    if (*this == Genesis(context.genesis_block_hash)) return Status::Ok();
-    return BadSignature("a round-0 certificate must be exactly the genesis certificate");
+    if (*this == Root(context.epoch, context.root_height, context.genesis_block_hash)) {
+      return Status::Ok();
+    }
+    return BadSignature("a round-0 certificate must be exactly the epoch's root certificate");
   }
   if (Status status = CheckSigners(signatures, context.validators, "quorum certificate");
       !status.ok()) {

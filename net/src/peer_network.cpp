@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <shared_mutex>
 
 #include "city/net/frame.h"
 #include "city/net/handshake.h"
@@ -115,6 +116,10 @@ struct PeerSlot {
 
   ValidatorPeer address;
   PeerCounters counters;
+  // In the validator set now (PeerNetwork::SetValidators): a removed validator's slot stays,
+  // with its counters, but is neither dialed nor sent to, and its handshakes are refused.
+  std::atomic<bool> member{true};
+  bool Dialable() const { return !address.host.empty() && address.port != 0; }
   LinkPtr active;
   // The active link closed while the peer's own dial to us was mid-handshake: the pair is
   // switching links (the duplicate rule), so "down" waits for that handshake's outcome.
@@ -154,11 +159,11 @@ Status ValidateConfig(const PeerNetwork::Config& config) {
       self_listed = true;
       continue;
     }
-    if (peer.host.empty() || peer.port == 0) {
-      return invalid("validator " + ShortKey(peer.key) + " has no address to dial");
+    if (peer.host.empty() != (peer.port == 0)) {
+      return invalid("validator " + ShortKey(peer.key) + " has half an address");
     }
   }
-  if (!self_listed) return invalid("our key is not in the validator set");
+  (void)self_listed;  // a validator joining later is not in the set yet
   return Status::Ok();
 }
 
@@ -187,6 +192,46 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     }
   }
 
+  // On the strand. Slots are only ever added, under the unique lock; other threads read the
+  // index and the slots under the shared lock.
+  void SetValidators(const std::vector<ValidatorPeer>& validators) {
+    std::set<PublicKey> members;
+    for (const ValidatorPeer& peer : validators) {
+      if (peer.key == config.identity->public_key()) continue;
+      members.insert(peer.key);
+      PeerSlot* slot = SlotOf(peer.key);
+      if (slot == nullptr) {
+        std::unique_lock lock(slots_mutex);
+        index.emplace(peer.key, slots.size());
+        slots.emplace_back(peer, *config.metrics, config.options.redial_min);
+        spdlog::info("net: validator {} joins the set{}", ShortKey(peer.key),
+                     slots.back().Dialable() ? "" : " (no address: its links are accepted)");
+        continue;
+      }
+      if (peer.port != 0 && !peer.host.empty()) slot->address = peer;
+      if (!slot->member.exchange(true)) {
+        spdlog::info("net: validator {} is back in the set", ShortKey(peer.key));
+        slot->next_dial = Clock::now();
+      }
+    }
+    allowed = members;
+    for (PeerSlot& slot : slots) {
+      if (members.contains(slot.address.key) || !slot.member.exchange(false)) continue;
+      spdlog::info("net: validator {} left the set; its link closes", ShortKey(slot.address.key));
+      if (LinkPtr link = slot.active) Close(link, "no longer a validator");
+      slot.queue.clear();
+      slot.queue_bytes = 0;
+      slot.counters.send_queue_bytes->Set(0);
+    }
+    std::vector<LinkPtr> outsiders;
+    for (const LinkPtr& link : handshaking) {
+      const std::optional<PublicKey> who =
+          link->initiator ? link->peer : link->handshake.claimed_peer();
+      if (who && !members.contains(*who)) outsiders.push_back(link);
+    }
+    for (const LinkPtr& link : outsiders) Close(link, "no longer a validator");
+  }
+
   Strand strand;
   Config config;
   Hash256 network;
@@ -203,7 +248,9 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
   uint16_t port = 0;
   std::atomic<bool> stopped{false};
 
-  std::deque<PeerSlot> slots;  // fixed after construction (deque: slots never move)
+  // Only added to (deque: slots never move), on the strand under the unique lock.
+  std::deque<PeerSlot> slots;
+  mutable std::shared_mutex slots_mutex;
   std::map<PublicKey, size_t> index;
   std::set<LinkPtr> handshaking;  // links not yet authenticated, both directions
   size_t pending_inbound = 0;
@@ -351,6 +398,7 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     Result<LinkSession> session = link->handshake.TakeSession();
     PeerSlot* slot = session.ok() ? SlotOf(session->peer) : nullptr;
     if (slot == nullptr) return Close(link, "handshake: no session for a validator");  // a bug
+    if (!slot->member) return Close(link, "no longer a validator");
     handshaking.erase(link);
     if (!link->initiator) --pending_inbound;
     if (link->initiator) slot->dialing = false;
@@ -678,7 +726,10 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     for (PeerSlot& slot : slots) {
       if (LinkPtr link = slot.active) CheckLink(link, now);
       if (slot.switching && now > slot.switching_until) PeerDown(slot);
-      if (!slot.active && !slot.switching && !slot.dialing && now >= slot.next_dial) Dial(slot);
+      if (!slot.active && !slot.switching && !slot.dialing && now >= slot.next_dial &&
+          slot.member && slot.Dialable()) {
+        Dial(slot);
+      }
     }
     ticker.expires_after(tick_interval);
     ticker.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -743,9 +794,10 @@ Result<std::unique_ptr<PeerNetwork>> PeerNetwork::Start(asio::io_context& io, Co
 uint16_t PeerNetwork::listen_port() const { return impl_->port; }
 
 void PeerNetwork::Send(const PublicKey& to, Bytes message) {
-  PeerSlot* slot = impl_->SlotOf(to);  // the index never changes: safe from any thread
-  if (slot == nullptr) return;         // not a validator: no peer to count it against
-  if (impl_->stopped) return slot->counters.messages_dropped->Increment();
+  std::shared_lock lock(impl_->slots_mutex);
+  PeerSlot* slot = impl_->SlotOf(to);
+  if (slot == nullptr) return;  // not a validator: no peer to count it against
+  if (impl_->stopped || !slot->member) return slot->counters.messages_dropped->Increment();
   if (!impl_->Reserve(*slot, message.size())) return;
   auto shared = std::make_shared<const Bytes>(std::move(message));
   asio::post(impl_->strand, [impl = impl_, slot, shared] { impl->Enqueue(*slot, shared); });
@@ -753,7 +805,9 @@ void PeerNetwork::Send(const PublicKey& to, Bytes message) {
 
 void PeerNetwork::Broadcast(Bytes message) {
   std::vector<PeerSlot*> reserved;
+  std::shared_lock lock(impl_->slots_mutex);
   for (PeerSlot& slot : impl_->slots) {
+    if (!slot.member) continue;
     if (impl_->stopped) {
       slot.counters.messages_dropped->Increment();
     } else if (impl_->Reserve(slot, message.size())) {
@@ -769,7 +823,9 @@ void PeerNetwork::Broadcast(Bytes message) {
 
 std::vector<PeerStats> PeerNetwork::Stats() const {
   std::vector<PeerStats> out;
+  std::shared_lock lock(impl_->slots_mutex);
   for (const PeerSlot& slot : impl_->slots) {
+    if (!slot.member) continue;
     const PeerCounters& c = slot.counters;
     PeerStats stats;
     stats.key = slot.address.key;
@@ -793,8 +849,15 @@ std::vector<PeerStats> PeerNetwork::Stats() const {
 
 size_t PeerNetwork::connected_peers() const {
   size_t connected = 0;
+  std::shared_lock lock(impl_->slots_mutex);
   for (const PeerSlot& slot : impl_->slots) connected += slot.counters.connected->value() != 0;
   return connected;
+}
+
+void PeerNetwork::SetValidators(std::vector<ValidatorPeer> validators) {
+  asio::post(impl_->strand, [impl = impl_, validators = std::move(validators)] {
+    if (!impl->stopped) impl->SetValidators(validators);
+  });
 }
 
 void PeerNetwork::Stop() {

@@ -268,6 +268,10 @@ int main(int argc, char** argv) {
   auto* start_cmd = app.add_subcommand("start", "Run a validator node until Ctrl-C");
   start_cmd->add_option("--home", start_home, "Node home directory")->required();
   node::StartOptions start_options;
+  start_cmd->add_flag("--join", start_options.join,
+                      "This validator joins a running chain: its key is in no validator set "
+                      "yet. It syncs, and takes part once a set-validators change naming it "
+                      "starts");
   start_cmd->add_flag("--recover-safety", start_options.recover_safety,
                       "The validator lost its safety state (validator_state.bin): rebuild it "
                       "from its peers, signing nothing until they have shown their rounds");

@@ -55,12 +55,13 @@ constexpr auto kMaxExecutionWait = std::chrono::milliseconds(300);
 
 std::string Short(const PublicKey& key) { return EncodeAddress(key).substr(0, 14); }
 
-consensus::SyncConfig SyncConfigFor(const consensus::Config& consensus) {
+consensus::SyncConfig SyncConfigFor(const DriverOptions& options) {
   consensus::SyncConfig config;
-  config.chain_id = consensus.chain_id;
-  config.epoch = consensus.epoch;
-  config.validators = consensus.validators;
-  config.genesis_hash = consensus.genesis_hash;
+  config.chain_id = options.consensus.chain_id;
+  config.epoch = options.epoch.number;
+  config.validators = options.epoch.validators;
+  config.genesis_hash = options.epoch.root_hash;
+  config.root_height = options.epoch.root_height;
   config.max_blocks = kMaxSyncBlocks;
   config.announce_interval_ms = kStatusIntervalMs;
   return config;
@@ -88,10 +89,11 @@ Driver::Driver(boost::asio::io_context& io, DriverOptions options,
       metrics_(std::move(metrics)),
       fatal_(std::move(fatal)),
       safety_file_(options_.safety_path),
+      epoch_(options_.epoch),
       core_timer_(strand_),
       status_timer_(strand_),
-      sync_(SyncConfigFor(options_.consensus),
-            options_.consensus.validators.IndexOf(key_->public_key()), cert_verifier_, *this),
+      sync_(SyncConfigFor(options_), options_.epoch.validators.IndexOf(key_->public_key()),
+            cert_verifier_, *this),
       commits_(metrics_->GetCounter("city_commits_total", "Blocks committed by this node")),
       committed_txs_(metrics_->GetCounter("city_committed_transactions_total",
                                           "Transactions in blocks committed by this node")),
@@ -173,7 +175,7 @@ void Driver::Stop() {
 }
 
 std::optional<size_t> Driver::IndexOf(const PublicKey& key) const {
-  return options_.consensus.validators.IndexOf(key);
+  return epoch_.validators.IndexOf(key);
 }
 
 // ---- the network side ----
@@ -214,15 +216,14 @@ void Driver::OnPeerMessage(const PublicKey& from, Bytes message) {
     });
     return;
   }
-  const std::optional<size_t> index = IndexOf(from);
-  if (!index) return;
   Result<consensus::Message> decoded = consensus::DecodeMessage(message);
   if (!decoded.ok()) {
     WarnUndecodable(from, decoded.status());
     return;
   }
-  PostBounded(message.size(), [this, i = *index, m = std::move(*decoded)]() mutable {
-    HandleConsensus(i, std::move(m));
+  // Who is a validator is the epoch's question, answered on the strand.
+  PostBounded(message.size(), [this, from, m = std::move(*decoded)]() mutable {
+    HandleConsensus(from, std::move(m));
   });
 }
 
@@ -266,13 +267,16 @@ void Driver::NudgeProposal() {
   });
 }
 
-void Driver::HandleConsensus(size_t from, consensus::Message message) {
+void Driver::HandleConsensus(const PublicKey& sender, consensus::Message message) {
+  const std::optional<size_t> index = IndexOf(sender);
+  if (!index) return;  // a validator of another epoch
+  const size_t from = *index;
   if (auto* request = std::get_if<consensus::BlockRequest>(&message)) {
     // The core answers for blocks it holds; committed ones come from the store, so a peer
     // that missed a few blocks catches up through consensus alone.
     if (!core_ || core_->FindBlock(request->hash) == nullptr) {
       // Store reads run off the strand, a couple at a time.
-      const PublicKey to = options_.consensus.validators.members()[from];
+      const PublicKey to = sender;
       ServeOffStrand([this, to, hash = request->hash] {
         Result<uint64_t> height = chain_.store().HeightOf(hash);
         if (!height.ok() || !network_) return;
@@ -333,6 +337,7 @@ void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
 void Driver::StatusTick() {
   const uint64_t height = chain_.tip().height;
   if (network_) network_->Broadcast(EncodeNodeMessage(ChainStatus{height}));
+  UpdateLinks();
   ApplySync(sync_.OnTick(NowMs(), height));
   if (++status_ticks_ % kRegossipTicks == 0) RegossipStale();
   PublishStatus();
@@ -381,7 +386,8 @@ Status Driver::CheckTransactions(const std::vector<const ledger::Block*>& blocks
 }
 
 void Driver::ApplySync(consensus::SyncActions actions) {
-  const auto& members = options_.consensus.validators.members();
+  // The indices are those of the epoch the reply was checked in, even if its commits end it.
+  const std::vector<PublicKey> members = epoch_.validators.members();
   if (actions.faulty_peer) {
     sync_faults_.Increment();
     spdlog::warn("sync: peer {} sent a faulty reply: {}", Short(members[*actions.faulty_peer]),
@@ -415,10 +421,17 @@ void Driver::StartCore() {
   }
   const ledger::StoreTip tip = chain_.tip();
   Result<ledger::BlockHeader> tip_header = chain_.store().GetHeader(tip.height);
-  const uint64_t tip_round = tip_header.ok() ? tip_header->round : 0;
+  // The epoch's root is its round 0, whatever round ended the epoch before.
+  const uint64_t tip_round =
+      tip_header.ok() && tip.height > epoch_.root_height ? tip_header->round : 0;
   consensus::Config config = options_.consensus;
+  config.epoch = epoch_.number;
+  config.validators = epoch_.validators;
+  config.genesis_hash = epoch_.root_hash;
+  config.root_height = epoch_.root_height;
   consensus::SafetyState safety;
-  safety.high_qc = ledger::QuorumCert::Genesis(options_.consensus.genesis_hash);
+  safety.high_qc = epoch_.RootCert();
+  std::optional<consensus::SafetyState> loaded;
   if (stored->has_value()) {
     Result<consensus::SafetyState> decoded = ledger::Decode<consensus::SafetyState>(**stored);
     if (!decoded.ok()) {
@@ -428,7 +441,30 @@ void Driver::StartCore() {
                                                 " does not decode: " + decoded.status().message()));
       return;
     }
-    safety = std::move(*decoded);
+    loaded = std::move(*decoded);
+  }
+  const uint64_t signed_epoch = loaded ? loaded->high_qc.data.epoch : 0;
+  if (signed_epoch > epoch_.number) {
+    // It signed in a later epoch than its store reached (execution lost in a crash): never
+    // sign in an epoch below that one. Sync brings the store there.
+    spdlog::warn("consensus: the safety state is of epoch {}, the chain here at epoch {}; syncing",
+                 signed_epoch, epoch_.number);
+    sync_.Leave(NowMs());
+    return;
+  }
+  if (loaded && signed_epoch < epoch_.number) {
+    // Rounds restart in a new epoch, and no signature of an older one counts in it: the state
+    // starts fresh, saved before anything is signed.
+    spdlog::info("consensus: epoch {} starts a fresh safety state (the last was epoch {})",
+                 epoch_.number, signed_epoch);
+    if (Status saved = PersistSafety(safety); !saved.ok()) {
+      failed_ = true;
+      fatal_(saved);
+      return;
+    }
+    config.recover_safety = false;
+  } else if (loaded) {
+    safety = std::move(*loaded);
     const bool can_recover = consensus::RecoveryReportsNeeded(config.validators) > 0;
     if (damaged_slot && can_recover) {
       // A save torn by a crash, or a disk that altered the newest state: the state loaded may
@@ -456,7 +492,7 @@ void Driver::StartCore() {
     return;
   } else {
     Result<ledger::QuorumCert> tip_qc = chain_.store().GetCertificate(tip.height);
-    if (tip.height > 0 && tip_qc.ok()) safety.high_qc = *tip_qc;
+    if (tip.height > epoch_.root_height && tip_qc.ok()) safety.high_qc = *tip_qc;
     spdlog::warn(
         "consensus: recovering the safety state: abstaining until {} validators show "
         "their rounds",
@@ -464,7 +500,14 @@ void Driver::StartCore() {
   }
   std::vector<ledger::Block> pending;
   if (Result<std::vector<ledger::Block>> blocks = chain_.store().PendingBlocks(); blocks.ok()) {
-    pending = std::move(*blocks);
+    for (ledger::Block& block : *blocks) {
+      // Blocks of an ended epoch past its last one are never committed.
+      if (block.header.epoch == epoch_.number) {
+        pending.push_back(std::move(block));
+      } else if (block.header.epoch < epoch_.number) {
+        ForgetBlock(block);
+      }
+    }
   }
   core_ = std::make_unique<consensus::Core>(
       config, *key_, *this, cert_verifier_, std::move(safety),
@@ -489,8 +532,8 @@ void Driver::Send(const consensus::Outgoing& out) {
   Bytes bytes = consensus::EncodeMessage(out.message);
   if (out.to == consensus::Outgoing::kBroadcast) {
     network_->Broadcast(std::move(bytes));
-  } else if (out.to < options_.consensus.validators.size()) {
-    network_->Send(options_.consensus.validators.members()[out.to], std::move(bytes));
+  } else if (out.to < epoch_.validators.size()) {
+    network_->Send(epoch_.validators.members()[out.to], std::move(bytes));
   }
 }
 
@@ -501,7 +544,7 @@ void Driver::Apply(consensus::Actions actions) {
       Send(out);
       continue;
     }
-    const size_t n = options_.consensus.validators.size();
+    const size_t n = epoch_.validators.size();
     const size_t self = IndexOf(key_->public_key()).value_or(n);
     for (const consensus::Outgoing& rewritten :
          options_.outbound_policy->Rewrite(out, *key_, self, n)) {
@@ -535,7 +578,43 @@ void Driver::Apply(consensus::Actions actions) {
     }
   }
   if (actions.timer) ArmTimer(*actions.timer);
+  if (entering_) {
+    const ledger::Epoch next = *std::exchange(entering_, std::nullopt);
+    EnterEpoch(next);
+    return;
+  }
   PublishStatus();
+}
+
+void Driver::EnterEpoch(const ledger::Epoch& epoch) {
+  const std::optional<size_t> me = epoch.validators.IndexOf(key_->public_key());
+  spdlog::info("epoch {}: {} validators{}, after block {}", epoch.number, epoch.validators.size(),
+               me ? ", this one among them" : ", this node not among them", epoch.root_height);
+  epoch_ = epoch;
+  sync_.SetEpoch(epoch_, me);
+  UpdateLinks();
+  if (core_) {
+    core_.reset();
+    ++timer_generation_;
+    core_timer_.cancel();
+    StartCore();  // from the epoch's last block, once it is executed
+  }
+  PublishStatus();
+}
+
+std::optional<contracts::ScheduledValidators> Driver::ScheduledChange() const {
+  return node::NextChange(chain_, epoch_);
+}
+
+void Driver::UpdateLinks() {
+  if (!network_) return;
+  std::vector<net::ValidatorPeer> peers =
+      LinkPeers(epoch_, ScheduledChange(), options_.peer_addresses);
+  std::vector<PublicKey> keys;
+  for (const net::ValidatorPeer& peer : peers) keys.push_back(peer.key);
+  if (keys == link_keys_) return;
+  link_keys_ = std::move(keys);
+  network_->SetValidators(std::move(peers));
 }
 
 void Driver::ArmTimer(TimeMs wake) {
@@ -559,6 +638,7 @@ void Driver::CommitBlock(const ledger::Block& block, const ledger::QuorumCert& c
     return;
   }
   AfterCommit(block);
+  if (!block.header.next_validators.empty()) EnterEpoch(epoch_.Next(block.header, block.Hash()));
   PublishStatus();
 }
 
@@ -605,6 +685,8 @@ void Driver::PublishStatus() {
   uint64_t window_txs = 0;
   for (const auto& [at, count] : commit_window_) window_txs += count;
   status_.syncing = core_ == nullptr;
+  status_.epoch = epoch_.number;
+  status_.validators = epoch_.validators.members();
   status_.height = tip.height;
   status_.block_hash = tip.block_hash;
   status_.state_root = tip.state_root;
@@ -617,7 +699,7 @@ void Driver::PublishStatus() {
     status_.round_length_ms = core_->round_length_ms();
   }
   status_.peers.clear();
-  const auto& members = options_.consensus.validators.members();
+  const auto& members = epoch_.validators.members();
   for (size_t i = 0; i < members.size(); ++i) {
     if (members[i] != key_->public_key())
       status_.peers.push_back({members[i], sync_.PeerHeight(i)});
@@ -767,6 +849,8 @@ TimeMs Driver::ProposalDelay(TimeMs waited) {
 
 void Driver::OnCommit(const ledger::Block& block, const ledger::QuorumCert& certified_by) {
   if (!failed_) executor_->Submit(block, certified_by);
+  // The epoch's last block: the core is done once this call returns (Apply).
+  if (!block.header.next_validators.empty()) entering_ = epoch_.Next(block.header, block.Hash());
 }
 
 void Driver::CompleteHeader(ledger::BlockHeader& header) {
@@ -784,6 +868,7 @@ void Driver::CompleteHeader(ledger::BlockHeader& header) {
   header.state_root = roots.state_root;
   header.result_root = roots.result_root;
   header.timestamp_ms = parent ? std::max(WallMs(), parent->timestamp_ms + 1) : WallMs();
+  header.next_validators = NextValidatorsAt(ScheduledChange(), header.height);
 }
 
 city::Status Driver::CheckContent(const ledger::Block& block) {
@@ -863,6 +948,16 @@ city::Status Driver::CheckPayload(const ledger::Block& block) {
       return Status(ErrorCode::kNotFound, "execution at height " + std::to_string(h.exec_height) +
                                               " is ahead of this node");
     }
+  }
+  // The execution lag bound above means this validator has executed the block that passed
+  // any change ending the epoch here (ledger::kEpochChangeMargin is larger).
+  if (h.next_validators != NextValidatorsAt(ScheduledChange(), h.height)) {
+    return Status(ErrorCode::kInvalidArgument,
+                  h.next_validators.empty()
+                      ? "block " + std::to_string(h.height) +
+                            " ends the epoch but does not name the scheduled validator set"
+                      : "block " + std::to_string(h.height) +
+                            " names a validator set that is not scheduled to start after it");
   }
   Result<ExecutionRoots> roots = chain_.ExecutionAt(h.exec_height);
   if (!roots.ok()) return roots.status();

@@ -28,6 +28,7 @@
 #include "city/net/metrics.h"
 #include "city/net/peer_network.h"
 #include "city/node/outbound_policy.h"
+#include "epochs.h"
 #include "executor.h"
 #include "feed.h"
 #include "tx_intake.h"
@@ -36,7 +37,11 @@
 namespace city::node {
 
 struct DriverOptions {
+  // The chain's genesis and tunables; the epoch fields are those of `epoch`.
   consensus::Config consensus;
+  ledger::Epoch epoch;  // of the block after the store's tip (epochs.h)
+  // Where validators are dialed (the config's peers), for validators joining in later epochs.
+  std::vector<net::ValidatorPeer> peer_addresses;
   size_t max_block_bytes = 4 * 1024 * 1024;
   uint64_t max_block_cost = 4'000;  // ledger::ExecutionCost units per proposal
   uint64_t batch_delay_ms = 2;
@@ -52,6 +57,8 @@ struct PeerView {
 
 struct DriverStatus {
   bool syncing = true;
+  uint64_t epoch = 0;
+  std::vector<PublicKey> validators;  // of that epoch
   uint64_t height = 0;
   Hash256 block_hash;
   Hash256 state_root;
@@ -123,7 +130,12 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   // After a block is in the store, whoever committed it (any thread).
   void AfterCommit(const ledger::Block& block);
   void OnExecuted(Result<CommittedBlockInfo> executed);
-  void HandleConsensus(size_t from, consensus::Message message);
+  void HandleConsensus(const PublicKey& from, consensus::Message message);
+  // The committed tip entered the next epoch: new peers, sync and (if running) core.
+  void EnterEpoch(const ledger::Epoch& epoch);
+  // Links admit the current and the next epoch's validators; checked as changes pass.
+  void UpdateLinks();
+  std::optional<contracts::ScheduledValidators> ScheduledChange() const;
   void HandleNodeMessage(const PublicKey& from, NodeMessage message);
   void ServeSync(const PublicKey& to, const SyncRequest& request);
   void HandleSyncReply(size_t from, const SyncReply& reply);
@@ -150,6 +162,9 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   Fatal fatal_;
   net::PeerNetwork* network_ = nullptr;
   ledger::SafetyFile safety_file_;
+  ledger::Epoch epoch_;                     // strand-only after Start
+  std::optional<ledger::Epoch> entering_;   // the core committed its epoch's last block
+  std::vector<PublicKey> link_keys_;        // whom the links admit now (UpdateLinks)
   CachingVerifier cert_verifier_{1 << 16};  // votes, QCs, proposer signatures
 
   // Strand-only state.

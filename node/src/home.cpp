@@ -122,15 +122,22 @@ Result<KeyPair> ReadValidatorKey(const fs::path& path) {
 }
 
 Status CheckConfigAgainstGenesis(const HomePaths& home, const NodeConfig& config,
-                                 const GenesisDoc& genesis, const PublicKey& self) {
-  auto is_validator = [&](const PublicKey& key) {
+                                 const GenesisDoc& genesis, const PublicKey& self,
+                                 const ChainValidators& chain, bool joining) {
+  auto in_genesis = [&](const PublicKey& key) {
     return std::any_of(genesis.validators.begin(), genesis.validators.end(),
                        [&](const GenesisValidator& v) { return v.key == key; });
   };
-  if (!is_validator(self)) {
-    return Status(ErrorCode::kInvalidArgument, "the validator key " + EncodeAddress(self) +
-                                                   " is not a validator in " +
-                                                   home.genesis().string());
+  auto is_validator = [&](const PublicKey& key) {
+    return in_genesis(key) ||
+           std::find(chain.later.begin(), chain.later.end(), key) != chain.later.end();
+  };
+  if (!joining && !is_validator(self)) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "the validator key " + EncodeAddress(self) + " is not a validator in " +
+                      home.genesis().string() +
+                      " nor in a later set this node's chain has; a validator joining a "
+                      "running chain starts with --join");
   }
   std::set<PublicKey> listed;
   for (size_t i = 0; i < config.peers.size(); ++i) {
@@ -146,8 +153,11 @@ Status CheckConfigAgainstGenesis(const HomePaths& home, const NodeConfig& config
       return Status(ErrorCode::kInvalidArgument, entry + " lists that validator a second time");
     }
   }
+  const bool still_genesis = chain.current.empty();
   for (const GenesisValidator& v : genesis.validators) {
-    if (v.key != self && !listed.contains(v.key)) {
+    const bool current = still_genesis || std::find(chain.current.begin(), chain.current.end(),
+                                                    v.key) != chain.current.end();
+    if (v.key != self && current && !listed.contains(v.key)) {
       return Status(ErrorCode::kInvalidArgument, home.config().string() +
                                                      " has no [[p2p.peers]] entry for validator " +
                                                      v.name + " (" + EncodeAddress(v.key) + ")");

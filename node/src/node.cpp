@@ -26,6 +26,7 @@
 #include "city/net/peer_network.h"
 #include "city/node/home.h"
 #include "driver.h"
+#include "epochs.h"
 #include "feed.h"
 #include "heap.h"
 #include "tx_intake.h"
@@ -139,6 +140,7 @@ struct Node::Impl {
   std::shared_ptr<net::MetricsRegistry> metrics = std::make_shared<net::MetricsRegistry>();
 
   std::unique_ptr<Chain> chain;
+  ledger::Epoch epoch;  // of the block after the store's tip, at start
   std::unique_ptr<Mempool> mempool;
   std::unique_ptr<TxVerifier> verifier;
   std::unique_ptr<CommitFeed> feed;
@@ -208,10 +210,6 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
   Result<KeyPair> validator_key = ReadValidatorKey(paths.validator_key());
   if (!validator_key.ok()) return validator_key.status();
   key = std::make_shared<const KeyPair>(std::move(*validator_key));
-  if (Status s = CheckConfigAgainstGenesis(paths, config, genesis_doc, key->public_key());
-      !s.ok()) {
-    return s;
-  }
   Result<GenesisChain> built = BuildGenesisChain(genesis_doc);
   if (!built.ok()) return built.status();
   genesis = std::move(*built);
@@ -239,6 +237,28 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
   Result<std::unique_ptr<Chain>> opened = Chain::Open(paths.data(), genesis, store_options);
   if (!opened.ok()) return opened.status();
   chain = std::move(*opened);
+  Result<ledger::Epoch> at_tip = EpochAfterTip(*chain);
+  if (!at_tip.ok()) return at_tip.status();
+  epoch = std::move(*at_tip);
+  ChainValidators known{epoch.validators.members(), {}};
+  const contracts::StoreStateReader state(chain->store());
+  for (uint64_t k = 1;; ++k) {
+    std::optional<contracts::ScheduledValidators> change =
+        contracts::ScheduledValidatorsIn(state, k);
+    if (!change) break;
+    known.later.insert(known.later.end(), change->validators.begin(), change->validators.end());
+  }
+  if (Status s = CheckConfigAgainstGenesis(paths, config, genesis_doc, key->public_key(), known,
+                                           options.join);
+      !s.ok()) {
+    return s;
+  }
+  if (!epoch.validators.Contains(key->public_key())) {
+    spdlog::warn(
+        "this node's key is not a validator of epoch {} (the epoch its chain is in): it follows "
+        "the chain and takes part once a validator set naming it starts",
+        epoch.number);
+  }
   return Status::Ok();
 }
 
@@ -277,6 +297,10 @@ Status Node::Impl::StartServices() {
   options.consensus.epoch = 0;
   options.consensus.validators = genesis.validators;
   options.consensus.genesis_hash = genesis.block_hash;
+  options.epoch = epoch;
+  for (const PeerAddress& peer : config.peers) {
+    options.peer_addresses.push_back({peer.key, peer.host, peer.port});
+  }
   options.consensus.base_timeout_ms = config.base_timeout_ms;
   options.consensus.max_timeout_ms = config.max_timeout_ms;
   options.consensus.max_block_transactions = config.max_block_transactions;
@@ -287,6 +311,7 @@ Status Node::Impl::StartServices() {
   options.safety_path = paths.safety();
   options.consensus.recover_safety = recover_safety;
   options.outbound_policy = outbound_policy;
+  const std::vector<net::ValidatorPeer> driver_peer_addresses = options.peer_addresses;
   driver = std::make_unique<Driver>(consensus_plane.io, std::move(options), key, *chain, *mempool,
                                     *verifier, *intake, *feed, metrics, [this](const Status& why) {
                                       spdlog::critical("stopping: {}", why.ToString());
@@ -298,16 +323,8 @@ Status Node::Impl::StartServices() {
   // The genesis hash is part of the network id: nodes with different genesis files refuse
   // each other at the handshake instead of disagreeing about every block.
   net_config.chain_id = genesis_doc.chain_id + "/" + genesis.block_hash.ToHex();
-  for (const GenesisValidator& v : genesis_doc.validators) {
-    if (v.key == key->public_key()) {
-      net_config.validators.push_back({v.key, config.p2p_listen_host, config.p2p_port});
-      continue;
-    }
-    auto peer = std::find_if(config.peers.begin(), config.peers.end(),
-                             [&](const PeerAddress& p) { return p.key == v.key; });
-    if (peer == config.peers.end()) continue;  // CheckConfigAgainstGenesis refused it at start
-    net_config.validators.push_back({v.key, peer->host, peer->port});
-  }
+  // The current epoch's validators and the next one's, if a change has passed (epochs.h).
+  net_config.validators = LinkPeers(epoch, NextChange(*chain, epoch), driver_peer_addresses);
   net_config.options.listen_host = config.p2p_listen_host;
   net_config.options.listen_port = config.p2p_port;
   net_config.on_message = [this](const PublicKey& from, Bytes message) {

@@ -2,6 +2,7 @@
 // governance contract, on a real store.
 #include <gtest/gtest.h>
 
+#include "city/ledger/chain_rules.h"
 #include "support/contract_harness.h"
 
 namespace city::contracts {
@@ -169,18 +170,52 @@ TEST_F(GovernanceTest, RevokeParametersAndValidators) {
   Result<Json> value = chain_->Query("governance", "parameter", {{"name", "ubi_amount"}});
   ASSERT_TRUE(value.ok());
   EXPECT_EQ(value->at("value").get<uint64_t>(), 250u);
+}
 
-  ProposeArgs validators{{uint8_t(ActionKind::kSetValidators),
-                          "",
-                          {},
-                          5,
-                          {council_[0].public_key(), council_[1].public_key()}},
-                         chain_->height() + 50};
-  ASSERT_TRUE(chain_->Call(council_[0], "governance", "propose", validators).ok());
-  ASSERT_TRUE(chain_->Call(council_[1], "governance", "approve", ApproveArgs{2}).ok());
-  Result<Json> scheduled = chain_->Query("governance", "validators", {{"epoch", 5}});
+TEST_F(GovernanceTest, AValidatorChangeIsScheduledOneAtATimeAfterAFixedMargin) {
+  std::vector<PublicKey> four;
+  for (int i = 0; i < 4; ++i) four.push_back(TestKey(40 + i).public_key());
+  auto change = [&](std::vector<PublicKey> set, uint64_t epoch) {
+    return ProposeArgs{{uint8_t(ActionKind::kSetValidators), "", {}, epoch, std::move(set)},
+                       chain_->height() + 500};
+  };
+  // The rule every header reader applies: fewer than 4, or a key twice, never passes.
+  const std::vector<PublicKey> three(four.begin(), four.begin() + 3);
+  EXPECT_EQ(chain_->Call(council_[0], "governance", "propose", change(three, 0)).code,
+            CodeOf(Code::kBadArguments));
+  std::vector<PublicKey> twice = four;
+  twice[3] = twice[0];
+  EXPECT_EQ(chain_->Call(council_[0], "governance", "propose", change(twice, 0)).code,
+            CodeOf(Code::kBadArguments));
+
+  ASSERT_TRUE(chain_->Call(council_[0], "governance", "propose", change(four, 0)).ok());
+  const ledger::TxResult passed =
+      chain_->Call(council_[1], "governance", "approve", ApproveArgs{0});
+  ASSERT_TRUE(passed.ok()) << passed.detail;
+  const uint64_t passed_at = chain_->height();
+  Result<Json> scheduled = chain_->Query("governance", "validators", {{"epoch", 1}});
   ASSERT_TRUE(scheduled.ok()) << scheduled.status().ToString();
-  EXPECT_EQ(scheduled->at("validators").size(), 2u);
+  EXPECT_EQ(scheduled->at("validators").size(), 4u);
+  EXPECT_EQ(scheduled->at("last_height_before").get<uint64_t>(),
+            passed_at + ledger::kEpochChangeMargin);
+
+  // Two changes in flight: the second waits until the first has started.
+  std::vector<PublicKey> rotated = four;
+  rotated[3] = TestKey(44).public_key();
+  ASSERT_TRUE(chain_->Call(council_[0], "governance", "propose", change(rotated, 0)).ok());
+  EXPECT_EQ(chain_->Call(council_[1], "governance", "approve", ApproveArgs{1}).code,
+            CodeOf(Code::kInvalidState));
+  while (chain_->height() < passed_at + ledger::kEpochChangeMargin) chain_->Block({});
+  // A proposal that names its epoch passes only as that epoch.
+  ASSERT_TRUE(chain_->Call(council_[0], "governance", "propose", change(rotated, 5)).ok());
+  EXPECT_EQ(chain_->Call(council_[1], "governance", "approve", ApproveArgs{2}).code,
+            CodeOf(Code::kInvalidState));
+  const ledger::TxResult second =
+      chain_->Call(council_[1], "governance", "approve", ApproveArgs{1});
+  ASSERT_TRUE(second.ok()) << second.detail;
+  Result<Json> next = chain_->Query("governance", "validators", {{"epoch", 2}});
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->at("validators").at(3).get<std::string>(), EncodeAddress(rotated[3]));
 }
 
 TEST_F(GovernanceTest, TheCouncilCannotShrinkBelowItsThreshold) {

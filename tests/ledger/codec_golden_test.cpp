@@ -91,12 +91,12 @@ TEST(CodecGolden, BlockWithTimeoutCert) {
   EXPECT_EQ(block.header.tx_root.ToHex(),
             "8a41140fdb83aa9b9f676144821f7f88933d106a2b66307a995bc6ab72e34067");
   EXPECT_EQ(block.Hash().ToHex(),
-            "c2b98197f9ed9797823d228f6a517fbc11c572a07fc1c208912ee93ff58d766b");
+            "9a7ed17ad0ae2413357079d7ed45490789de70b8fd716ac4c357c26c47ddac6b");
   EXPECT_EQ(block.signature.ToHex(),
-            "daf30ea50360d817843de21d8e6faa5e85e28cedfbdb6609ecc282114d233ecd"
-            "46410eebbdf88f5a21c49e258edc7f388da5da8b7a91308689bf2e21730ef902");
+            "c1a19d08d2307455e9535d0d2425b33daf924bd0855b7996c1d26851cf72b95f"
+            "7963ec653f3ee6027e75e865972958da7e9de7796cbc32e6e1a413591f3e6f0c");
   EXPECT_EQ(HashOfEncoding(Encode(block)),
-            "713a9c5d036acd61bf11e3ad6577d8f58a8e6530d5d7cab703a20cb5573a3210");
+            "ab650a273648e92ec463fb006beec7ffc4fe9a6a37cea2187c2c4cc7450f6cec");
 }
 
 TEST(CodecGolden, MerkleRoots) {

@@ -120,7 +120,8 @@ TEST(CodecLimits, OversizedFrameIsRefusedUnread) {
 TEST(CodecLimits, OptionalFlagMustBeZeroOrOne) {
   Block block = test::SampleBlock(test::TestValidators(4), 0, false);
   Bytes bytes = Encode(block);
-  const size_t flag_at = bytes.size() - 64 - 4 - 1;  // just before the transaction count
+  // Just before the (empty) next_validators and the transaction count.
+  const size_t flag_at = bytes.size() - 64 - 4 - 4 - 1;
   ASSERT_EQ(bytes[flag_at], 0);
   bytes[flag_at] = 2;
   EXPECT_EQ(DecodeStatus<Block>(bytes).code(), ErrorCode::kMalformed);

@@ -91,8 +91,9 @@ BlockHeader GenBlockHeader() {
                      Arbitrary<uint64_t>(),   Arbitrary<uint64_t>(), Fixed<Hash256>(),
                      Fixed<PublicKey>(),      Arbitrary<uint64_t>(), Fixed<Hash256>(),
                      Arbitrary<uint64_t>(),   Fixed<Hash256>(),      Fixed<Hash256>(),
-                     GenQuorumCert(),         std::nullopt};
+                     GenQuorumCert(),         std::nullopt,          {}};
   if (Arbitrary<bool>()) header.timeout_cert = GenTimeoutCert();
+  for (size_t i = Count(5); i > 0; --i) header.next_validators.push_back(Fixed<PublicKey>());
   return header;
 }
 

@@ -282,7 +282,7 @@ Status AuditEdited(uint64_t height, const std::function<void(ledger::BlockHeader
 TEST(ChainAuditHeader, OtherEpochIsRefusedRatherThanTrusted) {
   EXPECT_TRUE(Refused(
       AuditEdited(3, [](ledger::BlockHeader& h) { h.epoch = 1; }), ErrorCode::kInvalidArgument,
-      "height 3: epoch 1: validator set changes are not supported by this auditor"));
+      "height 3: the header is of epoch 1, expected epoch 0"));
 }
 
 TEST(ChainAuditHeader, OtherChainIsRefused) {

@@ -194,7 +194,7 @@ std::vector<Case> Cases() {
       {"governance",
        "propose",
        {{"action", "set-validators"},
-        {"validators", Addr(3) + "," + Addr(4)},
+        {"validators", Addr(3) + "," + Addr(4) + "," + Addr(5) + "," + Addr(6)},
         {"epoch", "2"},
         {"expiry-height", "70"}}},
       {"governance", "approve", {{"proposal", "3"}}},
@@ -364,9 +364,11 @@ TEST(MethodsGovernance, ProposeEncodesEachAction) {
 
   c::ProposeArgs validators = EncodeAs<c::ProposeArgs>(
       "governance", "propose",
-      {{"action", "set-validators"}, {"validators", Addr(3) + ", " + Addr(4)}, {"epoch", "4"}});
+      {{"action", "set-validators"},
+       {"validators", Addr(3) + ", " + Addr(4) + "," + Addr(5) + "," + Addr(6)},
+       {"epoch", "4"}});
   EXPECT_EQ(validators.action.kind, uint8_t(c::ActionKind::kSetValidators));
-  EXPECT_EQ(validators.action.validators, (std::vector<PublicKey>{Key(3), Key(4)}));
+  EXPECT_EQ(validators.action.validators, (std::vector<PublicKey>{Key(3), Key(4), Key(5), Key(6)}));
   EXPECT_EQ(validators.action.value, 4u);
 
   EXPECT_EQ(EncodeAs<c::ApproveArgs>("governance", "approve", {{"proposal", "12"}}).proposal, 12u);
@@ -378,9 +380,13 @@ TEST(MethodsGovernance, ProposeRefusesFlagsOfAnotherAction) {
   EXPECT_EQ(ErrorOf("governance", "propose",
                     {{"action", "set-param"}, {"param", "x"}, {"value", "1"}, {"role", "admin"}}),
             "--role: not used with --action set-param");
+  const std::string four = Addr(3) + "," + Addr(4) + "," + Addr(5) + "," + Addr(6);
   EXPECT_EQ(ErrorOf("governance", "propose",
-                    {{"action", "set-validators"}, {"validators", Addr(3)}, {"epoch", "0"}}),
+                    {{"action", "set-validators"}, {"validators", four}, {"epoch", "0"}}),
             "--epoch: must be at least 1");
+  EXPECT_EQ(ErrorOf("governance", "propose",
+                    {{"action", "set-validators"}, {"validators", Addr(3) + "," + Addr(4)}}),
+            "--validators: a set of 2 validators; at least 4 are needed to tolerate a faulty one");
   EXPECT_EQ(
       ErrorOf(
           "governance", "propose",
@@ -778,7 +784,8 @@ TEST_F(MethodsOnChain, GovernanceAndUbi) {
       {{"action", "grant-role"}, {"role", "custodian"}, {"account", Addr(10)}});
   Run(2, "governance", "approve", {{"proposal", "0"}});
   Run(1, "governance", "propose",
-      {{"action", "set-validators"}, {"validators", Addr(11) + "," + Addr(12)}, {"epoch", "3"}});
+      {{"action", "set-validators"},
+       {"validators", Addr(11) + "," + Addr(12) + "," + Addr(13) + "," + Addr(14)}});
   Run(1, "governance", "propose",
       {{"action", "set-param"}, {"param", "ubi_amount"}, {"value", "5"}});
 

@@ -104,7 +104,17 @@ struct ChainAuditor::Impl {
   };
 
   explicit Impl(const contracts::GenesisChain& genesis)
-      : context{genesis.header.chain_id, 0, genesis.validators, genesis.block_hash, &verifier} {}
+      : chain_id(genesis.header.chain_id),
+        epoch(ledger::Epoch::Genesis(genesis.validators, genesis.block_hash)),
+        context(epoch.Context(chain_id, &verifier)) {}
+
+  // The header just checked ended its epoch: the next headers are checked against the set it
+  // names, and start from it (docs/consensus.md, "Epochs").
+  void Advance(const BlockHeader& header, const Hash256& hash) {
+    if (header.next_validators.empty()) return;
+    epoch = epoch.Next(header, hash);
+    context = epoch.Context(chain_id, &verifier);
+  }
 
   // Membership first (to name the stranger by address), then the certificate's own rule
   // (quorum of distinct members, every signature valid, or exactly the genesis QC).
@@ -114,7 +124,9 @@ struct ChainAuditor::Impl {
       if (!context.validators.Contains(entry.signer)) {
         return Fail(ErrorCode::kBadSignature, height,
                     "the " + what + " is signed by " + EncodeAddress(entry.signer) +
-                        ", which is not a validator of the genesis");
+                        ", which is not a validator of " +
+                        (epoch.number == 0 ? std::string("the genesis")
+                                           : "epoch " + std::to_string(epoch.number)));
       }
     }
     verifier.TakeFailed();
@@ -160,9 +172,18 @@ struct ChainAuditor::Impl {
                       std::to_string(justified.height) + ", not the parent " +
                       Abbrev(header.parent_hash) + " at height " + std::to_string(height - 1));
     }
-    if (parent != nullptr &&
-        (justified.round != parent->header.round || justified.term != parent->header.term ||
-         justified.epoch != parent->header.epoch)) {
+    if (parent != nullptr && !parent->header.next_validators.empty()) {
+      // The first block of an epoch extends the last one of the epoch before, which no one
+      // of the new set certifies: its justify is the epoch's root certificate, exactly.
+      if (header.justify != epoch.RootCert()) {
+        return Fail(ErrorCode::kInvalidArgument, height,
+                    "the first block of epoch " + std::to_string(epoch.number) +
+                        " does not start from the root certificate of block " +
+                        std::to_string(height - 1));
+      }
+    } else if (parent != nullptr &&
+               (justified.round != parent->header.round || justified.term != parent->header.term ||
+                justified.epoch != parent->header.epoch)) {
       return Fail(ErrorCode::kInvalidArgument, height,
                   "the justify certifies the parent in " + VoteDataText(justified) +
                       ", the parent has term " + std::to_string(parent->header.term) + ", round " +
@@ -206,6 +227,8 @@ struct ChainAuditor::Impl {
   }
 
   AuditVerifier verifier;
+  std::string chain_id;
+  ledger::Epoch epoch;  // of the next header
   ledger::CertContext context;
   std::map<uint64_t, Checked> headers;  // the last `kept_headers` checked
   size_t kept_headers = 1;
@@ -261,10 +284,13 @@ Status ChainAuditor::AddHeader(const CertifiedHeaderBytes& item) {
                 "chain_id '" + header.chain_id + "' is not the genesis chain '" +
                     genesis_.header.chain_id + "'");
   }
-  if (header.epoch != 0) {
+  if (header.epoch != impl_->epoch.number) {
     return Fail(ErrorCode::kInvalidArgument, height,
-                "epoch " + std::to_string(header.epoch) +
-                    ": validator set changes are not supported by this auditor");
+                "the header is of epoch " + std::to_string(header.epoch) + ", expected epoch " +
+                    std::to_string(impl_->epoch.number) +
+                    (parent == nullptr ? " (an audit that starts past a validator set change "
+                                         "must start at height 0 to learn the set)"
+                                       : ""));
   }
   if (!item.certificate) {
     return Fail(ErrorCode::kMalformed, height, "no certificate came with the header");
@@ -289,6 +315,7 @@ Status ChainAuditor::AddHeader(const CertifiedHeaderBytes& item) {
   if (ledger::CertifyingCommitsParent(header)) {
     stats_.proven_committed = std::max(stats_.proven_committed, height - 1);
   }
+  impl_->Advance(header, hash);
   impl_->headers.emplace(height, Impl::Checked{std::move(header), hash});
   while (impl_->headers.size() > impl_->kept_headers) impl_->headers.erase(impl_->headers.begin());
   ++stats_.headers;

@@ -15,6 +15,7 @@
 #include "city/contracts/city_contracts.h"
 #include "city/crypto/address.h"
 #include "city/crypto/hash.h"
+#include "city/ledger/chain_rules.h"
 #include "city/ledger/types.h"
 #include "city/wallet/person_key.h"
 
@@ -512,9 +513,15 @@ c::ProposeArgs BuildPropose(Flags& flags, const TxContext& context) {
       action.value = flags.U64("value");
       break;
     case c::ActionKind::kSetValidators:
-      flags.Scope(why, {"validators", "epoch"}, {"role", "account", "param", "value"});
+      flags.Scope(why, {"validators"}, {"role", "account", "param", "value"});
       action.validators = flags.Accounts("validators", ledger::kMaxValidators);
-      action.value = flags.U64("epoch", 1);
+      if (flags.status().ok()) {
+        // The rule governance and every header reader apply (ledger/chain_rules.h).
+        if (auto problem = ledger::ValidatorChangeProblem(action.validators)) {
+          flags.Fail("validators", *problem);
+        }
+      }
+      action.value = flags.Has("epoch") ? flags.U64("epoch", 1) : 0;  // 0: the next epoch
       break;
   }
   const uint64_t fallback =
@@ -575,10 +582,11 @@ std::vector<Entry> GovernanceMethods() {
             Optional("param", ArgType::kText, "set-param: the parameter's name (e.g. ubi_amount)"),
             Optional("value", ArgType::kU64, "set-param: the parameter's value"),
             Optional("validators", ArgType::kTextList,
-                     "set-validators: the validator set, comma-separated city1... "
-                     "addresses (at most 256)"),
+                     "set-validators: the whole next validator set in leader order, "
+                     "comma-separated city1... addresses (4 to 256)"),
             Optional("epoch", ArgType::kU64,
-                     "set-validators: the first epoch of the set (at least 1)"),
+                     "set-validators: refuse to pass unless the set starts this epoch "
+                     "(default: the next one)"),
             Optional("expiry-height", ArgType::kU64,
                      "the last height at which it may gather approvals (default: the "
                      "chain's height + 1000)")}},

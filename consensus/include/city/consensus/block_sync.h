@@ -19,15 +19,20 @@
 
 #include "city/consensus/core.h"
 #include "city/consensus/sync_messages.h"
+#include "city/ledger/chain_rules.h"
 #include "city/ledger/types.h"
 
 namespace city::consensus {
 
 struct SyncConfig {
   std::string chain_id;
+  // The epoch of the block after this node's committed tip: its validators are the peers
+  // (by index) and their certificates the first checked. Blocks of later epochs in a reply
+  // are checked against the sets the chain itself names (ledger::Epoch).
   uint64_t epoch = 0;
   ledger::ValidatorSet validators;
-  Hash256 genesis_hash;
+  Hash256 genesis_hash;  // the epoch's root block
+  uint64_t root_height = 0;
   uint32_t max_blocks = 256;  // per request
   TimeMs announce_interval_ms = 1000;
   TimeMs reply_timeout_ms = 5000;  // then the next peer is asked
@@ -79,6 +84,10 @@ class BlockSync {
   SyncActions OnReply(TimeMs now, size_t peer, const CommittedTip& tip, const SyncReply& reply);
   // The node left consensus on its own account (StopCore for another reason).
   void Leave(TimeMs now);
+  // The node's committed tip entered `epoch`: its validators are the peers from now on (the
+  // heights they announced are forgotten when the set changed); `me` is this node's index in
+  // it, if it is one.
+  void SetEpoch(const ledger::Epoch& epoch, std::optional<size_t> me);
 
   // The (f+1)-th highest height claimed lately, if that many peers have announced.
   std::optional<uint64_t> Target(TimeMs now) const;
@@ -91,6 +100,7 @@ class BlockSync {
   };
   SyncActions& Ask(SyncActions& actions, TimeMs now, size_t peer, uint64_t from_height);
   SyncActions& Join(SyncActions& actions);
+  ledger::Epoch CurrentEpoch() const;
 
   SyncConfig config_;
   std::optional<size_t> me_;

@@ -62,8 +62,11 @@ struct Config {
   std::string chain_id;
   uint64_t epoch = 0;
   ledger::ValidatorSet validators;  // genesis order: leader(term) = members[term mod n]
-  Hash256 genesis_hash;             // the genesis block: height 0, round 0, always committed
-  TimeMs base_timeout_ms = 1000;    // timeout(round) = base * 2^k for k failed rounds in a row
+  // The epoch's root, always committed: the genesis block in epoch 0, else the last block of
+  // the epoch before (docs/consensus.md, "Epochs"); certified by ledger::QuorumCert::Root.
+  Hash256 genesis_hash;
+  uint64_t root_height = 0;
+  TimeMs base_timeout_ms = 1000;  // timeout(round) = base * 2^k for k failed rounds in a row
   TimeMs max_timeout_ms = 30'000;
   size_t max_block_transactions = 1000;
   // Uncommitted blocks held (with parked ones). Only one proposal per (round, proposer) is
@@ -181,7 +184,11 @@ class Core {
   // `key` must be one of config.validators (or the core only observes). `verifier` and
   // `host` must outlive the core. `state`, `tip` and `stored_blocks` (what PersistBlock
   // stored) come from storage; a fresh validator passes SafetyState{} with high_qc =
-  // QuorumCert::Genesis(genesis), the genesis tip and no blocks.
+  // QuorumCert::Root of the epoch, the root as tip (round 0) and no blocks.
+  //
+  // An epoch ends at the block naming the next set (BlockHeader::next_validators): nothing
+  // above it is committed by this core, and blocks built on it carry no transactions (they
+  // only serve to commit it).
   Core(Config config, const KeyPair& key, Host& host, SignatureVerifier& verifier,
        SafetyState state, CommittedTip tip, std::vector<ledger::Block> stored_blocks = {});
   ~Core();
@@ -214,6 +221,9 @@ class Core {
   // The measured length of rounds that end in a QC (a moving average; 0 until one did).
   TimeMs round_length_ms() const;
   size_t LeaderOf(uint64_t term) const;
+  // The epoch's last block (one naming the next validator set) is committed: this core is
+  // done, and answers nothing more. The host starts the next epoch's core from that block.
+  bool epoch_ended() const;
 
  private:
   struct State;

@@ -9,7 +9,8 @@
 //   threshold               u64          approvals a proposal needs (M)
 //   next_proposal           u64          the id the next proposal gets
 //   proposal/<id BE>        Proposal
-//   validators/<epoch BE>   the passed kSetValidators Action (its set, used from that epoch)
+//   validators/<epoch BE>   ScheduledValidators: a passed change, the set of that epoch
+//   latest_epoch            u64          the epoch of the newest change (absent: none yet)
 //   seal/<role>             32-byte key: personal text for the role is sealed to it
 #pragma once
 
@@ -48,10 +49,12 @@ enum class ActionKind : uint8_t {
 };
 
 struct Action {
-  uint8_t kind = 0;    // ActionKind
-  std::string name;    // the role or the parameter
-  PublicKey account;   // grant / revoke
-  uint64_t value = 0;  // the parameter's value, or the validator set's first epoch
+  uint8_t kind = 0;   // ActionKind
+  std::string name;   // the role or the parameter
+  PublicKey account;  // grant / revoke
+  // The parameter's value; for a validator set, 0 (the next epoch) or the epoch it must be
+  // when it passes.
+  uint64_t value = 0;
   std::vector<PublicKey> validators;
 
   template <typename V, typename T>
@@ -67,6 +70,27 @@ void Action::Fields(V& v, T& t) {
   v.U64(t.value);
   v.FixedList(t.validators, ledger::kMaxValidators, "action validators");
 }
+
+// A validator set change that passed at height P: epoch `epoch` starts after the block at
+// last_height = P + ledger::kEpochChangeMargin, which names the set in its header
+// (docs/consensus.md, "Epochs"). One change at a time: another passes only after last_height.
+struct ScheduledValidators {
+  uint64_t epoch = 0;
+  uint64_t last_height = 0;  // the last height of the epoch before
+  std::vector<PublicKey> validators;
+
+  template <typename V, typename T>
+  static void Fields(V& v, T& t) {
+    v.U64(t.epoch);
+    v.U64(t.last_height);
+    v.FixedList(t.validators, ledger::kMaxValidators, "scheduled validators");
+  }
+  CITY_CONTRACT_CODEC(ScheduledValidators);
+};
+
+// The change that starts `epoch` (>= 1), and the newest change, in committed state.
+std::optional<ScheduledValidators> ScheduledValidatorsIn(const StateReader& state, uint64_t epoch);
+std::optional<ScheduledValidators> LatestValidatorChange(const StateReader& state);
 
 struct ProposeArgs {
   Action action;

@@ -22,6 +22,7 @@ enum class HeaderRule {
   kFollowsTimeoutCert,  // with a TC of round r: round = r + 1, term = round
   kJustifyAtLeastTcQc,  // with a TC: justify.round >= the TC's highest QC round
   kProposerLeadsTerm,   // proposer = LeaderOf(term)
+  kValidatorChange,     // next_validators, when set, is a set a change may name
 };
 
 struct HeaderRuleBroken {
@@ -32,6 +33,37 @@ struct HeaderRuleBroken {
 // The first rule `header` breaks, or nullopt when it keeps them all.
 std::optional<HeaderRuleBroken> CheckHeaderRules(const BlockHeader& header,
                                                  const ValidatorSet& validators);
+
+// ---- Epochs (docs/consensus.md, "Epochs") ----
+
+// The fewest validators a change may name: below 4 a set tolerates no Byzantine member.
+inline constexpr size_t kMinValidatorsAfterChange = 4;
+// A set-validators proposal that passes at height P ends its epoch at height P + this margin.
+// It is above the most a proposal's execution may lag it, so every validator that votes on
+// the last block of the epoch has executed P and knows the change.
+inline constexpr uint64_t kEpochChangeMargin = 128;
+
+// Why `validators` cannot be the next set (too few, too many, a key twice or not a valid
+// point), or nullopt. Governance refuses such a proposal; every reader refuses such a header.
+std::optional<std::string> ValidatorChangeProblem(const std::vector<PublicKey>& validators);
+
+// One epoch as every reader of the chain derives it, from the genesis and the headers alone.
+struct Epoch {
+  uint64_t number = 0;
+  ValidatorSet validators;
+  Hash256 root_hash;  // the genesis block, or the previous epoch's last block
+  uint64_t root_height = 0;
+
+  static Epoch Genesis(ValidatorSet validators, const Hash256& genesis_hash);
+  // The epoch after this one, whose last block is `last` (a header naming the next set).
+  Epoch Next(const BlockHeader& last, const Hash256& last_hash) const;
+  // The epoch a committed block's child belongs to: the next one after a block naming a set.
+  Epoch After(const BlockHeader& committed, const Hash256& committed_hash) const {
+    return committed.next_validators.empty() ? *this : Next(committed, committed_hash);
+  }
+  CertContext Context(const std::string& chain_id, SignatureVerifier* verifier) const;
+  QuorumCert RootCert() const { return QuorumCert::Root(number, root_height, root_hash); }
+};
 
 // What executing a transaction costs, in units of one small call. It must be known before
 // execution and alike on every validator, so it is estimated from the transaction alone: one

@@ -89,8 +89,11 @@ struct CertContext {
   std::string chain_id;
   uint64_t epoch = 0;
   ValidatorSet validators;  // of that epoch
+  // The epoch's root: the genesis block in epoch 0, else the last block of the epoch before.
+  // Its round-0 certificate (QuorumCert::Root) is the only one that carries no signatures.
   Hash256 genesis_block_hash;
   SignatureVerifier* verifier = nullptr;  // nullptr: verify directly, no cache
+  uint64_t root_height = 0;               // the height of genesis_block_hash
 
   bool VerifySignature(const PublicKey& key, ByteSpan message, const Signature& sig) const;
 };
@@ -144,6 +147,10 @@ struct QuorumCert {
   std::vector<CertSignature> signatures;
 
   static QuorumCert Genesis(const Hash256& genesis_block_hash);
+  // The round-0 certificate an epoch starts from: its root block (the genesis block in epoch
+  // 0, the previous epoch's last block after that), certified by no one in this epoch. Its
+  // proof is the previous epoch's certificates of that block (docs/consensus.md, "Epochs").
+  static QuorumCert Root(uint64_t epoch, uint64_t root_height, const Hash256& root_hash);
   // Builds a certificate from votes on `data` (sorting them); does not verify them.
   static QuorumCert FromVotes(const VoteData& data, const std::vector<Vote>& votes);
   // Quorum of distinct members, every signature valid; or exactly the genesis QC.
@@ -234,6 +241,10 @@ struct BlockHeader {
   Hash256 result_root;                      // of the results of those executions
   QuorumCert justify;                       // certifies the parent
   std::optional<TimeoutCert> timeout_cert;  // present right after a term change
+  // Set only on the last block of an epoch: the validators of the next one, in leader order.
+  // Consensus checks it against the scheduled change it executed (docs/consensus.md,
+  // "Epochs"); sync and the auditor read the next epoch's set from here.
+  std::vector<PublicKey> next_validators;
 
   // The block's identity: SigningDigest(kBlockTag, chain_id, header bytes).
   Hash256 Hash() const;

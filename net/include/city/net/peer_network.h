@@ -100,8 +100,10 @@ class PeerNetwork {
 
   struct Config {
     std::shared_ptr<const KeyPair> identity;
-    std::string chain_id;                   // links only form within one chain
-    std::vector<ValidatorPeer> validators;  // the whole set; our own entry is skipped
+    std::string chain_id;  // links only form within one chain
+    // The whole set; our own entry is skipped. A peer without an address (empty host, port 0)
+    // is not dialed, but its links are accepted.
+    std::vector<ValidatorPeer> validators;
     PeerNetworkOptions options;
     MessageHandler on_message;  // required
     LinkHandler on_link;        // optional
@@ -126,7 +128,13 @@ class PeerNetwork {
   void Send(const PublicKey& to, Bytes message);
   void Broadcast(Bytes message);
 
-  // Thread-safe snapshot, one entry per other validator, in the config's order.
+  // The validator set changed (an epoch, docs/consensus.md): links open only with these
+  // (a new one is dialed if it has an address, else its link is accepted), links to those no
+  // longer listed close, and their handshakes are refused from now on. Thread-safe.
+  void SetValidators(std::vector<ValidatorPeer> validators);
+
+  // Thread-safe snapshot, one entry per other validator of the set, in the order they were
+  // first listed.
   std::vector<PeerStats> Stats() const;
   size_t connected_peers() const;
 

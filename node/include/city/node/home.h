@@ -33,12 +33,21 @@ struct HomePaths {
   std::filesystem::path lock() const { return root / "node.lock"; }
 };
 
-// What `cityd start` checks before it opens anything: the home's validator key is a genesis
-// validator; config.toml has one [[p2p.peers]] entry for every other validator, and none for
-// a key that is not one (a peer of another chain, a typo) or twice for the same key.
-// kInvalidArgument naming the file, the entry and the key.
+// The validators a node's chain knows beyond its genesis (epochs, docs/consensus.md).
+struct ChainValidators {
+  std::vector<PublicKey> current;  // the set of the epoch the node's chain is in
+  std::vector<PublicKey> later;    // every key a passed set-validators change named
+};
+
+// What `cityd start` checks: the home's validator key is a validator of the genesis or of a
+// later set (unless `joining`: a validator joining a running chain that its store has not
+// reached yet); config.toml has one [[p2p.peers]] entry for every other genesis validator
+// still in the current set (validators added later are dialed if listed, else their links
+// are accepted), and none for a key that is no validator (a peer of another chain, a typo)
+// or twice for the same key. kInvalidArgument naming the file, the entry and the key.
 Status CheckConfigAgainstGenesis(const HomePaths& home, const NodeConfig& config,
-                                 const GenesisDoc& genesis, const PublicKey& self);
+                                 const GenesisDoc& genesis, const PublicKey& self,
+                                 const ChainValidators& chain = {}, bool joining = false);
 
 // Why a home without its genesis is refused: the way out for a home made by `init --join`
 // (cityd genesis install) or for one that lost the file.

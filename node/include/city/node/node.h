@@ -30,6 +30,9 @@ struct StartOptions {
   // its peers' rounds and signs nothing before (consensus::Config::recover_safety). Without
   // this, a home with no safety state is refused.
   bool recover_safety = false;
+  // A validator joining a running chain: its key is in no set its store knows yet. It syncs,
+  // follows the chain, and takes part once a set-validators change naming it starts.
+  bool join = false;
   // Tests only: what the consensus core sends goes through this first (outbound_policy.h).
   std::shared_ptr<OutboundPolicy> outbound_policy;
 };

@@ -75,6 +75,7 @@ class Node:
         self.rss_mb = []  # (seconds since the cluster started, anonymous MB, RSS MB) every 10 s
         self.starts = 0
         self.tmpfs = None  # a mount point when the home lives on a small tmpfs
+        self.join = False  # a validator joining the running chain (cityd start --join)
 
     @property
     def api(self):
@@ -88,10 +89,14 @@ class Cluster:
     made = 0  # clusters made by this process: each gets its own interface names
 
     def __init__(self, build_dir, out_dir, validators=4, use_netns=True, base_port=29000,
-                 byzantine=None):
+                 byzantine=None, spares=0):
         self.bin = os.path.join(build_dir, "bin")
         self.out = out_dir
-        self.n = validators
+        # Nodes 0..validators-1 are the genesis validators; the spares after them have homes
+        # made as an operator joining the running chain would (init --join, genesis install
+        # --joining) and start with --join: a set-validators change adds them.
+        self.genesis_validators = validators
+        self.n = validators + spares
         self.byzantine = set(byzantine or [])  # indexes that run cityd-byzantine
         self.use_netns = use_netns
         self.base_port = base_port
@@ -112,8 +117,9 @@ class Cluster:
     # ---- set-up -----------------------------------------------------------------------
 
     def create(self):
-        run([os.path.join(self.bin, "cityd"), "testnet", "--validators", str(self.n), "--out",
-             self.net_dir, "--base-port", str(self.base_port)])
+        run([os.path.join(self.bin, "cityd"), "testnet", "--validators",
+             str(self.genesis_validators), "--out", self.net_dir, "--base-port",
+             str(self.base_port)])
         # The genesis the operators hold, which the audits check the nodes against.
         self.genesis_file = os.path.join(self.out, "genesis.json")
         shutil.copy(os.path.join(self.net_dir, "node0", "genesis.json"), self.genesis_file)
@@ -124,6 +130,8 @@ class Cluster:
             netns = f"cl{self.tag}n{i}" if self.use_netns else None
             self.nodes.append(Node(i, os.path.join(self.net_dir, f"node{i}"), ip,
                                    self.base_port + 2 * i, self.base_port + 2 * i + 1, netns))
+        for node in self.nodes[self.genesis_validators:]:
+            self._make_joining_home(node)
         if self.use_netns:
             self._make_namespaces()
         self._rewrite_configs()
@@ -131,6 +139,23 @@ class Cluster:
         self.created = time.monotonic()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
+
+    def _make_joining_home(self, node):
+        cityd = os.path.join(self.bin, "cityd")
+        run([cityd, "init", "--join", "--home", node.home, "--name", f"v{node.index}",
+             "--p2p-address", f"{node.ip}:{node.p2p_port}", "--listen-host", node.ip,
+             "--api-port", str(node.api_port)])
+        genesis_hash = run([cityd, "genesis", "hash", "--genesis", self.genesis_file]).stdout
+        genesis_hash = re.search(r"[0-9a-f]{64}", genesis_hash).group(0)
+        peers = [{"name": f"v{other.index}", "public_key": self._validator_address(other),
+                  "p2p_address": f"{other.ip}:{other.p2p_port}"}
+                 for other in self.nodes[:self.genesis_validators]]
+        peers_file = os.path.join(self.out, f"peers-for-node{node.index}.json")
+        json.dump({"format": "cityledger-peers", "version": 1, "genesis_hash": genesis_hash,
+                   "peers": peers}, open(peers_file, "w"))
+        run([cityd, "genesis", "install", "--home", node.home, "--genesis", self.genesis_file,
+             "--peers", peers_file, "--expect-hash", genesis_hash, "--joining"])
+        node.join = True
 
     def _make_namespaces(self):
         run(["ip", "link", "add", self.bridge, "type", "bridge"])
@@ -167,7 +192,9 @@ class Cluster:
             text = re.sub(r'rate_limit_exempt = "[^"]*"',
                           f'rate_limit_exempt = "127.0.0.1,::1,{self.host_ip}"', text)
             peers = []
-            for other in self.nodes:
+            # Validators added later are not in the genesis: no node lists them (their own
+            # dials make the links), and they list the genesis validators.
+            for other in self.nodes[:self.genesis_validators]:
                 if other.index == node.index:
                     continue
                 key = self._validator_address(other)
@@ -178,6 +205,8 @@ class Cluster:
             open(path, "w").write(text)
 
     def _validator_address(self, node):
+        if node.index >= self.genesis_validators:
+            return json.load(open(os.path.join(node.home, "validator-record.json")))["public_key"]
         genesis = json.load(open(os.path.join(node.home, "genesis.json")))
         validators = genesis.get("validators")
         entry = validators[node.index]
@@ -212,6 +241,8 @@ class Cluster:
             return
         binary = "cityd-byzantine" if i in self.byzantine else "cityd"
         cmd = [os.path.join(self.bin, binary), "start", "--home", node.home]
+        if node.join:
+            cmd.append("--join")
         if binary == "cityd-byzantine":
             cmd = [os.path.join(self.bin, binary), "--home", node.home]
         env = dict(os.environ)
@@ -229,7 +260,8 @@ class Cluster:
         node.starts += 1
 
     def start_all(self):
-        for i in range(self.n):
+        """Starts the genesis validators (the spares start when a scenario says)."""
+        for i in range(self.genesis_validators):
             self.start(i)
 
     def signal(self, i, sig):
@@ -285,8 +317,12 @@ class Cluster:
         status = self.status(i)
         return None if status is None else status.get("height")
 
-    def heights(self):
-        return [self.height(i) for i in range(self.n)]
+    def heights(self, nodes=None):
+        return [self.height(i) for i in (range(self.n) if nodes is None else nodes)]
+
+    def epoch(self, i):
+        status = self.status(i)
+        return None if status is None else status.get("epoch")
 
     def leader(self):
         """The index most answering nodes name as leader, or None."""

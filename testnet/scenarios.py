@@ -7,10 +7,13 @@ moment: the recovery time, which includes a restarted node's catch-up. A scenari
 assert things of its own (run.expect), e.g. that a majority partition commits nothing.
 """
 
+import json
 import os
 import signal
 import subprocess
 import time
+
+from cluster import http_json as cluster_http_json
 
 
 class Run:
@@ -321,6 +324,83 @@ def byzantine_leader(run):
     run.fault_over()
 
 
+def _change_validators(run, members, epoch):
+    """Passes a set-validators change naming `members` (node indexes) and waits until every
+    running member commits in `epoch`; returns (seconds from the pass to the new set committing,
+    the epoch's first height)."""
+    c = run.cluster
+    keys = [c._validator_address(c.nodes[i]) for i in members]
+    proposed = c.cityctl("--output", "json", "tx", "governance", "propose", "--action",
+                         "set-validators", "--validators", ",".join(keys), "--from", "council",
+                         "--wait", "--wait-timeout", "60", node=members[0])
+    if proposed.returncode != 0:
+        raise RuntimeError(f"set-validators: {proposed.stdout} {proposed.stderr}")
+    passed = time.monotonic()
+    change = c.cityctl("--output", "json", "query", "contract", "governance", "validators",
+                       "--param", f"epoch={epoch}", node=members[0])
+    if change.returncode != 0:
+        raise RuntimeError(f"query validators: {change.stdout} {change.stderr}")
+    last = json.loads(change.stdout)["result"]["last_height_before"]
+    run.note(f"set-validators passed: epoch {epoch} = nodes {members}, after block {last}")
+    running = [i for i in members if c.nodes[i].running()]
+    c.wait_for(lambda: all((c.epoch(i) or 0) >= epoch and (c.height(i) or 0) > last + 1
+                           for i in running), 120,
+               f"every running member of epoch {epoch} commits in it")
+    took = time.monotonic() - passed
+    run.note(f"epoch {epoch} committing on every member {took:.1f} s after the pass")
+    return took, last + 1
+
+
+def _commit_gap_ms(cluster, node, first_height):
+    """The longest time between consecutive committed blocks around an epoch's first block."""
+    api = f"{cluster.nodes[node].api}/v1/blocks/"
+    times = []
+    for height in range(max(1, first_height - 5), first_height + 6):
+        block = cluster_http_json(api + str(height))
+        if block:
+            times.append(block["block"]["header"]["timestamp_ms"])
+    return max((b - a for a, b in zip(times, times[1:])), default=None)
+
+
+def reconfigure(run):
+    """Validator set changes under load: a fifth validator, from a fresh home (init --join,
+    genesis install --joining, start --join), is added; a validator that was down through
+    that change comes back and syncs across it; then one of the originals is removed and
+    stopped. The chain commits throughout, and every invariant holds on the nodes left."""
+    c = run.cluster
+    new = c.genesis_validators
+    removed = c.genesis_validators - 1
+    offline = 1
+    c.start(new)
+    run.note(f"node{new} started from a fresh home with --join")
+    c.kill(offline)
+    run.note(f"node{offline} down through the first change")
+    run.honest = [i for i in range(c.genesis_validators) if i != offline]
+    took1, first1 = _change_validators(run, list(range(new + 1)), 1)
+    gap1 = _commit_gap_ms(c, 0, first1)
+    run.honest = [i for i in range(new + 1) if i != offline]
+    run.fault_over()
+    synced_from = time.monotonic()
+    c.start(offline)
+    c.wait_for(lambda: (c.epoch(offline) or 0) >= 1 and (c.height(offline) or 0) >= first1 + 2,
+               120, f"node{offline} syncs into epoch 1")
+    run.note(f"node{offline} synced across the change in {time.monotonic() - synced_from:.1f} s")
+    run.honest = list(range(new + 1))
+    members = [i for i in range(new + 1) if i != removed]
+    took2, first2 = _change_validators(run, members, 2)
+    gap2 = _commit_gap_ms(c, 0, first2)
+    c.signal(removed, signal.SIGTERM)
+    run.note(f"node{removed} removed and stopped")
+    run.honest = members
+    run.expect("a passed change takes effect (epochs 1 and 2 started)", True,
+               f"{took1:.1f} s and {took2:.1f} s from the pass to the new set committing")
+    run.expect("the commit gap at each boundary stays under 5 s",
+               gap1 is not None and gap2 is not None and max(gap1, gap2) < 5000,
+               f"{gap1} ms at epoch 1, {gap2} ms at epoch 2")
+    run.sleep(run.remaining() - 10)
+    run.fault_over()
+
+
 SCENARIOS = {
     # name: (function, about, options)
     "leader-crash-loop": (leader_crash_loop, "kill -9 the leader every 5 s", {}),
@@ -344,6 +424,8 @@ SCENARIOS = {
     "overload": (overload, "3x the saturation rate, sustained", {"overload": 3.0}),
     "byzantine-leader": (byzantine_leader, "validator 0 equivocates on every proposal",
                          {"byzantine": [0]}),
+    "reconfigure": (reconfigure, "a validator added from a fresh home, one removed, under load",
+                    {"spares": 1, "load": "ubi", "min_time": 60}),
 }
 
 # The short version scripts/test runs.

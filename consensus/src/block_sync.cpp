@@ -25,6 +25,14 @@ ledger::Epoch BlockSync::CurrentEpoch() const {
                        config_.root_height};
 }
 
+SyncActions BlockSync::CatchUp(TimeMs now, size_t peer, uint64_t from_height) {
+  Leave(now);
+  SyncActions actions;
+  if (peer == me_ || peer >= config_.validators.size()) return actions;
+  actions.note = "a validator is in a later epoch; fetching from it";
+  return Ask(actions, now, peer, from_height);
+}
+
 void BlockSync::SetEpoch(const ledger::Epoch& epoch, std::optional<size_t> me) {
   const bool same_set = epoch.validators.members() == config_.validators.members();
   config_.epoch = epoch.number;
@@ -154,8 +162,13 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
   // proposers' signatures. Each block belongs to the epoch its parent leads to: the next one
   // after a block naming the next set (ledger::Epoch::After).
   const std::vector<CertifiedBlock>& blocks = reply.blocks;
+  // After an epoch's last block E, the reply may go on in E's epoch instead of the next: the
+  // suffix that proves E committed (EpochEndProof), which carries no transactions, names no
+  // set, and is never committed itself.
   std::vector<ledger::Epoch> epochs;  // epochs[i]: the epoch of blocks[i]
   ledger::Epoch epoch = CurrentEpoch();
+  std::optional<ledger::Epoch> ended;  // the epoch E ended, while the reply may be its suffix
+  std::optional<size_t> suffix_from;   // the index of the first suffix block
   Hash256 parent = tip.hash;
   size_t usable = 0;
   for (const CertifiedBlock& cb : blocks) {
@@ -165,6 +178,19 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
       // A first block at another height answers an older request; anything else is a lie.
       if (usable > 0 || h.height == tip.height + 1) fault(at + "does not extend the one before");
       break;
+    }
+    if (ended && h.epoch == ended->number) {
+      if (!suffix_from) suffix_from = usable;
+      epoch = *ended;
+      if (!cb.block.transactions.empty() || !h.next_validators.empty()) {
+        fault(at + "after its epoch's last block, it carries transactions or a validator set");
+        break;
+      }
+    } else if (suffix_from) {
+      fault(at + "of epoch " + std::to_string(h.epoch) + " inside an epoch's end proof");
+      break;
+    } else {
+      ended.reset();
     }
     if (h.epoch != epoch.number) {
       fault(at + "of epoch " + std::to_string(h.epoch) + ", expected " +
@@ -184,6 +210,7 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
     }
     parent = cb.block.Hash();
     epochs.push_back(epoch);
+    if (!h.next_validators.empty()) ended = epoch;
     epoch = epoch.After(h, parent);
     ++usable;
   }
@@ -210,6 +237,7 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
     committable = j;
     break;
   }
+  if (suffix_from) committable = std::min(committable, *suffix_from);
   // Each committed block keeps the certificate its child carries: it certifies the block, and
   // it is what every node stores, whoever served the block. The last block of an epoch keeps
   // its own, by its epoch's validators: its child carries the next epoch's root certificate.
@@ -244,7 +272,7 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
     return actions;
   }
   for (size_t i = 0; i < committable; ++i) {
-    actions.commits.push_back({blocks[i].block, *certified_by[i]});
+    actions.commits.push_back({blocks[i].block, *certified_by[i], std::nullopt});
   }
   const uint64_t height = tip.height + committable;
   actions.note = "committed up to height " + std::to_string(height) + " (v" + std::to_string(peer) +

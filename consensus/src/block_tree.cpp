@@ -175,7 +175,7 @@ std::vector<CommittedBlock> BlockTree::Commit(const Path& path, const QuorumCert
   std::vector<CommittedBlock> out;
   for (size_t i = chain.size(); i-- > 0;) {
     const QuorumCert& certified_by = i == 0 ? target_qc : chain[i - 1]->header.justify;
-    out.push_back({*chain[i], certified_by});
+    out.push_back({*chain[i], certified_by, std::nullopt});
   }
   const Block& newest = *chain.front();
   committed_ = {newest.Hash(), newest.header.height, newest.header.round};

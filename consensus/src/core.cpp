@@ -375,11 +375,13 @@ struct Core::State {
     }
     const std::optional<QuorumCert> target = rules.CommitTarget(*certified, qc);
     if (!target || target->data.height <= tree.committed().height) return;
-    CommitThrough(now, *target, from, actions);
+    CommitThrough(now, *target, from, actions, certified, &qc);
   }
 
   // Commits the block `target_qc` certifies and every uncommitted ancestor, oldest first.
-  void CommitThrough(TimeMs now, const QuorumCert& target_qc, size_t from, Actions& actions) {
+  // `certified` is the target's child, certified by `certified_qc`: the two-chain's top.
+  void CommitThrough(TimeMs now, const QuorumCert& target_qc, size_t from, Actions& actions,
+                     const Block* certified, const QuorumCert* certified_qc) {
     const BlockTree::Path path = tree.PathTo(target_qc.data.block_hash);
     if (path.missing) {
       // A gap: fetch it and retry when it arrives (via the block it certifies).
@@ -397,9 +399,14 @@ struct Core::State {
     // block keeps the certificate its child in the path carries.
     BlockTree::Path through = path;
     QuorumCert through_qc = target_qc;
+    std::optional<EpochEndProof> proof;
     auto& chain = through.newest_first;
     for (size_t i = chain.size(); i-- > 0;) {
       if (chain[i]->header.next_validators.empty()) continue;
+      proof.emplace();
+      for (size_t k = i; k-- > 0;) proof->suffix.push_back(*chain[k]);
+      proof->suffix.push_back(*certified);
+      proof->certified_by = *certified_qc;
       if (i > 0) {
         through_qc = chain[i - 1]->header.justify;
         chain.erase(chain.begin(), chain.begin() + static_cast<ptrdiff_t>(i));
@@ -408,6 +415,7 @@ struct Core::State {
       break;
     }
     std::vector<CommittedBlock> out = tree.Commit(through, through_qc);
+    if (proof) out.back().epoch_end = std::move(proof);
     // A commit shows the network is back, but one commit between failures is not health:
     // the backoff comes down one step per commit instead of all at once.
     pacemaker.OnCommit();

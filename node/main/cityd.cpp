@@ -108,6 +108,9 @@ struct GenesisCommands {
     install_cmd->add_option("--peers", install.peers_file, "peers.json")->required();
     install_cmd->add_option("--expect-hash", install.expected_hash,
                             "The hash the coordinator announced; refuse any other");
+    install_cmd->add_flag("--joining", install.joining,
+                          "This validator joins the running chain later (it is not a genesis "
+                          "validator); start it with cityd start --join");
     hash = genesis->add_subcommand(
         "hash", "Print a genesis file's hash (the genesis block's, as /v1/status shows it)");
     hash->add_option("--genesis", genesis_file, "genesis.json")->required();
@@ -193,7 +196,8 @@ struct GenesisCommands {
       if (!installed.ok()) return Fail(installed.status());
       std::cout << "cityd: installed the genesis into " << install.home.string() << "\n"
                 << "genesis hash: " << installed->ToHex() << "\n"
-                << "start it with: cityd start --home " << install.home.string() << "\n";
+                << "start it with: cityd start " << (install.joining ? "--join " : "") << "--home "
+                << install.home.string() << "\n";
       return 0;
     }
     if (*hash) {

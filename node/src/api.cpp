@@ -679,12 +679,16 @@ HttpResponse GetIndex(const Ctx& ctx, const Reader& reader, const HttpRequest& r
 HttpResponse GetStatus(const Ctx& ctx) {
   const DriverStatus status = ctx->driver->Snapshot();
   const MempoolStats pool = ctx->mempool->Stats();
-  const auto& validators = ctx->genesis.validators;
+  // The validators of the epoch the node is in, named where the genesis names them.
+  const std::vector<PublicKey>& validators = status.validators;
   Json validator_list = Json::array();
   for (size_t i = 0; i < validators.size(); ++i) {
-    validator_list.push_back({{"index", i},
-                              {"name", validators[i].name},
-                              {"address", EncodeAddress(validators[i].key)}});
+    auto named = std::find_if(ctx->genesis.validators.begin(), ctx->genesis.validators.end(),
+                              [&](const GenesisValidator& v) { return v.key == validators[i]; });
+    validator_list.push_back(
+        {{"index", i},
+         {"name", named != ctx->genesis.validators.end() ? Json(named->name) : Json(nullptr)},
+         {"address", EncodeAddress(validators[i])}});
   }
   Json peers = Json::array();
   for (const PeerView& peer : status.peers) {
@@ -693,8 +697,7 @@ HttpResponse GetStatus(const Ctx& ctx) {
   }
   Json leader = nullptr;
   if (status.leader && *status.leader < validators.size()) {
-    leader = {{"index", *status.leader},
-              {"address", EncodeAddress(validators[*status.leader].key)}};
+    leader = {{"index", *status.leader}, {"address", EncodeAddress(validators[*status.leader])}};
   }
   return HttpResponse::Json({{"chain_id", ctx->genesis.chain_id},
                              {"genesis_hash", ctx->chain->genesis().block_hash.ToHex()},
@@ -708,6 +711,7 @@ HttpResponse GetStatus(const Ctx& ctx) {
                              {"round", status.round},
                              {"leader", leader},
                              {"syncing", status.syncing},
+                             {"epoch", status.epoch},
                              {"validators", std::move(validator_list)},
                              {"peers", std::move(peers)},
                              {"connected_peers", ctx->connected_peers ? ctx->connected_peers() : 0},

@@ -426,10 +426,14 @@ Result<Hash256> InstallGenesis(const InstallOptions& options) {
   const auto self =
       std::find_if(genesis->validators.begin(), genesis->validators.end(),
                    [&](const GenesisValidator& v) { return v.key == key->public_key(); });
-  if (self == genesis->validators.end()) {
+  if ((self == genesis->validators.end()) != options.joining) {
     return Status(ErrorCode::kPermissionDenied,
-                  "this home's validator key (" + EncodeAddress(key->public_key()) +
-                      ") is not a validator of " + options.genesis_file.string());
+                  "this home's validator key (" + EncodeAddress(key->public_key()) + ") is " +
+                      (options.joining ? "a validator of " + options.genesis_file.string() +
+                                             ": it does not join later, drop --joining"
+                                       : "not a validator of " + options.genesis_file.string() +
+                                             " (a validator joining a running chain installs "
+                                             "with --joining)"));
   }
 
   Result<Json> peers = ReadJsonFile(options.peers_file, "peers file");

@@ -46,6 +46,22 @@ constexpr uint64_t kMinBatchGain = 16;
 constexpr TimeMs kRateSampleMs = 200;
 // Proposals name execution this many blocks behind the proposer's own (CompleteHeader).
 constexpr uint64_t kExecutionSlack = 2;
+// Epoch end proofs kept for validators that missed an epoch's end; a validator further behind
+// syncs through the later epochs' own commits.
+constexpr size_t kKeptEpochProofs = 4;
+// At most one catch-up this often when peers' messages show a later epoch.
+constexpr TimeMs kCatchUpIntervalMs = 2'000;
+
+// The epoch a consensus message is signed in, for those that carry one.
+std::optional<uint64_t> EpochOf(const consensus::Message& message) {
+  if (const auto* p = std::get_if<consensus::Proposal>(&message)) return p->block.header.epoch;
+  if (const auto* v = std::get_if<ledger::Vote>(&message)) return v->data.epoch;
+  if (const auto* t = std::get_if<ledger::Timeout>(&message)) return t->data.epoch;
+  if (const auto* c = std::get_if<consensus::SyncCerts>(&message)) {
+    if (c->high_qc) return c->high_qc->data.epoch;
+  }
+  return std::nullopt;
+}
 // A proposal may name execution this far behind itself, no further: a leader whose
 // execution stalled is voted out rather than followed.
 constexpr uint64_t kMaxExecutionLag = kMaxExecutionBacklog + 8;
@@ -288,6 +304,16 @@ void Driver::HandleConsensus(const PublicKey& sender, consensus::Message message
       return;
     }
   }
+  if (const std::optional<uint64_t> epoch = EpochOf(message); epoch && *epoch > epoch_.number) {
+    // The validators moved on to a later epoch, whose end this node missed: its core cannot
+    // learn that from them any more. Sync from the sender, which proves the end.
+    const TimeMs now = NowMs();
+    if (now < last_catch_up_ + kCatchUpIntervalMs) return;
+    last_catch_up_ = now;
+    if (core_) StopCore("validator " + Short(sender) + " is in epoch " + std::to_string(*epoch));
+    ApplySync(sync_.CatchUp(now, from, chain_.tip().height + 1));
+    return;
+  }
   if (!core_) return;  // syncing: consensus messages wait until the node has caught up
   Apply(core_->OnMessage(NowMs(), from, message));
 }
@@ -328,6 +354,19 @@ void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
     bytes += ledger::Encode(*block).size();
     if (bytes > kSyncReplyBudgetBytes && reply.blocks.size() >= 2) break;
     reply.blocks.push_back({std::move(*block), std::move(*cert)});
+  }
+  // A reply that ends at an epoch's last block carries the proof that it was committed: the
+  // requester may not be able to get that from the next epoch yet (it may be needed there).
+  if (!reply.blocks.empty() && !reply.blocks.back().block.header.next_validators.empty()) {
+    std::lock_guard lock(epoch_proofs_mutex_);
+    auto proof = epoch_proofs_.find(reply.blocks.back().block.header.height);
+    if (proof != epoch_proofs_.end()) {
+      const std::vector<ledger::Block>& suffix = proof->second.suffix;
+      for (size_t i = 0; i < suffix.size(); ++i) {
+        reply.blocks.push_back({suffix[i], i + 1 < suffix.size() ? suffix[i + 1].header.justify
+                                                                 : proof->second.certified_by});
+      }
+    }
   }
   if (network_) network_->Send(to, EncodeNodeMessage(reply));
 }
@@ -553,6 +592,12 @@ void Driver::Apply(consensus::Actions actions) {
   }
   // actions.commits were executed and committed already, in OnCommit.
   if (failed_) return;
+  for (consensus::CommittedBlock& commit : actions.commits) {
+    if (!commit.epoch_end) continue;
+    std::lock_guard lock(epoch_proofs_mutex_);
+    epoch_proofs_[commit.block.header.height] = std::move(*commit.epoch_end);
+    while (epoch_proofs_.size() > kKeptEpochProofs) epoch_proofs_.erase(epoch_proofs_.begin());
+  }
   for (const consensus::Evidence& e : actions.evidence) {
     evidence_.Increment();
     spdlog::warn(

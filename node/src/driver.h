@@ -162,9 +162,14 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   Fatal fatal_;
   net::PeerNetwork* network_ = nullptr;
   ledger::SafetyFile safety_file_;
-  ledger::Epoch epoch_;                     // strand-only after Start
-  std::optional<ledger::Epoch> entering_;   // the core committed its epoch's last block
-  std::vector<PublicKey> link_keys_;        // whom the links admit now (UpdateLinks)
+  ledger::Epoch epoch_;                    // strand-only after Start
+  std::optional<ledger::Epoch> entering_;  // the core committed its epoch's last block
+  std::vector<PublicKey> link_keys_;       // whom the links admit now (UpdateLinks)
+  consensus::TimeMs last_catch_up_ = 0;
+  // How this node's core committed the last blocks of recent epochs, by height: served after
+  // that block to validators that missed the end (ServeSync runs off the strand).
+  mutable std::mutex epoch_proofs_mutex_;
+  std::map<uint64_t, consensus::EpochEndProof> epoch_proofs_;
   CachingVerifier cert_verifier_{1 << 16};  // votes, QCs, proposer signatures
 
   // Strand-only state.

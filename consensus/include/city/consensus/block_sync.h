@@ -84,6 +84,10 @@ class BlockSync {
   SyncActions OnReply(TimeMs now, size_t peer, const CommittedTip& tip, const SyncReply& reply);
   // The node left consensus on its own account (StopCore for another reason).
   void Leave(TimeMs now);
+  // A peer is in a later epoch than this node (its messages say so): the end of this node's
+  // epoch passed it by. Syncs at once, asking that peer from `from_height` (its reply proves
+  // the epoch's last block committed, EpochEndProof, even before the next epoch has).
+  SyncActions CatchUp(TimeMs now, size_t peer, uint64_t from_height);
   // The node's committed tip entered `epoch`: its validators are the peers from now on (the
   // heights they announced are forgotten when the set changed); `me` is this node's index in
   // it, if it is one.

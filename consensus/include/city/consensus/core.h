@@ -134,9 +134,20 @@ struct Outgoing {
 
 // A committed block and the QC certifying it (the commit rule also needs its child's QC of
 // the next round; the child's justify is exactly that QC).
+// How an epoch's last block E was committed (docs/consensus.md, "Epochs"): the blocks after E
+// in its epoch up to B, whose certificate completes the two-chain that committed E (B's
+// parent, certified by B's justify, is E or a block after it, in the round before B's).
+// Nothing in the suffix is committed. A validator of the next epoch that missed the end of
+// this one can be proven E committed with it before the next epoch has committed anything.
+struct EpochEndProof {
+  std::vector<ledger::Block> suffix;  // E's child first, B last
+  ledger::QuorumCert certified_by;    // certifies B
+};
+
 struct CommittedBlock {
   ledger::Block block;
   ledger::QuorumCert certified_by;
+  std::optional<EpochEndProof> epoch_end;  // on the epoch's last block, when this core committed it
 };
 
 // Two signed statements by one validator that no honest validator makes: proof of fault.

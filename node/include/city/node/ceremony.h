@@ -97,6 +97,9 @@ struct InstallOptions {
   std::filesystem::path genesis_file;
   std::filesystem::path peers_file;
   std::string expected_hash;  // hex; when set, a genesis with another hash is refused
+  // The home's validator joins a running chain: it is not a genesis validator (a later
+  // set-validators change adds it), and is started with `cityd start --join`.
+  bool joining = false;
 };
 // Installs a finalized genesis into a home made by InitJoiningHome: the home's validator key
 // must be one of the genesis validators, the peers file must name the same genesis hash and

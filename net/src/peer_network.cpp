@@ -825,10 +825,10 @@ std::vector<PeerStats> PeerNetwork::Stats() const {
   std::vector<PeerStats> out;
   std::shared_lock lock(impl_->slots_mutex);
   for (const PeerSlot& slot : impl_->slots) {
-    if (!slot.member) continue;
     const PeerCounters& c = slot.counters;
     PeerStats stats;
     stats.key = slot.address.key;
+    stats.member = slot.member;
     stats.connected = c.connected->value() != 0;
     stats.dials = c.dials->value();
     stats.links_established = c.links_established->value();

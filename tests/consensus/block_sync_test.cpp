@@ -262,5 +262,134 @@ TEST_F(BlockSyncTest, ANodeInConsensusLeavesOnlyAfterFallingBehindSeveralTicksIn
   EXPECT_TRUE(sync_->syncing());
 }
 
+// ---- epochs (docs/consensus.md): sync follows each set from the headers ----
+
+class EpochSyncTest : public BlockSyncTest {
+ protected:
+  EpochSyncTest() {
+    // Epoch 0: blocks 1..3, block 3 its last (it names the next set: the same four keys, a
+    // change like any other, so every certificate must now say epoch 1).
+    QuorumCert justify = GenesisQc();
+    for (uint64_t round = 1; round <= 3; ++round) {
+      Block block =
+          EpochBlock(0, round, 0, justify,
+                     round == 3 ? config_.validators.members() : std::vector<PublicKey>{});
+      justify = QcFor(block);
+      epoch0_.push_back({block, justify});
+    }
+    last_ = epoch0_.back().block;
+    // The suffix that committed block 3 in epoch 0: blocks 4 and 5, no transactions.
+    for (uint64_t round = 4; round <= 5; ++round) {
+      Block block = EpochBlock(0, round, 0, justify);
+      justify = QcFor(block);
+      suffix_.push_back({block, justify});
+    }
+    // Epoch 1 from block 3: rounds restart at 1, the first block extends the root certificate.
+    justify = QuorumCert::Root(1, 3, last_.Hash());
+    for (uint64_t round = 1; round <= 3; ++round) {
+      Block block = EpochBlock(1, round, 0, justify);
+      justify = QcFor(block);
+      epoch1_.push_back({block, justify});
+    }
+  }
+
+  Block EpochBlock(uint64_t epoch, uint64_t round, uint64_t term, const QuorumCert& justify,
+                   std::vector<PublicKey> next = {}, size_t tx_count = 0) const {
+    Block block = MakeBlock(round, term, justify, std::nullopt, Leader(term), 0, tx_count);
+    block.header.epoch = epoch;
+    block.header.next_validators = std::move(next);
+    block.Sign(keys_[Leader(term)]);
+    return block;
+  }
+
+  SyncActions Reply(const std::vector<CertifiedBlock>& blocks) {
+    const SyncActions asked = AnnounceAndTick(kStart + 1, {50, 50, 50});
+    EXPECT_TRUE(asked.request);
+    peer_ = asked.request ? asked.request->first : 1;
+    SyncReply reply;
+    reply.committed_height = 50;
+    reply.blocks = blocks;
+    return sync_->OnReply(kStart + 2, peer_, Genesis(), reply);
+  }
+
+  static std::vector<CertifiedBlock> Join(
+      std::initializer_list<std::vector<CertifiedBlock>> parts) {
+    std::vector<CertifiedBlock> all;
+    for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
+    return all;
+  }
+
+  std::vector<CertifiedBlock> epoch0_, suffix_, epoch1_;
+  Block last_;
+  size_t peer_ = 0;
+};
+
+TEST_F(EpochSyncTest, BlocksOfTheNextEpochProveItsLastBlockAndAreCheckedWithItsSet) {
+  const SyncActions actions = Reply(Join({epoch0_, epoch1_}));
+  EXPECT_FALSE(actions.faulty_peer) << actions.fault;
+  ASSERT_EQ(actions.commits.size(), 5u) << actions.note;  // 1..3, and 4, 5 of epoch 1
+  EXPECT_EQ(actions.commits[2].block, last_);
+  // The last block keeps its own certificate, by its own epoch; its child carries the root.
+  EXPECT_EQ(actions.commits[2].certified_by, epoch0_[2].certificate);
+  EXPECT_EQ(actions.commits[2].certified_by.data.epoch, 0u);
+  EXPECT_EQ(actions.commits[3].block.header.epoch, 1u);
+}
+
+TEST_F(EpochSyncTest, TheEndProofSuffixCommitsTheLastBlockAndNothingAfterIt) {
+  const SyncActions actions = Reply(Join({epoch0_, suffix_}));
+  EXPECT_FALSE(actions.faulty_peer) << actions.fault;
+  ASSERT_EQ(actions.commits.size(), 3u);
+  EXPECT_EQ(actions.commits.back().block, last_);
+  EXPECT_EQ(actions.commits.back().certified_by, suffix_[0].block.header.justify);
+  ASSERT_TRUE(actions.request);  // the peer is further on: the next epoch's blocks come next
+  EXPECT_EQ(actions.request->second.from_height, 4u);
+}
+
+TEST_F(EpochSyncTest, ASuffixBlockCarryingTransactionsIsALie) {
+  std::vector<CertifiedBlock> suffix = suffix_;
+  suffix[0].block = EpochBlock(0, 4, 0, epoch0_[2].certificate, {}, 2);
+  suffix[0].certificate = QcFor(suffix[0].block);
+  suffix[1].block = EpochBlock(0, 5, 0, suffix[0].certificate);
+  suffix[1].certificate = QcFor(suffix[1].block);
+  const SyncActions actions = Reply(Join({epoch0_, suffix}));
+  EXPECT_EQ(actions.faulty_peer, std::optional<size_t>(peer_));
+  EXPECT_NE(actions.fault.find("carries transactions"), std::string::npos) << actions.fault;
+  for (const CommittedBlock& commit : actions.commits) EXPECT_NE(commit.block, last_);
+}
+
+TEST_F(EpochSyncTest, TheNextEpochCertifiedByTheOldEpochsSignaturesProvesNothing) {
+  std::vector<CertifiedBlock> forged = epoch1_;
+  // Signed by the same keys, for epoch 0: valid signatures, the wrong epoch.
+  for (CertifiedBlock& cb : forged) {
+    ledger::VoteData data = DataOf(cb.block);
+    data.epoch = 0;
+    std::vector<Vote> votes;
+    for (size_t i : {0, 1, 2}) votes.push_back(Vote::Create(data, kTestChain, keys_[i]));
+    cb.certificate = QuorumCert::FromVotes(data, votes);
+  }
+  const SyncActions actions = Reply(Join({epoch0_, forged}));
+  EXPECT_EQ(actions.faulty_peer, std::optional<size_t>(peer_));
+  for (const CommittedBlock& commit : actions.commits) EXPECT_NE(commit.block, last_);
+}
+
+TEST_F(EpochSyncTest, ABlockAfterTheLastOneClaimingAnotherEpochIsALie) {
+  std::vector<CertifiedBlock> skipped = epoch1_;
+  skipped[0].block = EpochBlock(2, 1, 0, QuorumCert::Root(2, 3, last_.Hash()));
+  const SyncActions actions = Reply(Join({epoch0_, skipped}));
+  EXPECT_EQ(actions.faulty_peer, std::optional<size_t>(peer_));
+  EXPECT_NE(actions.fault.find("of epoch 2, expected 1"), std::string::npos) << actions.fault;
+}
+
+TEST_F(EpochSyncTest, APeerInALaterEpochIsAskedAtOnce) {
+  sync_->OnTick(kStart + 1, 0);
+  const SyncActions actions = sync_->CatchUp(kStart + 2, 2, 7);
+  ASSERT_TRUE(actions.request);
+  EXPECT_EQ(actions.request->first, 2u);
+  EXPECT_EQ(actions.request->second.from_height, 7u);
+  EXPECT_TRUE(sync_->syncing());
+  EXPECT_FALSE(sync_->CatchUp(kStart + 3, 0, 7).request) << "not from itself";
+  EXPECT_FALSE(sync_->CatchUp(kStart + 3, 9, 7).request) << "not from outside the set";
+}
+
 }  // namespace
 }  // namespace city::consensus::test

@@ -873,5 +873,73 @@ TEST_F(CoreTest, UnrequestedBlockResponseIsNotAccepted) {
   EXPECT_TRUE(VotesSent(actions).empty());
 }
 
+// ---- epochs (docs/consensus.md): an epoch ends at the block naming the next set ----
+
+class EpochEndTest : public CoreTest {
+ protected:
+  Block Next(uint64_t round, const QuorumCert& justify, bool names_set = false,
+             size_t tx_count = 0) const {
+    Block block = MakeBlock(round, 0, justify, std::nullopt, Leader(0), 0, tx_count);
+    if (names_set) block.header.next_validators = config_.validators.members();
+    block.Sign(keys_[Leader(0)]);
+    return block;
+  }
+};
+
+TEST_F(EpochEndTest, NothingAboveTheLastBlockIsCommittedAndItsProofIsKept) {
+  std::unique_ptr<Node> node = StartedNode(1);
+  const Block b1 = Next(1, GenesisQc());
+  const Block b2 = Next(2, QcFor(b1));
+  const Block last = Next(3, QcFor(b2), /*names_set=*/true);
+  const Block b4 = Next(4, QcFor(last));
+  const Block b5 = Next(5, QcFor(b4));
+  const Block b6 = Next(6, QcFor(b5));
+  std::vector<CommittedBlock> commits;
+  for (const Block& block : {b1, b2, last, b4, b5, b6}) {
+    Actions actions = DeliverBlock(*node, 10, block);
+    for (CommittedBlock& commit : actions.commits) commits.push_back(std::move(commit));
+  }
+  ASSERT_EQ(commits.size(), 3u);
+  EXPECT_EQ(commits.back().block, last);
+  EXPECT_TRUE(node->core->epoch_ended());
+  EXPECT_EQ(node->core->committed().height, 3u);
+  ASSERT_TRUE(commits.back().epoch_end.has_value());
+  ASSERT_EQ(commits.back().epoch_end->suffix.size(), 1u);
+  EXPECT_EQ(commits.back().epoch_end->suffix[0], b4);
+  EXPECT_EQ(commits.back().epoch_end->certified_by, QcFor(b4));
+  EXPECT_FALSE(commits[0].epoch_end.has_value());
+  // Done: the next epoch's core takes over; this one answers nothing more.
+  EXPECT_TRUE(node->core->OnTick(1'000'000).messages.empty());
+  EXPECT_TRUE(DeliverBlock(*node, 20, Next(7, QcFor(b6))).messages.empty());
+}
+
+TEST_F(EpochEndTest, ABlockAfterTheLastOneCarryingTransactionsGetsNoVote) {
+  std::unique_ptr<Node> node = StartedNode(1);
+  const Block b1 = Next(1, GenesisQc());
+  const Block last = Next(2, QcFor(b1), /*names_set=*/true);
+  DeliverBlock(*node, 10, b1);
+  EXPECT_EQ(VotesSent(DeliverBlock(*node, 10, last)).size(), 1u);
+  const Actions loaded = DeliverBlock(*node, 10, Next(3, QcFor(last), false, 2));
+  EXPECT_TRUE(VotesSent(loaded).empty());
+  EXPECT_EQ(loaded.verdict, Verdict::kUnsafe);
+  EXPECT_NE(loaded.reason.find("after the epoch's last one"), std::string::npos);
+}
+
+TEST_F(EpochEndTest, ALeaderAfterTheLastBlockProposesNoTransactions) {
+  // Validator 0 leads term 0: after the last block it still proposes (that commits it), empty.
+  std::unique_ptr<Node> node = MakeNode(0);
+  node->host.payload_size = 5;
+  const Block b1 = Next(1, GenesisQc());
+  const Block last = Next(2, QcFor(b1), /*names_set=*/true);
+  DeliverBlock(*node, 10, b1);
+  DeliverBlock(*node, 10, last);
+  const Actions actions = Deliver(*node, 10, 1, SyncCerts{QcFor(last), std::nullopt});
+  const auto proposals = ProposalsSent(actions);
+  ASSERT_EQ(proposals.size(), 1u);
+  EXPECT_EQ(proposals[0].second.header.round, 3u);
+  EXPECT_TRUE(proposals[0].second.transactions.empty());
+  EXPECT_TRUE(proposals[0].second.header.next_validators.empty());
+}
+
 }  // namespace
 }  // namespace city::consensus::test

@@ -51,6 +51,75 @@ TEST_F(VerifyTest, RegressionCertificatesOfAnotherEpochAreRefused) {
   EXPECT_FALSE(TimeoutCert::FromTimeouts(timeouts).Verify(epoch_one).ok());
 }
 
+// Epochs (docs/consensus.md): a removed validator's old certificates stay valid for their own
+// epoch, with that epoch's set, and for no other, even where the sets overlap.
+TEST_F(VerifyTest, AnEpochsCertificatesVerifyWithItsOwnSetOnly) {
+  const Epoch zero = Epoch::Genesis(test::SetOf(keys_), test::TestGenesisHash());
+  // Epoch 1: validator 4 removed, validators 5 and 6 added.
+  auto keys_of = [](std::initializer_list<uint8_t> fills) {
+    std::vector<KeyPair> keys;
+    for (uint8_t fill : fills) keys.push_back(test::TestKey(fill));
+    return keys;
+  };
+  const std::vector<KeyPair> next_keys = keys_of({1, 2, 3, 5, 6});
+  BlockHeader last;
+  last.height = 40;
+  last.next_validators = test::SetOf(next_keys).members();
+  const Epoch one = zero.Next(last, last.Hash());
+  EXPECT_EQ(one.number, 1u);
+  EXPECT_EQ(one.root_height, 40u);
+  EXPECT_EQ(one.After(BlockHeader{}, Hash256{}).number, 1u) << "a block naming no set ends nothing";
+
+  VoteData old_data = test::SampleVoteData();
+  const QuorumCert removed_signs = test::SampleQc(keys_of({4, 1, 2}), 3, old_data);
+  EXPECT_TRUE(removed_signs.Verify(zero.Context(std::string(kTestChain), nullptr)).ok());
+  EXPECT_FALSE(removed_signs.Verify(one.Context(std::string(kTestChain), nullptr)).ok())
+      << "epoch 0's certificate checked in epoch 1";
+  VoteData replayed = old_data;
+  replayed.epoch = 1;  // the removed validator signs for epoch 1: not a member any more
+  const QuorumCert outsider = test::SampleQc(keys_of({4, 1, 2, 3}), 4, replayed);
+  const Status status = outsider.Verify(one.Context(std::string(kTestChain), nullptr));
+  EXPECT_EQ(status.code(), ErrorCode::kBadSignature);
+  EXPECT_NE(status.message().find("not a validator of this epoch"), std::string::npos);
+
+  // The round-0 certificate of epoch 1 is exactly its root's, and only epoch 1's.
+  EXPECT_TRUE(one.RootCert().Verify(one.Context(std::string(kTestChain), nullptr)).ok());
+  EXPECT_FALSE(zero.RootCert().Verify(one.Context(std::string(kTestChain), nullptr)).ok());
+  EXPECT_FALSE(one.RootCert().Verify(zero.Context(std::string(kTestChain), nullptr)).ok());
+  QuorumCert other_root = one.RootCert();
+  other_root.data.height = 39;
+  EXPECT_FALSE(other_root.Verify(one.Context(std::string(kTestChain), nullptr)).ok());
+}
+
+TEST_F(VerifyTest, ANextValidatorSetBelowFourOrWithRepeatsIsNoValidHeader) {
+  const ValidatorSet set = test::SetOf(keys_);
+  Block block;
+  block.header.justify = test::SampleQc(keys_, 3, test::SampleVoteData(5));
+  block.header.parent_hash = block.header.justify.data.block_hash;
+  block.header.height = 6;
+  block.header.round = 6;
+  block.header.term = 1;
+  block.header.proposer = LeaderOf(1, set);
+  block.header.next_validators = set.members();
+  EXPECT_FALSE(CheckHeaderRules(block.header, set).has_value());
+  block.header.next_validators = test::SetOf(test::TestValidators(3)).members();
+  std::optional<HeaderRuleBroken> broken = CheckHeaderRules(block.header, set);
+  ASSERT_TRUE(broken.has_value());
+  EXPECT_EQ(broken->rule, HeaderRule::kValidatorChange);
+  EXPECT_NE(broken->reason.find("at least 4"), std::string::npos);
+  block.header.next_validators = set.members();
+  block.header.next_validators.push_back(set.members()[0]);
+  broken = CheckHeaderRules(block.header, set);
+  ASSERT_TRUE(broken.has_value());
+  EXPECT_NE(broken->reason.find("listed twice"), std::string::npos);
+  EXPECT_EQ(ValidatorChangeProblem(set.members()), std::nullopt);
+  PublicKey not_a_point;
+  not_a_point.bytes.fill(0xff);
+  std::vector<PublicKey> bad = set.members();
+  bad[2] = not_a_point;
+  EXPECT_NE(ValidatorChangeProblem(bad), std::nullopt);
+}
+
 TEST_F(VerifyTest, QuorumCertWithQuorumVerifies) {
   EXPECT_TRUE(test::SampleQc(keys_, 3).Verify(context_).ok());
   EXPECT_TRUE(test::SampleQc(keys_, 4).Verify(context_).ok());

@@ -359,6 +359,65 @@ TEST(PeerNetwork, RefusesAPeerOutsideTheValidatorSet) {
   }
 }
 
+// Epochs (docs/consensus.md): the set changes while the links run. An added validator that the
+// others have no address for is accepted when it dials in; a removed one's link closes, and what
+// it keeps trying is refused at the handshake and counted.
+TEST(PeerNetwork, TheSetChangesOnlineAddingAndRemovingValidators) {
+  auto keys = NetKeys(4);  // a, b, c in the set; d joins later, c leaves
+  auto ports = FreeLoopbackPorts(4);
+  const PublicKey& c_key = keys[2]->public_key();
+  const PublicKey& d_key = keys[3]->public_key();
+  std::vector<std::shared_ptr<const KeyPair>> first = {keys[0], keys[1], keys[2]};
+  const std::vector<uint16_t> first_ports = {ports[0], ports[1], ports[2]};
+  auto a = StartOrThrow(MeshConfig(first, first_ports, 0));
+  auto b = StartOrThrow(MeshConfig(first, first_ports, 1));
+  auto c = StartOrThrow(MeshConfig(first, first_ports, 2));
+  auto d = StartOrThrow(MeshConfig(keys, ports, 3));  // d knows everyone's address
+  ASSERT_TRUE(WaitUntil([&] { return a->network().connected_peers() == 2; }));
+  EXPECT_FALSE(d->ConnectedTo(keys[0]->public_key())) << "not a validator yet";
+
+  // a and b learn of d (without its address), c is not told yet.
+  for (NetEndpoint* member : {a.get(), b.get()}) {
+    member->network().SetValidators({{keys[0]->public_key(), "127.0.0.1", ports[0]},
+                                     {keys[1]->public_key(), "127.0.0.1", ports[1]},
+                                     {c_key, "127.0.0.1", ports[2]},
+                                     {d_key, "", 0}});
+  }
+  // SetValidators is applied on the network's strand: until then there is no entry for d.
+  auto linked = [](NetEndpoint& endpoint, const PublicKey& key) {
+    for (const PeerStats& stats : endpoint.network().Stats()) {
+      if (stats.key == key) return stats.connected;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return linked(*a, d_key) && linked(*b, d_key); }))
+      << "d's own dials make its links";
+  EXPECT_EQ(a->StatsFor(d_key).dials, 0u) << "no address, no dial";
+  a->network().Send(d_key, Text("welcome"));
+  EXPECT_TRUE(WaitUntil([&] { return Contains(d->MessagesFrom(a->key()), Text("welcome")); }));
+
+  // c leaves the set: its link closes and it is refused from now on, however often it tries.
+  const std::vector<net::ValidatorPeer> without_c = {{keys[0]->public_key(), "127.0.0.1", ports[0]},
+                                                     {keys[1]->public_key(), "127.0.0.1", ports[1]},
+                                                     {d_key, "", 0}};
+  a->network().SetValidators(without_c);
+  b->network().SetValidators(without_c);
+  ASSERT_TRUE(WaitUntil([&] { return !a->ConnectedTo(c_key) && !b->ConnectedTo(c_key); }));
+  EXPECT_TRUE(WaitUntil([&] { return a->StatsFor(c_key).handshake_failures >= 2; }))
+      << "c keeps dialing; each handshake is refused and counted";
+  EXPECT_FALSE(a->StatsFor(c_key).member);
+  const size_t heard_from_c = a->MessagesFrom(c_key).size();
+  for (int i = 0; i < 5; ++i) c->network().Broadcast(Text("still here"));
+  a->network().Send(c_key, Text("not for you"));
+  a->network().Broadcast(Text("to the set"));
+  EXPECT_TRUE(WaitUntil([&] { return Contains(d->MessagesFrom(a->key()), Text("to the set")); }));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(a->MessagesFrom(c_key).size(), heard_from_c);
+  EXPECT_FALSE(Contains(c->MessagesFrom(a->key()), Text("to the set")));
+  EXPECT_FALSE(Contains(c->MessagesFrom(a->key()), Text("not for you")));
+  EXPECT_EQ(a->network().connected_peers(), 2u);
+}
+
 TEST(PeerNetwork, RefusesAPeerOfAnotherChain) {
   auto keys = NetKeys(3);
   auto ports = FreeLoopbackPorts(3);

@@ -58,7 +58,15 @@ struct AuditChainOptions {
   // Called on every block before it is signed and certified: changes made here are vouched
   // for by valid signatures (votes are on the header as edited).
   std::function<void(ledger::Block&)> edit = nullptr;
+  // The last height of epoch 0, if the set changes: from there on validators 1..3 and a
+  // new key, EpochJoiner(), run the chain (validator 0 is removed).
+  std::optional<uint64_t> epoch_end = std::nullopt;
 };
+
+inline const KeyPair& EpochJoiner() {
+  static const KeyPair key = TestKey(60);
+  return key;
+}
 
 struct AuditChain {
   contracts::GenesisDoc doc;
@@ -131,14 +139,27 @@ inline AuditChain BuildAuditChain(const AuditChainOptions& options = {}) {
 
   uint64_t round = 1;
   uint64_t term = 0;
+  uint64_t epoch = 0;
+  std::vector<const KeyPair*> set;
+  for (const KeyPair& key : validators) set.push_back(&key);
+  const std::vector<const KeyPair*> next_set = {&validators[1], &validators[2], &validators[3],
+                                                &EpochJoiner()};
   for (uint64_t h = 1; h <= options.blocks; ++h) {
-    const ledger::QuorumCert high_qc = chain.certificates.back();
+    ledger::QuorumCert high_qc = chain.certificates.back();
+    if (options.epoch_end && h == *options.epoch_end + 1) {
+      // The next epoch starts from the last block, with rounds from 1 again.
+      epoch = 1;
+      round = 1;
+      term = 0;
+      set = next_set;
+      high_qc = ledger::QuorumCert::Root(1, h - 1, chain.blocks.back().Hash());
+    }
     std::optional<ledger::TimeoutCert> tc;
     if (options.term_changes.contains(h)) {
       std::vector<ledger::Timeout> timeouts;
       for (size_t i = 0; i < 3; ++i) {
-        timeouts.push_back(ledger::Timeout::Create({0, round, high_qc.data.round}, high_qc,
-                                                   kTestChain, validators[(h + i) % 4]));
+        timeouts.push_back(ledger::Timeout::Create({epoch, round, high_qc.data.round}, high_qc,
+                                                   kTestChain, *set[(h + i) % 4]));
       }
       tc = ledger::TimeoutCert::FromTimeouts(timeouts);
       term = ++round;
@@ -146,6 +167,7 @@ inline AuditChain BuildAuditChain(const AuditChainOptions& options = {}) {
     ledger::Block block;
     ledger::BlockHeader& header = block.header;
     header.chain_id = std::string(kTestChain);
+    header.epoch = epoch;
     header.height = h;
     header.term = term;
     header.round = round;
@@ -156,17 +178,20 @@ inline AuditChain BuildAuditChain(const AuditChainOptions& options = {}) {
     header.result_root = TaggedHash("city.test.results", AsBytes(std::to_string(h)));
     header.justify = high_qc;
     header.timeout_cert = std::move(tc);
+    if (options.epoch_end && h == *options.epoch_end) {
+      for (const KeyPair* key : next_set) header.next_validators.push_back(key->public_key());
+    }
     for (size_t i = 0; i < options.txs_per_block; ++i) {
       block.transactions.push_back(AuditTransaction(h, i));
     }
     if (options.edit) options.edit(block);
     auto chosen = options.proposer.find(h);
-    block.Sign(validators[chosen != options.proposer.end() ? chosen->second
-                                                           : header.term % validators.size()]);
+    block.Sign(chosen != options.proposer.end() ? validators[chosen->second]
+                                                : *set[header.term % set.size()]);
 
     // Three of the four vote, a different one left out each time.
     std::vector<const KeyPair*> voters;
-    for (size_t i = 1; i < 4; ++i) voters.push_back(&validators[(h + i) % 4]);
+    for (size_t i = 1; i < 4; ++i) voters.push_back(set[(h + i) % 4]);
     const ledger::VoteData data{header.epoch, header.term, header.round, h, block.Hash()};
     chain.certificates.push_back(AuditVotes(voters, data));
     round = header.round + 1;

@@ -280,9 +280,76 @@ Status AuditEdited(uint64_t height, const std::function<void(ledger::BlockHeader
 }
 
 TEST(ChainAuditHeader, OtherEpochIsRefusedRatherThanTrusted) {
-  EXPECT_TRUE(Refused(
-      AuditEdited(3, [](ledger::BlockHeader& h) { h.epoch = 1; }), ErrorCode::kInvalidArgument,
-      "height 3: the header is of epoch 1, expected epoch 0"));
+  EXPECT_TRUE(Refused(AuditEdited(3, [](ledger::BlockHeader& h) { h.epoch = 1; }),
+                      ErrorCode::kInvalidArgument,
+                      "height 3: the header is of epoch 1, expected epoch 0"));
+}
+
+// ---- epochs: the auditor follows each validator set from the headers alone ----
+
+const AuditChain& Reconfigured() {
+  // Epoch 0 ends at height 5 (validator 0 removed, EpochJoiner() added); a term change in each.
+  static const AuditChain chain =
+      BuildAuditChain({.blocks = 10, .term_changes = {3, 8}, .epoch_end = 5});
+  return chain;
+}
+
+TEST(ChainAuditEpochs, FollowsAValidatorSetChangeFromTheGenesisFileAlone) {
+  const AuditChain& chain = Reconfigured();
+  ASSERT_EQ(chain.blocks[6].header.epoch, 1u);
+  ChainAuditor auditor(chain.genesis);
+  const Status status = test::AddHeaders(auditor, chain, 0, chain.tip());
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_GE(auditor.stats().proven_committed, 8u);
+}
+
+TEST(ChainAuditEpochs, TheNextEpochSignedWithARemovedValidatorIsRefused) {
+  const AuditChain& chain = Reconfigured();
+  ChainAuditor auditor = AuditedThrough(6, chain);
+  const KeyPair* removed = &test::ChainValidators()[0];
+  const KeyPair* stays = &test::ChainValidators()[1];
+  const KeyPair* also = &test::ChainValidators()[2];
+  const ledger::QuorumCert cert =
+      test::AuditVotes({removed, stays, also}, chain.certificates[7].data);
+  EXPECT_TRUE(
+      Refused(auditor.AddHeader(WithCertificate(chain, 7, cert)), ErrorCode::kBadSignature,
+              "height 7: the certificate is signed by " + EncodeAddress(removed->public_key()),
+              "not a validator of epoch 1"));
+}
+
+TEST(ChainAuditEpochs, TheOldSetsCertificateForAnEpochOneHeaderIsRefused) {
+  const AuditChain& chain = Reconfigured();
+  ChainAuditor auditor = AuditedThrough(6, chain);
+  ledger::VoteData old_epoch = chain.certificates[7].data;
+  old_epoch.epoch = 0;
+  const KeyPair* v1 = &test::ChainValidators()[1];
+  const KeyPair* v2 = &test::ChainValidators()[2];
+  const KeyPair* v3 = &test::ChainValidators()[3];
+  EXPECT_FALSE(
+      auditor.AddHeader(WithCertificate(chain, 7, test::AuditVotes({v1, v2, v3}, old_epoch))).ok());
+}
+
+TEST(ChainAuditEpochs, TheFirstBlockOfAnEpochMustStartFromItsRoot) {
+  const AuditChain forged = BuildAuditChain({.blocks = 8,
+                                             .term_changes = {},
+                                             .edit =
+                                                 [](ledger::Block& block) {
+                                                   // Epoch 1's first block claims a certificate of
+                                                   // epoch 0's last block instead.
+                                                   if (block.header.height == 6)
+                                                     block.header.justify.data.round = 4;
+                                                 },
+                                             .epoch_end = 5});
+  ChainAuditor auditor = AuditedThrough(5, forged);
+  EXPECT_FALSE(auditor.AddHeader(forged.Certified(6)).ok());
+}
+
+TEST(ChainAuditEpochs, AnAuditStartingPastAChangeSaysWhereToStart) {
+  const AuditChain& chain = Reconfigured();
+  ChainAuditor auditor(chain.genesis);
+  EXPECT_TRUE(Refused(auditor.AddHeader(chain.Certified(7)), ErrorCode::kInvalidArgument,
+                      "height 7: the header is of epoch 1, expected epoch 0",
+                      "must start at height 0"));
 }
 
 TEST(ChainAuditHeader, OtherChainIsRefused) {

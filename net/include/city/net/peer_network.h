@@ -74,6 +74,7 @@ struct PeerNetworkOptions {
 
 struct PeerStats {
   PublicKey key;
+  bool member = true;  // in the validator set now (SetValidators); else its counters only
   bool connected = false;
   uint64_t dials = 0;              // outbound connection attempts
   uint64_t links_established = 0;  // authenticated links, either direction
@@ -133,8 +134,8 @@ class PeerNetwork {
   // longer listed close, and their handshakes are refused from now on. Thread-safe.
   void SetValidators(std::vector<ValidatorPeer> validators);
 
-  // Thread-safe snapshot, one entry per other validator of the set, in the order they were
-  // first listed.
+  // Thread-safe snapshot, one entry per other validator ever in the set (those removed with
+  // member false: what they still try is counted), in the order they were first listed.
   std::vector<PeerStats> Stats() const;
   size_t connected_peers() const;
 

@@ -415,7 +415,12 @@ struct Core::State {
       break;
     }
     std::vector<CommittedBlock> out = tree.Commit(through, through_qc);
-    if (proof) out.back().epoch_end = std::move(proof);
+    if (proof) {
+      // This core is done, and whoever formed the certificate that ended the epoch would have
+      // carried it to the others only in a proposal of this epoch, which no one makes now.
+      actions.messages.push_back({Outgoing::kBroadcast, SyncCerts{*certified_qc, std::nullopt}});
+      out.back().epoch_end = std::move(proof);
+    }
     // A commit shows the network is back, but one commit between failures is not health:
     // the backoff comes down one step per commit instead of all at once.
     pacemaker.OnCommit();

@@ -49,8 +49,11 @@ constexpr uint64_t kExecutionSlack = 2;
 // Epoch end proofs kept for validators that missed an epoch's end; a validator further behind
 // syncs through the later epochs' own commits.
 constexpr size_t kKeptEpochProofs = 4;
-// At most one catch-up this often when peers' messages show a later epoch.
+// At most one catch-up this often when peers' messages show a later epoch, and none before a
+// message of a later epoch has been seen for this long (the end may be committed here anyway).
 constexpr TimeMs kCatchUpIntervalMs = 2'000;
+constexpr TimeMs kCatchUpGraceMs = 300;
+constexpr size_t kMaxNextEpochMessages = 256;
 
 // The epoch a consensus message is signed in, for those that carry one.
 std::optional<uint64_t> EpochOf(const consensus::Message& message) {
@@ -305,10 +308,17 @@ void Driver::HandleConsensus(const PublicKey& sender, consensus::Message message
     }
   }
   if (const std::optional<uint64_t> epoch = EpochOf(message); epoch && *epoch > epoch_.number) {
-    // The validators moved on to a later epoch, whose end this node missed: its core cannot
-    // learn that from them any more. Sync from the sender, which proves the end.
+    // The validators moved on to a later epoch. Kept for the next epoch's core, in case this
+    // node commits the end in a moment; if not, it missed the end, which its core cannot
+    // learn from them any more: sync from the sender, which proves it.
     const TimeMs now = NowMs();
-    if (now < last_catch_up_ + kCatchUpIntervalMs) return;
+    if (*epoch == epoch_.number + 1 && next_epoch_messages_.size() < kMaxNextEpochMessages) {
+      next_epoch_messages_.emplace_back(sender, std::move(message));
+    }
+    if (!next_epoch_seen_) next_epoch_seen_ = now;
+    if (now < *next_epoch_seen_ + kCatchUpGraceMs || now < last_catch_up_ + kCatchUpIntervalMs) {
+      return;
+    }
     last_catch_up_ = now;
     if (core_) StopCore("validator " + Short(sender) + " is in epoch " + std::to_string(*epoch));
     ApplySync(sync_.CatchUp(now, from, chain_.tip().height + 1));
@@ -643,6 +653,12 @@ void Driver::EnterEpoch(const ledger::Epoch& epoch) {
     ++timer_generation_;
     core_timer_.cancel();
     StartCore();  // from the epoch's last block, once it is executed
+  }
+  next_epoch_seen_.reset();
+  std::vector<std::pair<PublicKey, consensus::Message>> early = std::move(next_epoch_messages_);
+  next_epoch_messages_.clear();
+  for (auto& [sender, message] : early) {
+    if (EpochOf(message) == epoch_.number) HandleConsensus(sender, std::move(message));
   }
   PublishStatus();
 }

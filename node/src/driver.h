@@ -166,6 +166,11 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   std::optional<ledger::Epoch> entering_;  // the core committed its epoch's last block
   std::vector<PublicKey> link_keys_;       // whom the links admit now (UpdateLinks)
   consensus::TimeMs last_catch_up_ = 0;
+  // Messages of the next epoch that came before this node committed the end of its own: most
+  // often it is only a moment behind, and they are handed to the next epoch's core when it
+  // starts. Bounded; catching up (sync) only if the end does not come within a grace.
+  std::vector<std::pair<PublicKey, consensus::Message>> next_epoch_messages_;
+  std::optional<consensus::TimeMs> next_epoch_seen_;
   // How this node's core committed the last blocks of recent epochs, by height: served after
   // that block to validators that missed the end (ServeSync runs off the strand).
   mutable std::mutex epoch_proofs_mutex_;

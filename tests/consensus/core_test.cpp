@@ -895,10 +895,18 @@ TEST_F(EpochEndTest, NothingAboveTheLastBlockIsCommittedAndItsProofIsKept) {
   const Block b5 = Next(5, QcFor(b4));
   const Block b6 = Next(6, QcFor(b5));
   std::vector<CommittedBlock> commits;
+  std::vector<SyncCerts> announced;
   for (const Block& block : {b1, b2, last, b4, b5, b6}) {
     Actions actions = DeliverBlock(*node, 10, block);
     for (CommittedBlock& commit : actions.commits) commits.push_back(std::move(commit));
+    for (auto& [to, sync] : Sent<SyncCerts>(actions)) {
+      EXPECT_EQ(to, Outgoing::kBroadcast);
+      announced.push_back(sync);
+    }
   }
+  // No proposal of this epoch will carry the certificate that ended it: it goes to everyone.
+  ASSERT_EQ(announced.size(), 1u);
+  EXPECT_EQ(announced[0].high_qc, QcFor(b4));
   ASSERT_EQ(commits.size(), 3u);
   EXPECT_EQ(commits.back().block, last);
   EXPECT_TRUE(node->core->epoch_ended());

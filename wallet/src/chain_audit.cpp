@@ -322,6 +322,38 @@ Status ChainAuditor::AddHeader(const CertifiedHeaderBytes& item) {
   return Status::Ok();
 }
 
+Status ChainAuditor::FollowEpochChange(const CertifiedHeaderBytes& last) {
+  const uint64_t height = last.height;
+  if (!impl_->headers.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, height,
+                "an epoch change is followed before the first header, not after");
+  }
+  Result<BlockHeader> decoded = DecodeCanonical<BlockHeader>(last.header, height, "the header");
+  if (!decoded.ok()) return decoded.status();
+  const BlockHeader& header = decoded.value();
+  if (header.height != height || header.epoch != impl_->epoch.number ||
+      header.next_validators.empty() || header.chain_id != genesis_.header.chain_id) {
+    return Fail(ErrorCode::kInvalidArgument, height,
+                "not the last block of epoch " + std::to_string(impl_->epoch.number) +
+                    " (it must be of that epoch and name the next validator set)");
+  }
+  if (!last.certificate) {
+    return Fail(ErrorCode::kMalformed, height, "no certificate came with the header");
+  }
+  Result<QuorumCert> cert =
+      DecodeCanonical<QuorumCert>(*last.certificate, height, "the certificate");
+  if (!cert.ok()) return cert.status();
+  const Hash256 hash = header.Hash();
+  Status status = impl_->CheckCertificate(cert.value(), header, hash);
+  if (status.ok()) status = impl_->CheckRounds(header);
+  stats_.signatures = impl_->verifier.verified();
+  if (!status.ok()) return status;
+  impl_->Advance(header, hash);
+  return Status::Ok();
+}
+
+uint64_t ChainAuditor::epoch() const { return impl_->epoch.number; }
+
 Status ChainAuditor::CheckBlock(uint64_t height, ByteSpan encoded_block) {
   const Impl::Checked* checked = impl_->Find(height);
   if (checked == nullptr) {

@@ -40,8 +40,8 @@ struct AuditStats {
 };
 
 // Checks a run of consecutive certified headers, in height order, against the validator set
-// of the genesis (the only epoch this chain has: a header of another epoch is refused, saying
-// so, rather than trusted). Memory is bounded whatever the length audited: only the last
+// of each header's epoch: the genesis set, then each set the last header of an epoch names
+// (docs/consensus.md, "Epochs"); a header of another epoch than the one reached is refused. Memory is bounded whatever the length audited: only the last
 // `kept_headers` checked headers are kept (for the parent link, CheckBlock and CheckState).
 class ChainAuditor {
  public:
@@ -65,6 +65,13 @@ class ChainAuditor {
   // certificate. kBadSignature / kUnauthenticated / kMalformed / kInvalidArgument with the height
   // and the reason; a refused header is not recorded.
   Status AddHeader(const CertifiedHeaderBytes& item);
+
+  // Moves to the next epoch by the last header of the current one, without the headers before
+  // it (a light client's way to a later height): the header must be of the current epoch,
+  // name the next set, and carry a valid certificate of the current set. Only before any
+  // AddHeader. It proves, as any certified header does, that a quorum of the set voted for it.
+  Status FollowEpochChange(const CertifiedHeaderBytes& last);
+  uint64_t epoch() const;
 
   // A block body (canonical Block encoding) against the certified header of its height, added
   // before (and still kept): same header, the tx_root of its transactions, the proposer's

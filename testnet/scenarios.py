@@ -440,4 +440,4 @@ SCENARIOS = {
 }
 
 # The short version scripts/test runs.
-SHORT = ["leader-crash-loop", "minority-partition", "wiped-resync"]
+SHORT = ["leader-crash-loop", "minority-partition", "wiped-resync", "reconfigure"]

@@ -98,4 +98,14 @@ const char* MessageKindName(const Message& message) {
   return kNames[message.index()];
 }
 
+std::optional<uint64_t> EpochOf(const Message& message) {
+  if (const auto* p = std::get_if<Proposal>(&message)) return p->block.header.epoch;
+  if (const auto* v = std::get_if<ledger::Vote>(&message)) return v->data.epoch;
+  if (const auto* t = std::get_if<ledger::Timeout>(&message)) return t->data.epoch;
+  if (const auto* c = std::get_if<SyncCerts>(&message)) {
+    if (c->high_qc) return c->high_qc->data.epoch;
+  }
+  return std::nullopt;
+}
+
 }  // namespace city::consensus

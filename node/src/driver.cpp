@@ -55,16 +55,6 @@ constexpr TimeMs kCatchUpIntervalMs = 2'000;
 constexpr TimeMs kCatchUpGraceMs = 300;
 constexpr size_t kMaxNextEpochMessages = 256;
 
-// The epoch a consensus message is signed in, for those that carry one.
-std::optional<uint64_t> EpochOf(const consensus::Message& message) {
-  if (const auto* p = std::get_if<consensus::Proposal>(&message)) return p->block.header.epoch;
-  if (const auto* v = std::get_if<ledger::Vote>(&message)) return v->data.epoch;
-  if (const auto* t = std::get_if<ledger::Timeout>(&message)) return t->data.epoch;
-  if (const auto* c = std::get_if<consensus::SyncCerts>(&message)) {
-    if (c->high_qc) return c->high_qc->data.epoch;
-  }
-  return std::nullopt;
-}
 // A proposal may name execution this far behind itself, no further: a leader whose
 // execution stalled is voted out rather than followed.
 constexpr uint64_t kMaxExecutionLag = kMaxExecutionBacklog + 8;
@@ -307,7 +297,7 @@ void Driver::HandleConsensus(const PublicKey& sender, consensus::Message message
       return;
     }
   }
-  if (const std::optional<uint64_t> epoch = EpochOf(message); epoch && *epoch > epoch_.number) {
+  if (const std::optional<uint64_t> epoch = consensus::EpochOf(message); epoch && *epoch > epoch_.number) {
     // The validators moved on to a later epoch. Kept for the next epoch's core, in case this
     // node commits the end in a moment; if not, it missed the end, which its core cannot
     // learn from them any more: sync from the sender, which proves it.
@@ -658,7 +648,7 @@ void Driver::EnterEpoch(const ledger::Epoch& epoch) {
   std::vector<std::pair<PublicKey, consensus::Message>> early = std::move(next_epoch_messages_);
   next_epoch_messages_.clear();
   for (auto& [sender, message] : early) {
-    if (EpochOf(message) == epoch_.number) HandleConsensus(sender, std::move(message));
+    if (consensus::EpochOf(message) == epoch_.number) HandleConsensus(sender, std::move(message));
   }
   PublishStatus();
 }

@@ -43,6 +43,10 @@ struct CertsRequest {
 using Message = std::variant<Proposal, ledger::Vote, ledger::Timeout, BlockRequest, BlockResponse,
                              SyncCerts, CertsRequest>;
 
+// The epoch a message is signed in, for those that carry one (proposals, votes, timeouts, and
+// certificates sent to help a peer catch up).
+std::optional<uint64_t> EpochOf(const Message& message);
+
 Bytes EncodeMessage(const Message& message);
 // Malformed or oversized bytes are a Status (kMalformed / kTooLarge), never a crash.
 Result<Message> DecodeMessage(ByteSpan bytes);

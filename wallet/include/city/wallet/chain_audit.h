@@ -41,8 +41,9 @@ struct AuditStats {
 
 // Checks a run of consecutive certified headers, in height order, against the validator set
 // of each header's epoch: the genesis set, then each set the last header of an epoch names
-// (docs/consensus.md, "Epochs"); a header of another epoch than the one reached is refused. Memory is bounded whatever the length audited: only the last
-// `kept_headers` checked headers are kept (for the parent link, CheckBlock and CheckState).
+// (docs/consensus.md, "Epochs"); a header of another epoch than the one reached is refused. Memory
+// is bounded whatever the length audited: only the last `kept_headers` checked headers are kept
+// (for the parent link, CheckBlock and CheckState).
 class ChainAuditor {
  public:
   static constexpr size_t kDefaultKeptHeaders = 1024;

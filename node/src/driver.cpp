@@ -49,11 +49,6 @@ constexpr uint64_t kExecutionSlack = 2;
 // Epoch end proofs kept for validators that missed an epoch's end; a validator further behind
 // syncs through the later epochs' own commits.
 constexpr size_t kKeptEpochProofs = 4;
-// At most one catch-up this often when peers' messages show a later epoch, and none before a
-// message of a later epoch has been seen for this long (the end may be committed here anyway).
-constexpr TimeMs kCatchUpIntervalMs = 2'000;
-constexpr TimeMs kCatchUpGraceMs = 300;
-constexpr size_t kMaxNextEpochMessages = 256;
 
 // A proposal may name execution this far behind itself, no further: a leader whose
 // execution stalled is voted out rather than followed.
@@ -277,6 +272,10 @@ void Driver::NudgeProposal() {
 }
 
 void Driver::HandleConsensus(const PublicKey& sender, consensus::Message message) {
+  if (const std::optional<uint64_t> epoch = consensus::EpochOf(message);
+      epoch && *epoch > epoch_.number) {
+    return OnLaterEpoch(sender, *epoch, std::move(message));
+  }
   const std::optional<size_t> index = IndexOf(sender);
   if (!index) return;  // a validator of another epoch
   const size_t from = *index;
@@ -296,23 +295,6 @@ void Driver::HandleConsensus(const PublicKey& sender, consensus::Message message
       });
       return;
     }
-  }
-  if (const std::optional<uint64_t> epoch = consensus::EpochOf(message); epoch && *epoch > epoch_.number) {
-    // The validators moved on to a later epoch. Kept for the next epoch's core, in case this
-    // node commits the end in a moment; if not, it missed the end, which its core cannot
-    // learn from them any more: sync from the sender, which proves it.
-    const TimeMs now = NowMs();
-    if (*epoch == epoch_.number + 1 && next_epoch_messages_.size() < kMaxNextEpochMessages) {
-      next_epoch_messages_.emplace_back(sender, std::move(message));
-    }
-    if (!next_epoch_seen_) next_epoch_seen_ = now;
-    if (now < *next_epoch_seen_ + kCatchUpGraceMs || now < last_catch_up_ + kCatchUpIntervalMs) {
-      return;
-    }
-    last_catch_up_ = now;
-    if (core_) StopCore("validator " + Short(sender) + " is in epoch " + std::to_string(*epoch));
-    ApplySync(sync_.CatchUp(now, from, chain_.tip().height + 1));
-    return;
   }
   if (!core_) return;  // syncing: consensus messages wait until the node has caught up
   Apply(core_->OnMessage(NowMs(), from, message));
@@ -644,13 +626,37 @@ void Driver::EnterEpoch(const ledger::Epoch& epoch) {
     core_timer_.cancel();
     StartCore();  // from the epoch's last block, once it is executed
   }
-  next_epoch_seen_.reset();
-  std::vector<std::pair<PublicKey, consensus::Message>> early = std::move(next_epoch_messages_);
-  next_epoch_messages_.clear();
-  for (auto& [sender, message] : early) {
+  for (auto& [sender, message] : next_epoch_.Enter()) {
     if (consensus::EpochOf(message) == epoch_.number) HandleConsensus(sender, std::move(message));
   }
   PublishStatus();
+}
+
+// The validators moved on to the next epoch, or claim to (consensus/next_epoch.h).
+void Driver::OnLaterEpoch(const PublicKey& sender, uint64_t epoch, consensus::Message message) {
+  const std::optional<contracts::ScheduledValidators> next = ScheduledChange();
+  if (epoch != epoch_.number + 1 || !next) return;  // further ahead: block sync's business
+  const ledger::ValidatorSet next_set(next->validators);
+  if (!consensus::SignedByMember(sender, next_set, epoch, options_.consensus.chain_id,
+                                 &cert_verifier_, message)) {
+    return;
+  }
+  const TimeMs now = NowMs();
+  const std::optional<std::vector<PublicKey>> past_the_end =
+      next_epoch_.Observe(now, sender, next_set, std::move(message));
+  if (!past_the_end) return;
+  // Sync asks by index in this node's epoch: a sender that is a member of both, in turn.
+  std::vector<size_t> askable;
+  for (const PublicKey& key : *past_the_end) {
+    if (const std::optional<size_t> index = IndexOf(key)) askable.push_back(*index);
+  }
+  if (askable.empty()) return;
+  if (core_) {
+    StopCore(std::to_string(past_the_end->size()) + " validators are in epoch " +
+             std::to_string(epoch));
+  }
+  const size_t peer = askable[next_epoch_.attempts() % askable.size()];
+  ApplySync(sync_.CatchUp(now, peer, chain_.tip().height + 1));
 }
 
 std::optional<contracts::ScheduledValidators> Driver::ScheduledChange() const {

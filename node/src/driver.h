@@ -20,10 +20,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "chain.h"
 #include "city/consensus/block_sync.h"
 #include "city/consensus/core.h"
+#include "city/consensus/next_epoch.h"
 #include "city/ledger/safety_file.h"
 #include "city/net/metrics.h"
 #include "city/net/peer_network.h"
@@ -131,6 +133,7 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   void AfterCommit(const ledger::Block& block);
   void OnExecuted(Result<CommittedBlockInfo> executed);
   void HandleConsensus(const PublicKey& from, consensus::Message message);
+  void OnLaterEpoch(const PublicKey& sender, uint64_t epoch, consensus::Message message);
   // The committed tip entered the next epoch: new peers, sync and (if running) core.
   void EnterEpoch(const ledger::Epoch& epoch);
   // Links admit the current and the next epoch's validators; checked as changes pass.
@@ -165,12 +168,7 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   ledger::Epoch epoch_;                    // strand-only after Start
   std::optional<ledger::Epoch> entering_;  // the core committed its epoch's last block
   std::vector<PublicKey> link_keys_;       // whom the links admit now (UpdateLinks)
-  consensus::TimeMs last_catch_up_ = 0;
-  // Messages of the next epoch that came before this node committed the end of its own: most
-  // often it is only a moment behind, and they are handed to the next epoch's core when it
-  // starts. Bounded; catching up (sync) only if the end does not come within a grace.
-  std::vector<std::pair<PublicKey, consensus::Message>> next_epoch_messages_;
-  std::optional<consensus::TimeMs> next_epoch_seen_;
+  consensus::NextEpochWatch next_epoch_;   // messages of the next epoch (next_epoch.h)
   // How this node's core committed the last blocks of recent epochs, by height: served after
   // that block to validators that missed the end (ServeSync runs off the strand).
   mutable std::mutex epoch_proofs_mutex_;

@@ -949,5 +949,38 @@ TEST_F(EpochEndTest, ALeaderAfterTheLastBlockProposesNoTransactions) {
   EXPECT_TRUE(proposals[0].second.header.next_validators.empty());
 }
 
+// "A change while a term change is in progress": the last block comes after a timeout
+// certificate, and so does its first child. The epoch ends only by a two-chain over the last
+// block (here over its child and grandchild), and the proof is that two-chain.
+TEST_F(EpochEndTest, AnEpochEndsThroughTermChangesOnlyByATwoChain) {
+  std::unique_ptr<Node> node = MakeNode(2);
+  const Block b1 = Next(1, GenesisQc());
+  const TimeoutCert tc2 = TcOf(2, {{0, QcFor(b1)}, {1, QcFor(b1)}, {3, QcFor(b1)}});
+  Block last = MakeBlock(3, 3, QcFor(b1), tc2, Leader(3));
+  last.header.next_validators = config_.validators.members();
+  last.Sign(keys_[Leader(3)]);
+  const TimeoutCert tc4 = TcOf(4, {{0, QcFor(last)}, {1, QcFor(last)}, {3, QcFor(last)}});
+  const Block s1 = MakeBlock(5, 5, QcFor(last), tc4, Leader(5));
+  const Block s2 = MakeBlock(6, 5, QcFor(s1), std::nullopt, Leader(5));
+  const Block s3 = MakeBlock(7, 5, QcFor(s2), std::nullopt, Leader(5));
+  std::vector<CommittedBlock> commits;
+  for (const Block& block : {b1, last, s1, s2}) {
+    for (CommittedBlock& c : DeliverBlock(*node, 10, block).commits) commits.push_back(c);
+  }
+  EXPECT_TRUE(commits.empty()) << "no two-chain yet: rounds 1, 3, 5, 6";
+  EXPECT_FALSE(node->core->epoch_ended());
+  for (CommittedBlock& c : DeliverBlock(*node, 10, s3).commits) commits.push_back(c);
+  ASSERT_EQ(commits.size(), 2u);
+  EXPECT_EQ(commits[1].block, last);
+  EXPECT_EQ(commits[1].certified_by, QcFor(last));
+  ASSERT_TRUE(commits[1].epoch_end.has_value());
+  ASSERT_EQ(commits[1].epoch_end->suffix.size(), 2u);
+  EXPECT_EQ(commits[1].epoch_end->suffix[0], s1);
+  EXPECT_EQ(commits[1].epoch_end->suffix[1], s2);
+  EXPECT_EQ(commits[1].epoch_end->certified_by, QcFor(s2));
+  EXPECT_TRUE(node->core->epoch_ended());
+  EXPECT_EQ(node->core->committed().height, last.header.height);
+}
+
 }  // namespace
 }  // namespace city::consensus::test

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   bool trace = false;
   bool twins = false;
   size_t twins_phases = 3;
+  bool reconfigure = false;
   std::string byzantine;
   app.add_option("--validators", validators, "Validators (n)")->check(CLI::Range(1, 64));
   app.add_option("--faulty", faulty, "Byzantine validators, each of a random kind");
@@ -36,18 +37,25 @@ int main(int argc, char** argv) {
          "Break one safety rule and expect a violation: none, no-round-check, "
          "commit-one-chain, no-tc-qc-check, no-persist, keep-every-proposal (with --byzantine "
          "flooder), vote-after-timeout, skip-content-check (with --byzantine junk), "
-         "skip-payload-check (with --byzantine misreporter)")
+         "skip-payload-check (with --byzantine misreporter), wrong-epoch-certs (with "
+         "--reconfigure)")
       ->check(CLI::IsMember(city::sim::MutationNames()));
   app.add_flag("--no-crashes", no_crashes, "No crashes of honest validators");
   app.add_option("--byzantine", byzantine, "Give every faulty validator this kind")
       ->check(CLI::IsMember({"twin", "equivocator", "withholder", "garbage", "silent", "forker",
-                             "flooder", "junk", "liar", "misreporter"}));
+                             "flooder", "junk", "liar", "misreporter", "epoch-faker"}));
   app.add_flag("--twins", twins,
                "Enumerate the Twins scenarios instead of drawing random ones: one validator "
                "twice, two partitions per phase; --seed is the first scenario, --schedules "
                "defaults to all the rest");
   app.add_option("--twins-phases", twins_phases, "Partitioned phases per Twins scenario")
       ->check(CLI::Range(1, 6));
+  app.add_flag("--reconfigure", reconfigure,
+               "Change the validator set a few times per schedule (epochs): each change adds a "
+               "spare key, removes an honest validator or rotates one key, 20-60 blocks after "
+               "the one before, over a pool of n + 3 keys; the Byzantine validators stay in every "
+               "set. Liveness then asks every honest validator of the last epoch to commit past "
+               "its start. Needs --validators >= 4, not with --twins");
   app.add_flag("--verbose", verbose, "One line per schedule");
   app.add_flag("--trace", trace, "Every event of every schedule on stderr (use with one seed)");
   CLI11_PARSE(app, argc, argv);
@@ -55,6 +63,10 @@ int main(int argc, char** argv) {
     std::cerr << "city-sim: --faulty " << faulty
               << " exceeds f = (n-1)/3 = " << (validators - 1) / 3 << " for n = " << validators
               << ": no BFT protocol can be safe and live there\n";
+    return 2;
+  }
+  if (reconfigure && (twins || validators < 4)) {
+    std::cerr << "city-sim: --reconfigure needs --validators >= 4 and no --twins\n";
     return 2;
   }
   const bool mutated = mutation_name != "none";
@@ -69,7 +81,7 @@ int main(int argc, char** argv) {
   }
 
   std::atomic<uint64_t> next{0}, safety{0}, liveness{0}, blocks{0}, messages{0}, synced{0},
-      sync_faults{0};
+      sync_faults{0}, epochs{0};
   std::atomic<bool> stop{false};
   std::mutex out_mutex;
   std::vector<std::pair<uint64_t, std::string>> failures;
@@ -85,6 +97,7 @@ int main(int argc, char** argv) {
       params.trace = trace;
       params.byzantine = byzantine;
       params.mutation = mutation_name;
+      params.reconfigure = reconfigure;
       if (twins) {
         params.twins = params.seed;
         params.twins_phases = twins_phases;
@@ -96,10 +109,12 @@ int main(int argc, char** argv) {
       messages += r.messages;
       synced += r.synced_blocks;
       sync_faults += r.sync_faults;
+      epochs += r.epochs;
       std::lock_guard lock(out_mutex);
       if (verbose) {
         std::cout << "seed=" << params.seed << " height=" << r.committed_height
-                  << " messages=" << r.messages << " virtual_ms=" << r.virtual_ms << " " << r.detail
+                  << " messages=" << r.messages << " virtual_ms=" << r.virtual_ms
+                  << (reconfigure ? " epochs=" + std::to_string(r.epochs) : "") << " " << r.detail
                   << "\n";
       }
       if (r.safety_violation || r.liveness_failure) failures.emplace_back(params.seed, r.detail);
@@ -121,7 +136,7 @@ int main(int argc, char** argv) {
               << " --faulty " << faulty << " --seed " << failed_seed << " --schedules 1"
               << (mutation_name != "none" ? " --mutation " + mutation_name : "")
               << (byzantine.empty() ? "" : " --byzantine " + byzantine)
-              << (no_crashes ? " --no-crashes" : "")
+              << (no_crashes ? " --no-crashes" : "") << (reconfigure ? " --reconfigure" : "")
               << (twins ? " --twins --twins-phases " + std::to_string(twins_phases) : "") << ") "
               << detail << "\n";
     if (mutated) break;
@@ -131,6 +146,7 @@ int main(int argc, char** argv) {
             << " schedules_per_s=" << (seconds > 0 ? ran / seconds : 0)
             << " committed_blocks=" << blocks << " messages=" << messages
             << " synced_blocks=" << synced << " sync_lies_refused=" << sync_faults
+            << (reconfigure ? " epochs_reached=" + std::to_string(epochs) : "")
             << " safety_violations=" << safety << " liveness_failures=" << liveness;
   if (!liveness_ms.empty()) {
     // The measured liveness bound: virtual time from GST until every honest validator added

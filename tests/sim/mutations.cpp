@@ -132,6 +132,7 @@ const std::vector<std::string>& MutationNames() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> all = {"none"};
     for (const Named& m : kMutations) all.emplace_back(m.name);
+    all.emplace_back(kWrongEpochCerts);
     return all;
   }();
   return names;

@@ -15,6 +15,12 @@ namespace city::sim {
 
 // The names city-sim --mutation accepts: "none", then one per broken rule.
 const std::vector<std::string>& MutationNames();
+
+// A mutation of the host around the cores rather than of their rules, which the simulator
+// applies itself (MakeMutation gives nullptr for it): a process entering a new epoch keeps the
+// validator set of the epoch before, so its next core and its block sync check the new epoch's
+// certificates against the old set. Needs ScheduleParams::reconfigure to have any effect.
+inline constexpr std::string_view kWrongEpochCerts = "wrong-epoch-certs";
 // The rules of a mutation by name; nullptr for "none" (and for a name not listed).
 std::unique_ptr<consensus::ProtocolRules> MakeMutation(std::string_view name);
 

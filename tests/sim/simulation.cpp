@@ -1,6 +1,8 @@
 // The consensus simulation: processes, a hostile network, Byzantine behaviours, invariants.
 #include "simulation.h"
 
+#include <algorithm>
+#include <cassert>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -8,9 +10,12 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "city/consensus/block_sync.h"
 #include "city/consensus/core.h"
+#include "city/consensus/next_epoch.h"
+#include "city/ledger/chain_rules.h"
 #include "mutations.h"
 
 namespace city::sim {
@@ -52,7 +57,9 @@ class Rng {
 // (votes and proposes honestly, but as a block sync peer announces heights far above its own
 // and answers every sync request with a lie: altered blocks, forged certificates, blocks that
 // do not chain, or nothing), misreporter (its proposals claim a state root no execution of
-// the chain yields).
+// the chain yields), epoch-faker (votes and proposes honestly, but each second sends every
+// other validator an unsigned timeout of the next epoch: only a node that trusts a message's
+// epoch before checking its signature is moved by it; never drawn at random, --byzantine only).
 enum class Kind {
   kHonest,
   kTwin,
@@ -64,18 +71,58 @@ enum class Kind {
   kFlooder,
   kJunk,
   kLiar,
-  kMisreporter
+  kMisreporter,
+  kEpochFaker
 };
-constexpr uint64_t kByzantineKinds = 10;
+constexpr uint64_t kByzantineKinds = 10;  // drawn at random: all but the epoch-faker
 constexpr uint64_t kFloodPerRound = 40;
 constexpr uint32_t kSyncBatch = 16;  // blocks per sync request
+// --reconfigure: spare keys beyond the genesis validators, changes per schedule, and the
+// blocks between one epoch's root and its last block.
+constexpr size_t kSpareKeys = 3;
+constexpr uint64_t kFewestChanges = 3;
+constexpr uint64_t kMostChanges = 4;
+constexpr uint64_t kFewestBlocksPerEpoch = 20;
+constexpr uint64_t kMostBlocksPerEpoch = 60;
+// The node's: epoch end proofs kept (messages of the next epoch: consensus::NextEpochWatch).
+constexpr size_t kKeptEpochProofs = 4;
+// The deadline's allowance per block GST left before the last epoch: this many rounds of two
+// message delays and one block's execution.
+constexpr uint64_t kRoundsPerBlockAllowed = 4;
 
 const char* KindName(Kind kind) {
   static constexpr const char* kNames[] = {"honest",  "twin",   "equivocator", "withholder",
                                            "garbage", "silent", "forker",      "flooder",
-                                           "junk",    "liar",   "misreporter"};
+                                           "junk",    "liar",   "misreporter", "epoch-faker"};
   return kNames[static_cast<int>(kind)];
 }
+
+// The validator-set changes of a --reconfigure schedule (ScheduleParams::reconfigure).
+//
+// What the sim models of epochs: the heights and sets are fixed from the seed before the run
+// (equivalent to drawing each change once the one before has committed: a change always lies
+// 20-60 blocks above the last, and only one is pending at a time); every proposer names the
+// scheduled set exactly at its epoch's last height and every voter refuses a header that does
+// not (the node's CompleteHeader and CheckPayload). What it does not model: the set-validators
+// governance proposal that schedules a change and the execution that learns it (the node's
+// kEpochChangeMargin of 128 blocks exists for execution only), nor links that follow the sets
+// (every process can reach every other; each listens only to its own epoch's validators).
+struct EpochSchedule {
+  std::vector<std::vector<size_t>> sets;     // sets[k]: key indexes of epoch k, in leader order
+  std::vector<std::vector<PublicKey>> keys;  // the same, as keys
+  std::vector<uint64_t> ends;                // ends[k]: epoch k's last height (all but the last)
+
+  // What a header of `epoch` at `height` names as the next set: the scheduled one exactly at the
+  // epoch's last height, nothing elsewhere.
+  std::vector<PublicKey> NextValidatorsAt(uint64_t epoch, uint64_t height) const {
+    if (epoch < ends.size() && ends[epoch] == height) return keys[epoch + 1];
+    return {};
+  }
+  // The epoch a committed block at `height` belongs to: after E_k every block is of epoch k+1.
+  uint64_t EpochAt(uint64_t height) const {
+    return static_cast<uint64_t>(std::lower_bound(ends.begin(), ends.end(), height) - ends.begin());
+  }
+};
 
 struct Process;
 
@@ -117,9 +164,10 @@ class SimHost final : public consensus::Host, public consensus::SyncHost {
 
 struct Process {
   size_t id = 0;
-  size_t validator = 0;  // whose key it runs (twins share one)
+  size_t key_index = 0;  // whose key it runs, in the simulation's pool (twins share one)
   Kind kind = Kind::kHonest;
   const KeyPair* key = nullptr;
+  const EpochSchedule* schedule = nullptr;
   const KeyPair* client = nullptr;
   SimHost host{*this};
   std::unique_ptr<consensus::ProtocolRules> rules;  // its own, if it runs other rules
@@ -136,9 +184,19 @@ struct Process {
   std::vector<ledger::QuorumCert> certs;     // the certificate of each, by height - 1
   std::map<Hash256, ledger::Block> store;    // committed blocks
   std::map<Hash256, ledger::Block> pending;  // uncommitted blocks, via PersistBlock
-  // Distinct blocks ever stored per (round, proposer), and the most for any one: the first
-  // proposal seen, plus at most the certified one fetched when its proposer equivocated.
-  std::map<std::pair<uint64_t, PublicKey>, std::set<Hash256>> stored_per_slot;
+  // The epoch of the block after its committed tip, as the node derives it from its chain
+  // (ledger::Epoch::After). Its validator indexes are the ones its core and sync speak.
+  ledger::Epoch epoch;
+  // In memory only, like the node's: set when its core committed the epoch's last block,
+  // switched to once that call's actions are carried out.
+  std::optional<ledger::Epoch> entering;
+  std::map<uint64_t, consensus::EpochEndProof> epoch_proofs;  // by E's height, the last few
+  // Messages of the next epoch that came before it committed the end of its own, and when to
+  // catch up instead (the node's, consensus/next_epoch.h).
+  consensus::NextEpochWatch next_epoch;
+  // Distinct blocks ever stored per (epoch, round, proposer), and the most for any one: the
+  // first proposal seen, plus at most the certified one fetched when its proposer equivocated.
+  std::map<std::tuple<uint64_t, uint64_t, PublicKey>, std::set<Hash256>> stored_per_slot;
   size_t most_stored_per_slot = 0;
   bool stored_invalid = false;  // a block its own CheckContent refuses reached the disk
   // Execution: each committed block takes exec_ms of virtual time after the one before;
@@ -176,7 +234,8 @@ Status SimHost::PersistBlock(const ledger::Block& block) {
   if (!CheckContent(block).ok()) process_.stored_invalid = true;
   const Hash256 hash = block.Hash();
   process_.pending.emplace(hash, block);
-  auto& slot = process_.stored_per_slot[{block.header.round, block.header.proposer}];
+  auto& slot =
+      process_.stored_per_slot[{block.header.epoch, block.header.round, block.header.proposer}];
   slot.insert(hash);
   process_.most_stored_per_slot = std::max(process_.most_stored_per_slot, slot.size());
   return Status::Ok();
@@ -184,6 +243,12 @@ Status SimHost::PersistBlock(const ledger::Block& block) {
 
 Status SimHost::CheckPayload(const ledger::Block& block) {
   const ledger::BlockHeader& h = block.header;
+  // The node's rule: the scheduled set exactly at the epoch's last height, none elsewhere.
+  if (h.next_validators != process_.schedule->NextValidatorsAt(process_.epoch.number, h.height)) {
+    return Status(ErrorCode::kInvalidArgument,
+                  h.next_validators.empty() ? "ends the epoch but does not name the scheduled set"
+                                            : "names a validator set not scheduled after it");
+  }
   if (h.exec_height >= h.height) {
     return Status(ErrorCode::kInvalidArgument, "execution at or above the block itself");
   }
@@ -204,6 +269,8 @@ void SimHost::CompleteHeader(ledger::BlockHeader& header) {
   header.exec_height =
       std::min(executed > kExecutionSlack ? executed - kExecutionSlack : 0, header.height - 1);
   header.state_root = process_.StateRootAt(header.exec_height);
+  header.next_validators =
+      process_.schedule->NextValidatorsAt(process_.epoch.number, header.height);
 }
 
 TimeMs SimHost::ProposalDelay(TimeMs waited) {
@@ -238,7 +305,7 @@ struct Event {
   uint64_t seq = 0;
   Type type = Type::kDeliver;
   size_t process = 0;
-  size_t from_validator = 0;
+  size_t from_key = 0;                      // the sender's key, in the simulation's pool
   std::shared_ptr<const Bytes> bytes;       // kDeliver: a consensus message
   std::shared_ptr<const SyncMessage> sync;  // kDeliver: or a block sync one
   std::vector<int> groups;                  // kPartition: group of each process
@@ -263,10 +330,16 @@ class Simulation {
         rng_(params.seed),
         verifier_(1 << 18),
         client_(MakeKey(0xc1)),
-        mutation_(MakeMutation(params.mutation)) {
-    for (size_t i = 0; i < params.validators; ++i) keys_.push_back(MakeKey(i + 1));
+        mutation_(MakeMutation(params.mutation)),
+        wrong_epoch_certs_(params.mutation == kWrongEpochCerts) {
+    // The pool: the genesis validators, then the spares a --reconfigure schedule may add.
+    const size_t pool = params.validators + (params.reconfigure && !params.twins ? kSpareKeys : 0);
+    for (size_t i = 0; i < pool; ++i) {
+      keys_.push_back(MakeKey(i + 1));
+      key_index_.emplace(keys_.back().public_key(), i);
+    }
     std::vector<PublicKey> members;
-    for (const KeyPair& key : keys_) members.push_back(key.public_key());
+    for (size_t i = 0; i < params.validators; ++i) members.push_back(keys_[i].public_key());
     config_.chain_id = std::string(kChain);
     config_.validators = ledger::ValidatorSet(members);
     config_.genesis_hash = TaggedHash("city.sim.genesis", {});
@@ -282,6 +355,7 @@ class Simulation {
     sync_config_.join_gap = 2;
     sync_config_.fall_behind_gap = 6;
     sync_config_.behind_ticks = 2;
+    genesis_ = ledger::Epoch::Genesis(config_.validators, config_.genesis_hash);
   }
 
   ScheduleResult Run() {
@@ -294,7 +368,7 @@ class Simulation {
       Event event = queue_.top();
       queue_.pop();
       now_ = event.time;
-      if (now_ > gst_ + params_.liveness_window_ms) break;
+      if (now_ > Deadline()) break;
       Handle(event);
       if (now_ >= gst_ && LivenessReached()) {
         result_.gst_to_liveness_ms = now_ - gst_;
@@ -321,6 +395,7 @@ class Simulation {
         if (v == twin) AddProcess(v, Kind::kTwin);
       }
       summary_ << "twins: v" << twin << " twice; partitions";
+      PlanEpochs({});
       return;
     }
     std::vector<size_t> order(params_.validators);
@@ -329,24 +404,99 @@ class Simulation {
     std::vector<Kind> kinds(params_.validators, Kind::kHonest);
     for (size_t i = 0; i < params_.faulty && i < order.size(); ++i) {
       kinds[order[i]] = static_cast<Kind>(1 + rng_.Below(kByzantineKinds));
-      for (uint64_t k = 1; k <= kByzantineKinds; ++k) {
+      for (uint64_t k = 1; k <= static_cast<uint64_t>(Kind::kEpochFaker); ++k) {
         if (params_.byzantine == KindName(static_cast<Kind>(k)))
           kinds[order[i]] = static_cast<Kind>(k);
       }
     }
+    std::set<size_t> faulty;
     for (size_t v = 0; v < params_.validators; ++v) {
       AddProcess(v, kinds[v]);
       if (kinds[v] == Kind::kTwin) AddProcess(v, Kind::kTwin);
       if (kinds[v] != Kind::kHonest) summary_ << "v" << v << "=" << KindName(kinds[v]) << " ";
+      if (kinds[v] != Kind::kHonest) faulty.insert(v);
+    }
+    // The spares: honest, observers until an epoch names them.
+    for (size_t k = params_.validators; k < keys_.size(); ++k) AddProcess(k, Kind::kHonest);
+    PlanEpochs(faulty);
+  }
+
+  // The validator-set changes (EpochSchedule), from their own stream of the seed so that a
+  // schedule without --reconfigure draws exactly what it drew before epochs existed.
+  //
+  // The Byzantine validators (`faulty`) are members of every set and never removed, and no
+  // set has fewer than 3 * |faulty| + 1 members: every epoch tolerates its faulty members, so
+  // the safety invariants hold in every epoch as they do in one. Honest members are removed
+  // and rotated out, spares added; a removed key returns to the spares and may come back.
+  void PlanEpochs(const std::set<size_t>& faulty) {
+    std::vector<size_t> set(params_.validators);
+    for (size_t i = 0; i < set.size(); ++i) set[i] = i;
+    schedule_.sets.push_back(set);
+    if (params_.reconfigure && !params_.twins) {
+      Rng rng(rng_.Next());
+      const size_t fewest = std::max(ledger::kMinValidatorsAfterChange, 3 * faulty.size() + 1);
+      const uint64_t changes = rng.Between(kFewestChanges, kMostChanges);
+      uint64_t height = 0;
+      summary_ << "epochs:";
+      for (uint64_t c = 0; c < changes; ++c) {
+        std::vector<size_t> spares;
+        for (size_t k = 0; k < keys_.size(); ++k) {
+          if (std::find(set.begin(), set.end(), k) == set.end()) spares.push_back(k);
+        }
+        std::vector<size_t> honest;  // positions in `set`
+        for (size_t i = 0; i < set.size(); ++i) {
+          if (!faulty.contains(set[i])) honest.push_back(i);
+        }
+        enum { kAdd, kRemove, kRotate };
+        std::vector<int> options;
+        if (!spares.empty()) options.push_back(kAdd);
+        if (set.size() > fewest && !honest.empty()) options.push_back(kRemove);
+        if (!spares.empty() && !honest.empty()) options.push_back(kRotate);
+        if (options.empty()) break;
+        height += rng.Between(kFewestBlocksPerEpoch, kMostBlocksPerEpoch);
+        summary_ << " @" << height;
+        switch (options[rng.Below(options.size())]) {
+          case kAdd: {
+            const size_t spare = spares[rng.Below(spares.size())];
+            set.insert(set.begin() + static_cast<ptrdiff_t>(rng.Below(set.size() + 1)), spare);
+            summary_ << "+k" << spare;
+            break;
+          }
+          case kRemove: {
+            const size_t at = honest[rng.Below(honest.size())];
+            summary_ << "-k" << set[at];
+            set.erase(set.begin() + static_cast<ptrdiff_t>(at));
+            break;
+          }
+          default: {
+            const size_t at = honest[rng.Below(honest.size())];
+            const size_t spare = spares[rng.Below(spares.size())];
+            summary_ << "k" << set[at] << ">k" << spare;
+            set[at] = spare;
+          }
+        }
+        schedule_.ends.push_back(height);
+        schedule_.sets.push_back(set);
+      }
+      summary_ << " ";
+    }
+    for (const std::vector<size_t>& members : schedule_.sets) {
+      std::vector<PublicKey> keys;
+      for (size_t k : members) keys.push_back(keys_[k].public_key());
+      // A programmer's bug if not: the schedule must name sets the chain accepts.
+      assert(schedule_.keys.empty() || !ledger::ValidatorChangeProblem(keys));
+      schedule_.keys.push_back(std::move(keys));
     }
   }
 
-  void AddProcess(size_t validator, Kind kind) {
+  void AddProcess(size_t key_index, Kind kind) {
     auto p = std::make_unique<Process>();
     p->id = processes_.size();
-    p->validator = validator;
+    p->key_index = key_index;
     p->kind = kind;
-    p->key = &keys_[validator];
+    p->key = &keys_[key_index];
+    p->schedule = &schedule_;
+    p->epoch = genesis_;
     p->client = &client_;
     p->clock = &now_;
     p->disk_safety.high_qc = ledger::QuorumCert::Genesis(config_.genesis_hash);
@@ -449,35 +599,120 @@ class Simulation {
   void Boot(Process& p, TimeMs at) {
     p.crashed = false;
     p.core.reset();
+    p.entering.reset();  // memory: gone in a crash
+    p.epoch_proofs.clear();
+    p.next_epoch.Reset();
     now_ = std::max(now_, at);
-    p.sync = std::make_unique<consensus::BlockSync>(sync_config_, p.validator, verifier_, p.host);
+    consensus::SyncConfig config = sync_config_;
+    config.epoch = p.epoch.number;
+    config.validators = p.epoch.validators;
+    config.genesis_hash = p.epoch.root_hash;
+    config.root_height = p.epoch.root_height;
+    p.sync = std::make_unique<consensus::BlockSync>(
+        config, p.epoch.validators.IndexOf(p.key->public_key()), verifier_, p.host);
     p.sync->Start(now_);
     p.next_status = now_;
     Push(Event::At(now_, Event::Type::kStatus, p.id));
   }
 
+  // The core of the process's epoch, as the node's StartCore makes it: a member's, or an
+  // observer's (a key outside the set only follows).
   void StartCore(Process& p) {
+    const ledger::Epoch& epoch = p.epoch;
+    const uint64_t signed_epoch = p.disk_safety.high_qc.data.epoch;
+    if (signed_epoch > epoch.number) {
+      // It signed in an epoch its chain has not reached: never sign below it. Sync goes on.
+      p.sync->Leave(now_);
+      return;
+    }
+    if (signed_epoch < epoch.number) {
+      // Rounds restart in a new epoch, and no signature of an older one counts in it.
+      p.disk_safety = SafetyState{};
+      p.disk_safety.high_qc = epoch.RootCert();
+    }
+    // Blocks of an ended epoch past its last one are never committed.
+    std::erase_if(p.pending, [&](const auto& e) { return e.second.header.epoch < epoch.number; });
     std::vector<ledger::Block> stored;
     for (const auto& [hash, block] : p.pending) stored.push_back(block);
     // The forker's own core proposes the forks (mutations.h); every other core runs the
     // schedule's rules: the standard ones, or one broken on purpose (--mutation).
     consensus::Config config = config_;
+    config.epoch = epoch.number;
+    config.validators = epoch.validators;
+    config.genesis_hash = epoch.root_hash;
+    config.root_height = epoch.root_height;
     if (p.kind == Kind::kForker) {
       p.rules = MakeForkingAdversary(p.key->public_key());
       config.rules = p.rules.get();
     } else {
       config.rules = mutation_.get();
     }
-    p.core = std::make_unique<Core>(config, *p.key, p.host, verifier_, p.disk_safety, p.disk_tip,
+    // The epoch's root is its round 0, whatever round ended the epoch before.
+    CommittedTip tip = p.disk_tip;
+    if (tip.height <= epoch.root_height) tip.round = 0;
+    p.core = std::make_unique<Core>(config, *p.key, p.host, verifier_, p.disk_safety, tip,
                                     std::move(stored));
     Apply(p, p.core->Start(now_));
   }
 
+  // The process's committed tip entered `next` (its last block, E, committed through its core
+  // or sync): like the node's EnterEpoch, sync follows the new set and a running core is
+  // replaced by the new epoch's.
+  void EnterEpoch(Process& p, ledger::Epoch next) {
+    // The mutation: the process keeps the old set, so its core and sync check the new epoch's
+    // certificates (and number its validators) as the epoch before's.
+    if (wrong_epoch_certs_ && p.kind != Kind::kForker) next.validators = p.epoch.validators;
+    p.epoch = std::move(next);
+    if (p.sync) p.sync->SetEpoch(p.epoch, p.epoch.validators.IndexOf(p.key->public_key()));
+    if (p.core) {
+      p.core.reset();
+      StartCore(p);
+    }
+    for (auto& [sender, message] : p.next_epoch.Enter()) {
+      if (consensus::EpochOf(message) == p.epoch.number) {
+        HandleConsensus(p, key_index_.at(sender), message);
+      }
+    }
+  }
+
+  // Keys of the peers a process's messages reach: its epoch's validators, then those of the
+  // next scheduled set (the node links the current and the next set).
+  std::vector<size_t> Peers(const Process& p) const {
+    std::vector<size_t> peers;
+    for (const PublicKey& key : p.epoch.validators.members()) {
+      if (const size_t k = key_index_.at(key); k != p.key_index) peers.push_back(k);
+    }
+    if (p.epoch.number + 1 < schedule_.sets.size()) {
+      for (size_t k : schedule_.sets[p.epoch.number + 1]) {
+        if (k != p.key_index && std::find(peers.begin(), peers.end(), k) == peers.end()) {
+          peers.push_back(k);
+        }
+      }
+    }
+    return peers;
+  }
+
+  // The key of validator `index` of the process's epoch.
+  size_t KeyOf(const Process& p, size_t index) const {
+    return key_index_.at(p.epoch.validators.members()[index]);
+  }
+
   void StatusTick(Process& p) {
     // A liar claims far more than it has, to draw every syncing node to itself.
+    if (p.kind == Kind::kEpochFaker) {
+      // A timeout of the next epoch, well signed with its own key: what any member of the next
+      // set can send at will, whether the epoch has ended or not.
+      const uint64_t next = p.epoch.number + 1;
+      const ledger::Timeout fake = ledger::Timeout::Create(
+          {next, 1, 0}, ledger::QuorumCert::Root(next, 0, Hash256{}), config_.chain_id, *p.key);
+      auto bytes = std::make_shared<const Bytes>(consensus::EncodeMessage(fake));
+      for (size_t k = 0; k < keys_.size(); ++k) {
+        if (k != p.key_index) Transmit(p, k, bytes);
+      }
+    }
     const uint64_t claimed = p.chain.size() + (p.kind == Kind::kLiar ? 1000 : 0);
-    for (size_t v = 0; v < params_.validators; ++v) {
-      if (v != p.validator) SendSync(p, v, SyncMessage{claimed});
+    for (size_t k = 0; k < keys_.size(); ++k) {
+      if (k != p.key_index) SendSync(p, k, SyncMessage{claimed});
     }
     ApplySync(p, p.sync->OnTick(now_, p.chain.size()));
     p.next_status = now_ + sync_config_.announce_interval_ms;
@@ -485,26 +720,41 @@ class Simulation {
   }
 
   void ApplySync(Process& p, consensus::SyncActions actions) {
+    if (params_.trace && (!actions.note.empty() || actions.faulty_peer || actions.leave)) {
+      std::cerr << "t=" << now_ << " p" << p.id << " sync epoch=" << p.epoch.number
+                << " height=" << p.chain.size() << " commits=" << actions.commits.size() << " "
+                << actions.note << (actions.faulty_peer ? " fault: " + actions.fault : "")
+                << (actions.leave ? " leave: " + *actions.leave : "")
+                << (actions.join ? " join" : "") << "\n";
+    }
+    // The indexes are those of the epoch the reply was checked in, even if its commits end it.
+    const std::vector<PublicKey> members = p.epoch.validators.members();
     if (actions.faulty_peer) ++sync_faults_;
     for (const consensus::CommittedBlock& commit : actions.commits) {
       Record(p, commit);
       ++synced_blocks_;
+      if (p.entering) EnterEpoch(p, *std::exchange(p.entering, std::nullopt));
     }
     if (actions.leave) p.core.reset();  // its safety state and blocks stay on "disk"
     if (actions.request) {
-      SendSync(p, actions.request->first, SyncMessage{actions.request->second});
+      SendSync(p, key_index_.at(members[actions.request->first]),
+               SyncMessage{actions.request->second});
     }
     if (actions.join) StartCore(p);
   }
 
-  void DeliverSync(Process& p, size_t from, const SyncMessage& message) {
+  // `from`: the sender's index in this process's epoch, none for a key outside it (whose
+  // announcements and replies it ignores; anyone may ask it for blocks).
+  void DeliverSync(Process& p, size_t from_key, std::optional<size_t> from,
+                   const SyncMessage& message) {
     if (const auto* height = std::get_if<uint64_t>(&message)) {
-      p.sync->OnStatus(now_, from, *height);
+      if (from) p.sync->OnStatus(now_, *from, *height);
     } else if (const auto* request = std::get_if<consensus::SyncRequest>(&message)) {
-      SendSync(p, from, SyncMessage{p.kind == Kind::kLiar ? Lie(p, *request) : Serve(p, *request)});
-    } else {
+      SendSync(p, from_key,
+               SyncMessage{p.kind == Kind::kLiar ? Lie(p, *request) : Serve(p, *request)});
+    } else if (from) {
       const auto& reply = std::get<consensus::SyncReply>(message);
-      ApplySync(p, p.sync->OnReply(now_, from, p.disk_tip, reply));
+      ApplySync(p, p.sync->OnReply(now_, *from, p.disk_tip, reply));
     }
   }
 
@@ -514,6 +764,18 @@ class Simulation {
     for (uint64_t h = std::max<uint64_t>(request.from_height, 1);
          h <= p.chain.size() && reply.blocks.size() < request.max_blocks; ++h) {
       reply.blocks.push_back({p.store.at(p.chain[h - 1]), p.certs[h - 1]});
+    }
+    // A reply ending at an epoch's last block carries the proof it was committed, if this
+    // process's core committed it (the node's ServeSync): the requester may have no other way.
+    if (!reply.blocks.empty() && !reply.blocks.back().block.header.next_validators.empty()) {
+      auto proof = p.epoch_proofs.find(reply.blocks.back().block.header.height);
+      if (proof != p.epoch_proofs.end()) {
+        const std::vector<ledger::Block>& suffix = proof->second.suffix;
+        for (size_t i = 0; i < suffix.size(); ++i) {
+          reply.blocks.push_back({suffix[i], i + 1 < suffix.size() ? suffix[i + 1].header.justify
+                                                                   : proof->second.certified_by});
+        }
+      }
     }
     return reply;
   }
@@ -534,7 +796,7 @@ class Simulation {
           const ledger::Vote vote = ledger::Vote::Create(
               {h.epoch, h.term, h.round, h.height, cb.block.Hash()}, config_.chain_id, *p.key);
           cb.certificate = ledger::QuorumCert::FromVotes(
-              vote.data, std::vector<ledger::Vote>(config_.validators.quorum(), vote));
+              vote.data, std::vector<ledger::Vote>(p.epoch.validators.quorum(), vote));
         }
         break;
       case 2:  // re-signed by the liar, with a transaction of its own: not the leader's block
@@ -596,31 +858,75 @@ class Simulation {
     Process& p = *processes_[event.process];
     if (p.crashed || !p.sync) return;  // down, or never started (silent)
     ++result_.messages;
-    if (event.sync) return DeliverSync(p, event.from_validator, *event.sync);
+    // Who sent it is a question of this process's epoch: the index its core and sync know the
+    // sender by, none for a key outside its set (HandleConsensus asks again, as the epoch may
+    // have changed by the time a kept message is handled).
+    const std::optional<size_t> from =
+        p.epoch.validators.IndexOf(keys_[event.from_key].public_key());
+    if (event.sync) return DeliverSync(p, event.from_key, from, *event.sync);
     Result<Message> message = consensus::DecodeMessage(*event.bytes);
     if (!message.ok()) return;  // what a node's link layer would drop and score
-    if (const auto* request = std::get_if<consensus::BlockRequest>(&*message)) {
+    HandleConsensus(p, event.from_key, *message);
+  }
+
+  // The node's HandleConsensus.
+  void HandleConsensus(Process& p, size_t from_key, const Message& message) {
+    if (const std::optional<uint64_t> epoch = consensus::EpochOf(message);
+        epoch && *epoch > p.epoch.number) {
+      return OnLaterEpoch(p, from_key, *epoch, message);
+    }
+    const std::optional<size_t> from = p.epoch.validators.IndexOf(keys_[from_key].public_key());
+    if (!from) return;  // a validator of another epoch
+    if (const auto* request = std::get_if<consensus::BlockRequest>(&message)) {
       // Storage answers for committed blocks, the core for the rest (as the node will).
       if (auto it = p.store.find(request->hash); it != p.store.end()) {
-        Send(p, event.from_validator, consensus::BlockResponse{it->second});
+        Send(p, from_key, consensus::BlockResponse{it->second});
         return;
       }
     }
     if (!p.core) return;  // syncing: consensus messages wait until it has caught up
-    Actions actions = p.core->OnMessage(now_, event.from_validator, *message);
+    Actions actions = p.core->OnMessage(now_, *from, message);
     if (params_.trace) {
-      Trace(p,
-            (std::string(consensus::MessageKindName(*message)) + " from v" +
-             std::to_string(event.from_validator))
-                .c_str(),
-            actions);
+      Trace(
+          p,
+          (std::string(consensus::MessageKindName(message)) + " from k" + std::to_string(from_key))
+              .c_str(),
+          actions);
     }
     Apply(p, std::move(actions));
   }
 
+  // The node's OnLaterEpoch: messages of the next epoch, signed by members of the scheduled
+  // next set, are kept; f + 1 such members past the end make it catch up from one of them.
+  void OnLaterEpoch(Process& p, size_t from_key, uint64_t epoch, const Message& message) {
+    if (epoch != p.epoch.number + 1 || epoch >= schedule_.keys.size()) return;
+    const ledger::ValidatorSet next(schedule_.keys[epoch]);
+    const PublicKey& sender = keys_[from_key].public_key();
+    if (!consensus::SignedByMember(sender, next, epoch, config_.chain_id, &verifier_, message)) {
+      return;
+    }
+    const std::optional<std::vector<PublicKey>> past_the_end =
+        p.next_epoch.Observe(now_, sender, next, message);
+    if (!past_the_end) return;
+    std::vector<size_t> askable;
+    for (const PublicKey& key : *past_the_end) {
+      if (const std::optional<size_t> index = p.epoch.validators.IndexOf(key)) {
+        askable.push_back(*index);
+      }
+    }
+    if (askable.empty()) return;
+    const size_t peer = askable[p.next_epoch.attempts() % askable.size()];
+    p.core.reset();
+    if (params_.trace) {
+      std::cerr << "t=" << now_ << " p" << p.id << " catches up from v" << peer << " (epoch "
+                << epoch << ", own " << p.epoch.number << ")\n";
+    }
+    ApplySync(p, p.sync->CatchUp(now_, peer, p.chain.size() + 1));
+  }
+
   void Trace(const Process& p, const char* what, const Actions& actions) {
     if (!params_.trace) return;
-    std::cerr << "t=" << now_ << " p" << p.id << " " << what;
+    std::cerr << "t=" << now_ << " p" << p.id << " " << what << " epoch=" << p.epoch.number;
     if (p.core) {
       std::cerr << " round=" << p.core->round() << " term=" << p.core->term()
                 << " voted=" << p.core->safety().last_voted_round
@@ -641,16 +947,23 @@ class Simulation {
         CheckSingleProposal(p, proposal->block);
       }
       if (const auto* timeout = std::get_if<ledger::Timeout>(&out.message); timeout && p.honest()) {
-        uint64_t& highest = timed_out_[p.validator];
+        uint64_t& highest = timed_out_[{p.key_index, timeout->data.epoch}];
         highest = std::max(highest, timeout->data.round);
       }
       if (out.to == Outgoing::kBroadcast) {
         Broadcast(p, out.message);
-      } else {
-        Send(p, out.to, out.message);
+      } else if (out.to < p.epoch.validators.size()) {
+        Send(p, KeyOf(p, out.to), out.message);
       }
     }
-    for (consensus::CommittedBlock& commit : actions.commits) Record(p, commit);
+    for (consensus::CommittedBlock& commit : actions.commits) {
+      if (commit.epoch_end) {
+        p.epoch_proofs[commit.block.header.height] = *commit.epoch_end;
+        while (p.epoch_proofs.size() > kKeptEpochProofs)
+          p.epoch_proofs.erase(p.epoch_proofs.begin());
+      }
+      Record(p, commit);
+    }
     if (p.honest() && p.core && p.core->held_blocks() > config_.max_pending_blocks) {
       Violation("process " + std::to_string(p.id) + " holds " +
                 std::to_string(p.core->held_blocks()) + " uncommitted blocks");
@@ -660,38 +973,43 @@ class Simulation {
     }
     if (p.honest() && p.most_stored_per_slot > 2) {
       Violation("process " + std::to_string(p.id) + " stored " +
-                std::to_string(p.most_stored_per_slot) + " blocks of one (round, proposer)");
+                std::to_string(p.most_stored_per_slot) + " blocks of one (epoch, round, proposer)");
     }
     if (actions.timer) {
       p.next_tick = std::max(*actions.timer, now_ + 1);
       Push(Event::At(p.next_tick, Event::Type::kTick, p.id));
     }
+    // Its core committed the epoch's last block, and is done: the next epoch's takes over.
+    if (p.entering) EnterEpoch(p, *std::exchange(p.entering, std::nullopt));
   }
 
   // The rule every restart must keep: an honest validator signs one vote per round, and none
   // in a round it has timed out of.
+  // (Rounds restart in each epoch: these rules hold per epoch.)
   void CheckSingleVote(const Process& p, const ledger::Vote& vote) {
-    if (auto t = timed_out_.find(p.validator);
+    if (auto t = timed_out_.find({p.key_index, vote.data.epoch});
         t != timed_out_.end() && vote.data.round <= t->second) {
-      Violation("honest validator v" + std::to_string(p.validator) + " voted in round " +
+      Violation("honest validator k" + std::to_string(p.key_index) + " voted in round " +
                 std::to_string(vote.data.round) + " after timing out of round " +
-                std::to_string(t->second));
+                std::to_string(t->second) + " (epoch " + std::to_string(vote.data.epoch) + ")");
     }
-    auto [it, inserted] =
-        votes_signed_.emplace(std::make_pair(p.validator, vote.data.round), vote.data.block_hash);
+    auto [it, inserted] = votes_signed_.emplace(
+        std::make_tuple(p.key_index, vote.data.epoch, vote.data.round), vote.data.block_hash);
     if (!inserted && it->second != vote.data.block_hash) {
-      Violation("honest validator v" + std::to_string(p.validator) + " signed two votes in round " +
-                std::to_string(vote.data.round));
+      Violation("honest validator k" + std::to_string(p.key_index) + " signed two votes in round " +
+                std::to_string(vote.data.round) + " (epoch " + std::to_string(vote.data.epoch) +
+                ")");
     }
   }
 
   // Neither may a restart make it sign two proposals for one round.
   void CheckSingleProposal(const Process& p, const ledger::Block& block) {
-    auto [it, inserted] =
-        proposals_signed_.emplace(std::make_pair(p.validator, block.header.round), block.Hash());
+    auto [it, inserted] = proposals_signed_.emplace(
+        std::make_tuple(p.key_index, block.header.epoch, block.header.round), block.Hash());
     if (!inserted && it->second != block.Hash()) {
-      Violation("honest validator v" + std::to_string(p.validator) +
-                " signed two proposals in round " + std::to_string(block.header.round));
+      Violation("honest validator k" + std::to_string(p.key_index) +
+                " signed two proposals in round " + std::to_string(block.header.round) +
+                " (epoch " + std::to_string(block.header.epoch) + ")");
     }
   }
 
@@ -703,29 +1021,29 @@ class Simulation {
       const ledger::Vote vote = ledger::Vote::Create(
           {h.epoch, h.term, h.round, h.height, proposal->block.Hash()}, config_.chain_id, *p.key);
       Event event = Event::At(now_ + 1, Event::Type::kDeliver, p.id);
-      event.from_validator = p.validator;
+      event.from_key = p.key_index;
       event.bytes = std::make_shared<const Bytes>(consensus::EncodeMessage(vote));
       Push(std::move(event));
     }
+    const size_t n = p.epoch.validators.size();
+    const size_t me = p.epoch.validators.IndexOf(p.key->public_key()).value_or(0);
+    const std::vector<size_t> peers = Peers(p);
     if (proposal && p.kind == Kind::kForker && !proposal->block.header.timeout_cert) {
       if (rng_.Chance(30)) {  // one validator learns the QC this proposal carries; then silence
-        Send(p, (p.validator + 1 + rng_.Below(params_.validators - 1)) % params_.validators,
-             message);
+        Send(p, KeyOf(p, (me + 1 + rng_.Below(n - 1)) % n), message);
         return;
       }
     }
     if (proposal && p.kind == Kind::kWithholder) {
       if (rng_.Chance(50)) return;  // withhold entirely, or show it to one validator only
-      Send(p, rng_.Below(params_.validators), message);
+      Send(p, KeyOf(p, rng_.Below(n)), message);
       return;
     }
     if (proposal && p.kind == Kind::kMisreporter) {
       ledger::Block forged = proposal->block;
       forged.header.state_root = TaggedHash("city.sim.forged", forged.header.state_root.span());
       forged.Sign(*p.key);
-      for (size_t v = 0; v < params_.validators; ++v) {
-        if (v != p.validator) Send(p, v, Proposal{forged});
-      }
+      for (size_t k : peers) Send(p, k, Proposal{forged});
       return;
     }
     if (proposal && p.kind == Kind::kJunk) {
@@ -736,9 +1054,7 @@ class Simulation {
       bad.Sign(*p.client);
       junk.transactions.push_back(bad);  // too many, and one no host accepts
       junk.Sign(*p.key);
-      for (size_t v = 0; v < params_.validators; ++v) {
-        if (v != p.validator) Send(p, v, Proposal{junk});
-      }
+      for (size_t k : peers) Send(p, k, Proposal{junk});
       return;
     }
     if (proposal && p.kind == Kind::kFlooder) {
@@ -746,9 +1062,7 @@ class Simulation {
         ledger::Block junk = proposal->block;
         junk.header.timestamp_ms += 1 + k;  // distinct, each correctly signed
         junk.Sign(*p.key);
-        for (size_t v = 0; v < params_.validators; ++v) {
-          if (v != p.validator) Send(p, v, Proposal{junk});
-        }
+        for (size_t k : peers) Send(p, k, Proposal{junk});
       }
     }
     std::optional<Message> variant;
@@ -758,17 +1072,14 @@ class Simulation {
       other.Sign(*p.key);
       variant = Proposal{other};
     }
-    for (size_t v = 0; v < params_.validators; ++v) {
-      if (v == p.validator) continue;
-      Send(p, v, variant && rng_.Chance(50) ? *variant : message);
-    }
+    for (size_t k : peers) Send(p, k, variant && rng_.Chance(50) ? *variant : message);
   }
 
-  void Send(Process& from, size_t to_validator, const Message& message) {
+  void Send(Process& from, size_t to_key, const Message& message) {
     auto bytes = std::make_shared<const Bytes>(consensus::EncodeMessage(message));
     recent_.push_back(bytes);
     if (recent_.size() > 64) recent_.erase(recent_.begin());
-    Transmit(from, to_validator, bytes);
+    Transmit(from, to_key, bytes);
     if (from.kind == Kind::kGarbage && rng_.Chance(30)) SendGarbage(from);
   }
 
@@ -787,18 +1098,19 @@ class Simulation {
       default:  // a stale message replayed
         junk = *recent_[rng_.Below(recent_.size())];
     }
-    Transmit(from, rng_.Below(params_.validators), std::make_shared<const Bytes>(std::move(junk)));
+    Transmit(from, rng_.Below(keys_.size()), std::make_shared<const Bytes>(std::move(junk)));
   }
 
-  void SendSync(Process& from, size_t to_validator, SyncMessage message) {
-    Transmit(from, to_validator, nullptr, std::make_shared<const SyncMessage>(std::move(message)));
+  void SendSync(Process& from, size_t to_key, SyncMessage message) {
+    Transmit(from, to_key, nullptr, std::make_shared<const SyncMessage>(std::move(message)));
   }
 
-  void Transmit(Process& from, size_t to_validator, std::shared_ptr<const Bytes> bytes,
+  // To every process running key `to_key` (twins share one).
+  void Transmit(Process& from, size_t to_key, std::shared_ptr<const Bytes> bytes,
                 std::shared_ptr<const SyncMessage> sync = nullptr) {
     const bool before_gst = now_ < gst_;
     for (auto& q : processes_) {
-      if (q->validator != to_validator || q.get() == &from) continue;
+      if (q->key_index != to_key || q.get() == &from) continue;
       if (before_gst) {
         if (!groups_.empty() && groups_[from.id] != groups_[q->id]) continue;
         if (rng_.Chance(loss_percent_)) continue;
@@ -807,7 +1119,7 @@ class Simulation {
       for (uint64_t c = 0; c < copies; ++c) {
         const TimeMs delay = rng_.Between(1, before_gst ? max_delay_ms_ : post_gst_max_delay_ms_);
         Event event = Event::At(now_ + delay, Event::Type::kDeliver, q->id);
-        event.from_validator = from.validator;
+        event.from_key = from.key_index;
         event.bytes = bytes;
         event.sync = sync;
         Push(std::move(event));
@@ -843,7 +1155,10 @@ class Simulation {
     std::erase_if(p.pending,
                   [&](const auto& e) { return e.second.header.height <= block.header.height; });
     p.disk_tip = {hash, block.header.height, block.header.round};
+    // The epoch's last block: the process enters the next once this commit is carried out.
+    if (!block.header.next_validators.empty()) p.entering = p.epoch.Next(block.header, hash);
     if (!p.honest()) return;
+    CheckEpochOf(p, commit);
     if (block.header.state_root != p.StateRootAt(block.header.exec_height)) {
       Violation("process " + std::to_string(p.id) + " committed height " +
                 std::to_string(block.header.height) + " whose state root is not that of height " +
@@ -857,36 +1172,104 @@ class Simulation {
     }
   }
 
+  // The epoch invariants, against the schedule rather than the process's own view: a block is
+  // of the epoch its height falls in (none is committed above its epoch's last block, in that
+  // epoch), names the next set exactly at its epoch's end, and its certificate verifies
+  // against its own epoch's validators.
+  void CheckEpochOf(const Process& p, const consensus::CommittedBlock& commit) {
+    const ledger::BlockHeader& h = commit.block.header;
+    const uint64_t epoch = schedule_.EpochAt(h.height);
+    const std::string what =
+        "process " + std::to_string(p.id) + " committed height " + std::to_string(h.height);
+    if (h.epoch != epoch) {
+      Violation(what + " of epoch " + std::to_string(h.epoch) + ", but that height is in epoch " +
+                std::to_string(epoch) + (h.epoch < epoch ? " (above its epoch's last block)" : ""));
+      return;
+    }
+    if (h.next_validators != schedule_.NextValidatorsAt(epoch, h.height)) {
+      Violation(what + ", which does not name the scheduled set exactly at its epoch's end");
+    }
+    ledger::Epoch truth{epoch, ledger::ValidatorSet(schedule_.keys[epoch]), config_.genesis_hash,
+                        0};
+    if (epoch > 0) {
+      truth.root_height = schedule_.ends[epoch - 1];
+      truth.root_hash = p.chain[truth.root_height - 1];
+    }
+    const ledger::QuorumCert& qc = commit.certified_by;
+    if (qc.data.block_hash != commit.block.Hash() ||
+        !qc.Verify(truth.Context(config_.chain_id, &verifier_)).ok()) {
+      Violation(what + ", whose certificate does not verify against epoch " +
+                std::to_string(epoch) + "'s validators");
+    }
+  }
+
   void Violation(const std::string& what) {
     result_.safety_violation = true;
     result_.detail = "SAFETY: " + what;
   }
 
+  // The processes liveness is asked of: the honest members of the last scheduled epoch (all
+  // honest ones without --reconfigure). Removed validators keep following, unasked.
+  bool MustStayLive(const Process& p) const {
+    const std::vector<size_t>& last = schedule_.sets.back();
+    return p.honest() && std::find(last.begin(), last.end(), p.key_index) != last.end();
+  }
+
+  // The height every live process must reach: target_new_commits past GST's height, and past
+  // the last epoch's root.
+  uint64_t LivenessHeight() const {
+    const uint64_t last_root = schedule_.ends.empty() ? 0 : schedule_.ends.back();
+    return std::max(gst_height_, last_root) + params_.target_new_commits;
+  }
+
+  // The liveness window, plus (with --reconfigure) time for the blocks up to the last epoch
+  // that GST left to commit, at a bound per block well above what a healthy network needs.
+  TimeMs Deadline() const {
+    const uint64_t last_root = schedule_.ends.empty() ? 0 : schedule_.ends.back();
+    const uint64_t blocks = last_root > gst_height_ ? last_root - gst_height_ : 0;
+    return gst_ + params_.liveness_window_ms + blocks * MsPerBlockAfterGst();
+  }
+  TimeMs MsPerBlockAfterGst() const {
+    return kRoundsPerBlockAllowed * (2 * post_gst_max_delay_ms_ + processes_.front()->exec_ms);
+  }
+
   bool LivenessReached() const {
+    const uint64_t needed = LivenessHeight();
     for (const auto& p : processes_) {
-      if (p->honest() && p->chain.size() < gst_height_ + params_.target_new_commits) return false;
+      if (MustStayLive(*p) && p->chain.size() < needed) return false;
     }
     return true;
   }
 
   void Finish() {
     uint64_t lowest = UINT64_MAX;
+    uint64_t epochs = UINT64_MAX;
     for (const auto& p : processes_) {
-      if (p->honest()) lowest = std::min<uint64_t>(lowest, p->chain.size());
+      if (!MustStayLive(*p)) continue;
+      lowest = std::min<uint64_t>(lowest, p->chain.size());
+      epochs = std::min<uint64_t>(epochs, p->epoch.number);
     }
     result_.committed_height = lowest == UINT64_MAX ? 0 : lowest;
+    result_.epochs = epochs == UINT64_MAX ? 0 : epochs;
     result_.virtual_ms = now_;
     result_.synced_blocks = synced_blocks_;
     result_.sync_faults = sync_faults_;
     if (!result_.safety_violation && !LivenessReached()) {
       result_.liveness_failure = true;
       result_.detail = "LIVENESS: lowest honest height " + std::to_string(lowest) + ", needed " +
-                       std::to_string(gst_height_ + params_.target_new_commits) + " within " +
-                       std::to_string(params_.liveness_window_ms) + " ms of GST";
+                       std::to_string(LivenessHeight()) + " within " +
+                       std::to_string(Deadline() - gst_) + " ms of GST";
       for (const auto& p : processes_) {
-        if (!p->honest() || !p->core) continue;
+        if (!MustStayLive(*p)) continue;
+        if (!p->core) {
+          result_.detail += "; p" + std::to_string(p->id) + "(epoch " +
+                            std::to_string(p->epoch.number) + " syncing height " +
+                            std::to_string(p->chain.size()) + ")";
+          continue;
+        }
         const SafetyState& st = p->core->safety();
-        result_.detail += "; p" + std::to_string(p->id) + "(round " + std::to_string(st.round) +
+        result_.detail += "; p" + std::to_string(p->id) + "(epoch " +
+                          std::to_string(p->epoch.number) + " round " + std::to_string(st.round) +
                           " term " + std::to_string(st.term) + " voted " +
                           std::to_string(st.last_voted_round) + " high_qc " +
                           std::to_string(st.high_qc.data.round) + " height " +
@@ -901,7 +1284,11 @@ class Simulation {
   CachingVerifier verifier_;
   KeyPair client_;
   std::unique_ptr<consensus::ProtocolRules> mutation_;  // nullptr: the standard rules
-  std::vector<KeyPair> keys_;
+  bool wrong_epoch_certs_ = false;                      // the host-side mutation (mutations.h)
+  std::vector<KeyPair> keys_;                           // the pool: genesis validators, then spares
+  std::map<PublicKey, size_t> key_index_;
+  EpochSchedule schedule_;
+  ledger::Epoch genesis_;
   consensus::Config config_;
   consensus::SyncConfig sync_config_;
   std::vector<std::unique_ptr<Process>> processes_;
@@ -916,9 +1303,11 @@ class Simulation {
   std::vector<int> groups_;  // empty: no partition
   std::vector<std::shared_ptr<const Bytes>> recent_;
   std::map<uint64_t, Hash256> committed_;  // height -> block, over all honest processes
-  std::map<std::pair<size_t, uint64_t>, Hash256> votes_signed_;  // (validator, round) -> block
-  std::map<std::pair<size_t, uint64_t>, Hash256> proposals_signed_;
-  std::map<size_t, uint64_t> timed_out_;  // validator -> highest round it sent a timeout for
+  // (key, epoch, round) -> block
+  std::map<std::tuple<size_t, uint64_t, uint64_t>, Hash256> votes_signed_;
+  std::map<std::tuple<size_t, uint64_t, uint64_t>, Hash256> proposals_signed_;
+  // (key, epoch) -> the highest round it sent a timeout for
+  std::map<std::pair<size_t, uint64_t>, uint64_t> timed_out_;
   uint64_t gst_height_ = 0;
   uint64_t synced_blocks_ = 0;  // committed through block sync, by all processes
   uint64_t sync_faults_ = 0;    // sync replies refused as lies

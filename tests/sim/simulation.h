@@ -24,6 +24,13 @@ struct ScheduleParams {
   std::optional<uint64_t> twins;
   size_t twins_phases = 3;
   uint64_t twins_phase_ms = 1200;
+  // Validator-set changes (epochs, docs/consensus.md): the seed fixes a few changes, each
+  // ending the running epoch 20-60 blocks after the one before, over a pool of n + 3 keys
+  // (the spares start as observers). The Byzantine validators stay in every set, which keeps
+  // at least 3f + 1 members. Liveness then needs the last epoch reached: every honest member
+  // of it commits target_new_commits blocks past both GST's height and the last change.
+  // Not with twins.
+  bool reconfigure = false;
 };
 
 // Twins (Bano et al., "Twins: BFT Systems Made Robust"): scenarios enumerated, not drawn.
@@ -47,6 +54,7 @@ struct ScheduleResult {
   uint64_t gst_to_liveness_ms = 0;
   uint64_t synced_blocks = 0;  // committed through block sync
   uint64_t sync_faults = 0;    // sync replies refused as lies (a liar's, or a faulty peer's)
+  uint64_t epochs = 0;         // epochs reached (beyond the first) by every live process
 };
 
 ScheduleResult RunSchedule(const ScheduleParams& params);

@@ -397,6 +397,18 @@ def reconfigure(run):
     run.expect("the commit gap at each boundary stays under 5 s",
                gap1 is not None and gap2 is not None and max(gap1, gap2) < 5000,
                f"{gap1} ms at epoch 1, {gap2} ms at epoch 2")
+    run.sleep(max(0, run.remaining() - 25))
+    # A validator whose data is wiped now resyncs from the genesis across both changes (its
+    # safety state is of epoch 2: it signs nothing before its chain is there).
+    c.kill(offline)
+    subprocess.run(["rm", "-rf", os.path.join(c.nodes[offline].home, "data")], check=True)
+    resync_from = time.monotonic()
+    target = max(c.height(i) or 0 for i in members if i != offline)
+    c.start(offline)
+    c.wait_for(lambda: (c.epoch(offline) or 0) >= 2 and (c.height(offline) or 0) >= target,
+               120, f"node{offline} resyncs from genesis across 2 epochs")
+    run.note(f"node{offline} wiped, resynced {target} blocks across 2 epochs in "
+             f"{time.monotonic() - resync_from:.1f} s")
     run.sleep(run.remaining() - 10)
     run.fault_over()
     # A light client's audits start past both changes: the auditor follows each epoch's last

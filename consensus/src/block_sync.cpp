@@ -221,6 +221,7 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
   // next round of the same epoch; then every ancestor of j is committed too, across epochs:
   // the next epoch's validators only ever build on the last block their epoch committed.
   size_t committable = 0;  // blocks [0, committable) are proven committed
+  size_t proven_by = 0;    // the child whose certificate completes that proof
   for (size_t j = usable; j-- > 1;) {
     const ledger::Block& child = blocks[j].block;
     const ledger::Block& block = blocks[j - 1].block;
@@ -235,6 +236,7 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
       continue;
     }
     committable = j;
+    proven_by = j;
     break;
   }
   if (suffix_from) committable = std::min(committable, *suffix_from);
@@ -273,6 +275,13 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
   }
   for (size_t i = 0; i < committable; ++i) {
     actions.commits.push_back({blocks[i].block, *certified_by[i], std::nullopt});
+  }
+  // Committed by its end proof: the node keeps it, to prove the end to others in turn.
+  if (suffix_from && committable == *suffix_from && proven_by >= *suffix_from) {
+    EpochEndProof proof;
+    for (size_t i = *suffix_from; i <= proven_by; ++i) proof.suffix.push_back(blocks[i].block);
+    proof.certified_by = blocks[proven_by].certificate;
+    actions.commits.back().epoch_end = std::move(proof);
   }
   const uint64_t height = tip.height + committable;
   actions.note = "committed up to height " + std::to_string(height) + " (v" + std::to_string(peer) +

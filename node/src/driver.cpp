@@ -414,7 +414,8 @@ void Driver::ApplySync(consensus::SyncActions actions) {
     spdlog::warn("sync: peer {} sent a faulty reply: {}", Short(members[*actions.faulty_peer]),
                  actions.fault);
   }
-  for (const consensus::CommittedBlock& commit : actions.commits) {
+  for (consensus::CommittedBlock& commit : actions.commits) {
+    KeepEpochProof(commit);
     CommitBlock(commit.block, commit.certified_by);
     if (failed_) return;
     synced_blocks_.Increment();
@@ -574,12 +575,7 @@ void Driver::Apply(consensus::Actions actions) {
   }
   // actions.commits were executed and committed already, in OnCommit.
   if (failed_) return;
-  for (consensus::CommittedBlock& commit : actions.commits) {
-    if (!commit.epoch_end) continue;
-    std::lock_guard lock(epoch_proofs_mutex_);
-    epoch_proofs_[commit.block.header.height] = std::move(*commit.epoch_end);
-    while (epoch_proofs_.size() > kKeptEpochProofs) epoch_proofs_.erase(epoch_proofs_.begin());
-  }
+  for (consensus::CommittedBlock& commit : actions.commits) KeepEpochProof(commit);
   for (const consensus::Evidence& e : actions.evidence) {
     evidence_.Increment();
     spdlog::warn(
@@ -657,6 +653,13 @@ void Driver::OnLaterEpoch(const PublicKey& sender, uint64_t epoch, consensus::Me
   }
   const size_t peer = askable[next_epoch_.attempts() % askable.size()];
   ApplySync(sync_.CatchUp(now, peer, chain_.tip().height + 1));
+}
+
+void Driver::KeepEpochProof(consensus::CommittedBlock& commit) {
+  if (!commit.epoch_end) return;
+  std::lock_guard lock(epoch_proofs_mutex_);
+  epoch_proofs_[commit.block.header.height] = std::move(*commit.epoch_end);
+  while (epoch_proofs_.size() > kKeptEpochProofs) epoch_proofs_.erase(epoch_proofs_.begin());
 }
 
 std::optional<contracts::ScheduledValidators> Driver::ScheduledChange() const {

@@ -134,6 +134,8 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   void OnExecuted(Result<CommittedBlockInfo> executed);
   void HandleConsensus(const PublicKey& from, consensus::Message message);
   void OnLaterEpoch(const PublicKey& sender, uint64_t epoch, consensus::Message message);
+  // Keeps how an epoch's last block was committed, if the commit says (to serve it).
+  void KeepEpochProof(consensus::CommittedBlock& commit);
   // The committed tip entered the next epoch: new peers, sync and (if running) core.
   void EnterEpoch(const ledger::Epoch& epoch);
   // Links admit the current and the next epoch's validators; checked as changes pass.

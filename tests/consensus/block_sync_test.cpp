@@ -341,6 +341,11 @@ TEST_F(EpochSyncTest, TheEndProofSuffixCommitsTheLastBlockAndNothingAfterIt) {
   ASSERT_EQ(actions.commits.size(), 3u);
   EXPECT_EQ(actions.commits.back().block, last_);
   EXPECT_EQ(actions.commits.back().certified_by, suffix_[0].block.header.justify);
+  // Kept, to prove the end to others in turn: the suffix up to the certified block.
+  ASSERT_TRUE(actions.commits.back().epoch_end.has_value());
+  EXPECT_EQ(actions.commits.back().epoch_end->suffix.size(), 2u);
+  EXPECT_EQ(actions.commits.back().epoch_end->certified_by, suffix_[1].certificate);
+  EXPECT_FALSE(actions.commits.front().epoch_end.has_value());
   ASSERT_TRUE(actions.request);  // the peer is further on: the next epoch's blocks come next
   EXPECT_EQ(actions.request->second.from_height, 4u);
 }

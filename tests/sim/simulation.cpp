@@ -719,6 +719,13 @@ class Simulation {
     Push(Event::At(p.next_status, Event::Type::kStatus, p.id));
   }
 
+  // The node's KeepEpochProof: how an epoch's last block was committed, the last few.
+  static void KeepEpochProof(Process& p, const consensus::CommittedBlock& commit) {
+    if (!commit.epoch_end) return;
+    p.epoch_proofs[commit.block.header.height] = *commit.epoch_end;
+    while (p.epoch_proofs.size() > kKeptEpochProofs) p.epoch_proofs.erase(p.epoch_proofs.begin());
+  }
+
   void ApplySync(Process& p, consensus::SyncActions actions) {
     if (params_.trace && (!actions.note.empty() || actions.faulty_peer || actions.leave)) {
       std::cerr << "t=" << now_ << " p" << p.id << " sync epoch=" << p.epoch.number
@@ -731,6 +738,7 @@ class Simulation {
     const std::vector<PublicKey> members = p.epoch.validators.members();
     if (actions.faulty_peer) ++sync_faults_;
     for (const consensus::CommittedBlock& commit : actions.commits) {
+      KeepEpochProof(p, commit);
       Record(p, commit);
       ++synced_blocks_;
       if (p.entering) EnterEpoch(p, *std::exchange(p.entering, std::nullopt));
@@ -957,11 +965,7 @@ class Simulation {
       }
     }
     for (consensus::CommittedBlock& commit : actions.commits) {
-      if (commit.epoch_end) {
-        p.epoch_proofs[commit.block.header.height] = *commit.epoch_end;
-        while (p.epoch_proofs.size() > kKeptEpochProofs)
-          p.epoch_proofs.erase(p.epoch_proofs.begin());
-      }
+      KeepEpochProof(p, commit);
       Record(p, commit);
     }
     if (p.honest() && p.core && p.core->held_blocks() > config_.max_pending_blocks) {

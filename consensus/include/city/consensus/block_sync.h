@@ -59,10 +59,12 @@ class SyncHost {
 
 struct SyncActions {
   std::optional<std::pair<size_t, SyncRequest>> request;  // to a peer, by validator index
-  std::vector<CommittedBlock> commits;  // proven committed, in height order: commit them
-  bool join = false;                    // create the consensus core now
-  std::optional<std::string> leave;     // drop the core and sync again, and why
-  std::optional<size_t> faulty_peer;    // sent a reply breaking a rule (fault says which)
+  // Proven committed, in height order: commit them. An epoch's last block proven by its end
+  // proof carries it (CommittedBlock::epoch_end), for the node to serve in turn.
+  std::vector<CommittedBlock> commits;
+  bool join = false;                  // create the consensus core now
+  std::optional<std::string> leave;   // drop the core and sync again, and why
+  std::optional<size_t> faulty_peer;  // sent a reply breaking a rule (fault says which)
   std::string fault;
   std::string note;  // what happened, for the log
 };

@@ -232,6 +232,18 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
   if (!fd.ok()) return fd.status();
   lock_fd = *fd;
 
+  // A fresh home's chain knows only the genesis: its config is checked before the store is
+  // created, so a refused start leaves nothing behind. A chain that exists may know later sets.
+  std::error_code no_data;
+  const bool fresh = !std::filesystem::exists(paths.data(), no_data) ||
+                     std::filesystem::is_empty(paths.data(), no_data);
+  if (fresh) {
+    if (Status s = CheckConfigAgainstGenesis(paths, config, genesis_doc, key->public_key(), {},
+                                             options.join);
+        !s.ok()) {
+      return s;
+    }
+  }
   ledger::StoreOptions store_options;
   store_options.retain_versions = config.retain_versions;
   Result<std::unique_ptr<Chain>> opened = Chain::Open(paths.data(), genesis, store_options);
@@ -248,10 +260,12 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
     if (!change) break;
     known.later.insert(known.later.end(), change->validators.begin(), change->validators.end());
   }
-  if (Status s = CheckConfigAgainstGenesis(paths, config, genesis_doc, key->public_key(), known,
-                                           options.join);
-      !s.ok()) {
-    return s;
+  if (!fresh) {
+    if (Status s = CheckConfigAgainstGenesis(paths, config, genesis_doc, key->public_key(), known,
+                                             options.join);
+        !s.ok()) {
+      return s;
+    }
   }
   if (!epoch.validators.Contains(key->public_key())) {
     spdlog::warn(

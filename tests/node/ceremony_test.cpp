@@ -259,6 +259,26 @@ TEST_F(CeremonyTest, StartRefusesAConfigThatDoesNotFitTheGenesisNamingTheEntry) 
   EXPECT_THAT(CheckConfigAgainstGenesis(home, missing, genesis, self).message(),
               HasSubstr("no [[p2p.peers]] entry for validator v3"));
 
+  // Epochs: a key a later set named is a validator too; one that joins later starts with
+  // --join; a genesis validator no longer in the current set needs no entry.
+  const PublicKey added = council_.public_key();
+  NodeConfig with_added = config;
+  with_added.peers.push_back({added, "10.9.0.9", 26656});
+  EXPECT_THAT(CheckConfigAgainstGenesis(home, with_added, genesis, self).message(),
+              HasSubstr("is not a validator"));
+  ChainValidators later{{}, {added}};
+  EXPECT_TRUE(CheckConfigAgainstGenesis(home, with_added, genesis, self, later).ok());
+  // (with_self lists all four genesis validators, as the added validator's config does)
+  EXPECT_TRUE(CheckConfigAgainstGenesis(home, with_self, genesis, added, later).ok())
+      << "a validator a passed change names";
+  EXPECT_THAT(CheckConfigAgainstGenesis(home, with_self, genesis, added).message(),
+              HasSubstr("starts with --join"));
+  EXPECT_TRUE(
+      CheckConfigAgainstGenesis(home, with_self, genesis, added, {}, /*joining=*/true).ok());
+  ChainValidators without_v3{{records_[0].key, records_[1].key, records_[2].key, added}, {added}};
+  EXPECT_TRUE(CheckConfigAgainstGenesis(home, missing, genesis, self, without_v3).ok())
+      << "v3 was removed: no entry needed";
+
   EXPECT_THAT(MissingGenesis(HomePaths{Home(1)}).message(), HasSubstr("cityd genesis install"));
   EXPECT_THAT(MissingGenesis(HomePaths{dir_.path() / "elsewhere"}).message(),
               ::testing::Not(HasSubstr("ceremony")));

@@ -34,17 +34,25 @@ SyncActions BlockSync::CatchUp(TimeMs now, size_t peer, uint64_t from_height) {
 }
 
 void BlockSync::SetEpoch(const ledger::Epoch& epoch, std::optional<size_t> me) {
-  const bool same_set = epoch.validators.members() == config_.validators.members();
+  // Indices name other validators now: what is known of those in both sets carries over
+  // (their claims, the reply awaited), the rest is forgotten.
+  const std::vector<PublicKey> old_members = config_.validators.members();
+  auto remap = [&](size_t old_index) -> std::optional<size_t> {
+    return old_index < old_members.size() ? epoch.validators.IndexOf(old_members[old_index])
+                                          : std::nullopt;
+  };
+  std::map<size_t, Claim> claims;
+  for (const auto& [peer, claim] : claims_) {
+    if (const std::optional<size_t> index = remap(peer)) claims[*index] = claim;
+  }
+  claims_ = std::move(claims);
+  if (asked_) asked_ = remap(*asked_);
   config_.epoch = epoch.number;
   config_.validators = epoch.validators;
   config_.genesis_hash = epoch.root_hash;
   config_.root_height = epoch.root_height;
   context_ = epoch.Context(config_.chain_id, context_.verifier);
   me_ = me;
-  if (!same_set) {
-    claims_.clear();  // indices name other validators now
-    asked_.reset();
-  }
 }
 
 void BlockSync::Start(TimeMs now) { Leave(now); }
@@ -208,9 +216,19 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
       fault(at + s.message());
       break;
     }
-    parent = cb.block.Hash();
+    const Hash256 hash = cb.block.Hash();
+    if (!h.next_validators.empty()) {
+      // The next set is taken only from a block its own epoch's quorum certified: otherwise
+      // a peer could name a set of its own keys and sign whatever it likes after it.
+      const ledger::CertContext own = epoch.Context(config_.chain_id, context_.verifier);
+      if (cb.certificate.data.block_hash != hash || !cb.certificate.Verify(own).ok()) {
+        fault(at + "names the next validator set without a valid certificate of its epoch");
+        break;
+      }
+      ended = epoch;
+    }
+    parent = hash;
     epochs.push_back(epoch);
-    if (!h.next_validators.empty()) ended = epoch;
     epoch = epoch.After(h, parent);
     ++usable;
   }

@@ -29,7 +29,14 @@ bool SignedByMember(const PublicKey& sender, const ledger::ValidatorSet& set, ui
 std::optional<std::vector<PublicKey>> NextEpochWatch::Observe(TimeMs now, const PublicKey& sender,
                                                               const ledger::ValidatorSet& next,
                                                               Message message) {
-  if (kept_.size() < kMaxKept) kept_.emplace_back(sender, std::move(message));
+  size_t& from_sender = kept_per_sender_[sender];
+  const size_t bytes = EncodeMessage(message).size();
+  if (kept_.size() < kMaxKept && from_sender < kMaxKeptPerSender &&
+      kept_bytes_ + bytes <= kMaxKeptBytes) {
+    ++from_sender;
+    kept_bytes_ += bytes;
+    kept_.emplace_back(sender, std::move(message));
+  }
   senders_.insert(sender);
   if (!first_seen_) first_seen_ = now;
   if (senders_.size() < next.max_faulty() + 1 || now < *first_seen_ + kGraceMs ||

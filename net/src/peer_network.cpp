@@ -208,7 +208,11 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
                      slots.back().Dialable() ? "" : " (no address: its links are accepted)");
         continue;
       }
-      if (peer.port != 0 && !peer.host.empty()) slot->address = peer;
+      if (peer.port != 0 && !peer.host.empty()) {
+        std::unique_lock lock(slots_mutex);  // other threads read the slot's key
+        slot->address.host = peer.host;
+        slot->address.port = peer.port;
+      }
       if (!slot->member.exchange(true)) {
         spdlog::info("net: validator {} is back in the set", ShortKey(peer.key));
         slot->next_dial = Clock::now();

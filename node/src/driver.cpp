@@ -342,7 +342,12 @@ void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
   if (!reply.blocks.empty() && !reply.blocks.back().block.header.next_validators.empty()) {
     std::lock_guard lock(epoch_proofs_mutex_);
     auto proof = epoch_proofs_.find(reply.blocks.back().block.header.height);
-    if (proof != epoch_proofs_.end()) {
+    const size_t room = std::min<size_t>(request.max_blocks, kMaxSyncBlocks);
+    if (proof != epoch_proofs_.end() && reply.blocks.size() + proof->second.suffix.size() > room) {
+      // No room for the proof: end the reply before the epoch's last block, so the next
+      // request starts close enough to carry both.
+      reply.blocks.pop_back();
+    } else if (proof != epoch_proofs_.end()) {
       const std::vector<ledger::Block>& suffix = proof->second.suffix;
       for (size_t i = 0; i < suffix.size(); ++i) {
         reply.blocks.push_back({suffix[i], i + 1 < suffix.size() ? suffix[i + 1].header.justify

@@ -385,6 +385,35 @@ TEST_F(EpochSyncTest, ABlockAfterTheLastOneClaimingAnotherEpochIsALie) {
   EXPECT_NE(actions.fault.find("of epoch 2, expected 1"), std::string::npos) << actions.fault;
 }
 
+// Review finding: the next set was taken from a block naming one before that block's own
+// certificate was checked. A faulty peer named a set of its own keys in an uncertified block,
+// signed a two-chain after it with them, and so got the blocks before it committed, beyond
+// what any real certificate proved.
+TEST_F(EpochSyncTest, ASetNamedWithoutItsEpochsCertificateIsALie) {
+  std::vector<KeyPair> own;
+  for (uint8_t fill : {90, 91, 92, 93}) own.push_back(city::test::TestKey(fill));
+  std::vector<PublicKey> own_set;
+  for (const KeyPair& key : own) own_set.push_back(key.public_key());
+  std::vector<CertifiedBlock> reply = {epoch0_[0], epoch0_[1]};
+  Block fake_end = EpochBlock(0, 3, 0, epoch0_[1].certificate, own_set);
+  reply.push_back({fake_end, QcFor(fake_end, {1, 1, 1})});  // no quorum of epoch 0
+  QuorumCert justify = QuorumCert::Root(1, 3, fake_end.Hash());
+  for (uint64_t round = 1; round <= 2; ++round) {
+    Block block = EpochBlock(1, round, 0, justify);
+    block.Sign(own[0]);
+    std::vector<Vote> votes;
+    for (size_t i : {0, 1, 2}) votes.push_back(Vote::Create(DataOf(block), kTestChain, own[i]));
+    justify = QuorumCert::FromVotes(DataOf(block), votes);
+    reply.push_back({block, justify});
+  }
+  const SyncActions actions = Reply(reply);
+  EXPECT_EQ(actions.faulty_peer, std::optional<size_t>(peer_));
+  EXPECT_NE(actions.fault.find("without a valid certificate"), std::string::npos) << actions.fault;
+  // Only what the real certificates prove: block 1, by block 2's certificate.
+  ASSERT_EQ(actions.commits.size(), 1u);
+  EXPECT_EQ(actions.commits[0].block, epoch0_[0].block);
+}
+
 TEST_F(EpochSyncTest, APeerInALaterEpochIsAskedAtOnce) {
   sync_->OnTick(kStart + 1, 0);
   const SyncActions actions = sync_->CatchUp(kStart + 2, 2, 7);

@@ -10,6 +10,7 @@
 // A faulty peer's claims of a later epoch, signed or not, cannot pull a node out of consensus.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -29,7 +30,11 @@ bool SignedByMember(const PublicKey& sender, const ledger::ValidatorSet& set, ui
 
 class NextEpochWatch {
  public:
+  // What is kept is bounded per sender and in bytes: a faulty member of the next set can
+  // sign as many large proposals as it likes.
   static constexpr size_t kMaxKept = 256;
+  static constexpr size_t kMaxKeptPerSender = 4;
+  static constexpr size_t kMaxKeptBytes = 32 * 1024 * 1024;
   static constexpr TimeMs kGraceMs = 300;           // first message to the first catch-up
   static constexpr TimeMs kCatchUpEveryMs = 2'000;  // then at most this often
 
@@ -46,6 +51,8 @@ class NextEpochWatch {
 
  private:
   std::vector<std::pair<PublicKey, Message>> kept_;
+  std::map<PublicKey, size_t> kept_per_sender_;
+  size_t kept_bytes_ = 0;
   std::set<PublicKey> senders_;
   std::optional<TimeMs> first_seen_;
   std::optional<TimeMs> last_catch_up_;

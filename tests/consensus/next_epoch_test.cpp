@@ -11,8 +11,7 @@ class NextEpochTest : public CoreTest {
  protected:
   // A timeout of epoch 1 signed by validator `i`: any member of the next set can send one.
   Message TimeoutOf(size_t i, uint64_t round = 1) const {
-    return Timeout::Create({1, round, 0}, QuorumCert::Root(1, 9, Hash256{}), kTestChain,
-                           keys_[i]);
+    return Timeout::Create({1, round, 0}, QuorumCert::Root(1, 9, Hash256{}), kTestChain, keys_[i]);
   }
   const ledger::ValidatorSet next_ = city::test::SetOf(keys_);
   NextEpochWatch watch_;
@@ -44,8 +43,8 @@ TEST_F(NextEpochTest, OneMemberPastTheEndMovesNobodyAndFPlusOneDoAfterTheGrace) 
   EXPECT_EQ(past->size(), 2u);
   EXPECT_FALSE(watch_.Observe(20'500, keys_[3].public_key(), next_, TimeoutOf(3)))
       << "not again before the interval";
-  EXPECT_TRUE(watch_.Observe(20'000 + NextEpochWatch::kCatchUpEveryMs, keys_[3].public_key(),
-                             next_, TimeoutOf(3)));
+  EXPECT_TRUE(watch_.Observe(20'000 + NextEpochWatch::kCatchUpEveryMs, keys_[3].public_key(), next_,
+                             TimeoutOf(3)));
   EXPECT_EQ(watch_.attempts(), 2u);
 }
 

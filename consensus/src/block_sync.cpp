@@ -16,19 +16,13 @@ BlockSync::BlockSync(SyncConfig config, std::optional<size_t> me, SignatureVerif
                      SyncHost& host)
     : config_(std::move(config)),
       me_(me),
-      context_{config_.chain_id,     config_.epoch, config_.validators,
-               config_.genesis_hash, &verifier,     config_.root_height},
+      context_(config_.epoch.Context(config_.chain_id, &verifier)),
       host_(host) {}
-
-ledger::Epoch BlockSync::CurrentEpoch() const {
-  return ledger::Epoch{config_.epoch, config_.validators, config_.genesis_hash,
-                       config_.root_height};
-}
 
 SyncActions BlockSync::CatchUp(TimeMs now, size_t peer, uint64_t from_height) {
   Leave(now);
   SyncActions actions;
-  if (peer == me_ || peer >= config_.validators.size()) return actions;
+  if (peer == me_ || peer >= config_.epoch.validators.size()) return actions;
   actions.note = "a validator is in a later epoch; fetching from it";
   return Ask(actions, now, peer, from_height);
 }
@@ -36,7 +30,7 @@ SyncActions BlockSync::CatchUp(TimeMs now, size_t peer, uint64_t from_height) {
 void BlockSync::SetEpoch(const ledger::Epoch& epoch, std::optional<size_t> me) {
   // Indices name other validators now: what is known of those in both sets carries over
   // (their claims, the reply awaited), the rest is forgotten.
-  const std::vector<PublicKey> old_members = config_.validators.members();
+  const std::vector<PublicKey> old_members = config_.epoch.validators.members();
   auto remap = [&](size_t old_index) -> std::optional<size_t> {
     return old_index < old_members.size() ? epoch.validators.IndexOf(old_members[old_index])
                                           : std::nullopt;
@@ -47,10 +41,7 @@ void BlockSync::SetEpoch(const ledger::Epoch& epoch, std::optional<size_t> me) {
   }
   claims_ = std::move(claims);
   if (asked_) asked_ = remap(*asked_);
-  config_.epoch = epoch.number;
-  config_.validators = epoch.validators;
-  config_.genesis_hash = epoch.root_hash;
-  config_.root_height = epoch.root_height;
+  config_.epoch = epoch;
   context_ = epoch.Context(config_.chain_id, context_.verifier);
   me_ = me;
 }
@@ -65,7 +56,7 @@ void BlockSync::Leave(TimeMs now) {
 }
 
 void BlockSync::OnStatus(TimeMs now, size_t peer, uint64_t committed_height) {
-  if (peer == me_ || peer >= config_.validators.size()) return;
+  if (peer == me_ || peer >= config_.epoch.validators.size()) return;
   claims_[peer] = {committed_height, now};
 }
 
@@ -81,7 +72,7 @@ std::optional<uint64_t> BlockSync::Target(TimeMs now) const {
       heights.push_back(claim.height);
     }
   }
-  const size_t f = config_.validators.max_faulty();
+  const size_t f = config_.epoch.validators.max_faulty();
   if (heights.size() <= f) return std::nullopt;
   std::nth_element(heights.begin(), heights.begin() + static_cast<ptrdiff_t>(f), heights.end(),
                    std::greater<>());
@@ -136,7 +127,7 @@ SyncActions BlockSync::OnTick(TimeMs now, uint64_t own_height) {
   const bool heard = std::any_of(claims_.begin(), claims_.end(), [&](const auto& c) {
     return now - c.second.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms;
   });
-  if (heard || now - sync_since_ >= config_.patience_ms || config_.validators.size() == 1) {
+  if (heard || now - sync_since_ >= config_.patience_ms || config_.epoch.validators.size() == 1) {
     SyncActions actions;
     actions.note = "validators are within " + std::to_string(config_.join_gap) + " blocks";
     return Join(actions);
@@ -174,7 +165,7 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
   // suffix that proves E committed (EpochEndProof), which carries no transactions, names no
   // set, and is never committed itself.
   std::vector<ledger::Epoch> epochs;  // epochs[i]: the epoch of blocks[i]
-  ledger::Epoch epoch = CurrentEpoch();
+  ledger::Epoch epoch = config_.epoch;
   std::optional<ledger::Epoch> ended;  // the epoch E ended, while the reply may be its suffix
   std::optional<size_t> suffix_from;   // the index of the first suffix block
   Hash256 parent = tip.hash;
@@ -263,12 +254,13 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
   // its own, by its epoch's validators: its child carries the next epoch's root certificate.
   std::vector<const ledger::QuorumCert*> certified_by;
   for (size_t i = 0; i < committable; ++i) {
+    // The last block of an epoch had its own certificate checked before its set was taken;
+    // its child's justify must be exactly the next epoch's root certificate.
     const bool last_of_epoch = epochs[i + 1].number != epochs[i].number;
     const ledger::QuorumCert& qc =
         last_of_epoch ? blocks[i].certificate : blocks[i + 1].block.header.justify;
-    const bool certifies = qc.data.block_hash == blocks[i].block.Hash();
-    if (!certifies || !qc.Verify(context_of(i)).ok() ||
-        (last_of_epoch && !blocks[i + 1].block.header.justify.Verify(context_of(i + 1)).ok())) {
+    const ledger::QuorumCert& checked = last_of_epoch ? blocks[i + 1].block.header.justify : qc;
+    if (!checked.Verify(context_of(last_of_epoch ? i + 1 : i)).ok()) {
       fault("block " + std::to_string(blocks[i].block.header.height) +
             ": its certificate does not verify");
       committable = i;

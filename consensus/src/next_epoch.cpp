@@ -7,21 +7,25 @@ bool SignedByMember(const PublicKey& sender, const ledger::ValidatorSet& set, ui
                     const std::string& chain_id, SignatureVerifier* verifier,
                     const Message& message) {
   if (!set.Contains(sender) || EpochOf(message) != epoch) return false;
+  // Through the node's verifier and its cache: the core checks the same signatures again once
+  // the message is handed to it, and each is verified once.
+  const ledger::CertContext context{chain_id, epoch, set, Hash256{}, verifier};
   if (const auto* proposal = std::get_if<Proposal>(&message)) {
     return proposal->block.header.proposer == sender &&
            proposal->block.CheckStructure(chain_id, verifier).ok();
   }
   if (const auto* vote = std::get_if<ledger::Vote>(&message)) {
-    return vote->voter == sender && vote->VerifySignature(chain_id);
+    return vote->voter == sender &&
+           context.VerifySignature(sender, vote->data.Digest(chain_id).span(), vote->signature);
   }
   if (const auto* timeout = std::get_if<ledger::Timeout>(&message)) {
-    return timeout->sender == sender && timeout->VerifySignature(chain_id);
+    return timeout->sender == sender &&
+           context.VerifySignature(sender, timeout->data.Digest(chain_id).span(),
+                                   timeout->signature);
   }
   if (const auto* sync = std::get_if<SyncCerts>(&message)) {
     // The root is not known before the end is: only a certificate past it can be checked.
-    if (!sync->high_qc || sync->high_qc->data.round == 0) return false;
-    const ledger::CertContext context{chain_id, epoch, set, Hash256{}, verifier};
-    return sync->high_qc->Verify(context).ok();
+    return sync->high_qc && sync->high_qc->data.round > 0 && sync->high_qc->Verify(context).ok();
   }
   return false;
 }
@@ -30,12 +34,13 @@ std::optional<std::vector<PublicKey>> NextEpochWatch::Observe(TimeMs now, const 
                                                               const ledger::ValidatorSet& next,
                                                               Message message) {
   size_t& from_sender = kept_per_sender_[sender];
-  const size_t bytes = EncodeMessage(message).size();
-  if (kept_.size() < kMaxKept && from_sender < kMaxKeptPerSender &&
-      kept_bytes_ + bytes <= kMaxKeptBytes) {
-    ++from_sender;
-    kept_bytes_ += bytes;
-    kept_.emplace_back(sender, std::move(message));
+  if (kept_.size() < kMaxKept && from_sender < kMaxKeptPerSender) {
+    const size_t bytes = EncodeMessage(message).size();  // sized only when it may be kept
+    if (kept_bytes_ + bytes <= kMaxKeptBytes) {
+      ++from_sender;
+      kept_bytes_ += bytes;
+      kept_.emplace_back(sender, std::move(message));
+    }
   }
   senders_.insert(sender);
   if (!first_seen_) first_seen_ = now;

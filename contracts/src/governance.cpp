@@ -312,11 +312,6 @@ std::optional<ScheduledValidators> ScheduledValidatorsIn(const StateReader& stat
   return LoadRecord<ScheduledValidators>(state.Get(GovernanceKey(ValidatorsKey(epoch))));
 }
 
-std::optional<ScheduledValidators> LatestValidatorChange(const StateReader& state) {
-  const std::optional<uint64_t> latest = ReadU64Value(state.Get(GovernanceKey(kLatestEpochKey)));
-  return latest ? ScheduledValidatorsIn(state, *latest) : std::nullopt;
-}
-
 Result<std::vector<ledger::StateWrite>> GovernanceGenesisWrites(const GovernanceGenesis& genesis) {
   const std::set<PublicKey> council(genesis.council.begin(), genesis.council.end());
   if (council.empty() || council.size() != genesis.council.size()) {

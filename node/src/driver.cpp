@@ -62,10 +62,7 @@ std::string Short(const PublicKey& key) { return EncodeAddress(key).substr(0, 14
 consensus::SyncConfig SyncConfigFor(const DriverOptions& options) {
   consensus::SyncConfig config;
   config.chain_id = options.consensus.chain_id;
-  config.epoch = options.epoch.number;
-  config.validators = options.epoch.validators;
-  config.genesis_hash = options.epoch.root_hash;
-  config.root_height = options.epoch.root_height;
+  config.epoch = options.epoch;
   config.max_blocks = kMaxSyncBlocks;
   config.announce_interval_ms = kStatusIntervalMs;
   return config;
@@ -284,8 +281,7 @@ void Driver::HandleConsensus(const PublicKey& sender, consensus::Message message
     // that missed a few blocks catches up through consensus alone.
     if (!core_ || core_->FindBlock(request->hash) == nullptr) {
       // Store reads run off the strand, a couple at a time.
-      const PublicKey to = sender;
-      ServeOffStrand([this, to, hash = request->hash] {
+      ServeOffStrand([this, to = sender, hash = request->hash] {
         Result<uint64_t> height = chain_.store().HeightOf(hash);
         if (!height.ok() || !network_) return;
         Result<ledger::Block> block = chain_.store().GetBlock(*height);
@@ -452,10 +448,7 @@ void Driver::StartCore() {
   const uint64_t tip_round =
       tip_header.ok() && tip.height > epoch_.root_height ? tip_header->round : 0;
   consensus::Config config = options_.consensus;
-  config.epoch = epoch_.number;
-  config.validators = epoch_.validators;
-  config.genesis_hash = epoch_.root_hash;
-  config.root_height = epoch_.root_height;
+  config.SetEpoch(epoch_);
   consensus::SafetyState safety;
   safety.high_qc = epoch_.RootCert();
   std::optional<consensus::SafetyState> loaded;

@@ -5,14 +5,11 @@
 
 namespace city::node {
 
-ledger::Epoch GenesisEpoch(const Chain& chain) {
-  return ledger::Epoch::Genesis(chain.genesis().validators, chain.genesis().block_hash);
-}
-
 Result<ledger::Epoch> EpochAfterTip(const Chain& chain) {
   const contracts::StoreStateReader state(chain.store());
   const uint64_t tip = chain.tip().height;
-  ledger::Epoch epoch = GenesisEpoch(chain);
+  ledger::Epoch epoch =
+      ledger::Epoch::Genesis(chain.genesis().validators, chain.genesis().block_hash);
   for (;;) {
     const std::optional<contracts::ScheduledValidators> change =
         contracts::ScheduledValidatorsIn(state, epoch.number + 1);

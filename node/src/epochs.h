@@ -14,8 +14,6 @@
 
 namespace city::node {
 
-ledger::Epoch GenesisEpoch(const Chain& chain);
-
 // The epoch of the block after the store's tip. kCorruption when a change's last block does
 // not name the set governance recorded.
 Result<ledger::Epoch> EpochAfterTip(const Chain& chain);

@@ -23,8 +23,7 @@ class BlockSyncTest : public CoreTest {
 
   BlockSyncTest() {
     sync_config_.chain_id = config_.chain_id;
-    sync_config_.validators = config_.validators;
-    sync_config_.genesis_hash = config_.genesis_hash;
+    sync_config_.epoch = ledger::Epoch::Genesis(config_.validators, config_.genesis_hash);
     sync_config_.join_gap = 2;
     sync_ = std::make_unique<BlockSync>(sync_config_, 0, verifier_, host_);
     sync_->Start(kStart);

@@ -296,6 +296,19 @@ TEST_F(CeremonyTest, InstallRefusesAStrangerAWrongHashAndAnotherGenesisPeersWrit
   ASSERT_TRUE(InitJoiningHome(stranger).ok());
   EXPECT_EQ(InstallGenesis(Install(7, final)).status().code(), ErrorCode::kPermissionDenied);
   nothing_written(7);
+  // --joining: the key must not be a genesis validator, and then the stranger may install
+  // (a validator a set-validators change adds to the running chain).
+  InstallOptions genesis_member_joining = Install(0, final);
+  genesis_member_joining.joining = true;
+  EXPECT_THAT(InstallGenesis(genesis_member_joining).status().message(),
+              HasSubstr("drop --joining"));
+  nothing_written(0);
+  InstallOptions joining = Install(7, final);
+  joining.joining = true;
+  ASSERT_TRUE(InstallGenesis(joining).ok());
+  EXPECT_TRUE(fs::exists(HomePaths{Home(7)}.genesis()));
+  EXPECT_EQ(LoadConfigFile(HomePaths{Home(7)}.config()).value().peers.size(), 4u)
+      << "every genesis validator is its peer";
 
   InstallOptions wrong_hash = Install(0, final);
   wrong_hash.expected_hash = Hash256{}.ToHex();

@@ -348,8 +348,7 @@ class Simulation {
     config_.max_block_transactions = 1;
     config_.fetch_retry_ms = 400;
     sync_config_.chain_id = config_.chain_id;
-    sync_config_.validators = config_.validators;
-    sync_config_.genesis_hash = config_.genesis_hash;
+    sync_config_.epoch = ledger::Epoch::Genesis(config_.validators, config_.genesis_hash);
     sync_config_.max_blocks = kSyncBatch;
     // Gaps scaled to the short chains of a schedule, so that syncs happen.
     sync_config_.join_gap = 2;
@@ -604,10 +603,7 @@ class Simulation {
     p.next_epoch.Reset();
     now_ = std::max(now_, at);
     consensus::SyncConfig config = sync_config_;
-    config.epoch = p.epoch.number;
-    config.validators = p.epoch.validators;
-    config.genesis_hash = p.epoch.root_hash;
-    config.root_height = p.epoch.root_height;
+    config.epoch = p.epoch;
     p.sync = std::make_unique<consensus::BlockSync>(
         config, p.epoch.validators.IndexOf(p.key->public_key()), verifier_, p.host);
     p.sync->Start(now_);
@@ -637,10 +633,7 @@ class Simulation {
     // The forker's own core proposes the forks (mutations.h); every other core runs the
     // schedule's rules: the standard ones, or one broken on purpose (--mutation).
     consensus::Config config = config_;
-    config.epoch = epoch.number;
-    config.validators = epoch.validators;
-    config.genesis_hash = epoch.root_hash;
-    config.root_height = epoch.root_height;
+    config.SetEpoch(epoch);
     if (p.kind == Kind::kForker) {
       p.rules = MakeForkingAdversary(p.key->public_key());
       config.rules = p.rules.get();

@@ -28,11 +28,8 @@ struct SyncConfig {
   std::string chain_id;
   // The epoch of the block after this node's committed tip: its validators are the peers
   // (by index) and their certificates the first checked. Blocks of later epochs in a reply
-  // are checked against the sets the chain itself names (ledger::Epoch).
-  uint64_t epoch = 0;
-  ledger::ValidatorSet validators;
-  Hash256 genesis_hash;  // the epoch's root block
-  uint64_t root_height = 0;
+  // are checked against the sets the chain itself names (ledger::Epoch::After).
+  ledger::Epoch epoch;
   uint32_t max_blocks = 256;  // per request
   TimeMs announce_interval_ms = 1000;
   TimeMs reply_timeout_ms = 5000;  // then the next peer is asked
@@ -106,7 +103,6 @@ class BlockSync {
   };
   SyncActions& Ask(SyncActions& actions, TimeMs now, size_t peer, uint64_t from_height);
   SyncActions& Join(SyncActions& actions);
-  ledger::Epoch CurrentEpoch() const;
 
   SyncConfig config_;
   std::optional<size_t> me_;

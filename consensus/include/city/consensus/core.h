@@ -14,6 +14,7 @@
 
 #include "city/consensus/messages.h"
 #include "city/crypto/verifier.h"
+#include "city/ledger/chain_rules.h"
 #include "city/ledger/types.h"
 
 namespace city::consensus {
@@ -66,6 +67,13 @@ struct Config {
   // the epoch before (docs/consensus.md, "Epochs"); certified by ledger::QuorumCert::Root.
   Hash256 genesis_hash;
   uint64_t root_height = 0;
+  // Sets the four fields above from `epoch`.
+  void SetEpoch(const ledger::Epoch& e) {
+    epoch = e.number;
+    validators = e.validators;
+    genesis_hash = e.root_hash;
+    root_height = e.root_height;
+  }
   TimeMs base_timeout_ms = 1000;  // timeout(round) = base * 2^k for k failed rounds in a row
   TimeMs max_timeout_ms = 30'000;
   size_t max_block_transactions = 1000;
@@ -132,8 +140,6 @@ struct Outgoing {
   Message message;
 };
 
-// A committed block and the QC certifying it (the commit rule also needs its child's QC of
-// the next round; the child's justify is exactly that QC).
 // How an epoch's last block E was committed (docs/consensus.md, "Epochs"): the blocks after E
 // in its epoch up to B, whose certificate completes the two-chain that committed E (B's
 // parent, certified by B's justify, is E or a block after it, in the round before B's).
@@ -144,6 +150,8 @@ struct EpochEndProof {
   ledger::QuorumCert certified_by;    // certifies B
 };
 
+// A committed block and the QC certifying it (the commit rule also needs its child's QC of
+// the next round; the child's justify is exactly that QC).
 struct CommittedBlock {
   ledger::Block block;
   ledger::QuorumCert certified_by;

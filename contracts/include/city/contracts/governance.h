@@ -88,9 +88,8 @@ struct ScheduledValidators {
   CITY_CONTRACT_CODEC(ScheduledValidators);
 };
 
-// The change that starts `epoch` (>= 1), and the newest change, in committed state.
+// The change that starts `epoch` (>= 1), in committed state.
 std::optional<ScheduledValidators> ScheduledValidatorsIn(const StateReader& state, uint64_t epoch);
-std::optional<ScheduledValidators> LatestValidatorChange(const StateReader& state);
 
 struct ProposeArgs {
   Action action;

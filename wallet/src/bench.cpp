@@ -31,6 +31,8 @@ using namespace std::chrono_literals;
 
 // Transactions stay valid this many blocks past the tip at the start.
 constexpr uint64_t kExpiryBlocks = 15'000;  // within the nodes' default horizon (20,000)
+// Setup transactions offered before waiting for them to commit: below the nodes' nonce gap.
+constexpr size_t kSetupWindow = 200;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -366,20 +368,37 @@ Result<Json> RunBench(const BenchOptions& options, const KeyPair& funder, const 
     if (!stage->has_value()) break;
     const std::vector<bench::LoadTx>& txs = (*stage)->txs;
     std::vector<Offer> setup(txs.size());
-    for (size_t first = 0; first < txs.size(); first += options.max_batch) {
-      std::vector<size_t> batch;
-      for (size_t i = first; i < std::min(txs.size(), first + options.max_batch); ++i) {
-        batch.push_back(i);
+    // A node refuses a nonce more than 256 past the sender's committed one (nonce_gap), so a
+    // stage of more setup transactions than that is offered in windows, each committed
+    // before the next.
+    for (size_t window = 0; window < txs.size(); window += kSetupWindow) {
+      const size_t window_end = std::min(txs.size(), window + kSetupWindow);
+      for (size_t first = window; first < window_end; first += options.max_batch) {
+        std::vector<size_t> batch;
+        for (size_t i = first; i < std::min(window_end, first + options.max_batch); ++i) {
+          batch.push_back(i);
+        }
+        if (Status s = SubmitBatch(nodes, txs, batch, setup); !s.ok()) return s;
       }
-      if (Status s = SubmitBatch(nodes, txs, batch, setup); !s.ok()) return s;
-    }
-    const auto refused = std::find_if(setup.begin(), setup.end(), [](const Offer& offer) {
-      return offer.accepted_at == Clock::time_point{};
-    });
-    if (refused != setup.end()) {
-      return Status(ErrorCode::kInvalidArgument, "the node refused a setup transaction (" +
-                                                     refused->code +
-                                                     "); does the funding key hold enough ubi?");
+      const auto refused =
+          std::find_if(setup.begin() + window, setup.begin() + window_end,
+                       [](const Offer& offer) { return offer.accepted_at == Clock::time_point{}; });
+      if (refused != setup.begin() + window_end) {
+        return Status(ErrorCode::kInvalidArgument, "the node refused a setup transaction (" +
+                                                       refused->code +
+                                                       "); does the funding key hold enough ubi?");
+      }
+      if (window_end == txs.size()) break;
+      std::map<PublicKey, uint64_t> window_nonces;
+      for (size_t i = window; i < window_end; ++i) {
+        uint64_t& next = window_nonces[txs[i].tx.sender];
+        next = std::max(next, txs[i].tx.nonce + 1);
+      }
+      std::vector<bench::AwaitNonce> window_await;
+      for (const auto& [account, next_nonce] : window_nonces) {
+        window_await.push_back({account, next_nonce});
+      }
+      if (Status s = WaitNonces(nodes, window_await, options.drain_timeout); !s.ok()) return s;
     }
     if (Status s = WaitNonces(nodes, (*stage)->await, options.drain_timeout); !s.ok()) return s;
     // A setup transaction that committed but failed (a funder that is no registrar, a council

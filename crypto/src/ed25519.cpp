@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 
+#include <array>
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
@@ -44,8 +45,24 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
 }
 
 bool PublicKey::IsValidPoint() const {
+  // The subgroup check is a scalar multiplication, as dear as verifying a signature, and the
+  // same keys come back (a transfer's recipient, an enrolled patient): each thread remembers
+  // the last valid keys it checked, one per slot. Only valid keys are kept, so a slot that
+  // matches proves validity.
+  struct Slot {
+    bool valid = false;
+    std::array<uint8_t, 32> key{};
+  };
+  constexpr size_t kSlots = 1024;
+  thread_local std::array<Slot, kSlots> known;
+  uint64_t prefix = 0;
+  std::memcpy(&prefix, bytes.data(), sizeof prefix);
+  Slot& slot = known[prefix % kSlots];
+  if (slot.valid && slot.key == bytes) return true;
   EnsureSodiumInitialized();
-  return crypto_core_ed25519_is_valid_point(bytes.data()) == 1;
+  if (crypto_core_ed25519_is_valid_point(bytes.data()) != 1) return false;
+  slot = Slot{true, bytes};
+  return true;
 }
 
 KeyPair::KeyPair(PublicKey public_key, SecretBytes secret)

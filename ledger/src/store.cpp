@@ -34,9 +34,9 @@
 #include <mutex>
 #include <set>
 
+#include "bounded_cache.h"
 #include "city/crypto/private_file.h"
 #include "codec_internal.h"
-#include "node_cache.h"
 #include "smt_tree.h"
 
 namespace city::ledger {
@@ -59,6 +59,8 @@ constexpr std::string_view kIndexIdTag = "city.store.index.v1";
 constexpr std::string_view kFormatMagic = "cityledger-store";
 // Versions pruned per commit at most, so shrinking retention cannot make one huge batch.
 constexpr uint64_t kMaxVersionsPrunedPerCommit = 8;
+// Larger values are read from LevelDB each time, so the state cache's memory stays bounded.
+constexpr size_t kMaxCachedStateValueBytes = 512;
 
 // ---- key building ----
 
@@ -257,7 +259,8 @@ class LedgerStore::Impl {
         filter_(std::move(filter)),
         db_(std::move(db)),
         retain_versions_(options.retain_versions),
-        node_cache_(options.node_cache_entries) {}
+        node_cache_(options.node_cache_entries),
+        state_cache_(options.state_cache_entries) {}
 
   ~Impl() { db_.reset(); }  // before the cache and filter it uses
 
@@ -336,7 +339,7 @@ class LedgerStore::Impl {
       Result<smt::Node> node = smt::DecodeNode(AsBytes(**bytes));
       if (!node.ok()) return node.status();
       if (node->Hash() != ref.hash) return Damaged("a state tree node does not match its hash");
-      cache_.Insert(ref, *node);
+      cache_.Put(ref, *node);
       return node;
     }
 
@@ -365,6 +368,38 @@ class LedgerStore::Impl {
     if (!bytes.ok()) return bytes.status();
     if (bytes->size() != 40) return Damaged("a state root record has the wrong size");
     return smt::NodeRef{ReadU64(bytes->data()), ReadFixed<Hash256>(bytes->data() + 8)};
+  }
+
+  // The value at the tip, from state_cache_ when it holds the key.
+  Result<std::optional<Bytes>> LatestState(ByteSpan key) const {
+    if (key.size() > kMaxStateKeyBytes) {
+      return Status{ErrorCode::kTooLarge, "state key is longer than the limit"};
+    }
+    const std::string cache_key(key.begin(), key.end());
+    {
+      std::lock_guard lock(mutex_);
+      if (std::optional<std::optional<Bytes>> hit = state_cache_.Find(cache_key)) {
+        return std::move(*hit);
+      }
+    }
+    View view(*this);
+    Result<std::optional<Bytes>> value = StateAt(view, key, view.tip.height);
+    if (value.ok()) {
+      std::lock_guard lock(mutex_);
+      // A commit since the view was taken may have changed the key: cache only a value that
+      // is still the tip's.
+      if (tip_.height == view.tip.height && tip_.block_hash == view.tip.block_hash) {
+        CacheStateLocked(cache_key, *value);
+      }
+    }
+    return value;
+  }
+  void CacheStateLocked(const std::string& key, const std::optional<Bytes>& value) const {
+    if (value && value->size() > kMaxCachedStateValueBytes) {
+      state_cache_.Erase(key);
+    } else {
+      state_cache_.Put(key, value);
+    }
   }
 
   Result<std::optional<Bytes>> StateAt(const View& view, ByteSpan key, uint64_t version) const {
@@ -469,6 +504,8 @@ class LedgerStore::Impl {
   const uint64_t retain_versions_;
 
   mutable smt::NodeCache node_cache_;
+  // Changed only under mutex_ together with tip_, so a hit is the value at tip_.
+  mutable LatestStateCache state_cache_;
   mutable std::mutex mutex_;
   StoreTip tip_;         // guarded by mutex_
   uint64_t oldest_ = 0;  // guarded by mutex_
@@ -802,11 +839,14 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
   }
   {
     std::lock_guard lock(mutex_);
+    for (const StateWrite& write : request.writes) {
+      CacheStateLocked(std::string(write.key.begin(), write.key.end()), write.value);
+    }
     tip_ = {height, block_hash, state->root};
     oldest_ = *oldest_version;
   }
   // The new nodes are the ones the next block's update and today's proofs walk.
-  for (const auto& [ref, node] : state->created) node_cache_.Insert(ref, node);
+  for (const auto& [ref, node] : state->created) node_cache_.Put(ref, node);
   return CommitInfo{height, block_hash, state->root, ComputeResultRoot(request.results)};
 }
 
@@ -1004,8 +1044,7 @@ Result<std::vector<TxResult>> LedgerStore::GetResults(uint64_t height) const {
 }
 
 Result<std::optional<Bytes>> LedgerStore::GetState(ByteSpan key) const {
-  Impl::View view(*impl_);
-  return impl_->StateAt(view, key, view.tip.height);
+  return impl_->LatestState(key);
 }
 
 Result<std::optional<Bytes>> LedgerStore::GetStateAt(ByteSpan key, uint64_t version) const {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
+#include <sodium.h>
 
 #include "city/crypto/verifier.h"
 
@@ -84,6 +85,28 @@ TEST(Ed25519, GeneratedKeysAreValidPointsAndDistinct) {
   const KeyPair b = KeyPair::Generate();
   EXPECT_TRUE(a.public_key().IsValidPoint());
   EXPECT_NE(a.public_key(), b.public_key());
+}
+
+// Valid keys are remembered per thread, one per slot chosen by the key's first bytes: a key
+// sharing a remembered key's slot (the same first 8 bytes) is still checked in full.
+TEST(Ed25519, RememberedValidKeysNeverValidateAnotherKey) {
+  const PublicKey valid = KeyPair::Generate().public_key();
+  ASSERT_TRUE(valid.IsValidPoint());
+  ASSERT_TRUE(valid.IsValidPoint());
+  int invalid_seen = 0;
+  for (uint8_t last = 0; last < 64; ++last) {
+    PublicKey other = valid;
+    other.bytes[31] ^= uint8_t(last + 1);
+    const bool expected = crypto_core_ed25519_is_valid_point(other.bytes.data()) == 1;
+    EXPECT_EQ(other.IsValidPoint(), expected) << int(last);
+    EXPECT_EQ(other.IsValidPoint(), expected) << int(last);
+    invalid_seen += expected ? 0 : 1;
+  }
+  EXPECT_GT(invalid_seen, 0);
+  PublicKey identity;
+  identity.bytes[0] = 0x01;
+  EXPECT_FALSE(identity.IsValidPoint());
+  EXPECT_FALSE(PublicKey{}.IsValidPoint());
 }
 
 TEST(SecretBytes, MoveLeavesSourceEmpty) {

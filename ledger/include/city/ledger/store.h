@@ -42,6 +42,10 @@ struct StoreOptions {
   // the upper 17 levels of the tree, which every update walks, fit. At 1 << 20 this cache
   // alone grew a validator by 200 MiB over a ten-minute soak (docs/benchmarks.md).
   size_t node_cache_entries = 1 << 18;
+  // The newest values of recently used state keys, a read at the tip without a seek. Values
+  // up to 512 bytes and keys up to 256: at most about 60 MiB, a few MiB for the contracts'
+  // small records.
+  size_t state_cache_entries = 1 << 16;
   leveldb::Env* env = nullptr;  // tests inject faults through it; nullptr = the OS
 };
 

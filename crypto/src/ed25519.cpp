@@ -47,21 +47,26 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
 bool PublicKey::IsValidPoint() const {
   // The subgroup check is a scalar multiplication, as dear as verifying a signature, and the
   // same keys come back (a transfer's recipient, an enrolled patient): each thread remembers
-  // the last valid keys it checked, one per slot. Only valid keys are kept, so a slot that
-  // matches proves validity.
-  struct Slot {
-    bool valid = false;
-    std::array<uint8_t, 32> key{};
+  // the last valid keys it checked, two per set (the newer replaces the older). Only valid keys
+  // are kept, so a match proves validity.
+  struct Set {
+    std::array<std::array<uint8_t, 32>, 2> keys;
+    uint8_t filled = 0;  // bit w: keys[w] holds a key
+    uint8_t older = 0;
   };
-  constexpr size_t kSlots = 1024;
-  thread_local std::array<Slot, kSlots> known;
+  constexpr size_t kSets = 2048;
+  thread_local std::array<Set, kSets> known{};
   uint64_t prefix = 0;
   std::memcpy(&prefix, bytes.data(), sizeof prefix);
-  Slot& slot = known[prefix % kSlots];
-  if (slot.valid && slot.key == bytes) return true;
+  Set& set = known[prefix % kSets];
+  for (uint8_t way = 0; way < 2; ++way) {
+    if ((set.filled >> way & 1) && set.keys[way] == bytes) return true;
+  }
   EnsureSodiumInitialized();
   if (crypto_core_ed25519_is_valid_point(bytes.data()) != 1) return false;
-  slot = Slot{true, bytes};
+  set.keys[set.older] = bytes;
+  set.filled |= uint8_t(1 << set.older);
+  set.older ^= 1;
   return true;
 }
 

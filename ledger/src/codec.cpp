@@ -1,14 +1,7 @@
 // Bounded decoding of canonical bytes; the format is documented in codec.h.
 #include "city/ledger/codec.h"
 
-#include <cereal/details/helpers.hpp>
-
 namespace city::ledger {
-
-void Encoder::Blob(ByteSpan v, size_t, const char*) {
-  U32(static_cast<uint32_t>(v.size()));
-  archive_(cereal::binary_data(v.data(), v.size()));
-}
 
 void Decoder::Fail(ErrorCode code, const char* field, const std::string& what) {
   throw DecodeError{code, std::string(field) + " " + what};
@@ -30,8 +23,8 @@ void Decoder::Blob(Bytes& out, size_t max_size, const char* field) {
          "is " + std::to_string(size) + " bytes, over the limit of " + std::to_string(max_size));
   }
   Need(size, field);
-  out.resize(size);
-  archive_(cereal::binary_data(out.data(), out.size()));
+  out.assign(in_.begin() + position_, in_.begin() + position_ + size);
+  position_ += size;
 }
 
 void Decoder::Text(std::string& out, size_t max_size, const char* field) {
@@ -58,8 +51,6 @@ Status DecodeFrame(ByteSpan bytes, size_t max_size, void (*body)(Decoder&, void*
     }
   } catch (const DecodeError& error) {
     return Status(error.code, error.message);
-  } catch (const cereal::Exception& error) {
-    return Status(ErrorCode::kMalformed, error.what());
   }
   return Status::Ok();
 }

@@ -1,4 +1,4 @@
-// Canonical binary encoding of ledger objects, on cereal's portable binary archives.
+// Canonical binary encoding of ledger objects: the bytes of cereal's portable binary archive.
 //
 // Format (every hashed, signed, stored or sent object):
 //   - The encoding of a top-level object begins with the byte 0x01: cereal's portable
@@ -16,11 +16,8 @@
 // forged length cannot make it allocate more than the input could hold.
 #pragma once
 
-#include <cereal/archives/portable_binary.hpp>
-#include <istream>
+#include <cstring>
 #include <optional>
-#include <ostream>
-#include <streambuf>
 #include <string>
 #include <type_traits>
 
@@ -35,59 +32,29 @@ struct DecodeError {
   std::string message;
 };
 
-namespace codec_internal {
-
-// Appends written bytes to a vector: no intermediate string copy.
-class VectorSink : public std::streambuf {
- public:
-  explicit VectorSink(Bytes& out) : out_(out) {}
-
- protected:
-  std::streamsize xsputn(const char* data, std::streamsize count) override {
-    out_.insert(out_.end(), data, data + count);
-    return count;
-  }
-  int_type overflow(int_type c) override {
-    if (c != traits_type::eof()) out_.push_back(static_cast<uint8_t>(c));
-    return c;
-  }
-
- private:
-  Bytes& out_;
-};
-
-// Reads from borrowed bytes and knows how many remain.
-class SpanSource : public std::streambuf {
- public:
-  explicit SpanSource(ByteSpan in) {
-    char* begin = const_cast<char*>(reinterpret_cast<const char*>(in.data()));
-    setg(begin, begin, begin + in.size());
-  }
-  size_t remaining() const { return static_cast<size_t>(egptr() - gptr()); }
-};
-
-}  // namespace codec_internal
-
 // Encoder and Decoder offer the same calls, so each type lists its fields once, in a
 // `Fields(visitor, object)` function that serves both directions: encoding and decoding can
 // never disagree on order. Limits and field names matter only when decoding.
 class Encoder {
-  using Options = cereal::PortableBinaryOutputArchive::Options;
-
  public:
   static constexpr bool kEncoding = true;
 
-  explicit Encoder(Bytes& out)
-      : sink_(out), stream_(&sink_), archive_(stream_, Options::LittleEndian()) {}
+  // Writes the bytes cereal's portable binary archive would (its 0x01 little-endian flag,
+  // then fixed-width little-endian integers and raw bytes) straight into `out`: a stream and
+  // an archive per object cost more than the encoding itself, on every id and hash.
+  explicit Encoder(Bytes& out) : out_(out) { out_.push_back(1); }
 
-  void U8(uint8_t v) { archive_(v); }
-  void U32(uint32_t v) { archive_(v); }
-  void U64(uint64_t v) { archive_(v); }
+  void U8(uint8_t v) { out_.push_back(v); }
+  void U32(uint32_t v) { LittleEndian(v); }
+  void U64(uint64_t v) { LittleEndian(v); }
   template <typename D, size_t N>
   void Fixed(const FixedBytes<D, N>& v) {
-    archive_(cereal::binary_data(v.bytes.data(), N));
+    Append(v.bytes.data(), N);
   }
-  void Blob(ByteSpan v, size_t /*max_size*/ = 0, const char* /*field*/ = "");
+  void Blob(ByteSpan v, size_t /*max_size*/ = 0, const char* /*field*/ = "") {
+    U32(static_cast<uint32_t>(v.size()));
+    Append(v.data(), v.size());
+  }
   void Text(std::string_view v, size_t max_size = 0, const char* field = "") {
     Blob(AsBytes(v), max_size, field);
   }
@@ -120,17 +87,29 @@ class Encoder {
   }
 
  private:
-  codec_internal::VectorSink sink_;
-  std::ostream stream_;
-  cereal::PortableBinaryOutputArchive archive_;
+  template <typename T>
+  void LittleEndian(T v) {
+    uint8_t bytes[sizeof(T)];
+    for (size_t i = 0; i < sizeof(T); ++i) bytes[i] = static_cast<uint8_t>(v >> (8 * i));
+    Append(bytes, sizeof(T));
+  }
+  void Append(const uint8_t* data, size_t size) {
+    if (size == 0) return;
+    const size_t at = out_.size();
+    out_.resize(at + size);
+    std::memcpy(out_.data() + at, data, size);
+  }
+
+  Bytes& out_;
 };
 
 class Decoder {
  public:
   static constexpr bool kEncoding = false;
 
-  // Call only after checking the leading 0x01 (Decode() does).
-  explicit Decoder(ByteSpan in) : source_(in), stream_(&source_), archive_(stream_) {}
+  // Call only after checking the leading 0x01 (Decode() does), which it skips. Reads the
+  // bytes in place, as cereal's portable binary archive would on a little-endian stream.
+  explicit Decoder(ByteSpan in) : in_(in.subspan(in.empty() ? 0 : 1)) {}
 
   void U8(uint8_t& v) { Read(v); }
   void U32(uint32_t& v) { Read(v); }
@@ -138,7 +117,8 @@ class Decoder {
   template <typename D, size_t N>
   void Fixed(FixedBytes<D, N>& v) {
     Need(N, "fixed-size field");
-    archive_(cereal::binary_data(v.bytes.data(), N));
+    std::memcpy(v.bytes.data(), in_.data() + position_, N);
+    position_ += N;
   }
   void Blob(Bytes& out, size_t max_size, const char* field);
   void Text(std::string& out, size_t max_size, const char* field);
@@ -186,20 +166,21 @@ class Decoder {
     for (D& item : items) Fixed(item);
   }
 
-  size_t remaining() const { return source_.remaining(); }
+  size_t remaining() const { return in_.size() - position_; }
   [[noreturn]] static void Fail(ErrorCode code, const char* field, const std::string& what);
 
  private:
   template <typename T>
   void Read(T& v) {
     Need(sizeof(T), "integer");
-    archive_(v);
+    v = 0;
+    for (size_t i = 0; i < sizeof(T); ++i) v |= T(in_[position_ + i]) << (8 * i);
+    position_ += sizeof(T);
   }
   void Need(size_t bytes, const char* field);
 
-  codec_internal::SpanSource source_;
-  std::istream stream_;
-  cereal::PortableBinaryInputArchive archive_;
+  ByteSpan in_;
+  size_t position_ = 0;
 };
 
 // The object type a Fields() visitor works on: const when encoding, mutable when decoding.

@@ -1027,6 +1027,17 @@ Result<TxRecord> LedgerStore::GetTransaction(const Hash256& tx_id) const {
   return TxRecord{std::move(entry->transaction), location, std::move(entry->result)};
 }
 
+Result<bool> LedgerStore::HasTransaction(const Hash256& tx_id) const {
+  // One key: no snapshot needed to read it whole.
+  leveldb::ReadOptions options;
+  options.verify_checksums = true;
+  std::string where;
+  const leveldb::Status status = impl_->db_->Get(options, Key(kTxIdPrefix).Fixed(tx_id), &where);
+  if (status.IsNotFound()) return false;
+  if (!status.ok()) return FromLevelDb(status, "reading a transaction id");
+  return true;
+}
+
 Result<std::vector<TxResult>> LedgerStore::GetResults(uint64_t height) const {
   Result<Block> block = GetBlock(height);  // checks the block exists and is whole
   if (!block.ok()) return block.status();

@@ -341,8 +341,7 @@ void GetTx(const Ctx& ctx, const Reader& reader, const HttpRequest& request,
   WaitOrRefuse(
       ctx, request, respond,
       [ctx, tx_id] {
-        return ctx->chain->store().GetTransaction(tx_id).ok() ||
-               ctx->intake->FindRejection(tx_id).has_value();
+        return ctx->chain->IsCommitted(tx_id) || ctx->intake->FindRejection(tx_id).has_value();
       },
       std::chrono::milliseconds(wait_ms), answer);
 }

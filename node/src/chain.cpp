@@ -114,6 +114,11 @@ Result<ExecutionRoots> Chain::ExecutionAt(uint64_t height) const {
   return roots;
 }
 
+bool Chain::IsCommitted(const Hash256& tx_id) const {
+  Result<bool> committed = store_->HasTransaction(tx_id);
+  return committed.ok() && *committed;
+}
+
 uint64_t Chain::NextNonce(const PublicKey& account) const {
   try {
     return contracts::NextNonce(contracts::StoreStateReader(*store_), account);

@@ -59,6 +59,9 @@ class Chain {
   Result<ExecutionRoots> ExecutionAt(uint64_t height) const;
 
   uint64_t NextNonce(const PublicKey& account) const;
+  // Whether a transaction with that id is committed; false also when the store cannot answer
+  // (the store refuses a repeat at commit whatever this says).
+  bool IsCommitted(const Hash256& tx_id) const;
   // Why `account` may submit in committed state (contracts/accounts.h); kNone also when the
   // store cannot answer (the store logs why).
   contracts::EnrolledVia EnrolmentOf(const PublicKey& account) const;

@@ -838,9 +838,8 @@ std::vector<ledger::Transaction> Driver::TakePayload(size_t max) {
         mempool_.Select(max, std::min(options_.max_block_bytes, kMaxProposalBytes),
                         parent.data.height + 1, next_nonce, ancestry.ids);
     // One that committed while a late copy reached the pool must not be proposed again.
-    std::erase_if(selected, [this](const ledger::Transaction& tx) {
-      return chain_.store().GetTransaction(tx.Id()).ok();
-    });
+    std::erase_if(selected,
+                  [this](const ledger::Transaction& tx) { return chain_.IsCommitted(tx.Id()); });
     // The execution the block asks of every validator is capped too. A prefix of the
     // selection keeps each sender's nonces in order.
     uint64_t cost = 0;
@@ -972,7 +971,7 @@ city::Status Driver::CheckPayload(const ledger::Block& block) {
     const Ancestry ancestry = UncommittedAncestry(h.parent_hash);
     for (const ledger::Transaction& tx : block.transactions) {
       const Hash256 id = tx.Id();
-      if (ancestry.ids.contains(id) || chain_.store().GetTransaction(id).ok()) return id;
+      if (ancestry.ids.contains(id) || chain_.IsCommitted(id)) return id;
     }
     return std::nullopt;
   });

@@ -86,7 +86,7 @@ void TxIntake::Submit(std::vector<ledger::Transaction> txs, bool from_client,
       outcome.accepted = outcome.duplicate = true;
       continue;
     }
-    if (chain_.store().GetTransaction(outcome.id).ok()) {
+    if (chain_.IsCommitted(outcome.id)) {
       Reject(outcome, Admission::kAlreadyCommitted,
              "transaction " + outcome.id.ToHex() + " is already committed");
       continue;

@@ -195,6 +195,7 @@ TEST_F(StoreTest, BlocksCertificatesAndTransactionsReadBack) {
       EXPECT_EQ(record.transaction, tx);
       EXPECT_EQ(record.location, (TxLocation{h, i}));
       EXPECT_EQ(record.result, request.results[i]);
+      EXPECT_TRUE(Must(store_->HasTransaction(tx.Id())));
     }
   }
   EXPECT_EQ(store_->GetBlock(9).status().code(), ErrorCode::kNotFound);
@@ -205,9 +206,11 @@ TEST_F(StoreTest, BlocksCertificatesAndTransactionsReadBack) {
             ErrorCode::kNotFound);
   EXPECT_EQ(store_->GetTransaction(TaggedHash("no.such.tx", {})).status().code(),
             ErrorCode::kNotFound);
+  EXPECT_FALSE(Must(store_->HasTransaction(TaggedHash("no.such.tx", {}))));
   // A block's hash is not a transaction id and the other way round.
   EXPECT_EQ(store_->GetTransaction(requests_[0].block.Hash()).status().code(),
             ErrorCode::kNotFound);
+  EXPECT_FALSE(Must(store_->HasTransaction(requests_[0].block.Hash())));
   EXPECT_EQ(store_->HeightOf(requests_[0].block.transactions[0].Id()).status().code(),
             ErrorCode::kNotFound);
 }
@@ -338,6 +341,7 @@ TEST_F(StoreTest, CommitRefusesABlockThatDoesNotExtendTheTip) {
   for (uint32_t i = 0; i < good.block.transactions.size(); ++i) {
     EXPECT_EQ(store_->GetTransaction(good.block.transactions[i].Id()).status().code(),
               ErrorCode::kNotFound);
+    EXPECT_FALSE(Must(store_->HasTransaction(good.block.transactions[i].Id())));
   }
 
   CommitNext();

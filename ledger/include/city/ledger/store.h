@@ -100,6 +100,9 @@ class LedgerStore {
   Result<QuorumCert> GetCertificate(uint64_t height) const;
   Result<uint64_t> HeightOf(const Hash256& block_hash) const;
   Result<TxRecord> GetTransaction(const Hash256& tx_id) const;
+  // Whether a transaction with that id is committed: one index read, nothing decoded (the
+  // admission and proposal paths ask this of every transaction).
+  Result<bool> HasTransaction(const Hash256& tx_id) const;
   Result<std::vector<TxResult>> GetResults(uint64_t height) const;
 
   // Contract state. nullopt: the key is absent.

@@ -439,6 +439,30 @@ TEST(ChainAuditBlock, CertifiedTransactionWithABadSignatureIsNamed) {
                       "its signature by " + EncodeAddress(tx.sender) + " does not verify"));
 }
 
+// The signatures of a block are verified all at once, on every core; the failure named is
+// still the first in the block's order, a bad signature or a broken rule.
+TEST(ChainAuditBlock, TheFirstFailureInTheBlocksOrderIsNamed) {
+  auto named = [](size_t bad_signature, size_t repeated) {
+    const AuditChain chain =
+        BuildAuditChain({.blocks = 4, .txs_per_block = 60, .edit = [=](ledger::Block& block) {
+                           if (block.header.height != 3) return;
+                           block.transactions[bad_signature].signature.bytes[0] ^= 1;
+                           block.transactions[repeated] = block.transactions[repeated - 1];
+                         }});
+    ChainAuditor auditor = AuditedThrough(chain.tip(), chain);
+    return auditor.CheckBlock(3, chain.EncodedBlock(3));
+  };
+  const Status signature_first = named(37, 50);
+  EXPECT_EQ(signature_first.code(), ErrorCode::kBadSignature) << signature_first.ToString();
+  EXPECT_NE(signature_first.message().find("transaction 37 "), std::string::npos)
+      << signature_first.message();
+  const Status repeat_first = named(55, 20);
+  EXPECT_EQ(repeat_first.code(), ErrorCode::kInvalidArgument) << repeat_first.ToString();
+  EXPECT_NE(repeat_first.message().find("transaction 20 "), std::string::npos)
+      << repeat_first.message();
+  EXPECT_NE(repeat_first.message().find("appears twice"), std::string::npos);
+}
+
 TEST(ChainAuditBlock, AddedTransactionBreaksTheTxRoot) {
   const AuditChain& chain = Honest();
   ChainAuditor auditor = AuditedThrough(3);

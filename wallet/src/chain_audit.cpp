@@ -6,11 +6,15 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
+#include <span>
 #include <utility>
+#include <vector>
 
 #include "city/crypto/address.h"
 #include "city/crypto/verifier.h"
+#include "city/crypto/verifier_pool.h"
 #include "city/ledger/chain_rules.h"
 
 namespace city::wallet {
@@ -39,16 +43,19 @@ class AuditVerifier final : public SignatureVerifier {
     if (!valid) failed_ = key;
     return valid;
   }
-  // For signatures seen once (blocks and transactions): not worth a cache slot.
-  bool VerifyOnce(const PublicKey& key, ByteSpan message, const Signature& signature) {
-    ++uncached_;
-    return city::Verify(key, message, signature);
+  // Signatures seen once (blocks and transactions) are not worth a cache slot: they are
+  // verified all at once on every core, and counted here.
+  std::vector<uint8_t> VerifyOnce(std::span<const SignedMessage> items) {
+    if (!pool_) pool_ = std::make_unique<VerifierPool>();
+    uncached_ += items.size();
+    return pool_->VerifyAll(items);
   }
   uint64_t verified() const { return cache_.misses() + uncached_; }
   std::optional<PublicKey> TakeFailed() { return std::exchange(failed_, std::nullopt); }
 
  private:
   CachingVerifier cache_{kSignatureCacheSize};
+  std::unique_ptr<VerifierPool> pool_;  // made at the first block checked
   uint64_t uncached_ = 0;
   std::optional<PublicKey> failed_;
 };
@@ -383,26 +390,43 @@ Status ChainAuditor::CheckBlock(uint64_t height, ByteSpan encoded_block) {
                     Abbrev(tx_root) + ")");
   }
 
+  // The rules of each transaction in order, up to the first one broken; then the signatures
+  // of the block and of every transaction before that one, all at once. The first failure in
+  // the block's order is the one reported.
+  const size_t count = block.transactions.size();
+  std::vector<Hash256> tx_ids(count);
+  std::vector<SignedMessage> signatures{{&header.proposer, hash.span(), &block.signature}};
+  signatures.reserve(count + 1);
+  std::set<Hash256> seen;
+  auto which = [&](size_t i) {
+    return "transaction " + std::to_string(i) + " (id " + Abbrev(tx_ids[i]) + ")";
+  };
+  Status broken = Status::Ok();
+  for (size_t i = 0; i < count; ++i) {
+    const ledger::Transaction& tx = block.transactions[i];
+    tx_ids[i] = tx.Id();
+    if (Status s = tx.CheckStateless(genesis_.header.chain_id); !s.ok()) {
+      broken = Fail(s.code(), height, which(i) + ": " + s.message());
+      break;
+    }
+    if (!seen.insert(tx_ids[i]).second) {
+      broken = Fail(ErrorCode::kInvalidArgument, height, which(i) + " appears twice in the block");
+      break;
+    }
+    signatures.push_back({&tx.sender, tx_ids[i].span(), &tx.signature});
+  }
   AuditVerifier& verifier = impl_->verifier;
-  Status status = Status::Ok();
-  if (!verifier.VerifyOnce(header.proposer, hash.span(), block.signature)) {
+  const std::vector<uint8_t> valid = verifier.VerifyOnce(signatures);
+  Status status = broken;
+  if (!valid[0]) {
     status =
         Fail(ErrorCode::kBadSignature, height,
              "the proposer's signature (" + EncodeAddress(header.proposer) + ") does not verify");
-  }
-  std::set<Hash256> ids;
-  for (size_t i = 0; status.ok() && i < block.transactions.size(); ++i) {
-    const ledger::Transaction& tx = block.transactions[i];
-    const Hash256 id = tx.Id();
-    const std::string which = "transaction " + std::to_string(i) + " (id " + Abbrev(id) + ")";
-    if (Status s = tx.CheckStateless(genesis_.header.chain_id); !s.ok()) {
-      status = Fail(s.code(), height, which + ": " + s.message());
-    } else if (!ids.insert(id).second) {
-      status = Fail(ErrorCode::kInvalidArgument, height, which + " appears twice in the block");
-    } else if (!verifier.VerifyOnce(tx.sender, id.span(), tx.signature)) {
-      status = Fail(ErrorCode::kBadSignature, height,
-                    which + ": its signature by " + EncodeAddress(tx.sender) + " does not verify");
-    }
+  } else if (auto bad = std::find(valid.begin() + 1, valid.end(), 0); bad != valid.end()) {
+    const size_t i = size_t(bad - valid.begin()) - 1;
+    status = Fail(ErrorCode::kBadSignature, height,
+                  which(i) + ": its signature by " + EncodeAddress(block.transactions[i].sender) +
+                      " does not verify");
   }
   stats_.signatures = verifier.verified();
   if (status.ok()) ++stats_.blocks;

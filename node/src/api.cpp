@@ -394,7 +394,10 @@ HttpResponse GetBlock(const Ctx& ctx, const Reader& reader, const HttpRequest& r
   return HttpResponse::Json(out);
 }
 
-HttpResponse GetHeaders(const Ctx& ctx, const HttpRequest& request) {
+// A page of headers with their blocks stops after this many block bytes (one block at least).
+constexpr size_t kMaxBodyPageBytes = 4 << 20;
+
+HttpResponse GetHeaders(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   const uint64_t tip = ctx->chain->tip().height;
   auto from = QueryU64(request, "from", 0);
   if (auto* error = std::get_if<HttpResponse>(&from)) return std::move(*error);
@@ -403,11 +406,29 @@ HttpResponse GetHeaders(const Ctx& ctx, const HttpRequest& request) {
   const uint64_t first = std::get<uint64_t>(from);
   const uint64_t last = std::min(std::get<uint64_t>(to), tip);
   if (first > last && first <= tip) return BadRequest("'from' is above 'to'");
+  // An auditor checking bodies too gets each block's canonical bytes beside its header (one
+  // request for a page, not one per block), or, where the reader may not read the block, the
+  // word that it is redacted.
+  const bool bodies = request.QueryOr("bodies", "false") == "true";
+  size_t body_bytes = 0;
   Json headers = Json::array();
-  for (uint64_t h = first; h <= last && h <= tip && headers.size() < kMaxRangeItems; ++h) {
+  for (uint64_t h = first;
+       h <= last && h <= tip && headers.size() < kMaxRangeItems && body_bytes < kMaxBodyPageBytes;
+       ++h) {
     Status error;
     Json item = CertifiedHeaderJson(ctx, h, error);
     if (!error.ok()) return HttpResponse::FromStatus(error);
+    if (bodies && h > 0) {
+      Result<ledger::Block> block = ctx->chain->store().GetBlock(h);
+      if (!block.ok()) return HttpResponse::FromStatus(block.status());
+      if (ctx->read_policy->MayReadBlock(reader, *block)) {
+        const Bytes encoded = ledger::Encode(*block);
+        body_bytes += encoded.size();
+        item["encoded_block"] = ToHex(encoded);
+      } else {
+        item["block_redacted"] = true;
+      }
+    }
     headers.push_back(std::move(item));
   }
   Json out = {{"tip", tip}, {"headers", std::move(headers)}};
@@ -778,8 +799,9 @@ net::Router MakeApiRouter(std::shared_ptr<ApiContext> context) {
              SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
                return GetBlock(ctx, reader, r);
              }));
-  router.Add("GET", "/v1/headers", SignedSync(ctx, [ctx](const Reader&, const HttpRequest& r) {
-               return GetHeaders(ctx, r);
+  router.Add("GET", "/v1/headers",
+             SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
+               return GetHeaders(ctx, reader, r);
              }));
   router.Add("GET", "/v1/subscribe/blocks",
              Signed(ctx, [ctx](const Reader&, const HttpRequest& r, net::HttpResponder w) {

@@ -635,6 +635,20 @@ TEST_F(NodeApiTest, EachReaderSeesItsOwnPartAndNoMore) {
   EXPECT_FALSE(full.contains("redacted"));
   EXPECT_TRUE(full["block"].contains("encoded"));
   EXPECT_EQ(full["block"], GetAs(auditor, block)["block"]);
+  // A page of headers with their bodies keeps the same rule: the encoding for those who may
+  // read the block whole, the word redacted for everyone else.
+  const uint64_t private_height = done["height"].get<uint64_t>();
+  const std::string page = "/v1/headers?bodies=true&from=" + std::to_string(private_height) +
+                           "&to=" + std::to_string(private_height);
+  const Json hidden = Get(page)["headers"].at(0);
+  EXPECT_TRUE(hidden.value("block_redacted", false)) << hidden.dump();
+  EXPECT_FALSE(hidden.contains("encoded_block"));
+  EXPECT_FALSE(GetAs(patient, page)["headers"].at(0).contains("encoded_block"));
+  const Json shown = GetAs(auditor, page)["headers"].at(0);
+  EXPECT_EQ(shown.value("encoded_block", ""), full["block"]["encoded"].get<std::string>());
+  EXPECT_FALSE(shown.contains("block_redacted"));
+  EXPECT_FALSE(
+      GetAs(auditor, "/v1/headers?from=1&to=1")["headers"].at(0).contains("encoded_block"));
   EXPECT_EQ(Get("/v1/subscribe/events?contract=emr&after=0&wait_ms=0", 401)["error"]["code"],
             "unauthenticated");
   EXPECT_TRUE(

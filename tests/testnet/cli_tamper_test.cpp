@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 constexpr uint64_t kSeed = 0xC17C'7202;
 constexpr size_t kHeadersPerPage = 4;  // small, so that the auditor pages
 
-// What a node served: /v1/status, /v1/genesis, every /v1/headers item and /v1/blocks/{h}.
+// What a node served: /v1/status, /v1/genesis, every /v1/headers item and /v1/blocks/{h}
+// (whose encoding the stand-in serves as ?bodies=true does).
 struct CapturedChain {
   uint64_t tip = 0;
   Json status;
@@ -91,7 +92,20 @@ class ChainServer {
         chain->tip);
     Json items = Json::array();
     uint64_t h = from;
-    for (; h <= to && items.size() < kHeadersPerPage; ++h) items.push_back(chain->headers.at(h));
+    const bool bodies = request.QueryOr("bodies", "false") == "true";
+    for (; h <= to && items.size() < kHeadersPerPage; ++h) {
+      Json item = chain->headers.at(h);
+      // With bodies, each block's encoding from its /v1/blocks/{h} answer (as tampered).
+      if (bodies && h > 0) {
+        const Json& block = chain->blocks.at(h);
+        if (block.value("redacted", false)) {
+          item["block_redacted"] = true;
+        } else {
+          item["encoded_block"] = block["block"]["encoded"];
+        }
+      }
+      items.push_back(std::move(item));
+    }
     return net::HttpResponse::Json(Json{
         {"headers", items}, {"next_from", h <= to ? Json(h) : Json(nullptr)}, {"tip", chain->tip}});
   }

@@ -460,14 +460,24 @@ void LongPollAfter(const Ctx& ctx, const HttpRequest& request, net::HttpResponde
 }
 
 // Long-poll: the certified headers of blocks after `after`, once there are any.
+// With ?tx_ids=true each block also lists its transactions' ids (public: a redacted block
+// shows them to anyone), so that a client following commits needs no request per block.
 void SubscribeBlocks(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
-  LongPollAfter(ctx, request, std::move(respond), [ctx](uint64_t from) {
+  const bool with_ids = request.QueryOr("tx_ids", "false") == "true";
+  LongPollAfter(ctx, request, std::move(respond), [ctx, with_ids](uint64_t from) {
     const uint64_t tip = ctx->chain->tip().height;
     Json blocks = Json::array();
     for (uint64_t h = from + 1; h <= tip && blocks.size() < 100; ++h) {
       Status error;
       Json item = CertifiedHeaderJson(ctx, h, error);
       if (!error.ok()) return HttpResponse::FromStatus(error);
+      if (with_ids) {
+        Result<ledger::Block> block = ctx->chain->store().GetBlock(h);
+        if (!block.ok()) return HttpResponse::FromStatus(block.status());
+        Json ids = Json::array();
+        for (const ledger::Transaction& tx : block->transactions) ids.push_back(tx.Id().ToHex());
+        item["tx_ids"] = std::move(ids);
+      }
       blocks.push_back(std::move(item));
     }
     const uint64_t next = from + blocks.size();

@@ -649,6 +649,17 @@ TEST_F(NodeApiTest, EachReaderSeesItsOwnPartAndNoMore) {
   EXPECT_FALSE(shown.contains("block_redacted"));
   EXPECT_FALSE(
       GetAs(auditor, "/v1/headers?from=1&to=1")["headers"].at(0).contains("encoded_block"));
+  // The ids of a block's transactions are anyone's (the redacted view lists them): a client
+  // following commits gets them with the headers, unsigned.
+  const std::string follow =
+      "/v1/subscribe/blocks?wait_ms=0&after=" + std::to_string(private_height - 1);
+  const Json followed = Get(follow + "&tx_ids=true")["blocks"].at(0);
+  EXPECT_EQ(followed["height"], private_height);
+  const Json ids = followed.value("tx_ids", Json::array());
+  EXPECT_NE(std::find(ids.begin(), ids.end(), Json(grant.Id().ToHex())), ids.end())
+      << followed.dump();
+  EXPECT_EQ(ids.size(), redacted["block"]["transactions"].size());
+  EXPECT_FALSE(Get(follow)["blocks"].at(0).contains("tx_ids"));
   EXPECT_EQ(Get("/v1/subscribe/events?contract=emr&after=0&wait_ms=0", 401)["error"]["code"],
             "unauthenticated");
   EXPECT_TRUE(

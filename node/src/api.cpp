@@ -394,8 +394,10 @@ HttpResponse GetBlock(const Ctx& ctx, const Reader& reader, const HttpRequest& r
   return HttpResponse::Json(out);
 }
 
-// A page of headers with their blocks stops after this many block bytes (one block at least).
-constexpr size_t kMaxBodyPageBytes = 4 << 20;
+// A page that reads blocks (headers with their bodies, or with their transaction ids) stops
+// once it has read this many block bytes, one block at least: what one request may make the
+// node read and decode is bounded whoever asks, redacted blocks included.
+constexpr size_t kMaxPageBlockBytes = 4 << 20;
 
 HttpResponse GetHeaders(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   const uint64_t tip = ctx->chain->tip().height;
@@ -413,7 +415,7 @@ HttpResponse GetHeaders(const Ctx& ctx, const Reader& reader, const HttpRequest&
   size_t body_bytes = 0;
   Json headers = Json::array();
   for (uint64_t h = first;
-       h <= last && h <= tip && headers.size() < kMaxRangeItems && body_bytes < kMaxBodyPageBytes;
+       h <= last && h <= tip && headers.size() < kMaxRangeItems && body_bytes < kMaxPageBlockBytes;
        ++h) {
     Status error;
     Json item = CertifiedHeaderJson(ctx, h, error);
@@ -421,9 +423,9 @@ HttpResponse GetHeaders(const Ctx& ctx, const Reader& reader, const HttpRequest&
     if (bodies && h > 0) {
       Result<ledger::Block> block = ctx->chain->store().GetBlock(h);
       if (!block.ok()) return HttpResponse::FromStatus(block.status());
+      const Bytes encoded = ledger::Encode(*block);
+      body_bytes += encoded.size();
       if (ctx->read_policy->MayReadBlock(reader, *block)) {
-        const Bytes encoded = ledger::Encode(*block);
-        body_bytes += encoded.size();
         item["encoded_block"] = ToHex(encoded);
       } else {
         item["block_redacted"] = true;
@@ -467,13 +469,16 @@ void SubscribeBlocks(const Ctx& ctx, const HttpRequest& request, net::HttpRespon
   LongPollAfter(ctx, request, std::move(respond), [ctx, with_ids](uint64_t from) {
     const uint64_t tip = ctx->chain->tip().height;
     Json blocks = Json::array();
-    for (uint64_t h = from + 1; h <= tip && blocks.size() < 100; ++h) {
+    size_t block_bytes = 0;
+    for (uint64_t h = from + 1; h <= tip && blocks.size() < 100 && block_bytes < kMaxPageBlockBytes;
+         ++h) {
       Status error;
       Json item = CertifiedHeaderJson(ctx, h, error);
       if (!error.ok()) return HttpResponse::FromStatus(error);
       if (with_ids) {
         Result<ledger::Block> block = ctx->chain->store().GetBlock(h);
         if (!block.ok()) return HttpResponse::FromStatus(block.status());
+        block_bytes += ledger::Encode(*block).size();
         Json ids = Json::array();
         for (const ledger::Transaction& tx : block->transactions) ids.push_back(tx.Id().ToHex());
         item["tx_ids"] = std::move(ids);

@@ -660,6 +660,29 @@ TEST_F(NodeApiTest, EachReaderSeesItsOwnPartAndNoMore) {
       << followed.dump();
   EXPECT_EQ(ids.size(), redacted["block"]["transactions"].size());
   EXPECT_FALSE(Get(follow)["blocks"].at(0).contains("tx_ids"));
+  // Only "true" asks for more; a range past the tip is an empty page; a long range with
+  // bodies pages on from where it stopped, each block once.
+  EXPECT_FALSE(GetAs(auditor, "/v1/headers?bodies=1&from=1&to=1")["headers"].at(0).contains(
+      "encoded_block"));
+  EXPECT_FALSE(Get(follow + "&tx_ids=yes")["blocks"].at(0).contains("tx_ids"));
+  const uint64_t now = Height();
+  EXPECT_TRUE(
+      GetAs(auditor, "/v1/headers?bodies=true&from=" + std::to_string(now + 5))["headers"].empty());
+  EXPECT_EQ(GetAs(auditor, "/v1/headers?bodies=true&from=5&to=2", 400)["error"]["code"],
+            "invalid_argument");
+  const Json all = GetAs(auditor, "/v1/headers?bodies=true&from=0&to=" + std::to_string(now));
+  ASSERT_EQ(all["headers"].size(), now + 1) << "a small chain fits one page";
+  EXPECT_FALSE(all["headers"].at(0).contains("encoded_block")) << "the genesis has no body";
+  for (uint64_t h = 1; h <= now; ++h) {
+    const Json& item = all["headers"].at(h);
+    ASSERT_EQ(item["height"], h);
+    Result<Bytes> bytes = FromHex(item.value("encoded_block", ""));
+    ASSERT_TRUE(bytes.ok()) << item.dump();
+    Result<ledger::Block> decoded = ledger::Decode<ledger::Block>(*bytes);
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    EXPECT_EQ(ToHex(ledger::Encode(decoded->header)), item["encoded_header"]);
+  }
+  EXPECT_TRUE(all["next_from"].is_null());
   EXPECT_EQ(Get("/v1/subscribe/events?contract=emr&after=0&wait_ms=0", 401)["error"]["code"],
             "unauthenticated");
   EXPECT_TRUE(

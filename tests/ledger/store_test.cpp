@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "ledger/store_test_util.h"
@@ -550,6 +551,32 @@ TEST_F(StoreTest, PendingBlocksSurviveReopenAndGoOnceCommitted) {
   EXPECT_EQ(HashesOf(Must(store_->PendingBlocks())), std::vector<Hash256>{child.Hash()});
   (void)CommitNext();
   EXPECT_TRUE(Must(store_->PendingBlocks()).empty());
+}
+
+// A commit settles pending blocks from a little below the last commit's height on, not from
+// the first pending key (whose deletion markers it would step over every time): every block at
+// or below the tip still goes, over many heights and across a reopen, and those above stay.
+TEST_F(StoreTest, PendingBlocksGoAsTheirHeightCommitsOverManyHeights) {
+  std::map<uint64_t, std::vector<Hash256>> waiting;  // pending blocks above the tip, by height
+  for (int step = 0; step < 150; ++step) {
+    const CommitRequest next = NextRequest();
+    const uint64_t height = next.block.header.height;
+    const Block fork = test::MakeBlock(height, tip_hash(), {});
+    const Block far = test::MakeBlock(height + 70, next.block.Hash(), {});
+    for (const Block* block : {&next.block, &fork, &far}) {
+      CITY_ASSERT_OK(store_->PutPendingBlock(*block));
+      waiting[block->header.height].push_back(block->Hash());
+    }
+    if (step == 100) Reopen();
+    (void)CommitNext();
+    ASSERT_EQ(requests_.back().block, next.block);
+    waiting.erase(waiting.begin(), waiting.upper_bound(store_->tip().height));
+    std::vector<Hash256> expected;
+    for (const auto& [h, hashes] : waiting)
+      expected.insert(expected.end(), hashes.begin(), hashes.end());
+    std::sort(expected.begin(), expected.end());
+    ASSERT_EQ(HashesOf(Must(store_->PendingBlocks())), expected) << "after height " << height;
+  }
 }
 
 TEST_F(StoreTest, PuttingAPendingBlockTwiceKeepsOneCopy) {

@@ -136,11 +136,14 @@ std::string HttpRequest::QueryOr(std::string_view name, std::string_view fallbac
   return it == query.end() ? std::string(fallback) : it->second;
 }
 
+std::string DumpJson(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 HttpResponse HttpResponse::Json(const nlohmann::json& value, int status) {
   HttpResponse response;
   response.status = status;
-  // Replacing invalid UTF-8 instead of throwing: a handler echoing bad bytes gets U+FFFD.
-  response.body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  response.body = DumpJson(value);
   return response;
 }
 

@@ -49,5 +49,22 @@ TEST(Hex, RoundTripsAndRejectsBadInput) {
   EXPECT_EQ(Hash256::FromHex("00").status().code(), ErrorCode::kInvalidArgument);
 }
 
+// Every byte value that is not one of the 22 hex digits is refused wherever it stands, and
+// the error names the first one.
+TEST(Hex, EveryNonDigitByteIsRefusedAtItsPosition) {
+  const std::string digits = "0123456789abcdefABCDEF";
+  for (int c = 0; c < 256; ++c) {
+    std::string hex = "00aa" + std::string(1, char(c)) + "F";
+    Result<Bytes> decoded = FromHex(hex);
+    if (digits.find(char(c)) != std::string::npos) {
+      ASSERT_TRUE(decoded.ok()) << c;
+      EXPECT_EQ((*decoded)[2] >> 4, std::stoi(std::string(1, char(c)), nullptr, 16)) << c;
+    } else {
+      ASSERT_FALSE(decoded.ok()) << c;
+      EXPECT_EQ(decoded.status().message(), "not a hex digit at position 4") << c;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace city

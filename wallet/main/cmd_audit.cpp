@@ -149,6 +149,37 @@ Status FollowEpochsTo(Cli& cli, wallet::NodeClient& node, wallet::ChainAuditor& 
 
 // ---- verify-chain ----
 
+// One header of a page of GET /v1/headers, read off the node's JSON, with its block decoded
+// and hashed when bodies are audited (and the node sent one).
+struct AuditPageItem {
+  Result<wallet::CertifiedHeaderBytes> certified;
+  bool redacted = false;
+  Result<wallet::PreparedBlock> block = Status(ErrorCode::kNotFound, "no block was asked");
+};
+
+// The page of headers from `first` to at most `to`: the costly reading of a page, done on
+// the fetching thread while the previous page is checked.
+Result<std::vector<AuditPageItem>> FetchAuditPage(wallet::NodeClient& node, uint64_t first,
+                                                  uint64_t to, bool blocks) {
+  Result<Json> page = node.Get("/v1/headers?from=" + std::to_string(first) +
+                               "&to=" + std::to_string(to) + (blocks ? "&bodies=true" : ""));
+  if (!page.ok()) return page.status();
+  const Json headers = page->value("headers", Json::array());
+  std::vector<AuditPageItem> items;
+  items.reserve(headers.size());
+  for (const Json& json : headers) {
+    AuditPageItem& item = items.emplace_back(AuditPageItem{CertifiedFromJson(json)});
+    if (!item.certified.ok() || !blocks || item.certified->height == 0) continue;
+    item.redacted = json.value("block_redacted", false);
+    if (item.redacted) continue;
+    const uint64_t height = item.certified->height;
+    Result<Bytes> encoded = HexField(json, "encoded_block", height);
+    item.block = encoded.ok() ? wallet::PrepareBlock(height, *encoded)
+                              : Result<wallet::PreparedBlock>(encoded.status());
+  }
+  return items;
+}
+
 CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
   Result<TrustedGenesis> genesis = LoadGenesis(cli, args.genesis_file);
   if (!genesis.ok()) return genesis.status();
@@ -173,36 +204,35 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
     if (Status s = FollowEpochsTo(cli, **node, auditor, from); !s.ok()) return s;
   }
   const Clock::time_point start = Clock::now();
-  // The next page is fetched while this one is checked (the client is used by one thread at
-  // a time: the fetch, or the checks, which need nothing from the node).
+  // The next page is fetched, read and its blocks decoded and hashed while this one is
+  // checked (the client is used by one thread at a time: the fetch, or the checks, which need
+  // nothing from the node).
   auto fetch = [node = *node, to, blocks = args.blocks](uint64_t first) {
-    return node->Get("/v1/headers?from=" + std::to_string(first) + "&to=" + std::to_string(to) +
-                     (blocks ? "&bodies=true" : ""));
+    return FetchAuditPage(*node, first, to, blocks);
   };
   uint64_t next = from;
-  std::future<Result<Json>> pending = std::async(std::launch::async, fetch, next);
+  std::future<Result<std::vector<AuditPageItem>>> pending =
+      std::async(std::launch::async, fetch, next);
   while (next <= to) {
-    Result<Json> page = pending.get();
+    Result<std::vector<AuditPageItem>> page = pending.get();
     if (!page.ok()) return page.status();
-    const Json headers = page->value("headers", Json::array());
-    if (headers.empty()) {
+    if (page->empty()) {
       return Status(ErrorCode::kMalformed,
                     "the node sent no header for height " + std::to_string(next));
     }
-    if (next + headers.size() <= to) {
-      pending = std::async(std::launch::async, fetch, next + headers.size());
+    if (next + page->size() <= to) {
+      pending = std::async(std::launch::async, fetch, next + page->size());
     }
-    for (const Json& item : headers) {
-      Result<wallet::CertifiedHeaderBytes> certified = CertifiedFromJson(item);
-      if (!certified.ok()) return certified.status();
-      if (certified->height != next) {
+    for (const AuditPageItem& item : *page) {
+      if (!item.certified.ok()) return item.certified.status();
+      if (item.certified->height != next) {
         return Status(ErrorCode::kMalformed, "the node sent height " +
-                                                 std::to_string(certified->height) + " where " +
-                                                 std::to_string(next) + " was due");
+                                                 std::to_string(item.certified->height) +
+                                                 " where " + std::to_string(next) + " was due");
       }
-      const Status checked = auditor.AddHeader(*certified);
+      const Status checked = auditor.AddHeader(*item.certified);
       if (checked.ok() && args.blocks && next > 0) {
-        if (item.value("block_redacted", false)) {
+        if (item.redacted) {
           cli.SetErrorDetails(
               {{"height", next},
                {"verified_through", next == from ? Json(nullptr) : Json(next - 1)}});
@@ -211,11 +241,11 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
                             " (private transactions) for this reader: checking block bodies "
                             "needs an auditor's key (--as KEY)");
         }
-        Result<Bytes> encoded = HexField(item, "encoded_block", next);
-        if (!encoded.ok()) return encoded.status();
-        if (Status s = auditor.CheckBlock(next, *encoded); !s.ok()) {
+        Status block_checked = item.block.status();
+        if (block_checked.ok()) block_checked = auditor.CheckBlock(*item.block);
+        if (!block_checked.ok()) {
           cli.SetErrorDetails({{"height", next}, {"verified_through", next - 1}});
-          return Status(s.code(), "chain check failed: " + s.message());
+          return Status(block_checked.code(), "chain check failed: " + block_checked.message());
         }
       }
       if (!checked.ok()) {

@@ -233,6 +233,20 @@ struct ChainAuditor::Impl {
     return it == headers.end() ? nullptr : &it->second;
   }
 
+  // The checked header a body at `height` is held to; a refusal when there is none.
+  Result<const Checked*> HeaderForBody(uint64_t height) const {
+    const Checked* checked = Find(height);
+    if (checked == nullptr) {
+      return Fail(ErrorCode::kInvalidArgument, height,
+                  "no certified header was checked at this height (AddHeader first)");
+    }
+    if (height == 0) {
+      return Fail(ErrorCode::kInvalidArgument, 0,
+                  "the genesis block has no body: its header is all there is");
+    }
+    return checked;
+  }
+
   AuditVerifier verifier;
   std::string chain_id;
   ledger::Epoch epoch;  // of the next header
@@ -361,29 +375,46 @@ Status ChainAuditor::FollowEpochChange(const CertifiedHeaderBytes& last) {
 
 uint64_t ChainAuditor::epoch() const { return impl_->epoch.number; }
 
-Status ChainAuditor::CheckBlock(uint64_t height, ByteSpan encoded_block) {
-  const Impl::Checked* checked = impl_->Find(height);
-  if (checked == nullptr) {
-    return Fail(ErrorCode::kInvalidArgument, height,
-                "no certified header was checked at this height (AddHeader first)");
-  }
-  if (height == 0) {
-    return Fail(ErrorCode::kInvalidArgument, 0,
-                "the genesis block has no body: its header is all there is");
-  }
+Result<PreparedBlock> PrepareBlock(uint64_t height, ByteSpan encoded_block) {
   Result<ledger::Block> decoded =
       DecodeCanonical<ledger::Block>(encoded_block, height, "the block");
   if (!decoded.ok()) return decoded.status();
-  const ledger::Block block = std::move(decoded.value());
+  PreparedBlock prepared;
+  prepared.height = height;
+  prepared.block = std::move(decoded.value());
+  const ledger::Block& block = prepared.block;
+  prepared.hash = block.header.Hash();
+  prepared.tx_root = block.ComputeTxRoot();
+  prepared.tx_ids.reserve(block.transactions.size());
+  for (const ledger::Transaction& tx : block.transactions) prepared.tx_ids.push_back(tx.Id());
+  return prepared;
+}
+
+Status ChainAuditor::CheckBlock(uint64_t height, ByteSpan encoded_block) {
+  if (Result<const Impl::Checked*> checked = impl_->HeaderForBody(height); !checked.ok()) {
+    return checked.status();
+  }
+  Result<PreparedBlock> prepared = PrepareBlock(height, encoded_block);
+  if (!prepared.ok()) return prepared.status();
+  return CheckBlock(*prepared);
+}
+
+Status ChainAuditor::CheckBlock(const PreparedBlock& prepared) {
+  const uint64_t height = prepared.height;
+  Result<const Impl::Checked*> found = impl_->HeaderForBody(height);
+  if (!found.ok()) return found.status();
+  const Impl::Checked* checked = *found;
+  const ledger::Block& block = prepared.block;
   const BlockHeader& header = block.header;
-  const Hash256 hash = header.Hash();
+  const Hash256& hash = prepared.hash;
   if (hash != checked->hash) {
     return Fail(ErrorCode::kUnauthenticated, height,
                 "the block's header (hash " + Abbrev(hash) + ") is not the certified header (" +
                     Abbrev(checked->hash) + ")");
   }
-  const Hash256 tx_root = block.ComputeTxRoot();
-  if (tx_root != header.tx_root) {
+  const Hash256& tx_root = prepared.tx_root;
+  const std::vector<Hash256>& tx_ids = prepared.tx_ids;
+  if (tx_root != header.tx_root || tx_ids.size() != block.transactions.size()) {
     return Fail(ErrorCode::kUnauthenticated, height,
                 "tx_root " + Abbrev(header.tx_root) + " does not match the block's " +
                     std::to_string(block.transactions.size()) + " transactions (" +
@@ -394,7 +425,6 @@ Status ChainAuditor::CheckBlock(uint64_t height, ByteSpan encoded_block) {
   // of the block and of every transaction before that one, all at once. The first failure in
   // the block's order is the one reported.
   const size_t count = block.transactions.size();
-  std::vector<Hash256> tx_ids(count);
   std::vector<SignedMessage> signatures{{&header.proposer, hash.span(), &block.signature}};
   signatures.reserve(count + 1);
   std::set<Hash256> seen;
@@ -404,7 +434,6 @@ Status ChainAuditor::CheckBlock(uint64_t height, ByteSpan encoded_block) {
   Status broken = Status::Ok();
   for (size_t i = 0; i < count; ++i) {
     const ledger::Transaction& tx = block.transactions[i];
-    tx_ids[i] = tx.Id();
     if (Status s = tx.CheckStateless(genesis_.header.chain_id); !s.ok()) {
       broken = Fail(s.code(), height, which(i) + ": " + s.message());
       break;

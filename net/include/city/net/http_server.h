@@ -45,6 +45,10 @@ struct HttpRequest {
   std::string QueryOr(std::string_view name, std::string_view fallback) const;
 };
 
+// JSON text as every answer writes it: compact, invalid UTF-8 replaced by U+FFFD (a handler
+// echoing bad bytes does not throw).
+std::string DumpJson(const nlohmann::json& value);
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";

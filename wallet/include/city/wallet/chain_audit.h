@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "city/contracts/genesis_doc.h"
 #include "city/ledger/smt.h"
@@ -26,6 +27,20 @@ struct CertifiedHeaderBytes {
   Bytes header;                      // canonical BlockHeader encoding
   std::optional<Bytes> certificate;  // canonical QuorumCert; absent only at height 0
 };
+
+// A block body decoded and hashed: the part of checking a block that needs no checked header,
+// so a caller may make it on another thread, ahead of the checks (PrepareBlock).
+struct PreparedBlock {
+  uint64_t height = 0;
+  ledger::Block block;
+  Hash256 hash;                 // the header's
+  Hash256 tx_root;              // computed from the transactions
+  std::vector<Hash256> tx_ids;  // in the block's order
+};
+
+// Decodes `encoded_block` (its canonical Block encoding only) and hashes what CheckBlock
+// compares. kMalformed with the height when the bytes are not a block. Thread-safe.
+Result<PreparedBlock> PrepareBlock(uint64_t height, ByteSpan encoded_block);
 
 struct AuditStats {
   uint64_t headers = 0;     // certified headers checked
@@ -78,6 +93,7 @@ class ChainAuditor {
   // before (and still kept): same header, the tx_root of its transactions, the proposer's
   // signature, and every transaction's stateless rules, uniqueness in the block and signature.
   Status CheckBlock(uint64_t height, ByteSpan encoded_block);
+  Status CheckBlock(const PreparedBlock& prepared);
 
   // A state answer: `key` holds `value` (nullopt: absent) under the state root of the
   // certified header at `height` (checked with AddHeader first), by `proof`.

@@ -38,6 +38,7 @@
 #include "city/crypto/private_file.h"
 #include "codec_internal.h"
 #include "smt_tree.h"
+#include "store_env.h"
 
 namespace city::ledger {
 namespace {
@@ -868,7 +869,7 @@ Result<std::unique_ptr<LedgerStore::Impl>> OpenDatabase(const std::filesystem::p
   db_options.create_if_missing = create;
   db_options.error_if_exists = create;
   db_options.paranoid_checks = true;
-  db_options.env = options.env != nullptr ? options.env : leveldb::Env::Default();
+  db_options.env = options.env != nullptr ? options.env : DefaultStoreEnv();
   db_options.max_file_size = 8 << 20;
   // One block's batch is a few MiB; a small memtable would flush after every block.
   db_options.write_buffer_size = 32 << 20;

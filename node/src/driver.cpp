@@ -118,6 +118,7 @@ Driver::Driver(boost::asio::io_context& io, DriverOptions options,
           metrics_->GetHistogram("city_commit_latency_seconds",
                                  "From a transaction's acceptance by this node to its commit",
                                  net::LatencyBucketsSeconds())),
+      pending_writer_(std::make_unique<PendingBlockWriter>(chain_)),
       executor_(std::make_unique<BlockExecutor>(
           chain_, kMaxExecutionBacklog,
           [this](Result<CommittedBlockInfo> executed) { OnExecuted(std::move(executed)); })) {
@@ -172,6 +173,7 @@ void Driver::Stop() {
   });
   // Only wait while something runs the io_context; otherwise the handler can never run.
   if (!io_.stopped()) finished.wait_for(std::chrono::seconds(5));
+  (void)pending_writer_->WaitAll();  // a failure was reported to the step that wrote
   executor_->WaitIdle();  // what consensus committed is in the store before the node stops
 }
 
@@ -519,6 +521,7 @@ void Driver::StartCore() {
         consensus::RecoveryReportsNeeded(config.validators));
   }
   std::vector<ledger::Block> pending;
+  (void)pending_writer_->WaitAll();  // the store holds every block the last core stored
   if (Result<std::vector<ledger::Block>> blocks = chain_.store().PendingBlocks(); blocks.ok()) {
     for (ledger::Block& block : *blocks) {
       // Blocks of an ended epoch past its last one are never committed.
@@ -558,6 +561,13 @@ void Driver::Send(const consensus::Outgoing& out) {
 }
 
 void Driver::Apply(consensus::Actions actions) {
+  // Every vote, proposal and timeout of this step may rest on a block stored in it: none
+  // leaves before those writes are durable, and none at all if one failed (fail-stop, as when
+  // the safety state cannot be saved).
+  if (Status stored = pending_writer_->WaitAll(); !stored.ok()) {
+    actions.messages.clear();
+    if (!actions.persist_error) actions.persist_error = std::move(stored);
+  }
   for (const consensus::Outgoing& out : actions.messages) {
     if (!network_) break;
     if (!options_.outbound_policy) {
@@ -782,11 +792,10 @@ Status Driver::PersistSafety(const consensus::SafetyState& state) {
   return Status::Ok();
 }
 
+// Queued: Apply sends nothing of this step before the write is durable (the Host contract
+// allows the write to finish later, so long as nothing it guards leaves first).
 Status Driver::PersistBlock(const ledger::Block& block) {
-  if (Status stored = chain_.PutPendingBlock(block); !stored.ok()) {
-    return Status(stored.code(), "cannot store block " + std::to_string(block.header.height) +
-                                     ": " + stored.message());
-  }
+  pending_writer_->Put(block);
   return Status::Ok();
 }
 
@@ -956,11 +965,8 @@ city::Status Driver::CheckContent(const ledger::Block& block) {
   return Status::Ok();
 }
 
-void Driver::ForgetBlock(const ledger::Block& block) {
-  if (Status s = chain_.DeletePendingBlock(block); !s.ok()) {
-    spdlog::warn("consensus: cannot delete a dropped pending block: {}", s.ToString());
-  }
-}
+// After the block's own write, whenever that is (one queue, in order).
+void Driver::ForgetBlock(const ledger::Block& block) { pending_writer_->Delete(block); }
 
 city::Status Driver::CheckPayload(const ledger::Block& block) {
   const ledger::BlockHeader& h = block.header;

@@ -33,6 +33,7 @@
 #include "epochs.h"
 #include "executor.h"
 #include "feed.h"
+#include "pending_block_writer.h"
 #include "tx_intake.h"
 #include "wire.h"
 
@@ -209,6 +210,8 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   net::Counter& persist_failures_;
   net::Counter& dropped_inbound_;
   net::Histogram& commit_latency_;
+  // Pending blocks are stored here, off the strand; Apply waits for them before it sends.
+  std::unique_ptr<PendingBlockWriter> pending_writer_;
   // Last: destroyed first, while everything its thread uses still exists.
   std::unique_ptr<BlockExecutor> executor_;
 };

@@ -101,7 +101,9 @@ class Host {
   // (fail-stop) and reports the error in Actions::persist_error.
   virtual Status PersistSafety(const SafetyState& state) = 0;
   // Stores an uncommitted block durably before the core votes on it; the host hands the
-  // stored blocks back at restart. Without this, a block every validator voted on and then
+  // stored blocks back at restart. A host may finish the write after returning, so long as
+  // no message of this step or a later one leaves before it is durable, and none at all if
+  // it failed. Without this, a block every validator voted on and then
   // lost in a crash would leave its QC pointing at nothing, and no proposal could extend it.
   // The host may drop blocks at or below the committed height.
   virtual Status PersistBlock(const ledger::Block& block) = 0;

@@ -1,0 +1,70 @@
+// Pending blocks written off the consensus thread (pending_block_writer.h).
+#include "pending_block_writer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+namespace city::node {
+
+PendingBlockWriter::PendingBlockWriter(Chain& chain) : chain_(chain), thread_([this] { Run(); }) {}
+
+PendingBlockWriter::~PendingBlockWriter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+void PendingBlockWriter::Put(const ledger::Block& block) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({true, block});
+    ++unfinished_;
+  }
+  changed_.notify_all();
+}
+
+void PendingBlockWriter::Delete(const ledger::Block& block) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back({false, block});
+    ++unfinished_;
+  }
+  changed_.notify_all();
+}
+
+Status PendingBlockWriter::WaitAll() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return unfinished_ == 0; });
+  return std::exchange(failed_, Status::Ok());
+}
+
+void PendingBlockWriter::Run() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and everything asked was done
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    Status status =
+        job.put ? chain_.PutPendingBlock(job.block) : chain_.DeletePendingBlock(job.block);
+    const uint64_t height = job.block.header.height;
+    lock.lock();
+    if (!status.ok()) {
+      if (!job.put) {
+        spdlog::warn("consensus: cannot delete a dropped pending block: {}", status.ToString());
+      } else if (failed_.ok()) {
+        failed_ = Status(status.code(),
+                         "cannot store block " + std::to_string(height) + ": " + status.message());
+      }
+    }
+    --unfinished_;
+    changed_.notify_all();
+  }
+}
+
+}  // namespace city::node

@@ -476,18 +476,24 @@ class LedgerStore::Impl {
 
   // ---- writes ----
 
+  // Called from more than one thread (commits on the executor's, pending blocks on the
+  // node's writer thread): the failure is read and set under mutex_.
   Status WriteBatch(leveldb::WriteBatch& batch, const std::string& what) {
-    if (!failed_.ok()) {
-      return {ErrorCode::kIoError,
-              "ledger store refuses writes after an earlier failed write (" + failed_.message() +
-                  "); restart the node to recover from the last durable block"};
+    {
+      std::lock_guard lock(mutex_);
+      if (!failed_.ok()) {
+        return {ErrorCode::kIoError,
+                "ledger store refuses writes after an earlier failed write (" + failed_.message() +
+                    "); restart the node to recover from the last durable block"};
+      }
     }
     leveldb::WriteOptions options;
     options.sync = true;
     leveldb::Status status = db_->Write(options, &batch);
     if (!status.ok()) {
-      failed_ = FromLevelDb(status, what);
-      return failed_;
+      std::lock_guard lock(mutex_);
+      if (failed_.ok()) failed_ = FromLevelDb(status, what);
+      return FromLevelDb(status, what);
     }
     return Status::Ok();
   }
@@ -516,7 +522,7 @@ class LedgerStore::Impl {
   mutable std::mutex mutex_;
   StoreTip tip_;                      // guarded by mutex_
   uint64_t oldest_ = 0;               // guarded by mutex_
-  Status failed_;                     // written only by the single writer
+  Status failed_;                     // guarded by mutex_: the first failed write, for good
   uint64_t settle_pending_from_ = 0;  // written only by the single writer (Commit)
 };
 

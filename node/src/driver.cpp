@@ -561,9 +561,9 @@ void Driver::Send(const consensus::Outgoing& out) {
 }
 
 void Driver::Apply(consensus::Actions actions) {
-  // Every vote, proposal and timeout of this step may rest on a block stored in it: none
-  // leaves before those writes are durable, and none at all if one failed (fail-stop, as when
-  // the safety state cannot be saved).
+  // Every vote, proposal and timeout of this step may rest on a block stored in it or before:
+  // none leaves before those writes are durable, and none at all once one failed (fail-stop:
+  // the store takes no more writes until the node restarts).
   if (Status stored = pending_writer_->WaitAll(); !stored.ok()) {
     actions.messages.clear();
     if (!actions.persist_error) actions.persist_error = std::move(stored);

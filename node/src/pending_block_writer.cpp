@@ -39,7 +39,7 @@ void PendingBlockWriter::Delete(const ledger::Block& block) {
 Status PendingBlockWriter::WaitAll() {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return unfinished_ == 0; });
-  return std::exchange(failed_, Status::Ok());
+  return failed_;
 }
 
 void PendingBlockWriter::Run() {

@@ -29,8 +29,10 @@ class PendingBlockWriter {
   void Put(const ledger::Block& block);
   // A failed deletion is only logged: the block stays pending until a commit settles it.
   void Delete(const ledger::Block& block);
-  // Returns once every Put and Delete asked before has finished: the first failed Put since
-  // the last call, or Ok.
+  // Returns once every Put and Delete asked before has finished: Ok, or the first Put that
+  // ever failed. Sticky: the core counts a block stored once PersistBlock returned, and may
+  // vote on it in a later step; after a failed write nothing guarded may leave again (the
+  // store refuses every write after a failed one anyway, until the node restarts).
   Status WaitAll();
 
  private:

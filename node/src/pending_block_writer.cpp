@@ -18,19 +18,18 @@ PendingBlockWriter::~PendingBlockWriter() {
   thread_.join();
 }
 
-void PendingBlockWriter::Put(const ledger::Block& block) {
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back({true, block});
-    ++unfinished_;
-  }
-  changed_.notify_all();
+void PendingBlockWriter::Put(const ledger::Block& block) { Enqueue({true, block}); }
+
+// The store finds a pending block by its height and header hash: the transactions need not
+// be copied to delete it.
+void PendingBlockWriter::Delete(const ledger::Block& block) {
+  Enqueue({false, ledger::Block{block.header, {}, block.signature}});
 }
 
-void PendingBlockWriter::Delete(const ledger::Block& block) {
+void PendingBlockWriter::Enqueue(Job job) {
   {
     std::lock_guard lock(mutex_);
-    queue_.push_back({false, block});
+    queue_.push_back(std::move(job));
     ++unfinished_;
   }
   changed_.notify_all();

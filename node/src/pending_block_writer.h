@@ -40,6 +40,7 @@ class PendingBlockWriter {
     bool put = true;
     ledger::Block block;
   };
+  void Enqueue(Job job);
   void Run();
 
   Chain& chain_;

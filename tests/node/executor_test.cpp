@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "node/test_chain.h"
 #include "support/genesis_fixtures.h"
 #include "support/ledger_fixtures.h"
 #include "support/temp_dir.h"
@@ -27,14 +28,8 @@ bool LocalWait(const std::function<bool()>& condition) {
 
 class ExecutorTest : public ::testing::Test {
  protected:
-  ExecutorTest() {
-    Result<GenesisChain> genesis = BuildGenesisChain(city::test::TestGenesisDoc(keys_));
-    EXPECT_TRUE(genesis.ok()) << genesis.status().ToString();
-    Result<std::unique_ptr<Chain>> chain =
-        Chain::Open(dir_.path() / "data", *genesis, ledger::StoreOptions{});
-    EXPECT_TRUE(chain.ok()) << chain.status().ToString();
-    chain_ = std::move(*chain);
-  }
+  ExecutorTest()
+      : chain_(test::OpenTestChain(dir_.path() / "data", city::test::TestGenesisDoc(keys_))) {}
 
   // An empty block on `parent` (a header hash) at `height`, and a certificate for it.
   std::pair<ledger::Block, ledger::QuorumCert> BlockOn(const Hash256& parent, uint64_t height,

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "ledger/fault_env.h"
+#include "node/test_chain.h"
 #include "support/genesis_fixtures.h"
 #include "support/ledger_fixtures.h"
 #include "support/temp_dir.h"
@@ -19,14 +20,9 @@ using city::test::TestKey;
 
 class PendingBlockWriterTest : public ::testing::Test {
  protected:
-  PendingBlockWriterTest() {
-    Result<GenesisChain> genesis = BuildGenesisChain(city::test::TestGenesisDoc(keys_));
-    EXPECT_TRUE(genesis.ok()) << genesis.status().ToString();
-    Result<std::unique_ptr<Chain>> chain =
-        Chain::Open(dir_.path() / "data", *genesis, ledger::StoreOptions{.env = faults_.env()});
-    EXPECT_TRUE(chain.ok()) << chain.status().ToString();
-    chain_ = std::move(*chain);
-  }
+  PendingBlockWriterTest()
+      : chain_(test::OpenTestChain(dir_.path() / "data", city::test::TestGenesisDoc(keys_),
+                                   {.env = faults_.env()})) {}
 
   ledger::Block BlockAt(uint64_t height, size_t txs) const {
     ledger::Block block;

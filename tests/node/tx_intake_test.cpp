@@ -8,6 +8,7 @@
 #include <future>
 
 #include "city/contracts/ubi.h"
+#include "node/test_chain.h"
 #include "support/genesis_fixtures.h"
 #include "support/ledger_fixtures.h"
 #include "support/temp_dir.h"
@@ -22,9 +23,7 @@ class TxIntakeTest : public ::testing::Test {
   TxIntakeTest() {
     GenesisDoc doc = city::test::TestGenesisDoc(city::test::TestValidators(1));
     doc.balances = {{sender_.public_key(), 1'000}};
-    Result<GenesisChain> genesis = BuildGenesisChain(doc);
-    EXPECT_TRUE(genesis.ok()) << genesis.status().ToString();
-    chain_ = std::move(Chain::Open(dir_.path() / "data", *genesis, ledger::StoreOptions{}).value());
+    chain_ = test::OpenTestChain(dir_.path() / "data", doc);
   }
 
   ledger::Transaction Transfer(uint64_t nonce) const {

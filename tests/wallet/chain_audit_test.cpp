@@ -491,6 +491,34 @@ TEST(ChainAuditBlock, BlockOfAnotherHeightIsNotTheCertifiedOne) {
               "is not the certified header"));
 }
 
+// verify-chain prepares a page's blocks on another thread before their headers are checked:
+// a prepared block is held to the certified header of its own height, once that is checked.
+TEST(ChainAuditBlock, ABlockPreparedAheadIsCheckedAgainstItsHeaderOnceThatIsChecked) {
+  const AuditChain& chain = Honest();
+  std::vector<PreparedBlock> prepared;
+  for (uint64_t h = 1; h <= chain.tip(); ++h) {
+    Result<PreparedBlock> block = PrepareBlock(h, chain.EncodedBlock(h));
+    ASSERT_TRUE(block.ok()) << block.status().ToString();
+    EXPECT_EQ(block->hash(), chain.blocks[h].Hash());
+    ASSERT_EQ(block->tx_ids().size(), chain.blocks[h].transactions.size());
+    prepared.push_back(std::move(*block));
+  }
+  ChainAuditor auditor = AuditedThrough(4);
+  EXPECT_TRUE(Refused(auditor.CheckBlock(prepared[4]), ErrorCode::kInvalidArgument,
+                      "height 5: no certified header was checked at this height"));
+  for (uint64_t h = 1; h <= 4; ++h) {
+    EXPECT_TRUE(auditor.CheckBlock(prepared[h - 1]).ok()) << h;
+  }
+  // Another height's body, prepared as if it were block 3's, is not block 3.
+  Result<PreparedBlock> swapped = PrepareBlock(3, chain.EncodedBlock(2));
+  ASSERT_TRUE(swapped.ok());
+  EXPECT_TRUE(Refused(auditor.CheckBlock(*swapped), ErrorCode::kUnauthenticated,
+                      "height 3: the block's header (hash"));
+  EXPECT_TRUE(Refused(PrepareBlock(2, Bytes{1, 2, 3}).status(), ErrorCode::kMalformed,
+                      "height 2: the block does not decode"));
+  EXPECT_EQ(auditor.stats().blocks, 4u);
+}
+
 TEST(ChainAuditBlock, NeedsItsHeaderCheckedFirst) {
   const AuditChain& chain = Honest();
   ChainAuditor auditor = AuditedThrough(3);

@@ -380,13 +380,13 @@ Result<PreparedBlock> PrepareBlock(uint64_t height, ByteSpan encoded_block) {
       DecodeCanonical<ledger::Block>(encoded_block, height, "the block");
   if (!decoded.ok()) return decoded.status();
   PreparedBlock prepared;
-  prepared.height = height;
-  prepared.block = std::move(decoded.value());
-  const ledger::Block& block = prepared.block;
-  prepared.hash = block.header.Hash();
-  prepared.tx_root = block.ComputeTxRoot();
-  prepared.tx_ids.reserve(block.transactions.size());
-  for (const ledger::Transaction& tx : block.transactions) prepared.tx_ids.push_back(tx.Id());
+  prepared.height_ = height;
+  prepared.block_ = std::move(decoded.value());
+  const ledger::Block& block = prepared.block_;
+  prepared.hash_ = block.header.Hash();
+  prepared.tx_root_ = block.ComputeTxRoot();
+  prepared.tx_ids_.reserve(block.transactions.size());
+  for (const ledger::Transaction& tx : block.transactions) prepared.tx_ids_.push_back(tx.Id());
   return prepared;
 }
 
@@ -400,21 +400,21 @@ Status ChainAuditor::CheckBlock(uint64_t height, ByteSpan encoded_block) {
 }
 
 Status ChainAuditor::CheckBlock(const PreparedBlock& prepared) {
-  const uint64_t height = prepared.height;
+  const uint64_t height = prepared.height();
   Result<const Impl::Checked*> found = impl_->HeaderForBody(height);
   if (!found.ok()) return found.status();
   const Impl::Checked* checked = *found;
-  const ledger::Block& block = prepared.block;
+  const ledger::Block& block = prepared.block();
   const BlockHeader& header = block.header;
-  const Hash256& hash = prepared.hash;
+  const Hash256& hash = prepared.hash();
   if (hash != checked->hash) {
     return Fail(ErrorCode::kUnauthenticated, height,
                 "the block's header (hash " + Abbrev(hash) + ") is not the certified header (" +
                     Abbrev(checked->hash) + ")");
   }
-  const Hash256& tx_root = prepared.tx_root;
-  const std::vector<Hash256>& tx_ids = prepared.tx_ids;
-  if (tx_root != header.tx_root || tx_ids.size() != block.transactions.size()) {
+  const Hash256& tx_root = prepared.tx_root();
+  const std::vector<Hash256>& tx_ids = prepared.tx_ids();
+  if (tx_root != header.tx_root) {
     return Fail(ErrorCode::kUnauthenticated, height,
                 "tx_root " + Abbrev(header.tx_root) + " does not match the block's " +
                     std::to_string(block.transactions.size()) + " transactions (" +

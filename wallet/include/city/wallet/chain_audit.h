@@ -29,13 +29,25 @@ struct CertifiedHeaderBytes {
 };
 
 // A block body decoded and hashed: the part of checking a block that needs no checked header,
-// so a caller may make it on another thread, ahead of the checks (PrepareBlock).
-struct PreparedBlock {
-  uint64_t height = 0;
-  ledger::Block block;
-  Hash256 hash;                 // the header's
-  Hash256 tx_root;              // computed from the transactions
-  std::vector<Hash256> tx_ids;  // in the block's order
+// so a caller may make it on another thread, ahead of the checks. Only PrepareBlock makes
+// one, so the hashes CheckBlock compares are always those of the block held.
+class PreparedBlock {
+ public:
+  uint64_t height() const { return height_; }
+  const ledger::Block& block() const { return block_; }
+  const Hash256& hash() const { return hash_; }                   // the header's
+  const Hash256& tx_root() const { return tx_root_; }             // of the transactions
+  const std::vector<Hash256>& tx_ids() const { return tx_ids_; }  // in the block's order
+
+ private:
+  friend Result<PreparedBlock> PrepareBlock(uint64_t height, ByteSpan encoded_block);
+  PreparedBlock() = default;
+
+  uint64_t height_ = 0;
+  ledger::Block block_;
+  Hash256 hash_;
+  Hash256 tx_root_;
+  std::vector<Hash256> tx_ids_;
 };
 
 // Decodes `encoded_block` (its canonical Block encoding only) and hashes what CheckBlock

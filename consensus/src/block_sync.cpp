@@ -94,6 +94,27 @@ SyncActions& BlockSync::Join(SyncActions& actions) {
   return actions;
 }
 
+SyncActions BlockSync::AskAPeerAt(TimeMs now, uint64_t own_height, uint64_t target) {
+  // Any peer claiming at least the target will do; take them in turn.
+  std::vector<size_t> eligible;
+  for (const auto& [peer, claim] : claims_) {
+    const bool fresh = now - claim.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms;
+    if (fresh && claim.height >= target) eligible.push_back(peer);
+  }
+  const size_t peer = eligible[rotation_++ % eligible.size()];
+  SyncActions actions;
+  actions.note = "at height " + std::to_string(own_height) + ", validators are at " +
+                 std::to_string(target) + " or more; fetching from v" + std::to_string(peer);
+  return Ask(actions, now, peer, own_height + 1);
+}
+
+SyncActions BlockSync::AskIfBehind(TimeMs now, uint64_t own_height) {
+  if (!syncing_ || asked_) return {};  // a reply awaited is the tick's to time out
+  const std::optional<uint64_t> target = Target(now);
+  if (!target || *target <= own_height + config_.join_gap) return {};
+  return AskAPeerAt(now, own_height, *target);
+}
+
 SyncActions BlockSync::OnTick(TimeMs now, uint64_t own_height) {
   const std::optional<uint64_t> target = Target(now);
   if (!syncing_) {
@@ -112,22 +133,12 @@ SyncActions BlockSync::OnTick(TimeMs now, uint64_t own_height) {
   }
   if (target && *target > own_height + config_.join_gap) {
     if (asked_ && now - asked_at_ <= config_.reply_timeout_ms) return {};  // still waiting
-    // Any peer claiming at least the target will do; take them in turn.
-    std::vector<size_t> eligible;
-    for (const auto& [peer, claim] : claims_) {
-      const bool fresh = now - claim.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms;
-      if (fresh && claim.height >= *target) eligible.push_back(peer);
-    }
-    const size_t peer = eligible[rotation_++ % eligible.size()];
-    SyncActions actions;
-    actions.note = "at height " + std::to_string(own_height) + ", validators are at " +
-                   std::to_string(*target) + " or more; fetching from v" + std::to_string(peer);
-    return Ask(actions, now, peer, own_height + 1);
+    return AskAPeerAt(now, own_height, *target);
   }
-  const bool heard = std::any_of(claims_.begin(), claims_.end(), [&](const auto& c) {
-    return now - c.second.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms;
-  });
-  if (heard || now - sync_since_ >= config_.patience_ms || config_.epoch.validators.size() == 1) {
+  // f + 1 fresh claims (one of them honest) put the validators within join_gap: join. Fewer
+  // may all be stale or lying, and joining on them would leave a node that is far behind in
+  // consensus until it notices (behind_ticks): it waits for more or for its patience.
+  if (target || now - sync_since_ >= config_.patience_ms || config_.epoch.validators.size() == 1) {
     SyncActions actions;
     actions.note = "validators are within " + std::to_string(config_.join_gap) + " blocks";
     return Join(actions);

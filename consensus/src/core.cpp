@@ -131,8 +131,8 @@ struct Core::State {
 
   TimeMs NextWake() const {
     TimeMs wake = pacemaker.deadline();
-    if (safety.recovering() && recovery_asked_at) {
-      wake = std::min(wake, *recovery_asked_at + config.fetch_retry_ms);
+    if (safety.recovering() && rounds_asked_at) {
+      wake = std::min(wake, *rounds_asked_at + config.fetch_retry_ms);
     }
     if (pacemaker.propose_at()) wake = std::min(wake, *pacemaker.propose_at());
     if (auto fetch = tree.NextFetchAt()) wake = std::min(wake, *fetch);
@@ -227,6 +227,7 @@ struct Core::State {
     host.CompleteHeader(header);
     if (after_epoch_end) header.next_validators.clear();
     block.Sign(key);
+    my_proposal.emplace(s.round, block.Hash());
     actions.messages.push_back({Outgoing::kBroadcast, Proposal{block}});
     // Our own proposal is handled like any other, once this step is done (Drain).
     self_inbox.push_back(Proposal{std::move(block)});
@@ -495,11 +496,27 @@ struct Core::State {
   }
 
   // At most once per peer per fetch_retry_ms: a stale timeout cannot make us flood.
-  void SendSync(TimeMs now, size_t to, Actions& actions) {
+  bool SendSync(TimeMs now, size_t to, Actions& actions) {
     auto [it, inserted] = sync_sent.emplace(to, now);
-    if (!inserted && now < it->second + config.fetch_retry_ms) return;
+    if (!inserted && now < it->second + config.fetch_retry_ms) return false;
     it->second = now;
     actions.messages.push_back({to, SyncCerts{state().high_qc, state().last_tc}});
+    return true;
+  }
+
+  // The answer to a peer asking where we are (CertsRequest): our certificates, and what we
+  // said in our current round, which a validator that started late never received. Our
+  // timeout lets it join a round the others gave up (f+1 of them make it time out too), our
+  // proposal lets it vote in a round that needs its vote for a quorum.
+  void SendRoundState(TimeMs now, size_t to, Actions& actions) {
+    if (!SendSync(now, to, actions)) return;
+    const std::optional<Timeout>& mine = safety.last_timeout();
+    if (mine && mine->data.round >= state().round) actions.messages.push_back({to, *mine});
+    if (my_proposal && my_proposal->first == state().round) {
+      if (const Block* block = tree.Find(my_proposal->second)) {
+        actions.messages.push_back({to, Proposal{*block}});
+      }
+    }
   }
 
   Verdict HandleSync(TimeMs now, size_t from, const SyncCerts& sync, Actions& actions) {
@@ -519,13 +536,17 @@ struct Core::State {
     return Verdict::kAccepted;
   }
 
-  // A validator recovering its safety state asks every peer for its round's certificates.
+  // Every validator asks its peers where they are when its core starts: whatever they said
+  // before it was listening (at an epoch's start, after sync, after a restart) is lost, and
+  // without it a quorum that needs this validator would wait for timers to repeat it. One
+  // recovering its safety state keeps asking until it has enough reports.
   void AskForRounds(TimeMs now, Actions& actions) {
-    if (!safety.recovering() ||
-        (recovery_asked_at && now < *recovery_asked_at + config.fetch_retry_ms)) {
+    const bool started = rounds_asked_at.has_value();
+    if (!my_index || config.validators.size() < 2) return;
+    if (started && (!safety.recovering() || now < *rounds_asked_at + config.fetch_retry_ms)) {
       return;
     }
-    recovery_asked_at = now;
+    rounds_asked_at = now;
     actions.messages.push_back({Outgoing::kBroadcast, CertsRequest{}});
   }
 
@@ -589,7 +610,9 @@ struct Core::State {
   std::map<size_t, TimeMs> sync_sent;  // peer -> when we last sent it SyncCerts
   std::deque<Message> self_inbox;      // our own proposal and votes, handled by Drain
   size_t proposals_this_call = 0;
-  std::optional<TimeMs> recovery_asked_at;
+  std::optional<TimeMs> rounds_asked_at;  // when this validator last sent CertsRequest
+  // The round and hash of this validator's latest proposal (SendRoundState repeats it).
+  std::optional<std::pair<uint64_t, Hash256>> my_proposal;
   bool epoch_ended = false;
 };
 
@@ -636,7 +659,9 @@ Actions Core::OnMessage(TimeMs now, size_t from, const Message& message) {
         } else if constexpr (std::is_same_v<T, BlockResponse>) {
           s.HandleBlockResponse(now, from, m.block, actions);
         } else if constexpr (std::is_same_v<T, CertsRequest>) {
-          if (from < s.config.validators.size() && !s.IsMe(from)) s.SendSync(now, from, actions);
+          if (from < s.config.validators.size() && !s.IsMe(from)) {
+            s.SendRoundState(now, from, actions);
+          }
         } else {
           s.HandleSync(now, from, m, actions);
         }

@@ -669,7 +669,11 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
         return;
       }
       slot->dialing = false;
-      ScheduleRedial(*slot);
+      // A peer that answered and then refused is up, and most likely does not count this node
+      // yet: a validator being added is refused until the change naming it is scheduled, and
+      // the new set's quorum may wait for its links. It is asked again soon; a peer that does
+      // not answer at all is backed off to redial_max.
+      ScheduleRedial(*slot, connected ? options().redial_refused_max : options().redial_max);
       if (connected) {
         spdlog::warn("net: handshake with {} ({}) failed: {}", ShortKey(*who), link->remote,
                      reason);
@@ -709,11 +713,14 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     ReportLink(slot.address.key, false);
   }
 
-  void ScheduleRedial(PeerSlot& slot) {
+  // The backoff doubles up to `cap` (redial_max unless said otherwise).
+  void ScheduleRedial(PeerSlot& slot, std::optional<milliseconds> cap = std::nullopt) {
+    const milliseconds limit = cap.value_or(options().redial_max);
+    slot.backoff = std::min(slot.backoff, limit);
     std::uniform_real_distribution<double> jitter(0.5, 1.5);
     auto delay = std::chrono::duration_cast<milliseconds>(slot.backoff * jitter(rng));
     slot.next_dial = Clock::now() + delay;
-    slot.backoff = std::min(slot.backoff * 2, options().redial_max);
+    slot.backoff = std::min(slot.backoff * 2, limit);
   }
 
   // ---- the clock: timeouts, keep-alives, redials ----

@@ -302,7 +302,9 @@ void Driver::HandleNodeMessage(const PublicKey& from, NodeMessage message) {
   const std::optional<size_t> index = IndexOf(from);
   if (!index) return;
   if (auto* status = std::get_if<ChainStatus>(&message)) {
-    sync_.OnStatus(NowMs(), *index, status->committed_height);
+    const TimeMs now = NowMs();
+    sync_.OnStatus(now, *index, status->committed_height);
+    if (sync_.syncing()) ApplySync(sync_.AskIfBehind(now, chain_.tip().height));
     return;
   }
   if (auto* reply = std::get_if<SyncReply>(&message)) HandleSyncReply(*index, *reply);

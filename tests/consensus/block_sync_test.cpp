@@ -64,6 +64,21 @@ TEST_F(BlockSyncTest, ALoneOrFirstNodeJoinsAfterItsPatienceAndNotBefore) {
   EXPECT_FALSE(sync_->syncing());
 }
 
+// Regression: a joining validator that had linked to one peer so far joined consensus at
+// height 0 on that one claim of height 149, then sat in consensus for behind_ticks before it
+// synced, and the new epoch's quorum waited for it.
+TEST_F(BlockSyncTest, FewerThanFPlusOneClaimsDoNotMakeANodeJoinBeforeItsPatience) {
+  sync_->OnStatus(kStart + 1, 1, 149);
+  const SyncActions one = sync_->OnTick(kStart + 1000, 0);
+  EXPECT_FALSE(one.join);
+  EXPECT_FALSE(one.request);
+  EXPECT_TRUE(sync_->syncing());
+  sync_->OnStatus(kStart + 1001, 2, 150);  // a second claim: f + 1 say it is far behind
+  const SyncActions two = sync_->AskIfBehind(kStart + 1001, 0);
+  ASSERT_TRUE(two.request);
+  EXPECT_EQ(two.request->second.from_height, 1u);
+}
+
 TEST_F(BlockSyncTest, PeersCloseByMeanJoiningAtOnce) {
   const SyncActions actions = AnnounceAndTick(kStart + 1, {2, 1, 0});
   EXPECT_TRUE(actions.join);
@@ -87,6 +102,29 @@ TEST_F(BlockSyncTest, FarBehindAsksAPeerAtTheTargetForTheNextHeights) {
   EXPECT_FALSE(actions.join);
   // While the reply may still come, nobody else is asked.
   EXPECT_FALSE(sync_->OnTick(kStart + 1000, 7).request);
+}
+
+// A node that just connected need not wait for its next tick to start fetching; joining and
+// timing out an unanswered request stay the tick's.
+TEST_F(BlockSyncTest, AnnouncementsShowingTheNodeFarBehindAskAtOnceButNeverTwice) {
+  sync_->OnStatus(kStart + 1, 1, 50);
+  EXPECT_FALSE(sync_->AskIfBehind(kStart + 1, 0).request);  // one claim may be a liar's (f = 1)
+  sync_->OnStatus(kStart + 2, 2, 40);
+  const SyncActions asked = sync_->AskIfBehind(kStart + 2, 7);
+  ASSERT_TRUE(asked.request);
+  EXPECT_EQ(asked.request->second.from_height, 8u);
+  EXPECT_FALSE(asked.join);
+  sync_->OnStatus(kStart + 3, 3, 60);
+  EXPECT_FALSE(sync_->AskIfBehind(kStart + 3, 7).request);  // its reply is awaited
+  EXPECT_FALSE(sync_->AskIfBehind(kStart + 4 + sync_config_.reply_timeout_ms, 7).request);
+}
+
+TEST_F(BlockSyncTest, AnnouncementsOfPeersCloseByNeitherAskNorJoin) {
+  for (size_t peer : {1u, 2u, 3u}) sync_->OnStatus(kStart + 1, peer, 2);
+  const SyncActions actions = sync_->AskIfBehind(kStart + 1, 0);
+  EXPECT_FALSE(actions.request);
+  EXPECT_FALSE(actions.join);
+  EXPECT_TRUE(sync_->syncing());
 }
 
 TEST_F(BlockSyncTest, APeerThatNeverAnswersIsReplacedByTheNextAfterTheTimeout) {

@@ -20,10 +20,12 @@ void ExpectRefusedWithoutVote(const Actions& actions, Verdict verdict) {
 
 // ---- Voting ----
 
-TEST_F(CoreTest, FollowerStartArmsTheBaseTimeoutAndSendsNothing) {
+TEST_F(CoreTest, FollowerStartArmsTheBaseTimeoutAndOnlyAsksWhereThePeersAre) {
   Actions start;
   auto node = StartedNode(1, 0, &start);
-  EXPECT_TRUE(start.messages.empty());
+  ASSERT_EQ(start.messages.size(), 1u);
+  ASSERT_EQ(Sent<CertsRequest>(start).size(), 1u);
+  EXPECT_EQ(start.messages[0].to, Outgoing::kBroadcast);
   ASSERT_TRUE(start.timer.has_value());
   EXPECT_EQ(*start.timer, kBase);  // k = 0 failed rounds: base * 2^0
   EXPECT_EQ(node->core->round(), 1u);
@@ -448,6 +450,62 @@ TEST_F(CoreTest, FPlusOneTimeoutsMakeAValidatorTimeOutEarly) {
   EXPECT_EQ(timeouts[0].second.data.round, 1u);
   EXPECT_EQ(timeouts[0].second.sender, keys_[1].public_key());
   EXPECT_EQ(node->core->safety().last_voted_round, 1u);
+}
+
+// ---- A validator that starts late (an epoch's start, after sync, a restart) ----
+
+// Whatever the others said before it listened is lost; they answer its CertsRequest with it.
+TEST_F(CoreTest, LateStarterJoinsARoundTheOthersGaveUpAsSoonAsTheyAnswer) {
+  auto v0 = StartedNode(0);
+  auto v2 = StartedNode(2);
+  // v3 is down: the quorum of three needs v1. Round 1 times out on v0 and v2.
+  ASSERT_EQ(TimeoutsSent(v0->core->OnTick(kBase)).size(), 1u);
+  ASSERT_EQ(TimeoutsSent(v2->core->OnTick(kBase)).size(), 1u);
+
+  const TimeMs late = kBase + 100;
+  Actions start;
+  auto v1 = StartedNode(1, late, &start);
+  ASSERT_EQ(Sent<CertsRequest>(start).size(), 1u);
+  Actions joined;
+  for (Node* peer : {v0.get(), v2.get()}) {
+    const Actions answer = Deliver(*peer, late + 1, 1, CertsRequest{});
+    ASSERT_EQ(TimeoutsSent(answer).size(), 1u);  // its round-1 timeout
+    for (const Outgoing& message : answer.messages) {
+      ASSERT_EQ(message.to, 1u);
+      Append(joined, Deliver(*v1, late + 2, peer->index, message.message));
+    }
+  }
+  // Two timeouts (f + 1) make v1 give the round up too, long before its own timer; with its
+  // own they are a TC, which it hands to the others.
+  EXPECT_EQ(v1->core->round(), 2u);
+  ASSERT_EQ(TimeoutsSent(joined).size(), 1u);
+  EXPECT_EQ(TimeoutsSent(joined)[0].second.data.round, 1u);
+  const auto handed = Sent<SyncCerts>(joined);
+  ASSERT_EQ(handed.size(), 1u);
+  EXPECT_TRUE(handed[0].second.last_tc.has_value());
+}
+
+TEST_F(CoreTest, LateStarterGetsTheLeadersProposalOfTheRoundAndVotes) {
+  auto v0 = StartedNode(0);
+  auto v1 = StartedNode(1, 50);
+  const Actions answer = Deliver(*v0, 51, 1, CertsRequest{});
+  const auto proposals = ProposalsSent(answer);
+  ASSERT_EQ(proposals.size(), 1u);
+  EXPECT_EQ(proposals[0].first, 1u);
+  const Block b1 = proposals[0].second;
+  EXPECT_EQ(b1.header.round, 1u);
+  const auto votes = VotesSent(DeliverBlock(*v1, 52, b1));
+  ASSERT_EQ(votes.size(), 1u);
+  EXPECT_EQ(votes[0].first, 0u);
+  // A peer asking again and again gets nothing more for a while (it cannot make us flood).
+  EXPECT_TRUE(Deliver(*v0, 53, 1, CertsRequest{}).messages.empty());
+  // Once the round has moved on, the old proposal is not repeated.
+  Deliver(*v0, 54, 1, votes[0].second);
+  Deliver(*v0, 54, 2, VoteFor(b1, 2));  // with v0's own: QC(b1)
+  ASSERT_EQ(v0->core->round(), 2u);
+  const auto later = ProposalsSent(Deliver(*v0, 54 + config_.fetch_retry_ms, 1, CertsRequest{}));
+  ASSERT_EQ(later.size(), 1u);  // v0 leads round 2 too, and proposed in it
+  EXPECT_EQ(later[0].second.header.round, 2u);
 }
 
 // ---- Timeout certificates and the term ----

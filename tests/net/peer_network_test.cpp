@@ -359,6 +359,28 @@ TEST(PeerNetwork, RefusesAPeerOutsideTheValidatorSet) {
   }
 }
 
+// A validator being added is refused until the change naming it is scheduled, and the new
+// set's quorum may need its links: it keeps asking the peers that answer and refuse it, while
+// a peer that does not answer at all is backed off to the full redial_max.
+TEST(PeerNetwork, APeerThatRefusesUsIsRedialedSoonAndADeadOneEverMoreSlowly) {
+  auto keys = NetKeys(3);  // 0 is a validator, 1 is dead (nobody listens), 2 is not yet one
+  auto ports = FreeLoopbackPorts(3);
+  auto validator = StartOrThrow(MeshConfig({keys[0], keys[1]}, {ports[0], ports[1]}, 0));
+  PeerNetworkOptions options = FastOptions();
+  options.redial_max = 5000ms;
+  options.redial_refused_max = 100ms;
+  auto joining = StartOrThrow(MeshConfig(keys, ports, 2, options));
+  const PublicKey& refusing = keys[0]->public_key();
+  const PublicKey& dead = keys[1]->public_key();
+  ASSERT_TRUE(WaitUntil([&] { return joining->StatsFor(refusing).dials >= 20; }, 20s))
+      << "a refusing peer is redialed every redial_refused_max or so";
+  EXPECT_GE(joining->StatsFor(refusing).handshake_failures, 19u);
+  // Twenty dials at 100 ms (x1.5 at most) take 3 s; 10 ms doubling to 5 s (x0.5 at least)
+  // reaches its 15th dial only after 10 s.
+  EXPECT_LT(joining->StatsFor(dead).dials, 15u);
+  EXPECT_EQ(joining->network().connected_peers(), 0u);
+}
+
 // Epochs (docs/consensus.md): the set changes while the links run. An added validator that the
 // others have no address for is accepted when it dials in; a removed one's link closes, and what
 // it keeps trying is refused at the handshake and counted.

@@ -749,7 +749,9 @@ class Simulation {
   void DeliverSync(Process& p, size_t from_key, std::optional<size_t> from,
                    const SyncMessage& message) {
     if (const auto* height = std::get_if<uint64_t>(&message)) {
-      if (from) p.sync->OnStatus(now_, *from, *height);
+      if (!from) return;
+      p.sync->OnStatus(now_, *from, *height);
+      ApplySync(p, p.sync->AskIfBehind(now_, p.chain.size()));
     } else if (const auto* request = std::get_if<consensus::SyncRequest>(&message)) {
       SendSync(p, from_key,
                SyncMessage{p.kind == Kind::kLiar ? Lie(p, *request) : Serve(p, *request)});

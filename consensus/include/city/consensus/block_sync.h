@@ -77,6 +77,10 @@ class BlockSync {
   bool syncing() const { return syncing_; }
   // A peer's committed height: its announcement, or the height in its reply.
   void OnStatus(TimeMs now, size_t peer, uint64_t committed_height);
+  // While syncing with no reply awaited: asks a peer now if the claims show this node more
+  // than join_gap behind. Called after an announcement, so a node that just connected starts
+  // fetching without waiting for its next tick; joining is left to the tick.
+  SyncActions AskIfBehind(TimeMs now, uint64_t own_height);
   // Every announce interval: whether to ask a peer, join consensus or leave it.
   SyncActions OnTick(TimeMs now, uint64_t own_height);
   // A reply; `tip` is this node's committed tip.
@@ -103,6 +107,8 @@ class BlockSync {
   };
   SyncActions& Ask(SyncActions& actions, TimeMs now, size_t peer, uint64_t from_height);
   SyncActions& Join(SyncActions& actions);
+  // The peers whose fresh claims reach `target`, asked in turn.
+  SyncActions AskAPeerAt(TimeMs now, uint64_t own_height, uint64_t target);
 
   SyncConfig config_;
   std::optional<size_t> me_;

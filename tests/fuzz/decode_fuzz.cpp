@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include "city/ledger/header_page.h"
 #include "city/ledger/records.h"
 #include "city/ledger/smt.h"
 #include "city/ledger/types.h"

@@ -6,6 +6,7 @@
 
 #include "city/consensus/messages.h"
 #include "city/crypto/address.h"
+#include "city/ledger/header_page.h"
 #include "city/ledger/records.h"
 #include "city/ledger/smt.h"
 #include "support/ledger_fixtures.h"
@@ -57,6 +58,18 @@ int main(int argc, char** argv) {
   const ledger::TxResult result{
       7, "insufficient balance", {{"ubi", "transfer", Bytes{1, 2}}}, {keys[1].public_key()}};
   Write(dir, "fuzz_decode_tx_result", 0, Encode(result));
+  {
+    const ledger::Block block = test::SampleBlock(keys, 2, false);
+    ledger::HeaderPage page{9, 3, {}};
+    page.items.push_back({1, Encode(block.header), Encode(test::SampleQc(keys, 3)),
+                          ledger::HeaderPageItem::Body::kBlock, Encode(block)});
+    page.items.push_back({2,
+                          Encode(block.header),
+                          Encode(test::SampleQc(keys, 3)),
+                          ledger::HeaderPageItem::Body::kRedacted,
+                          {}});
+    Write(dir, "fuzz_decode_header_page", 0, Encode(page));
+  }
   const std::string address = EncodeAddress(keys[0].public_key());
   Write(dir, "fuzz_decode_address", 0, Bytes(address.begin(), address.end()));
   // All four signed-read headers, well formed (the signature is not a real one).

@@ -15,6 +15,7 @@
 #include "city/contracts/ubi.h"
 #include "city/crypto/address.h"
 #include "city/crypto/keyfile.h"
+#include "city/ledger/header_page.h"
 #include "city/ledger/merkle.h"
 #include "city/ledger/smt.h"
 #include "city/net/http_client.h"
@@ -95,18 +96,33 @@ class NodeApiTest : public testing::Test {
     EXPECT_EQ(reply->status, expect_status) << target << ": " << reply->body;
     return Json::parse(reply->body, nullptr, false);
   }
-  // A GET signed by `reader` (city/net/signed_request.h).
-  Json GetAs(const KeyPair& reader, const std::string& target, int expect_status = 200) {
+  // A GET signed by `reader` (city/net/signed_request.h), or unsigned without one.
+  Result<net::HttpReply> GetRaw(const KeyPair* reader, const std::string& target) {
+    if (reader == nullptr) return client_->Get(target);
     Result<net::HttpUrl> url = net::ParseHttpUrl(node_->info().api_url);
     net::HttpClientOptions options;
     options.signer = net::MakeRequestSigner(
-        std::make_shared<const KeyPair>(KeyPair::FromSeed(reader.seed())), "city-node-test");
+        std::make_shared<const KeyPair>(KeyPair::FromSeed(reader->seed())), "city-node-test");
     net::HttpClient signed_client(*url, options);
-    Result<net::HttpReply> reply = signed_client.Get(target);
+    return signed_client.Get(target);
+  }
+  Json GetAs(const KeyPair& reader, const std::string& target, int expect_status = 200) {
+    Result<net::HttpReply> reply = GetRaw(&reader, target);
     EXPECT_TRUE(reply.ok()) << reply.status().ToString();
     if (!reply.ok()) return nullptr;
     EXPECT_EQ(reply->status, expect_status) << target << ": " << reply->body;
     return Json::parse(reply->body, nullptr, false);
+  }
+  // GET /v1/headers?format=binary&... decoded (ledger/header_page.h).
+  ledger::HeaderPage BinaryPage(const KeyPair* reader, const std::string& query) {
+    Result<net::HttpReply> reply = GetRaw(reader, "/v1/headers?format=binary&" + query);
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    if (!reply.ok()) return {};
+    EXPECT_EQ(reply->status, 200) << query << ": " << reply->body;
+    Result<ledger::HeaderPage> page = ledger::Decode<ledger::HeaderPage>(
+        ByteSpan(reinterpret_cast<const uint8_t*>(reply->body.data()), reply->body.size()));
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    return page.ok() ? std::move(*page) : ledger::HeaderPage{};
   }
   std::pair<int, Json> Post(const std::string& target, const Json& body) {
     Result<net::HttpReply> reply = client_->Post(target, body.dump());
@@ -686,6 +702,40 @@ TEST_F(NodeApiTest, EachReaderSeesItsOwnPartAndNoMore) {
     EXPECT_EQ(ToHex(ledger::Encode(decoded->header)), item["encoded_header"]);
   }
   EXPECT_TRUE(all["next_from"].is_null());
+  // The binary page holds the same bytes, under the same reading rule.
+  const std::string range = "from=0&to=" + std::to_string(now);
+  const ledger::HeaderPage binary = BinaryPage(&auditor, "bodies=true&" + range);
+  EXPECT_EQ(binary.tip, now);
+  EXPECT_FALSE(binary.next_from.has_value());
+  ASSERT_EQ(binary.items.size(), now + 1);
+  EXPECT_EQ(binary.items[0].body, ledger::HeaderPageItem::Body::kNone) << "the genesis";
+  EXPECT_TRUE(binary.items[0].certificate.empty());
+  for (uint64_t h = 0; h <= now; ++h) {
+    const ledger::HeaderPageItem& item = binary.items[h];
+    const Json& json = all["headers"].at(h);
+    ASSERT_EQ(item.height, h);
+    EXPECT_EQ(ToHex(item.header), json["encoded_header"]);
+    if (h == 0) continue;
+    EXPECT_EQ(ToHex(item.certificate), json["encoded_certificate"]);
+    EXPECT_EQ(item.body, ledger::HeaderPageItem::Body::kBlock);
+    EXPECT_EQ(ToHex(item.block), json["encoded_block"]);
+  }
+  const std::string private_range =
+      "bodies=true&from=" + std::to_string(private_height) + "&to=" + std::to_string(now);
+  const ledger::HeaderPage anonymous = BinaryPage(nullptr, private_range);
+  ASSERT_FALSE(anonymous.items.empty());
+  EXPECT_EQ(anonymous.items[0].body, ledger::HeaderPageItem::Body::kRedacted);
+  EXPECT_TRUE(anonymous.items[0].block.empty());
+  EXPECT_EQ(BinaryPage(&auditor, private_range).items.at(0).body,
+            ledger::HeaderPageItem::Body::kBlock);
+  const ledger::HeaderPage headers_only = BinaryPage(&auditor, "from=0&to=1");
+  ASSERT_EQ(headers_only.items.size(), 2u);
+  EXPECT_EQ(headers_only.items[1].body, ledger::HeaderPageItem::Body::kNone);
+  EXPECT_EQ(headers_only.next_from, std::nullopt);
+  EXPECT_EQ(BinaryPage(&auditor, "from=0&to=0").next_from, std::nullopt);
+  EXPECT_EQ(BinaryPage(&auditor, "from=" + std::to_string(now + 5)).items.size(), 0u);
+  EXPECT_EQ(GetAs(auditor, "/v1/headers?format=xml&from=0", 400)["error"]["code"],
+            "invalid_argument");
   EXPECT_EQ(Get("/v1/subscribe/events?contract=emr&after=0&wait_ms=0", 401)["error"]["code"],
             "unauthenticated");
   EXPECT_TRUE(

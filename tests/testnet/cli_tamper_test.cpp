@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "city/ledger/codec.h"
+#include "city/ledger/header_page.h"
 #include "city/ledger/types.h"
 #include "city/net/http_server.h"
 #include "cityctl_runner.h"
@@ -30,6 +31,7 @@ struct CapturedChain {
   std::string genesis;              // the body as served
   std::vector<Json> headers;        // the /v1/headers items, index = height (0..tip)
   std::map<uint64_t, Json> blocks;  // GET /v1/blocks/{h} bodies, 1..tip
+  bool cut_binary_pages = false;    // serve ?format=binary pages without their last byte
 };
 
 // A stand-in node on an ephemeral 127.0.0.1 port serving a CapturedChain through the routes
@@ -106,8 +108,39 @@ class ChainServer {
       }
       items.push_back(std::move(item));
     }
-    return net::HttpResponse::Json(Json{
-        {"headers", items}, {"next_from", h <= to ? Json(h) : Json(nullptr)}, {"tip", chain->tip}});
+    const std::optional<uint64_t> next_from = h <= to ? std::optional<uint64_t>(h) : std::nullopt;
+    if (request.QueryOr("format", "json") == "binary") {
+      return Binary(items, next_from, chain->tip, chain->cut_binary_pages);
+    }
+    return net::HttpResponse::Json(Json{{"headers", items},
+                                        {"next_from", next_from ? Json(*next_from) : Json(nullptr)},
+                                        {"tip", chain->tip}});
+  }
+
+  // The same items in the binary page the node serves for ?format=binary (as tampered: the
+  // bytes are the captured hex fields).
+  static net::HttpResponse Binary(const Json& items, std::optional<uint64_t> next_from,
+                                  uint64_t tip, bool cut) {
+    auto bytes = [](const Json& item, const char* field) {
+      return item.contains(field) ? FromHex(item.at(field).get<std::string>()).value() : Bytes{};
+    };
+    ledger::HeaderPage page{tip, next_from, {}};
+    for (const Json& item : items) {
+      ledger::HeaderPageItem& out = page.items.emplace_back();
+      out.height = item.value("height", uint64_t{0});
+      out.header = bytes(item, "encoded_header");
+      out.certificate = bytes(item, "encoded_certificate");
+      if (item.contains("encoded_block")) {
+        out.body = ledger::HeaderPageItem::Body::kBlock;
+        out.block = bytes(item, "encoded_block");
+      } else if (item.value("block_redacted", false)) {
+        out.body = ledger::HeaderPageItem::Body::kRedacted;
+      }
+    }
+    Bytes encoded = ledger::Encode(page);
+    if (cut) encoded.pop_back();
+    return net::HttpResponse::Text(std::string(encoded.begin(), encoded.end()),
+                                   "application/octet-stream");
   }
 
   boost::asio::io_context io_;
@@ -285,6 +318,14 @@ TEST_F(CliTamperTest, VerifyChainRefusesEveryTamperedCopyNamingTheHeight) {
     const CtlRun headers_only = Verify(chain, false);
     EXPECT_TRUE(Succeeded(headers_only));
     ExpectRefused("a transaction signature in a block", chain, true, tx_height, "transaction");
+  }
+  {
+    CapturedChain chain = honest;
+    chain.cut_binary_pages = true;
+    const CtlRun run = Verify(chain, true);
+    ASSERT_TRUE(FailedCleanly(run));
+    EXPECT_NE(run.json["error"].value("message", "").find("does not decode"), std::string::npos)
+        << run.Describe();
   }
 }
 

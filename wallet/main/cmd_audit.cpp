@@ -18,6 +18,7 @@
 #include "city/crypto/bytes.h"
 #include "city/crypto/private_file.h"
 #include "city/ledger/codec.h"
+#include "city/ledger/header_page.h"
 #include "city/wallet/chain_audit.h"
 #include "city/wallet/methods.h"
 #include "cli.h"
@@ -149,8 +150,8 @@ Status FollowEpochsTo(Cli& cli, wallet::NodeClient& node, wallet::ChainAuditor& 
 
 // ---- verify-chain ----
 
-// One header of a page of GET /v1/headers, read off the node's JSON, with its block decoded
-// and hashed when bodies are audited (and the node sent one).
+// One header of a page of GET /v1/headers, with its block decoded and hashed when bodies are
+// audited (and the node sent one).
 struct AuditPageItem {
   Result<wallet::CertifiedHeaderBytes> certified;
   bool redacted = false;
@@ -158,24 +159,36 @@ struct AuditPageItem {
 };
 
 // The page of headers from `first` to at most `to`: the costly reading of a page, done on
-// the fetching thread while the previous page is checked.
+// the fetching thread while the previous page is checked. The page comes in its binary form
+// (ledger/header_page.h): megabytes of blocks as JSON and hex cost the node and this client
+// about a sixth of an audit's time.
 Result<std::vector<AuditPageItem>> FetchAuditPage(wallet::NodeClient& node, uint64_t first,
                                                   uint64_t to, bool blocks) {
-  Result<Json> page = node.Get("/v1/headers?from=" + std::to_string(first) +
-                               "&to=" + std::to_string(to) + (blocks ? "&bodies=true" : ""));
-  if (!page.ok()) return page.status();
-  const Json headers = page->value("headers", Json::array());
+  Result<std::string> body =
+      node.GetText("/v1/headers?format=binary&from=" + std::to_string(first) +
+                   "&to=" + std::to_string(to) + (blocks ? "&bodies=true" : ""));
+  if (!body.ok()) return body.status();
+  Result<ledger::HeaderPage> page = ledger::Decode<ledger::HeaderPage>(
+      ByteSpan(reinterpret_cast<const uint8_t*>(body->data()), body->size()));
+  if (!page.ok()) {
+    return Status(page.status().code(), "the node's page of headers from height " +
+                                            std::to_string(first) +
+                                            " does not decode: " + page.status().message());
+  }
   std::vector<AuditPageItem> items;
-  items.reserve(headers.size());
-  for (const Json& json : headers) {
-    AuditPageItem& item = items.emplace_back(AuditPageItem{CertifiedFromJson(json)});
-    if (!item.certified.ok() || !blocks || item.certified->height == 0) continue;
-    item.redacted = json.value("block_redacted", false);
-    if (item.redacted) continue;
-    const uint64_t height = item.certified->height;
-    Result<Bytes> encoded = HexField(json, "encoded_block", height);
-    item.block = encoded.ok() ? wallet::PrepareBlock(height, *encoded)
-                              : Result<wallet::PreparedBlock>(encoded.status());
+  items.reserve(page->items.size());
+  for (ledger::HeaderPageItem& item : page->items) {
+    wallet::CertifiedHeaderBytes certified{item.height, std::move(item.header), std::nullopt};
+    if (item.height != 0) certified.certificate = std::move(item.certificate);
+    AuditPageItem& out = items.emplace_back(AuditPageItem{std::move(certified)});
+    if (!blocks || item.height == 0) continue;
+    out.redacted = item.body == ledger::HeaderPageItem::Body::kRedacted;
+    if (item.body == ledger::HeaderPageItem::Body::kBlock) {
+      out.block = wallet::PrepareBlock(item.height, item.block);
+    } else if (!out.redacted) {
+      out.block = Status(ErrorCode::kMalformed,
+                         "the node sent no block at height " + std::to_string(item.height));
+    }
   }
   return items;
 }

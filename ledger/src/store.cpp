@@ -965,6 +965,98 @@ Result<std::unique_ptr<LedgerStore>> LedgerStore::Create(const std::filesystem::
   return Open(dir, options);
 }
 
+namespace {
+
+constexpr std::string_view kContentTag = "city.store.content.v1";
+// A backup's batches: large enough to write fast, small enough to bound the memory.
+constexpr size_t kBackupBatchBytes = 4 << 20;
+
+// Every record `it` yields from its first on, in key order, but the pending blocks: counted,
+// hashed, and handed to `copy` (which may be empty).
+template <typename Copy>
+Status ReadRecords(leveldb::Iterator& it, StoreCopyInfo& info, Copy copy) {
+  TaggedHasher hasher(kContentTag);
+  for (it.SeekToFirst(); it.Valid(); it.Next()) {
+    const leveldb::Slice key = it.key();
+    if (!key.empty() && key[0] == kPendingPrefix) continue;
+    const leveldb::Slice value = it.value();
+    hasher.UpdateU32(static_cast<uint32_t>(key.size()))
+        .Update(AsBytes(std::string_view(key.data(), key.size())));
+    hasher.UpdateU32(static_cast<uint32_t>(value.size()))
+        .Update(AsBytes(std::string_view(value.data(), value.size())));
+    ++info.records;
+    info.bytes += key.size() + value.size();
+    if (Status status = copy(key, value); !status.ok()) return status;
+  }
+  if (!it.status().ok()) return FromLevelDb(it.status(), "reading the ledger store");
+  info.content_hash = hasher.Finish();
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<StoreCopyInfo> LedgerStore::Backup(const std::filesystem::path& dir) const {
+  std::error_code error;
+  if (std::filesystem::exists(dir, error)) {
+    return Status{ErrorCode::kAlreadyExists, "refusing to back up into " + dir.string() +
+                                                 ": it exists (name a new directory)"};
+  }
+  std::filesystem::path target = dir.lexically_normal();
+  if (!target.has_filename()) target = target.parent_path();
+  const std::filesystem::path staging = target.string() + ".partial";
+  std::filesystem::remove_all(staging, error);  // left by a backup that was interrupted
+  StoreCopyInfo info;
+  {
+    Result<std::unique_ptr<Impl>> copy = OpenDatabase(staging, StoreOptions{}, /*create=*/true);
+    if (!copy.ok()) return copy.status();
+    leveldb::DB& out = *(*copy)->db_;
+    Impl::View view(*impl_);
+    std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+    leveldb::WriteBatch batch;
+    auto flush = [&](bool sync) -> Status {
+      leveldb::WriteOptions options;
+      options.sync = sync;
+      leveldb::Status written = out.Write(options, &batch);
+      batch.Clear();
+      return written.ok() ? Status::Ok() : FromLevelDb(written, "writing the backup");
+    };
+    Status status = ReadRecords(*it, info, [&](leveldb::Slice key, leveldb::Slice value) {
+      batch.Put(key, value);
+      return batch.ApproximateSize() >= kBackupBatchBytes ? flush(false) : Status::Ok();
+    });
+    if (status.ok()) status = flush(true);
+    if (status.ok()) status = (*copy)->LoadMetadata();  // the snapshot's own tip, checked
+    if (!status.ok()) {
+      copy->reset();
+      std::filesystem::remove_all(staging, error);
+      return status;
+    }
+    info.chain_id = (*copy)->chain_id_;
+    info.genesis_hash = (*copy)->genesis_hash_;
+    info.tip = (*copy)->tip();
+  }
+  if (::rename(staging.c_str(), target.c_str()) != 0) {
+    Status status = IoErrorFromErrno("cannot move the backup into place at", dir);
+    std::filesystem::remove_all(staging, error);
+    return status;
+  }
+  if (Status status = SyncParentDirectory(dir); !status.ok()) return status;
+  return info;
+}
+
+Result<StoreCopyInfo> LedgerStore::Inspect(const std::filesystem::path& dir) {
+  Result<std::unique_ptr<LedgerStore>> store = Open(dir);
+  if (!store.ok()) return store.status();
+  Impl& impl = *(*store)->impl_;
+  StoreCopyInfo info{impl.chain_id_, impl.genesis_hash_, impl.tip(), 0, 0, {}};
+  Impl::View view(impl);
+  std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+  Status status =
+      ReadRecords(*it, info, [](leveldb::Slice, leveldb::Slice) { return Status::Ok(); });
+  if (!status.ok()) return status;
+  return info;
+}
+
 const std::string& LedgerStore::chain_id() const { return impl_->chain_id_; }
 const Hash256& LedgerStore::genesis_hash() const { return impl_->genesis_hash_; }
 StoreTip LedgerStore::tip() const { return impl_->tip(); }

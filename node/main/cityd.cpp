@@ -1,8 +1,10 @@
 // cityd: the validator node. Subcommands: init, genesis (the ceremony), testnet, start, dev,
-// version.
+// backup, restore, version.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -10,6 +12,7 @@
 #include "city/crypto/address.h"
 #include "city/crypto/passphrase.h"
 #include "city/crypto/private_file.h"
+#include "city/node/backup.h"
 #include "city/node/ceremony.h"
 #include "city/node/home.h"
 #include "city/node/node.h"
@@ -287,6 +290,26 @@ int main(int argc, char** argv) {
   dev_cmd->add_option("--home", dev_home, "Where the dev network lives")->capture_default_str();
   dev_cmd->add_option("--base-port", dev_port, "Links on P, API on P+1")->capture_default_str();
 
+  node::BackupRequest backup;
+  auto* backup_cmd = app.add_subcommand(
+      "backup", "Back up a running node's ledger into a new directory (with a manifest)");
+  backup_cmd->add_option("--home", backup.home.root, "The running node's home")->required();
+  backup_cmd->add_option("--out", backup.out, "A new directory for the backup")->required();
+  backup_cmd->add_option("--api", backup.api_url,
+                         "The node's API on this host (default: from config.toml)");
+  backup_cmd->add_option("--ca", backup.ca_file,
+                         "With an https --api: the certificate authority (PEM)");
+
+  std::filesystem::path restore_from;
+  node::HomePaths restore_home;
+  bool restore_replace = false;
+  auto* restore_cmd = app.add_subcommand(
+      "restore", "Install a backup as the ledger of a stopped node (never its safety state)");
+  restore_cmd->add_option("--home", restore_home.root, "The stopped node's home")->required();
+  restore_cmd->add_option("--from", restore_from, "The backup directory")->required();
+  restore_cmd->add_flag("--replace", restore_replace,
+                        "The home has a ledger: move it aside (data.before-restore-<ms>)");
+
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   try {
@@ -351,6 +374,33 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*start_cmd) return RunNode(start_home, "", start_options);
+  if (*backup_cmd) {
+    city::Result<node::BackupManifest> made = node::RequestBackup(backup);
+    if (!made.ok()) return Fail(made.status());
+    std::cout << node::ManifestToJson(*made).dump(2) << "\ncityd: backed up height "
+              << made->store.tip.height << " into " << backup.out.string() << "\n";
+    return 0;
+  }
+  if (*restore_cmd) {
+    city::Result<int> lock = node::LockHome(restore_home);
+    if (!lock.ok()) {
+      return Fail(Status(lock.status().code(),
+                         lock.status().message() + ": stop the node before restoring"));
+    }
+    const uint64_t now_ms =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
+    city::Result<node::BackupManifest> restored =
+        node::RestoreBackup(restore_from, restore_home, restore_replace, now_ms);
+    ::close(*lock);
+    if (!restored.ok()) return Fail(restored.status());
+    std::cout << "cityd: restored height " << restored->store.tip.height << " (block "
+              << restored->store.tip.block_hash.ToHex().substr(0, 16) << ") into "
+              << restore_home.data().string()
+              << "; validator_state.bin is untouched. Start the node: it syncs from there\n";
+    return 0;
+  }
   if (*dev_cmd) {
     std::vector<node::ClientKey> keys;
     if (!std::filesystem::exists(dev_home / "node0" / "config.toml")) {

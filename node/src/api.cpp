@@ -859,6 +859,43 @@ net::AsyncHttpHandler SignedPublic(const Ctx& ctx, std::function<HttpResponse()>
       ctx, [route = std::move(route)](const Reader&, const HttpRequest&) { return route(); });
 }
 
+// ---- the operator's actions ----
+
+bool IsLoopback(std::string_view address) {
+  return address == "127.0.0.1" || address == "::1" || address == "::ffff:127.0.0.1";
+}
+
+// Only the node's own key (its operator), and only from this host: an action, not a read.
+net::AsyncHttpHandler Admin(const Ctx& ctx, ReaderRoute route) {
+  return Signed(ctx, [route = std::move(route)](const Reader& reader, const HttpRequest& request,
+                                                net::HttpResponder respond) {
+    if (!reader.node_operator) return respond(NotForReader(reader, "an operator action"));
+    if (!IsLoopback(request.remote_address)) {
+      return respond(Refuse(ReadRefusal::kForbidden,
+                            "operator actions are taken from the node's own host only"));
+    }
+    respond(route(reader, request));
+  });
+}
+
+// POST /v1/admin/backup {"out": "/absolute/new/dir"}: starts a backup (city/node/backup.h).
+HttpResponse StartBackup(const Ctx& ctx, const HttpRequest& request) {
+  if (ctx->backups == nullptr) return HttpResponse::Error(404, "not_found", "no backups here");
+  Result<Json> body = request.JsonBody();
+  if (!body.ok()) return HttpResponse::FromStatus(body.status());
+  if (!body->is_object() || !body->contains("out") || !(*body)["out"].is_string()) {
+    return BadRequest("expected {\"out\": \"<absolute path of a new directory>\"}");
+  }
+  const std::string out = (*body)["out"].get<std::string>();
+  if (out.empty() || out.size() > 4096 || out.find('\0') != std::string::npos) {
+    return BadRequest("'out' must be a path of at most 4096 bytes");
+  }
+  if (Status started = ctx->backups->Start(out, SystemNowMs()); !started.ok()) {
+    return HttpResponse::FromStatus(started);
+  }
+  return HttpResponse::Json(ctx->backups->Report(), 202);
+}
+
 }  // namespace
 
 net::Router MakeApiRouter(std::shared_ptr<ApiContext> context) {
@@ -926,6 +963,15 @@ net::Router MakeApiRouter(std::shared_ptr<ApiContext> context) {
   router.Add("GET", "/v1/index/{contract}/{index}",
              SignedSync(ctx, [ctx](const Reader& reader, const HttpRequest& r) {
                return GetIndex(ctx, reader, r);
+             }));
+  router.Add("POST", "/v1/admin/backup", Admin(ctx, [ctx](const Reader&, const HttpRequest& r) {
+               return StartBackup(ctx, r);
+             }));
+  router.Add("GET", "/v1/admin/backup", Admin(ctx, [ctx](const Reader&, const HttpRequest&) {
+               if (ctx->backups == nullptr) {
+                 return HttpResponse::Error(404, "not_found", "no backups here");
+               }
+               return HttpResponse::Json(ctx->backups->Report());
              }));
   router.Add("GET", "/v1/status", SignedPublic(ctx, [ctx] { return GetStatus(ctx); }),
              {.available_when_not_ready = true});

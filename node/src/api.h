@@ -7,6 +7,7 @@
 #include "chain.h"
 #include "city/net/http_server.h"
 #include "city/net/metrics.h"
+#include "city/node/backup.h"
 #include "city/node/genesis.h"
 #include "city/node/mempool.h"
 #include "driver.h"
@@ -22,6 +23,7 @@ struct ApiContext {
   const Mempool* mempool = nullptr;
   TxIntake* intake = nullptr;
   const Driver* driver = nullptr;
+  BackupRunner* backups = nullptr;  // POST and GET /v1/admin/backup; none: 404
   CommitFeed* feed = nullptr;
   std::shared_ptr<net::MetricsRegistry> metrics;
   GenesisDoc genesis;

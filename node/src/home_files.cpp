@@ -1,5 +1,8 @@
 // The shared parts of writing a node's home (home_internal.h).
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -84,3 +87,27 @@ Status WriteFreshSafetyState(const HomePaths& home, const GenesisDoc& genesis) {
 }
 
 }  // namespace city::node::internal
+
+namespace city::node {
+
+Result<int> LockHome(const HomePaths& paths) {
+  const int fd = ::open(paths.lock().c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return IoErrorFromErrno("cannot open the lock file", paths.lock());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {};
+    const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "unknown";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return Status(ErrorCode::kIoError, "home " + paths.root.string() +
+                                           " is locked by another cityd (pid " + holder + ")");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    ::close(fd);
+    return IoErrorFromErrno("cannot write the lock file", paths.lock());
+  }
+  return fd;
+}
+
+}  // namespace city::node

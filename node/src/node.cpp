@@ -79,27 +79,6 @@ std::vector<std::string> AllowedApiHosts(const NodeConfig& config) {
   return hosts;
 }
 
-// Holds an exclusive flock on <home>/node.lock; the file names the holder's pid.
-Result<int> LockHome(const HomePaths& paths) {
-  const int fd = ::open(paths.lock().c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return IoErrorFromErrno("cannot open the lock file", paths.lock());
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    char pid[32] = {};
-    const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
-    ::close(fd);
-    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "unknown";
-    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    return Status(ErrorCode::kIoError, "home " + paths.root.string() +
-                                           " is locked by another cityd (pid " + holder + ")");
-  }
-  const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    ::close(fd);
-    return IoErrorFromErrno("cannot write the lock file", paths.lock());
-  }
-  return fd;
-}
-
 spdlog::level::level_enum LogLevel(const std::string& name) {
   return spdlog::level::from_str(name);
 }
@@ -140,7 +119,8 @@ struct Node::Impl {
   std::shared_ptr<net::MetricsRegistry> metrics = std::make_shared<net::MetricsRegistry>();
 
   std::unique_ptr<Chain> chain;
-  ledger::Epoch epoch;  // of the block after the store's tip, at start
+  std::unique_ptr<BackupRunner> backups;  // reads the chain's store: goes before it
+  ledger::Epoch epoch;                    // of the block after the store's tip, at start
   std::unique_ptr<Mempool> mempool;
   std::unique_ptr<TxVerifier> verifier;
   std::unique_ptr<CommitFeed> feed;
@@ -359,6 +339,8 @@ Status Node::Impl::StartServices() {
   api->mempool = mempool.get();
   api->intake = intake.get();
   api->driver = driver.get();
+  backups = std::make_unique<BackupRunner>(chain->store());
+  api->backups = backups.get();
   api->feed = feed.get();
   api->metrics = metrics;
   api->genesis = genesis_doc;
@@ -474,7 +456,8 @@ void Node::Impl::Shutdown() {
   intake.reset();
   feed.reset();
   mempool.reset();
-  chain.reset();  // closes the store: everything committed is already synced
+  backups.reset();  // waits for a backup in progress: it reads the store
+  chain.reset();    // closes the store: everything committed is already synced
   if (lock_fd >= 0) {
     ::close(lock_fd);
     lock_fd = -1;

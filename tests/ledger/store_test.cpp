@@ -3,8 +3,10 @@
 #include "city/ledger/store.h"
 
 #include <gtest/gtest.h>
+#include <leveldb/db.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -642,6 +644,100 @@ TEST_F(StoreTest, ConcurrentReadersSeeWholeVersions) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GT(reads.load(), 0);
   EXPECT_EQ(store_->tip().height, kBlocks);
+}
+
+// ---- backups ----
+
+TEST_F(StoreTest, BackupIsTheLedgerAtItsTipWithoutPendingBlocksAndInspectAgrees) {
+  CommitBlocks(6);
+  const CommitRequest next = NextRequest();
+  CITY_ASSERT_OK(store_->PutPendingBlock(next.block));
+  const std::filesystem::path copy_dir = tmp_.path() / "backup";
+  const StoreCopyInfo made = Must(store_->Backup(copy_dir), "backup");
+  EXPECT_EQ(made.tip.height, 6u);
+  EXPECT_EQ(made.tip.block_hash, store_->tip().block_hash);
+  EXPECT_EQ(made.tip.state_root, store_->tip().state_root);
+  EXPECT_EQ(made.chain_id, store_->chain_id());
+  EXPECT_EQ(made.genesis_hash, store_->genesis_hash());
+  EXPECT_GT(made.records, 6u);
+  EXPECT_FALSE(std::filesystem::exists(copy_dir.string() + ".partial"));
+
+  const StoreCopyInfo inspected = Must(LedgerStore::Inspect(copy_dir), "inspect");
+  EXPECT_EQ(inspected.content_hash, made.content_hash);
+  EXPECT_EQ(inspected.records, made.records);
+  EXPECT_EQ(inspected.bytes, made.bytes);
+  EXPECT_EQ(inspected.tip.block_hash, made.tip.block_hash);
+
+  std::unique_ptr<LedgerStore> copy = Must(LedgerStore::Open(copy_dir), "open the copy");
+  EXPECT_TRUE(Must(copy->PendingBlocks()).empty()) << "consensus's blocks are not the ledger's";
+  for (uint64_t h = 1; h <= 6; ++h) EXPECT_EQ(Must(copy->GetBlock(h)), Must(store_->GetBlock(h)));
+  for (uint64_t k = 0; k < test::kChainKeySpace; k += 7) {
+    EXPECT_EQ(Must(copy->GetState(ChainKey(k))), Must(store_->GetState(ChainKey(k))));
+  }
+  // The copy is a store of its own: it takes the next block as the original would.
+  const CommitInfo original = Must(store_->Commit(next), "commit on the original");
+  const CommitInfo copied = Must(copy->Commit(next), "commit on the copy");
+  EXPECT_EQ(copied.state_root, original.state_root);
+
+  // A second backup into the same place is refused; the first stays as it was.
+  EXPECT_EQ(store_->Backup(copy_dir).status().code(), ErrorCode::kAlreadyExists);
+}
+
+TEST_F(StoreTest, BackupWhileCommitsGoOnIsOneWholeBlock) {
+  CommitBlocks(3);
+  std::atomic<bool> stop{false};
+  std::vector<CommitRequest> more;
+  for (int i = 0; i < 40; ++i) more.push_back(chain_.Advance());
+  std::thread writer([&] {
+    for (const CommitRequest& request : more) {
+      if (stop) break;
+      ASSERT_TRUE(store_->Commit(request).ok());
+    }
+  });
+  std::vector<StoreCopyInfo> copies;
+  for (int i = 0; i < 4; ++i) {
+    copies.push_back(Must(store_->Backup(tmp_.path() / ("during-" + std::to_string(i)))));
+  }
+  stop = true;
+  writer.join();
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const StoreCopyInfo inspected =
+        Must(LedgerStore::Inspect(tmp_.path() / ("during-" + std::to_string(i))), "inspect");
+    EXPECT_EQ(inspected.content_hash, copies[i].content_hash) << "copy " << i;
+    EXPECT_EQ(inspected.tip.height, copies[i].tip.height) << "copy " << i;
+    // Its tip is a block the original committed, with that block's state root.
+    EXPECT_EQ(copies[i].tip.block_hash, chain_.hash(copies[i].tip.height)) << "copy " << i;
+    EXPECT_EQ(copies[i].tip.state_root, Must(store_->StateRootAt(copies[i].tip.height)));
+  }
+}
+
+TEST_F(StoreTest, InspectSeesAChangedRecordAndRefusesWhatIsNoStore) {
+  CommitBlocks(2);
+  const std::filesystem::path copy_dir = tmp_.path() / "backup";
+  const StoreCopyInfo made = Must(store_->Backup(copy_dir), "backup");
+  {
+    // One index record rewritten behind the store's back: it still opens, the hash differs.
+    std::unique_ptr<LedgerStore> copy = Must(LedgerStore::Open(copy_dir), "open");
+    copy.reset();
+    leveldb::DB* raw = nullptr;
+    leveldb::Options options;
+    ASSERT_TRUE(leveldb::DB::Open(options, copy_dir.string(), &raw).ok());
+    std::unique_ptr<leveldb::DB> db(raw);
+    std::unique_ptr<leveldb::Iterator> it(db->NewIterator({}));
+    it->Seek("X");  // the first contract index entry
+    ASSERT_TRUE(it->Valid());
+    ASSERT_TRUE(db->Put({}, it->key(), it->value().ToString() + "!").ok());
+  }
+  const StoreCopyInfo changed = Must(LedgerStore::Inspect(copy_dir), "inspect");
+  EXPECT_NE(changed.content_hash, made.content_hash);
+  EXPECT_EQ(changed.records, made.records);
+
+  EXPECT_EQ(LedgerStore::Inspect(tmp_.path() / "nothing").status().code(), ErrorCode::kNotFound);
+  std::filesystem::create_directories(tmp_.path() / "junk");
+  std::ofstream(tmp_.path() / "junk" / "file") << "not a database";
+  EXPECT_EQ(LedgerStore::Inspect(tmp_.path() / "junk").status().code(), ErrorCode::kCorruption);
+  // The original is held by this process: Inspect cannot open it beside the store.
+  EXPECT_FALSE(LedgerStore::Inspect(dir_).ok());
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "city/ledger/smt.h"
 #include "city/net/http_client.h"
 #include "city/net/signed_request.h"
+#include "city/node/backup.h"
 #include "city/node/home.h"
 #include "city/node/json_views.h"
 #include "city/node/node.h"
@@ -123,6 +124,18 @@ class NodeApiTest : public testing::Test {
         ByteSpan(reinterpret_cast<const uint8_t*>(reply->body.data()), reply->body.size()));
     EXPECT_TRUE(page.ok()) << page.status().ToString();
     return page.ok() ? std::move(*page) : ledger::HeaderPage{};
+  }
+  // A POST signed by `reader`: the status and the parsed body.
+  std::pair<int, Json> PostAs(const KeyPair& reader, const std::string& target, const Json& body) {
+    Result<net::HttpUrl> url = net::ParseHttpUrl(node_->info().api_url);
+    net::HttpClientOptions options;
+    options.signer = net::MakeRequestSigner(
+        std::make_shared<const KeyPair>(KeyPair::FromSeed(reader.seed())), "city-node-test");
+    net::HttpClient signed_client(*url, options);
+    Result<net::HttpReply> reply = signed_client.Post(target, body.dump());
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    if (!reply.ok()) return {0, nullptr};
+    return {reply->status, Json::parse(reply->body, nullptr, false)};
   }
   std::pair<int, Json> Post(const std::string& target, const Json& body) {
     Result<net::HttpReply> reply = client_->Post(target, body.dump());
@@ -829,6 +842,50 @@ TEST_F(NodeApiTest, ForgedStaleReplayedAndMalformedSignaturesAreRefused) {
   }
   // The node still answers properly signed requests.
   EXPECT_EQ(send(sign("city-node-test", target, now), target).first, 200);
+}
+
+// The operator's backup (city/node/backup.h): its own key only, into a new absolute
+// directory, one at a time; what it writes is the store at one block, as its manifest says.
+TEST_F(NodeApiTest, OnlyTheNodesOwnKeyBacksItUpIntoANewDirectory) {
+  Result<KeyPair> node_key = ReadValidatorKey(layout_->homes[0] / "validator.key");
+  ASSERT_TRUE(node_key.ok()) << node_key.status().ToString();
+  const std::filesystem::path out = dir_->path() / "backup";
+  const Json body = {{"out", out.string()}};
+  EXPECT_EQ(Post("/v1/admin/backup", body).first, 401);
+  EXPECT_EQ(Get("/v1/admin/backup", 401)["error"]["code"], "unauthenticated");
+  const auto [as_auditor, refused] = PostAs(Key("auditor"), "/v1/admin/backup", body);
+  EXPECT_EQ(as_auditor, 403) << refused.dump();
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_EQ(GetAs(*node_key, "/v1/admin/backup")["state"], "idle");
+
+  for (const Json& bad : {Json{{"out", "relative/dir"}}, Json{{"out", 7}}, Json::object(),
+                          Json{{"out", (dir_->path() / "no" / "parent").string()}}}) {
+    EXPECT_EQ(PostAs(*node_key, "/v1/admin/backup", bad).first, 400) << bad.dump();
+  }
+  EXPECT_EQ(PostAs(*node_key, "/v1/admin/backup", Json{{"out", dir_->path().string()}}).first, 409)
+      << "an existing directory";
+
+  const auto [started, report] = PostAs(*node_key, "/v1/admin/backup", body);
+  ASSERT_EQ(started, 202) << report.dump();
+  Json done;
+  for (int i = 0; i < 200; ++i) {
+    done = GetAs(*node_key, "/v1/admin/backup");
+    if (done["state"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(done["state"], "done") << done.dump();
+  EXPECT_EQ(done["dir"], out.string());
+  const Json& manifest = done["manifest"];
+  EXPECT_EQ(manifest["chain_id"], "city-node-test");
+  EXPECT_LE(manifest["height"].get<uint64_t>(), Height());
+  Result<ledger::StoreCopyInfo> found = ledger::LedgerStore::Inspect(BackupData(out));
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(found->content_hash.ToHex(), manifest["content_hash"]);
+  EXPECT_EQ(found->tip.height, manifest["height"]);
+  EXPECT_EQ(std::filesystem::status(out).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_all)
+      << "the copy holds private contracts' raw state: the owner's only";
+  EXPECT_EQ(PostAs(*node_key, "/v1/admin/backup", body).first, 409) << "the same place again";
 }
 
 }  // namespace

@@ -69,6 +69,17 @@ struct StateAt {
   StateProof proof;
 };
 
+// What a copy of a store holds (LedgerStore::Backup writes one, LedgerStore::Inspect reads
+// one): a backup's manifest states these, and a restore checks them.
+struct StoreCopyInfo {
+  std::string chain_id;
+  Hash256 genesis_hash;
+  StoreTip tip;          // the last committed block in the copy
+  uint64_t records = 0;  // key/value records
+  uint64_t bytes = 0;    // their keys' and values' bytes
+  Hash256 content_hash;  // over every record in key order, each key and value length-prefixed
+};
+
 class LedgerStore {
  public:
   // Opens an existing store. Errors name what is wrong: kNotFound (no store there),
@@ -126,6 +137,15 @@ class LedgerStore {
   // One that consensus dropped (a branch that cannot commit, or an uncertified block of a
   // past round), so a restart does not load it again.
   Status DeletePendingBlock(const Block& block);
+
+  // Copies the ledger as of one committed block into a new store at `dir` (which must not
+  // exist) while commits go on: the records of one LevelDB snapshot, less the pending blocks
+  // (consensus's, not the ledger's). Built beside `dir` and renamed into place when synced.
+  Result<StoreCopyInfo> Backup(const std::filesystem::path& dir) const;
+  // Opens the store at `dir` (no other process may hold it) and reads every record: what
+  // Backup reported, to compare with a backup's manifest. kNotFound or kCorruption when it is
+  // no store or a record does not read.
+  static Result<StoreCopyInfo> Inspect(const std::filesystem::path& dir);
 
   class Impl;
 

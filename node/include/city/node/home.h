@@ -58,6 +58,11 @@ Status WriteValidatorKey(const std::filesystem::path& path, const KeyPair& key);
 // kNotFound, kPermissionDenied (group/others can read it), kCorruption (not 64 hex chars).
 Result<KeyPair> ReadValidatorKey(const std::filesystem::path& path);
 
+// Holds an exclusive flock on <home>/node.lock (the file names the holder's pid) until the
+// returned descriptor is closed: one cityd per home, and nothing rewrites a running node's
+// files. kIoError naming the pid that holds it.
+Result<int> LockHome(const HomePaths& paths);
+
 // The passphrase of the client keys `testnet` and `dev` write (they are for trying things;
 // the README says so and says how to make real keys).
 inline constexpr std::string_view kDevKeyPassphrase = "citydev";

@@ -495,13 +495,19 @@ struct Core::State {
     ProcessTc(now, *tc, from, actions);
   }
 
-  // At most once per peer per fetch_retry_ms: a stale timeout cannot make us flood.
-  bool SendSync(TimeMs now, size_t to, Actions& actions) {
-    auto [it, inserted] = sync_sent.emplace(to, now);
+  // True (and noted) when `to` may be sent another answer of a kind whose last sends are in
+  // `sent`: at most one per peer per fetch_retry_ms, so no peer can make us flood.
+  bool MaySend(std::map<size_t, TimeMs>& sent, TimeMs now, size_t to) {
+    auto [it, inserted] = sent.emplace(to, now);
     if (!inserted && now < it->second + config.fetch_retry_ms) return false;
     it->second = now;
-    actions.messages.push_back({to, SyncCerts{state().high_qc, state().last_tc}});
     return true;
+  }
+
+  // To a peer whose timeout showed it behind: the certificates that moved us on.
+  void SendSync(TimeMs now, size_t to, Actions& actions) {
+    if (!MaySend(sync_sent, now, to)) return;
+    actions.messages.push_back({to, SyncCerts{state().high_qc, state().last_tc}});
   }
 
   // The answer to a peer asking where we are (CertsRequest): our certificates, and what we
@@ -509,7 +515,8 @@ struct Core::State {
   // timeout lets it join a round the others gave up (f+1 of them make it time out too), our
   // proposal lets it vote in a round that needs its vote for a quorum.
   void SendRoundState(TimeMs now, size_t to, Actions& actions) {
-    if (!SendSync(now, to, actions)) return;
+    if (!MaySend(round_state_sent, now, to)) return;
+    actions.messages.push_back({to, SyncCerts{state().high_qc, state().last_tc}});
     const std::optional<Timeout>& mine = safety.last_timeout();
     if (mine && mine->data.round >= state().round) actions.messages.push_back({to, *mine});
     if (my_proposal && my_proposal->first == state().round) {
@@ -607,8 +614,9 @@ struct Core::State {
   VoteCollector votes;
   BlockTree tree;
 
-  std::map<size_t, TimeMs> sync_sent;  // peer -> when we last sent it SyncCerts
-  std::deque<Message> self_inbox;      // our own proposal and votes, handled by Drain
+  std::map<size_t, TimeMs> sync_sent;         // peer -> when we last sent it SyncCerts
+  std::map<size_t, TimeMs> round_state_sent;  // peer -> when we last answered its CertsRequest
+  std::deque<Message> self_inbox;             // our own proposal and votes, handled by Drain
   size_t proposals_this_call = 0;
   std::optional<TimeMs> rounds_asked_at;  // when this validator last sent CertsRequest
   // The round and hash of this validator's latest proposal (SendRoundState repeats it).

@@ -319,8 +319,10 @@ class LedgerStore::Impl {
       if (!value->has_value()) return Status{ErrorCode::kNotFound, missing};
       return std::move(**value);
     }
-    std::unique_ptr<leveldb::Iterator> Iterate() const {
-      return std::unique_ptr<leveldb::Iterator>(db_.NewIterator(options_));
+    std::unique_ptr<leveldb::Iterator> Iterate(bool fill_cache = true) const {
+      leveldb::ReadOptions options = options_;
+      options.fill_cache = fill_cache;
+      return std::unique_ptr<leveldb::Iterator>(db_.NewIterator(options));
     }
 
     const StoreTip tip;
@@ -995,7 +997,8 @@ Status ReadRecords(leveldb::Iterator& it, StoreCopyInfo& info, Copy copy) {
 
 }  // namespace
 
-Result<StoreCopyInfo> LedgerStore::Backup(const std::filesystem::path& dir) const {
+Result<StoreCopyInfo> LedgerStore::Backup(const std::filesystem::path& dir,
+                                          const std::atomic<bool>* cancel) const {
   std::error_code error;
   if (std::filesystem::exists(dir, error)) {
     return Status{ErrorCode::kAlreadyExists, "refusing to back up into " + dir.string() +
@@ -1011,9 +1014,13 @@ Result<StoreCopyInfo> LedgerStore::Backup(const std::filesystem::path& dir) cons
     if (!copy.ok()) return copy.status();
     leveldb::DB& out = *(*copy)->db_;
     Impl::View view(*impl_);
-    std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+    // A copy reads everything once: it must not push the node's working set out of the cache.
+    std::unique_ptr<leveldb::Iterator> it = view.Iterate(/*fill_cache=*/false);
     leveldb::WriteBatch batch;
     auto flush = [&](bool sync) -> Status {
+      if (cancel != nullptr && cancel->load()) {
+        return Status{ErrorCode::kIoError, "the backup was cancelled (the node is stopping)"};
+      }
       leveldb::WriteOptions options;
       options.sync = sync;
       leveldb::Status written = out.Write(options, &batch);

@@ -382,10 +382,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*restore_cmd) {
+    if (!std::filesystem::exists(restore_home.genesis())) {
+      return Fail(Status(city::ErrorCode::kNotFound,
+                         "no node home at " + restore_home.root.string() + " (no genesis.json)"));
+    }
     city::Result<int> lock = node::LockHome(restore_home);
     if (!lock.ok()) {
-      return Fail(Status(lock.status().code(),
-                         lock.status().message() + ": stop the node before restoring"));
+      const bool held = lock.status().message().find("locked by") != std::string::npos;
+      return Fail(
+          Status(lock.status().code(),
+                 lock.status().message() + (held ? ": stop the node before restoring" : "")));
     }
     const uint64_t now_ms =
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -861,21 +861,29 @@ net::AsyncHttpHandler SignedPublic(const Ctx& ctx, std::function<HttpResponse()>
 
 // ---- the operator's actions ----
 
-bool IsLoopback(std::string_view address) {
-  return address == "127.0.0.1" || address == "::1" || address == "::ffff:127.0.0.1";
+// A request from this host: from a loopback address, or from the address the API listens on
+// (a client on this host connecting to it is seen with that address as its source). Behind a
+// reverse proxy on this host every request is local: the signature is then the only guard.
+bool FromThisHost(const Ctx& ctx, std::string_view address) {
+  std::string_view v4 = address;
+  if (v4.starts_with("::ffff:")) v4.remove_prefix(7);
+  if (v4.starts_with("127.") || address == "::1") return true;
+  const std::string& listen = ctx->api_listen_host;
+  return !address.empty() && listen != "0.0.0.0" && listen != "::" && address == listen;
 }
 
 // Only the node's own key (its operator), and only from this host: an action, not a read.
 net::AsyncHttpHandler Admin(const Ctx& ctx, ReaderRoute route) {
-  return Signed(ctx, [route = std::move(route)](const Reader& reader, const HttpRequest& request,
-                                                net::HttpResponder respond) {
-    if (!reader.node_operator) return respond(NotForReader(reader, "an operator action"));
-    if (!IsLoopback(request.remote_address)) {
-      return respond(Refuse(ReadRefusal::kForbidden,
-                            "operator actions are taken from the node's own host only"));
-    }
-    respond(route(reader, request));
-  });
+  return Signed(
+      ctx, [ctx, route = std::move(route)](const Reader& reader, const HttpRequest& request,
+                                           net::HttpResponder respond) {
+        if (!reader.node_operator) return respond(NotForReader(reader, "an operator action"));
+        if (!FromThisHost(ctx, request.remote_address)) {
+          return respond(Refuse(ReadRefusal::kForbidden,
+                                "operator actions are taken from the node's own host only"));
+        }
+        respond(route(reader, request));
+      });
 }
 
 // POST /v1/admin/backup {"out": "/absolute/new/dir"}: starts a backup (city/node/backup.h).

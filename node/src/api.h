@@ -28,6 +28,8 @@ struct ApiContext {
   std::shared_ptr<net::MetricsRegistry> metrics;
   GenesisDoc genesis;
   PublicKey node_key;
+  // The address the API listens on: a request from it comes from this host (Admin routes).
+  std::string api_listen_host;
   std::string moniker;
   // Connected-peer count, read when asked (the network is created after the router).
   std::function<size_t()> connected_peers;

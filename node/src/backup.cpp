@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <system_error>
+
 #include "chain.h"
 #include "city/consensus/core.h"
 #include "city/crypto/private_file.h"
@@ -45,12 +47,19 @@ Result<uint64_t> NumberField(const Json& json, const char* field) {
   return it->get<uint64_t>();
 }
 
-// Where a path's parent must exist and the path itself must not.
+// Where a path's parent must exist and the path itself must not. No "." or ".." in it: the
+// path checked is the path made, whatever symlinks it crosses.
 Status CheckNewDirectory(const fs::path& dir) {
   if (!dir.is_absolute()) return Invalid("the backup directory must be an absolute path");
+  for (const fs::path& part : dir) {
+    if (part == "." || part == "..") {
+      return Invalid("the backup directory must not have '.' or '..' in its path");
+    }
+  }
   std::error_code error;
-  const fs::path target = dir.lexically_normal();
-  const fs::path parent = (target.has_filename() ? target : target.parent_path()).parent_path();
+  fs::path target = dir;
+  if (!target.has_filename()) target = target.parent_path();  // "/x/y/" names "/x/y"
+  const fs::path parent = target.parent_path();
   if (!fs::is_directory(parent, error)) {
     return Invalid("the backup directory's parent " + parent.string() + " does not exist");
   }
@@ -67,13 +76,14 @@ Status CopyStoreFiles(const fs::path& from, const fs::path& to) {
   fs::create_directory(to, error);
   if (error)
     return Status(ErrorCode::kIoError, "cannot create " + to.string() + ": " + error.message());
-  for (const fs::directory_entry& entry : fs::directory_iterator(from, error)) {
-    if (!entry.is_regular_file()) continue;
-    if (entry.path().filename() == "LOCK") continue;  // LevelDB makes its own
-    const fs::path target = to / entry.path().filename();
-    if (!fs::copy_file(entry.path(), target, error)) {
-      return Status(ErrorCode::kIoError,
-                    "cannot copy " + entry.path().string() + ": " + error.message());
+  // Regular files only, never what a symlink in the backup points at (a store has none).
+  for (fs::directory_iterator it(from, error), end; !error && it != end; it.increment(error)) {
+    const fs::path& source = it->path();
+    if (!fs::is_regular_file(fs::symlink_status(source, error))) continue;
+    if (source.filename() == "LOCK") continue;  // LevelDB makes its own
+    const fs::path target = to / source.filename();
+    if (!fs::copy_file(source, target, error)) {
+      return Status(ErrorCode::kIoError, "cannot copy " + source.string() + ": " + error.message());
     }
     const int fd = ::open(target.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 || ::fsync(fd) != 0) {
@@ -96,41 +106,69 @@ bool SameContent(const ledger::StoreCopyInfo& a, const ledger::StoreCopyInfo& b)
          a.content_hash == b.content_hash;
 }
 
-// A chain whose only validator is this home's keeps its committed blocks nowhere else: if
-// the validator's safety state holds a certificate above the restored tip, the blocks up to it
-// are in the current ledger only. The validator could not go on without them either: what it
-// proposes must extend that certificate's block, which no peer can send it.
-Status CheckNothingCommittedIsLost(const HomePaths& home, const GenesisChain& genesis,
-                                   const fs::path& store_dir) {
-  Result<std::unique_ptr<Chain>> chain = Chain::Open(store_dir, genesis, ledger::StoreOptions{});
-  if (!chain.ok()) return chain.status();
-  Result<ledger::Epoch> epoch = EpochAfterTip(**chain);
-  if (!epoch.ok()) return epoch.status();
+// A chain whose only validator is this home's cannot be restored: the validator's next block
+// must extend its latest certified block, which is certified but not committed (a backup never
+// has it) and held by no peer. Seen in the copy's validator set after its tip, or in the
+// safety state's latest certificate, signed by this validator alone (a quorum of one).
+Status CheckNotALoneValidator(const HomePaths& home, const GenesisChain& genesis,
+                              const fs::path& store_dir) {
   Result<KeyPair> key = ReadValidatorKey(home.validator_key());
   if (!key.ok()) return key.status();
-  if (epoch->validators.size() != 1 || !epoch->validators.Contains(key->public_key())) {
-    return Status::Ok();
+  const PublicKey& me = key->public_key();
+  bool alone = false;
+  {
+    Result<std::unique_ptr<Chain>> chain = Chain::Open(store_dir, genesis, ledger::StoreOptions{});
+    if (!chain.ok()) return chain.status();
+    Result<ledger::Epoch> epoch = EpochAfterTip(**chain);
+    if (!epoch.ok()) return epoch.status();
+    alone = epoch->validators.size() == 1 && epoch->validators.Contains(me);
   }
   Result<std::optional<Bytes>> stored = ledger::SafetyFile(home.safety()).Load();
-  if (!stored.ok() || !stored->has_value()) return Status::Ok();  // start decides about it
-  Result<consensus::SafetyState> safety = ledger::Decode<consensus::SafetyState>(**stored);
-  if (!safety.ok()) return Status::Ok();
-  const uint64_t certified = safety->high_qc.data.height;
-  const uint64_t tip = (*chain)->tip().height;
-  if (safety->high_qc.data.epoch != epoch->number || certified <= tip) return Status::Ok();
-  return Status(ErrorCode::kInvalidArgument,
-                "this home's validator is its chain's only one, and it certified height " +
-                    std::to_string(certified) + ", past the backup's " + std::to_string(tip) +
-                    ": the blocks after the backup exist in the current ledger only (and the "
-                    "validator cannot go on without them). Restore a backup made at height " +
-                    std::to_string(certified) + " or later");
+  if (stored.ok() && stored->has_value()) {
+    Result<consensus::SafetyState> safety = ledger::Decode<consensus::SafetyState>(**stored);
+    if (safety.ok()) {
+      const std::vector<ledger::CertSignature>& signers = safety->high_qc.signatures;
+      alone = alone || (signers.size() == 1 && signers[0].signer == me);
+    }
+  }
+  if (!alone) return Status::Ok();
+  return Invalid(
+      "this home's validator is its chain's only one: its next block must extend its latest "
+      "certified block, which only its current ledger holds (a backup has committed blocks "
+      "only), and no peer could send it. Keep the current data/; a lone validator's backups "
+      "are copies to read, not to restore into it");
 }
 
 }  // namespace
 
+namespace {
+
+constexpr std::string_view kManifestTag = "city.backup.manifest.v1";
+
+// Every field but the signature, as ManifestToJson writes them (nlohmann's objects are sorted
+// by key, so the text is one per manifest).
+std::string SignedText(const BackupManifest& manifest) {
+  Json json = ManifestToJson(manifest);
+  json.erase("signature");
+  return json.dump();
+}
+
+}  // namespace
+
+void BackupManifest::Sign(const KeyPair& key) {
+  signer = key.public_key();
+  signature = key.Sign(TaggedHash(kManifestTag, AsBytes(SignedText(*this))).bytes);
+}
+
+bool BackupManifest::SignatureValid() const {
+  return Verify(signer, TaggedHash(kManifestTag, AsBytes(SignedText(*this))).bytes, signature);
+}
+
 Json ManifestToJson(const BackupManifest& manifest) {
   const ledger::StoreCopyInfo& store = manifest.store;
   return {{"format", manifest.format},
+          {"signer", manifest.signer.ToHex()},
+          {"signature", manifest.signature.ToHex()},
           {"chain_id", store.chain_id},
           {"genesis_hash", store.genesis_hash.ToHex()},
           {"height", store.tip.height},
@@ -164,11 +202,16 @@ Result<BackupManifest> ManifestFromJson(const Json& json) {
   Result<uint64_t> records = NumberField(json, "records");
   Result<uint64_t> bytes = NumberField(json, "bytes");
   Result<uint64_t> created = NumberField(json, "created_at_ms");
+  Result<PublicKey> signer = HashField<PublicKey>(json, "signer");
+  Result<Signature> signature = HashField<Signature>(json, "signature");
   for (const Status* status :
        {&genesis.status(), &block.status(), &root.status(), &content.status(), &height.status(),
-        &records.status(), &bytes.status(), &created.status()}) {
+        &records.status(), &bytes.status(), &created.status(), &signer.status(),
+        &signature.status()}) {
     if (!status->ok()) return *status;
   }
+  manifest.signer = *signer;
+  manifest.signature = *signature;
   manifest.store.genesis_hash = *genesis;
   manifest.store.tip = {*height, *block, *root};
   manifest.store.records = *records;
@@ -179,7 +222,8 @@ Result<BackupManifest> ManifestFromJson(const Json& json) {
 }
 
 Result<BackupManifest> WriteBackup(const ledger::LedgerStore& store, const fs::path& dir,
-                                   uint64_t now_ms) {
+                                   uint64_t now_ms, const KeyPair& key,
+                                   const std::atomic<bool>* cancel) {
   if (Status status = CheckNewDirectory(dir); !status.ok()) return status;
   std::error_code error;
   if (::mkdir(dir.c_str(), 0700) != 0) return IoErrorFromErrno("cannot create", dir);
@@ -187,9 +231,10 @@ Result<BackupManifest> WriteBackup(const ledger::LedgerStore& store, const fs::p
     fs::remove_all(dir, error);
     return status;
   };
-  Result<ledger::StoreCopyInfo> copied = store.Backup(BackupData(dir));
+  Result<ledger::StoreCopyInfo> copied = store.Backup(BackupData(dir), cancel);
   if (!copied.ok()) return fail(copied.status());
-  BackupManifest manifest{kBackupFormat, *copied, now_ms};
+  BackupManifest manifest{kBackupFormat, *copied, now_ms, {}, {}};
+  manifest.Sign(key);
   if (Status status =
           WriteNewFile(BackupManifestFile(dir), ManifestToJson(manifest).dump(2) + "\n", 0600);
       !status.ok()) {
@@ -220,18 +265,16 @@ Result<BackupManifest> RestoreBackup(const fs::path& from, const HomePaths& home
                    ", this home's genesis is '" + doc->chain_id + "' with " +
                    genesis->block_hash.ToHex().substr(0, 16));
   }
-  Result<ledger::StoreCopyInfo> found = ledger::LedgerStore::Inspect(BackupData(from));
-  if (!found.ok()) {
-    return Status(found.status().code(), "the backup's store: " + found.status().message());
+  if (!manifest->SignatureValid()) {
+    return Status(ErrorCode::kBadSignature, "the backup's manifest is not signed by its signer " +
+                                                manifest->signer.ToHex().substr(0, 16));
   }
-  if (!SameContent(*found, promised)) {
-    return Status(ErrorCode::kCorruption,
-                  "the backup's store does not match its manifest (height " +
-                      std::to_string(found->tip.height) + ", " + std::to_string(found->records) +
-                      " records, content hash " + found->content_hash.ToHex().substr(0, 16) +
-                      "; the manifest says height " + std::to_string(promised.tip.height) + ", " +
-                      std::to_string(promised.records) + " records, " +
-                      promised.content_hash.ToHex().substr(0, 16) + ")");
+  Result<KeyPair> own = ReadValidatorKey(home.validator_key());
+  if (!own.ok()) return own.status();
+  if (manifest->signer != own->public_key() && !genesis->validators.Contains(manifest->signer)) {
+    return Status(ErrorCode::kBadSignature,
+                  "the backup is signed by " + manifest->signer.ToHex().substr(0, 16) +
+                      ", neither this home's validator nor a validator of its genesis");
   }
 
   std::error_code error;
@@ -252,25 +295,41 @@ Result<BackupManifest> RestoreBackup(const fs::path& from, const HomePaths& home
     return refuse(status);
   }
   {
-    // What will be started from it: the store opens at the manifest's block.
-    Result<ledger::StoreCopyInfo> installed = ledger::LedgerStore::Inspect(staging);
-    if (!installed.ok()) return refuse(installed.status());
-    if (!SameContent(*installed, promised)) {
-      return refuse(Status(ErrorCode::kCorruption, "the copy of the backup at " + staging.string() +
-                                                       " does not match its manifest"));
+    // The copy, not the backup, is opened and read: the backup stays as it was (it may be on
+    // read-only media), and what is checked is what will be started from.
+    Result<ledger::StoreCopyInfo> found = ledger::LedgerStore::Inspect(staging);
+    if (!found.ok()) {
+      return refuse(
+          Status(found.status().code(), "the backup's store: " + found.status().message()));
     }
-    if (Status status = CheckNothingCommittedIsLost(home, *genesis, staging); !status.ok()) {
+    if (!SameContent(*found, promised)) {
+      return refuse(Status(ErrorCode::kCorruption,
+                           "the backup's store does not match its manifest (height " +
+                               std::to_string(found->tip.height) + ", " +
+                               std::to_string(found->records) + " records, content hash " +
+                               found->content_hash.ToHex().substr(0, 16) +
+                               "; the manifest says height " + std::to_string(promised.tip.height) +
+                               ", " + std::to_string(promised.records) + " records, " +
+                               promised.content_hash.ToHex().substr(0, 16) + ")"));
+    }
+    if (Status status = CheckNotALoneValidator(home, *genesis, staging); !status.ok()) {
       return refuse(status);
     }
   }
-  if (fs::exists(data, error)) {
-    const fs::path aside = data.string() + ".before-restore-" + std::to_string(now_ms);
-    if (::rename(data.c_str(), aside.c_str()) != 0) {
+  std::optional<fs::path> aside;
+  if (fs::exists(fs::symlink_status(data, error))) {
+    aside = data.string() + ".before-restore-" + std::to_string(now_ms);
+    if (::rename(data.c_str(), aside->c_str()) != 0) {
       return refuse(IoErrorFromErrno("cannot move the old ledger aside from", data));
     }
   }
   if (::rename(staging.c_str(), data.c_str()) != 0) {
-    return IoErrorFromErrno("cannot move the restored ledger into place at", data);
+    Status status = IoErrorFromErrno("cannot move the restored ledger into place at", data);
+    if (aside && ::rename(aside->c_str(), data.c_str()) != 0) {
+      return Status(status.code(), status.message() + "; the old ledger is at " + aside->string() +
+                                       ", the restored one at " + staging.string());
+    }
+    return refuse(status);
   }
   if (Status status = SyncParentDirectory(data); !status.ok()) return status;
   return manifest;
@@ -367,6 +426,7 @@ Result<BackupManifest> RequestBackup(const BackupRequest& request) {
 // ---- the API's runner ----
 
 BackupRunner::~BackupRunner() {
+  cancel_ = true;
   if (thread_.joinable()) thread_.join();
 }
 
@@ -380,8 +440,8 @@ Status BackupRunner::Start(const fs::path& dir, uint64_t now_ms) {
   state_ = "running";
   dir_ = dir;
   outcome_ = nullptr;
-  thread_ = std::thread([this, dir, now_ms] {
-    Result<BackupManifest> made = WriteBackup(store_, dir, now_ms);
+  auto run = [this, dir, now_ms] {
+    Result<BackupManifest> made = WriteBackup(store_, dir, now_ms, *key_, &cancel_);
     std::lock_guard done(mutex_);
     if (made.ok()) {
       state_ = "done";
@@ -391,7 +451,14 @@ Status BackupRunner::Start(const fs::path& dir, uint64_t now_ms) {
       outcome_ = {{"code", std::string(ErrorCodeName(made.status().code()))},
                   {"message", made.status().message()}};
     }
-  });
+  };
+  try {
+    thread_ = std::thread(std::move(run));
+  } catch (const std::system_error& error) {
+    state_ = "failed";
+    outcome_ = {{"code", "io_error"}, {"message", std::string("no thread: ") + error.what()}};
+    return Status(ErrorCode::kIoError, std::string("cannot start the backup: ") + error.what());
+  }
   return Status::Ok();
 }
 

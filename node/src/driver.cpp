@@ -256,9 +256,12 @@ void Driver::WarnUndecodable(const PublicKey& from, const city::Status& why) {
 
 void Driver::OnLink(const PublicKey& peer, bool up) {
   spdlog::info("peer {} {}", Short(peer), up ? "connected" : "disconnected");
-  if (up) {
-    // Tell it where we are right away, so a restarted peer decides about sync quickly.
-    if (network_) network_->Send(peer, EncodeNodeMessage(ChainStatus{chain_.tip().height}));
+  if (up && network_) {
+    // Tell it where we are right away, so a restarted peer decides about sync quickly; and ask
+    // where it is in consensus: what it said before this link was up is lost to us (its answer
+    // is dropped while this node has no core).
+    network_->Send(peer, EncodeNodeMessage(ChainStatus{chain_.tip().height}));
+    network_->Send(peer, consensus::EncodeMessage(consensus::CertsRequest{}));
   }
 }
 

@@ -339,12 +339,13 @@ Status Node::Impl::StartServices() {
   api->mempool = mempool.get();
   api->intake = intake.get();
   api->driver = driver.get();
-  backups = std::make_unique<BackupRunner>(chain->store());
+  backups = std::make_unique<BackupRunner>(chain->store(), key);
   api->backups = backups.get();
   api->feed = feed.get();
   api->metrics = metrics;
   api->genesis = genesis_doc;
   api->node_key = key->public_key();
+  api->api_listen_host = config.api_listen_host;
   api->moniker = config.moniker;
   api->connected_peers = [this] { return network ? network->connected_peers() : 0; };
   net::HttpServerOptions http_options;

@@ -681,6 +681,12 @@ TEST_F(StoreTest, BackupIsTheLedgerAtItsTipWithoutPendingBlocksAndInspectAgrees)
 
   // A second backup into the same place is refused; the first stays as it was.
   EXPECT_EQ(store_->Backup(copy_dir).status().code(), ErrorCode::kAlreadyExists);
+  // A cancelled one (the node stopping) leaves nothing behind.
+  const std::atomic<bool> cancel{true};
+  const std::filesystem::path cancelled = tmp_.path() / "cancelled";
+  EXPECT_EQ(store_->Backup(cancelled, &cancel).status().code(), ErrorCode::kIoError);
+  EXPECT_FALSE(std::filesystem::exists(cancelled));
+  EXPECT_FALSE(std::filesystem::exists(cancelled.string() + ".partial"));
 }
 
 TEST_F(StoreTest, BackupWhileCommitsGoOnIsOneWholeBlock) {

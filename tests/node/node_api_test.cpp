@@ -859,7 +859,9 @@ TEST_F(NodeApiTest, OnlyTheNodesOwnKeyBacksItUpIntoANewDirectory) {
   EXPECT_EQ(GetAs(*node_key, "/v1/admin/backup")["state"], "idle");
 
   for (const Json& bad : {Json{{"out", "relative/dir"}}, Json{{"out", 7}}, Json::object(),
-                          Json{{"out", (dir_->path() / "no" / "parent").string()}}}) {
+                          Json{{"out", (dir_->path() / "no" / "parent").string()}},
+                          Json{{"out", (dir_->path() / ".." / "up").string()}},
+                          Json{{"out", std::string("/tmp/a\0b", 8)}}}) {
     EXPECT_EQ(PostAs(*node_key, "/v1/admin/backup", bad).first, 400) << bad.dump();
   }
   EXPECT_EQ(PostAs(*node_key, "/v1/admin/backup", Json{{"out", dir_->path().string()}}).first, 409)
@@ -886,6 +888,28 @@ TEST_F(NodeApiTest, OnlyTheNodesOwnKeyBacksItUpIntoANewDirectory) {
             std::filesystem::perms::owner_all)
       << "the copy holds private contracts' raw state: the owner's only";
   EXPECT_EQ(PostAs(*node_key, "/v1/admin/backup", body).first, 409) << "the same place again";
+
+  // The manifest is the node's, signed with its key: a changed field, or another signer, and
+  // a restore refuses it before it looks at anything else.
+  Result<BackupManifest> signed_manifest = ManifestFromJson(manifest);
+  ASSERT_TRUE(signed_manifest.ok()) << signed_manifest.status().ToString();
+  EXPECT_TRUE(signed_manifest->SignatureValid());
+  EXPECT_EQ(signed_manifest->signer, node_key->public_key());
+  BackupManifest changed = *signed_manifest;
+  changed.store.tip.height += 1;
+  EXPECT_FALSE(changed.SignatureValid());
+  const std::filesystem::path forged = dir_->path() / "forged";
+  std::filesystem::create_directories(forged);
+  const KeyPair stranger = KeyPair::Generate();
+  changed.Sign(stranger);
+  ASSERT_TRUE(changed.SignatureValid());
+  std::ofstream(BackupManifestFile(forged)) << ManifestToJson(changed).dump();
+  HomePaths home{layout_->homes[0]};
+  Result<BackupManifest> refused_restore = RestoreBackup(forged, home, true, 1);
+  EXPECT_EQ(refused_restore.status().code(), ErrorCode::kBadSignature)
+      << refused_restore.status().ToString();
+  EXPECT_NE(refused_restore.status().message().find("neither this home's validator"),
+            std::string::npos);
 }
 
 }  // namespace

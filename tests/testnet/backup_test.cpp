@@ -2,8 +2,9 @@
 // restores"): a backup taken while the network runs under load restores into a stopped
 // validator, which catches up and agrees with the others block for block; the restore keeps
 // the validator's safety state byte for byte, and refuses, changing nothing, a running node, a
-// home with a ledger (without --replace), a backup of another chain, a backup whose store does
-// not match its manifest, and a lone validator's backup older than what it certified.
+// home with a ledger (without --replace), a backup of another chain, a manifest changed after
+// it was signed, a store that does not match its manifest, and any backup of a chain's only
+// validator.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -48,8 +49,8 @@ TEST(BackupTest, ABackupTakenUnderLoadRestoresAndTheValidatorCatchesUp) {
   const size_t victim = 2;
   const fs::path home = net.home(victim);
   const fs::path backup = net.dir() / "backup-of-2";
-  const RunResult made = RunCityd({"backup", "--home", home.string(), "--out", backup.string()},
-                                  scratch, 120s);
+  const RunResult made =
+      RunCityd({"backup", "--home", home.string(), "--out", backup.string()}, scratch, 120s);
   ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
   const Json manifest = Json::parse(ReadAll(backup / "manifest.json"), nullptr, false);
   ASSERT_TRUE(manifest.is_object()) << made.out;
@@ -62,12 +63,16 @@ TEST(BackupTest, ABackupTakenUnderLoadRestoresAndTheValidatorCatchesUp) {
   // Refusals while it runs: the same place again, a restore into a running node.
   ExpectRefused(RunCityd({"backup", "--home", home.string(), "--out", backup.string()}, scratch),
                 "exists", home);
-  ExpectRefused(RunCityd({"restore", "--home", home.string(), "--from", backup.string(),
-                          "--replace"},
-                         scratch),
-                "locked", home);
+  ExpectRefused(
+      RunCityd({"restore", "--home", home.string(), "--from", backup.string(), "--replace"},
+               scratch),
+      "locked", home);
 
   ASSERT_TRUE(net.WaitProgress(net.AllNodes(), 5, 30s)) << "the chain moves past the backup";
+  const fs::path later = net.dir() / "later-backup-of-2";
+  ASSERT_EQ(RunCityd({"backup", "--home", home.string(), "--out", later.string()}, scratch, 120s)
+                .exit_code,
+            0);
   ASSERT_EQ(net.Stop(victim), 0) << "see " << net.log_path(victim);
   const std::string safety = ReadAll(home / "validator_state.bin");
   ASSERT_FALSE(safety.empty());
@@ -75,7 +80,8 @@ TEST(BackupTest, ABackupTakenUnderLoadRestoresAndTheValidatorCatchesUp) {
 
   ExpectRefused(RunCityd({"restore", "--home", home.string(), "--from", backup.string()}, scratch),
                 "holds a ledger", home);
-  // A copy whose manifest promises other content; a home of another chain.
+  // A manifest changed after it was signed; a signed manifest beside another store (a later
+  // backup's); a home of another chain.
   const fs::path tampered = net.dir() / "tampered";
   fs::copy(backup, tampered, fs::copy_options::recursive);
   Json lie = manifest;
@@ -84,10 +90,18 @@ TEST(BackupTest, ABackupTakenUnderLoadRestoresAndTheValidatorCatchesUp) {
   lie["content_hash"] = content;
   fs::remove(tampered / "manifest.json");
   std::ofstream(tampered / "manifest.json") << lie.dump(2);
-  ExpectRefused(RunCityd({"restore", "--home", home.string(), "--from", tampered.string(),
-                          "--replace"},
-                         scratch),
-                "does not match its manifest", home);
+  ExpectRefused(
+      RunCityd({"restore", "--home", home.string(), "--from", tampered.string(), "--replace"},
+               scratch),
+      "not signed by its signer", home);
+  const fs::path swapped = net.dir() / "swapped";
+  fs::create_directories(swapped);
+  fs::copy(backup / "manifest.json", swapped / "manifest.json");
+  fs::copy(later / "data", swapped / "data", fs::copy_options::recursive);
+  ExpectRefused(
+      RunCityd({"restore", "--home", home.string(), "--from", swapped.string(), "--replace"},
+               scratch),
+      "does not match its manifest", home);
   const fs::path other = net.dir() / "other-chain";
   ASSERT_EQ(RunCityd({"testnet", "--validators", "1", "--out", other.string(), "--chain-id",
                       "city-other", "--base-port", "28990"},
@@ -117,7 +131,7 @@ TEST(BackupTest, ABackupTakenUnderLoadRestoresAndTheValidatorCatchesUp) {
   net.ExpectSameChain(net.AllNodes());
 }
 
-TEST(BackupTest, ALoneValidatorIsNotRestoredBehindWhatItCertified) {
+TEST(BackupTest, AChainsOnlyValidatorIsNotRestored) {
   LocalNetOptions options;
   options.validators = 1;
   LocalNet net(options);
@@ -130,11 +144,11 @@ TEST(BackupTest, ALoneValidatorIsNotRestoredBehindWhatItCertified) {
   ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
   ASSERT_TRUE(net.WaitProgress({0}, 3, 30s));
   ASSERT_EQ(net.Stop(0), 0);
-  // Its blocks after the backup are nowhere else: restoring would lose them.
-  ExpectRefused(RunCityd({"restore", "--home", net.home(0).string(), "--from", backup.string(),
-                          "--replace"},
-                         scratch),
-                "its chain's only one", net.home(0));
+  // Its latest certified block is in its current ledger only: it could not go on without it.
+  ExpectRefused(
+      RunCityd({"restore", "--home", net.home(0).string(), "--from", backup.string(), "--replace"},
+               scratch),
+      "its chain's only one", net.home(0));
   net.Start(0);
   EXPECT_TRUE(net.WaitProgress({0}, 2, 30s)) << "the refused restore changed nothing";
 }

@@ -40,8 +40,8 @@ struct SyncConfig {
   uint64_t join_gap = 8;
   uint64_t fall_behind_gap = 32;
   int behind_ticks = 3;
-  // Without any announcement, a syncing node joins after this (a lone validator, or the
-  // first one up).
+  // With fewer than f+1 fresh announcements, a syncing node joins after this (a lone
+  // validator, the first ones up, or a node whose peers are mostly down).
   TimeMs patience_ms = 2000;
 };
 

@@ -11,6 +11,7 @@
 // sees one committed block's state, never half of one.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -141,7 +142,9 @@ class LedgerStore {
   // Copies the ledger as of one committed block into a new store at `dir` (which must not
   // exist) while commits go on: the records of one LevelDB snapshot, less the pending blocks
   // (consensus's, not the ledger's). Built beside `dir` and renamed into place when synced.
-  Result<StoreCopyInfo> Backup(const std::filesystem::path& dir) const;
+  // `cancel`, when it becomes true, stops it (kIoError "cancelled"; nothing is left).
+  Result<StoreCopyInfo> Backup(const std::filesystem::path& dir,
+                               const std::atomic<bool>* cancel = nullptr) const;
   // Opens the store at `dir` (no other process may hold it) and reads every record: what
   // Backup reported, to compare with a backup's manifest. kNotFound or kCorruption when it is
   // no store or a record does not read.

@@ -6,6 +6,7 @@
 // what it signed, so it cannot sign twice in a round it already voted in.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "city/crypto/ed25519.h"
 #include "city/ledger/store.h"
 #include "city/node/home.h"
 
@@ -21,15 +23,23 @@ namespace city::node {
 
 inline constexpr uint32_t kBackupFormat = 1;
 
-// <backup>/manifest.json: what the backup holds (ledger::StoreCopyInfo) and when it was made.
+// <backup>/manifest.json: what the backup holds (ledger::StoreCopyInfo) and when it was made,
+// signed by the validator key of the node that made it: a restore takes a backup only from a
+// key it knows, so an altered copy with a recomputed manifest needs that key too.
 struct BackupManifest {
   uint32_t format = kBackupFormat;
   ledger::StoreCopyInfo store;
   uint64_t created_at_ms = 0;  // the node's clock
+  PublicKey signer;
+  Signature signature;  // over TaggedHash(kManifestTag, every other field)
+
+  void Sign(const KeyPair& key);
+  bool SignatureValid() const;
 };
 
 nlohmann::json ManifestToJson(const BackupManifest& manifest);
-// kInvalidArgument naming the field that is missing or malformed, or an unknown format.
+// kInvalidArgument naming the field that is missing or malformed, or an unknown format. The
+// signature is read, not checked (BackupManifest::SignatureValid).
 Result<BackupManifest> ManifestFromJson(const nlohmann::json& json);
 
 // The directories of a backup.
@@ -40,24 +50,30 @@ inline std::filesystem::path BackupManifestFile(const std::filesystem::path& bac
   return backup / "manifest.json";
 }
 
-// Writes the backup `dir`: the store's copy (LedgerStore::Backup) and its manifest. `dir` must
-// be absolute and new, its parent must exist; it is made 0700 (the copy holds the private
-// contracts' raw state). Nothing is left at `dir` when it fails.
+// Writes the backup `dir`: the store's copy (LedgerStore::Backup) and its manifest, signed by
+// `key`. `dir` must be absolute and new, without "." or ".." components, its parent must
+// exist; it is made 0700 (the copy holds the private contracts' raw state). Nothing is left at
+// `dir` when it fails; a process killed meanwhile leaves it without manifest.json (an
+// incomplete backup, which restore refuses: delete it). `cancel`, when set, stops it.
 Result<BackupManifest> WriteBackup(const ledger::LedgerStore& store,
-                                   const std::filesystem::path& dir, uint64_t now_ms);
+                                   const std::filesystem::path& dir, uint64_t now_ms,
+                                   const KeyPair& key, const std::atomic<bool>* cancel = nullptr);
 
 // Installs the backup `from` as the store of the stopped node at `home` (the caller holds the
 // home's lock), after checking it:
-// - its manifest reads, and names the chain and genesis block of the home's genesis.json
-//   (kInvalidArgument: "a backup of another chain");
-// - every record of its store reads and hashes as the manifest says (kCorruption).
-// - a validator that is its chain's only one would lose committed blocks: its safety state
-//   holds a certificate above the backup's tip (kInvalidArgument). With other validators the
-//   blocks after the backup come back by sync.
+// - its manifest reads, names the chain and genesis block of the home's genesis.json
+//   (kInvalidArgument: "a backup of another chain"), and is signed by the home's validator key
+//   or a validator of the genesis (kBadSignature);
+// - every record of the copy reads and hashes as the manifest says (kCorruption);
+// - the home's validator is not its chain's only one (kInvalidArgument): a lone validator's
+//   next block must extend its latest certified block, which only its current ledger holds
+//   (a backup never has it: that block is certified, not yet committed). With other
+//   validators, the blocks after the backup come back by sync.
 // A home that already has a ledger is refused (kAlreadyExists) unless `replace`: then the old
-// `data` is moved aside to `data.before-restore-<ms>`, never deleted. The copy is built and
-// checked beside `data`, then renamed into place: a refusal changes nothing in the home.
-// validator_state.bin is read (for the check above), never written.
+// `data` is moved aside to `data.before-restore-<ms>`, never deleted. The backup is copied
+// beside `data` and checked there, then renamed into place: a refusal changes nothing in the
+// home, and the backup itself is only read. validator_state.bin is read (for the lone
+// validator check), never written.
 Result<BackupManifest> RestoreBackup(const std::filesystem::path& from, const HomePaths& home,
                                      bool replace, uint64_t now_ms);
 
@@ -80,8 +96,10 @@ Result<BackupManifest> RequestBackup(const BackupRequest& request);
 // a backup of a large store takes longer than an HTTP request may.
 class BackupRunner {
  public:
-  explicit BackupRunner(const ledger::LedgerStore& store) : store_(store) {}
-  ~BackupRunner();  // waits for a backup in progress
+  // Backups are signed with `key` (the node's validator key).
+  BackupRunner(const ledger::LedgerStore& store, std::shared_ptr<const KeyPair> key)
+      : store_(store), key_(std::move(key)) {}
+  ~BackupRunner();  // stops a backup in progress, which leaves nothing behind
   BackupRunner(const BackupRunner&) = delete;
   BackupRunner& operator=(const BackupRunner&) = delete;
 
@@ -93,6 +111,8 @@ class BackupRunner {
 
  private:
   const ledger::LedgerStore& store_;
+  const std::shared_ptr<const KeyPair> key_;
+  std::atomic<bool> cancel_{false};
   mutable std::mutex mutex_;
   std::thread thread_;  // the last backup's, joined before the next starts
   std::string state_ = "idle";

@@ -1,5 +1,5 @@
 // A validator whose client API speaks TLS ([api.tls]): cityd refuses a key file others may
-// read, serves https only, and cityctl trusts it only with the right --ca-file.
+// read, serves https only, and cityctl (and cityd backup) trust it only with the right CA.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -57,6 +57,26 @@ TEST(ApiTlsTest, ANodeWithACertificateServesHttpsOnlyAndCityctlChecksIt) {
   // Plain HTTP gets no answer from a TLS port; the node carries on.
   EXPECT_EQ(net.Get(0, "/v1/status", 3s).status, 0);
   EXPECT_EQ(ctl.RunJson({"query", "status"}).exit_code(), 0);
+
+  // The operator's backup goes over TLS too: the address from config.toml is not enough (a
+  // certificate names hosts), --api with a name it holds and --ca are.
+  const fs::path backup = net.dir() / "backup";
+  const RunResult no_api =
+      RunCityd({"backup", "--home", net.home(0).string(), "--out", backup.string()}, net.dir());
+  EXPECT_EQ(no_api.exit_code, 1) << no_api.err;
+  EXPECT_NE(no_api.err.find("uses TLS"), std::string::npos) << no_api.err;
+  const std::string by_name = "https://localhost:" + std::to_string(net.api_port(0));
+  const RunResult untrusted = RunCityd(
+      {"backup", "--home", net.home(0).string(), "--out", backup.string(), "--api", by_name},
+      net.dir());
+  EXPECT_EQ(untrusted.exit_code, 1) << untrusted.err;
+  EXPECT_FALSE(fs::exists(backup));
+  const RunResult made =
+      RunCityd({"backup", "--home", net.home(0).string(), "--out", backup.string(), "--api",
+                by_name, "--ca", files.certificate_chain.string()},
+               net.dir(), 60s);
+  EXPECT_EQ(made.exit_code, 0) << made.out << made.err;
+  EXPECT_TRUE(fs::exists(backup / "manifest.json"));
   EXPECT_EQ(net.Stop(0), 0);
 }
 

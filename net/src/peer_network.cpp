@@ -82,6 +82,7 @@ struct Link {
 
   tcp::socket socket;
   bool initiator;
+  bool closed_by_peer = false;  // during the handshake (a refusal: ScheduleRedial)
   Handshake handshake;
   Phase phase = Phase::kConnecting;
   std::string remote = "?";
@@ -373,7 +374,13 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
     asio::async_read(link->socket, asio::buffer(link->handshake_buffer),
                      [self = shared_from_this(), link](boost::system::error_code ec, size_t) {
                        if (self->stopped || link->phase == Phase::kClosed) return;
-                       if (ec) return self->Close(link, "handshake read: " + ec.message());
+                       if (ec) {
+                         // The peer hung up on our handshake: how a validator refuses a key
+                         // it does not count (yet). A timeout or a wrong key is not that.
+                         link->closed_by_peer =
+                             ec == asio::error::eof || ec == asio::error::connection_reset;
+                         return self->Close(link, "handshake read: " + ec.message());
+                       }
                        self->OnHandshakeMessage(link);
                      });
   }
@@ -669,11 +676,12 @@ struct PeerNetwork::Impl : std::enable_shared_from_this<PeerNetwork::Impl> {
         return;
       }
       slot->dialing = false;
-      // A peer that answered and then refused is up, and most likely does not count this node
+      // A peer that hung up on our handshake is up, and most likely does not count this node
       // yet: a validator being added is refused until the change naming it is scheduled, and
       // the new set's quorum may wait for its links. It is asked again soon; a peer that does
-      // not answer at all is backed off to redial_max.
-      ScheduleRedial(*slot, connected ? options().redial_refused_max : options().redial_max);
+      // not answer, stalls or shows another key is backed off to redial_max.
+      ScheduleRedial(*slot,
+                     link->closed_by_peer ? options().redial_refused_max : options().redial_max);
       if (connected) {
         spdlog::warn("net: handshake with {} ({}) failed: {}", ShortKey(*who), link->remote,
                      reason);

@@ -4,7 +4,11 @@
 // Start's config checks, and Stop/destruction while links are open.
 #include "city/net/peer_network.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/write.hpp>
 #include <deque>
@@ -362,23 +366,42 @@ TEST(PeerNetwork, RefusesAPeerOutsideTheValidatorSet) {
 // A validator being added is refused until the change naming it is scheduled, and the new
 // set's quorum may need its links: it keeps asking the peers that answer and refuse it, while
 // a peer that does not answer at all is backed off to the full redial_max.
-TEST(PeerNetwork, APeerThatRefusesUsIsRedialedSoonAndADeadOneEverMoreSlowly) {
-  auto keys = NetKeys(3);  // 0 is a validator, 1 is dead (nobody listens), 2 is not yet one
-  auto ports = FreeLoopbackPorts(3);
+TEST(PeerNetwork, APeerThatRefusesUsIsRedialedSoonAndADeadOrSilentOneEverMoreSlowly) {
+  // 0 is a validator, 1 is dead (nobody listens), 2 is not yet one, 3 listens and never speaks
+  // (the kernel completes its connections; nobody accepts them).
+  auto keys = NetKeys(4);
+  auto ports = FreeLoopbackPorts(4);
+  const int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(silent, 0);
+  const int reuse = 1;
+  ::setsockopt(silent, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(ports[3]);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(silent, 64), 0);
   auto validator = StartOrThrow(MeshConfig({keys[0], keys[1]}, {ports[0], ports[1]}, 0));
   PeerNetworkOptions options = FastOptions();
+  options.redial_min = 50ms;
   options.redial_max = 5000ms;
   options.redial_refused_max = 100ms;
+  options.handshake_timeout = 30ms;
   auto joining = StartOrThrow(MeshConfig(keys, ports, 2, options));
   const PublicKey& refusing = keys[0]->public_key();
   const PublicKey& dead = keys[1]->public_key();
+  const PublicKey& mute = keys[3]->public_key();
   ASSERT_TRUE(WaitUntil([&] { return joining->StatsFor(refusing).dials >= 20; }, 20s))
       << "a refusing peer is redialed every redial_refused_max or so";
   EXPECT_GE(joining->StatsFor(refusing).handshake_failures, 19u);
-  // Twenty dials at 100 ms (x1.5 at most) take 3 s; 10 ms doubling to 5 s (x0.5 at least)
-  // reaches its 15th dial only after 10 s.
-  EXPECT_LT(joining->StatsFor(dead).dials, 15u);
+  // Twenty dials at 100 ms (x1.5 at most) take 3 s; 50 ms doubling to 5 s (x0.5 at least)
+  // reaches its 10th dial only after 12 s, whether the peer is dead or stalls our handshake
+  // (capped at 100 ms like a refusal, the stalled one would be near 16 by now).
+  EXPECT_LT(joining->StatsFor(dead).dials, 10u);
+  EXPECT_GE(joining->StatsFor(mute).dials, 2u) << "the silent peer is dialed";
+  EXPECT_LT(joining->StatsFor(mute).dials, 10u) << "a stalled handshake is no refusal";
   EXPECT_EQ(joining->network().connected_peers(), 0u);
+  ::close(silent);
 }
 
 // Epochs (docs/consensus.md): the set changes while the links run. An added validator that the

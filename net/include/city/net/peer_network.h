@@ -12,9 +12,10 @@
 //   handshake_timeout: reported only if it fails or times out.
 // - Redials back off exponentially from redial_min to redial_max, each delay jittered by
 //   +-50% so restarted nodes do not dial in lockstep; a link that stayed up for redial_max
-//   resets it, so a peer that flaps is redialed ever more slowly. A peer that answers but
-//   refuses the handshake backs off only to redial_refused_max: it is up, and usually does
-//   not count this node yet (a validator being added, refused until its change is scheduled).
+//   resets it, so a peer that flaps is redialed ever more slowly. A peer that hangs up on our
+//   handshake backs off only to redial_refused_max: it is up, and usually does not count this
+//   node yet (a validator being added, refused until its change is scheduled). One that stalls
+//   the handshake or shows another key backs off to redial_max.
 // - Each link sends a keep-alive when it has sent nothing for keepalive_interval, and ends
 //   when it has received nothing for idle_timeout, when a started frame makes no progress
 //   for frame_timeout, when a write makes no progress for write_timeout (the peer stopped
@@ -69,7 +70,7 @@ struct PeerNetworkOptions {
   std::chrono::milliseconds write_timeout{10'000};
   std::chrono::milliseconds redial_min{200};
   std::chrono::milliseconds redial_max{10'000};
-  // The cap after a dial the peer answered but refused in the handshake (see ScheduleRedial).
+  // The cap after a dial whose handshake the peer hung up on (a refusal).
   std::chrono::milliseconds redial_refused_max{1'000};
   // Inbound limits per link, each over one-second windows; 0 disables one.
   uint64_t max_inbound_frames_per_second = 100'000;

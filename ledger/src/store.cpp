@@ -1028,6 +1028,9 @@ Result<StoreCopyInfo> LedgerStore::Backup(const std::filesystem::path& dir,
       return written.ok() ? Status::Ok() : FromLevelDb(written, "writing the backup");
     };
     Status status = ReadRecords(*it, info, [&](leveldb::Slice key, leveldb::Slice value) {
+      if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+        return Status{ErrorCode::kIoError, "the backup was cancelled (the node is stopping)"};
+      }
       batch.Put(key, value);
       return batch.ApproximateSize() >= kBackupBatchBytes ? flush(false) : Status::Ok();
     });

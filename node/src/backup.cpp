@@ -79,7 +79,9 @@ Status CopyStoreFiles(const fs::path& from, const fs::path& to) {
   // Regular files only, never what a symlink in the backup points at (a store has none).
   for (fs::directory_iterator it(from, error), end; !error && it != end; it.increment(error)) {
     const fs::path& source = it->path();
-    if (!fs::is_regular_file(fs::symlink_status(source, error))) continue;
+    const fs::file_status kind = fs::symlink_status(source, error);
+    if (error) break;
+    if (!fs::is_regular_file(kind)) continue;
     if (source.filename() == "LOCK") continue;  // LevelDB makes its own
     const fs::path target = to / source.filename();
     if (!fs::copy_file(source, target, error)) {
@@ -115,23 +117,26 @@ Status CheckNotALoneValidator(const HomePaths& home, const GenesisChain& genesis
   Result<KeyPair> key = ReadValidatorKey(home.validator_key());
   if (!key.ok()) return key.status();
   const PublicKey& me = key->public_key();
-  bool alone = false;
-  {
+  // The safety state's latest certificate says best who the validator's quorum was last; a
+  // root certificate (no signatures: it never certified anything since) says nothing, and
+  // then the set the copy names after its tip decides.
+  std::optional<bool> alone;
+  Result<std::optional<Bytes>> stored = ledger::SafetyFile(home.safety()).Load();
+  if (stored.ok() && stored->has_value()) {
+    Result<consensus::SafetyState> safety = ledger::Decode<consensus::SafetyState>(**stored);
+    if (safety.ok() && !safety->high_qc.signatures.empty()) {
+      const std::vector<ledger::CertSignature>& signers = safety->high_qc.signatures;
+      alone = signers.size() == 1 && signers[0].signer == me;
+    }
+  }
+  if (!alone) {
     Result<std::unique_ptr<Chain>> chain = Chain::Open(store_dir, genesis, ledger::StoreOptions{});
     if (!chain.ok()) return chain.status();
     Result<ledger::Epoch> epoch = EpochAfterTip(**chain);
     if (!epoch.ok()) return epoch.status();
     alone = epoch->validators.size() == 1 && epoch->validators.Contains(me);
   }
-  Result<std::optional<Bytes>> stored = ledger::SafetyFile(home.safety()).Load();
-  if (stored.ok() && stored->has_value()) {
-    Result<consensus::SafetyState> safety = ledger::Decode<consensus::SafetyState>(**stored);
-    if (safety.ok()) {
-      const std::vector<ledger::CertSignature>& signers = safety->high_qc.signatures;
-      alone = alone || (signers.size() == 1 && signers[0].signer == me);
-    }
-  }
-  if (!alone) return Status::Ok();
+  if (!*alone) return Status::Ok();
   return Invalid(
       "this home's validator is its chain's only one: its next block must extend its latest "
       "certified block, which only its current ledger holds (a backup has committed blocks "

@@ -257,11 +257,16 @@ void Driver::WarnUndecodable(const PublicKey& from, const city::Status& why) {
 void Driver::OnLink(const PublicKey& peer, bool up) {
   spdlog::info("peer {} {}", Short(peer), up ? "connected" : "disconnected");
   if (up && network_) {
-    // Tell it where we are right away, so a restarted peer decides about sync quickly; and ask
-    // where it is in consensus: what it said before this link was up is lost to us (its answer
-    // is dropped while this node has no core).
+    // Tell it where we are right away, so a restarted peer decides about sync quickly.
     network_->Send(peer, EncodeNodeMessage(ChainStatus{chain_.tip().height}));
-    network_->Send(peer, consensus::EncodeMessage(consensus::CertsRequest{}));
+    // And, if our core runs, ask where it is in consensus: what it said before this link was
+    // up is lost to us. Without a core its answer would be dropped, and would use up the
+    // answer our core's own request at its start is owed (one per fetch_retry_ms).
+    OnStrand([this, peer] {
+      if (core_ && network_) {
+        network_->Send(peer, consensus::EncodeMessage(consensus::CertsRequest{}));
+      }
+    });
   }
 }
 

@@ -68,27 +68,39 @@ Result<uint64_t> ParseHeight(const Ctx& ctx, std::string_view text) {
   return *height;
 }
 
-Json CertifiedHeaderJson(const Ctx& ctx, uint64_t height, Status& error) {
+// The header at `height` and the certificate that certifies it (none for the genesis).
+struct CertifiedHeader {
+  ledger::BlockHeader header;
+  std::optional<ledger::QuorumCert> certificate;
+};
+
+Result<CertifiedHeader> ReadCertifiedHeader(const Ctx& ctx, uint64_t height) {
+  if (height == 0) return CertifiedHeader{ctx->chain->genesis().header, std::nullopt};
   const ledger::LedgerStore& store = ctx->chain->store();
-  if (height == 0) {
-    const ledger::BlockHeader& header = ctx->chain->genesis().header;
-    return {{"height", 0},
-            {"header", HeaderJson(header)},
-            {"encoded_header", ToHex(ledger::Encode(header))},
-            {"certificate", nullptr},
-            {"genesis", true}};
-  }
   Result<ledger::BlockHeader> header = store.GetHeader(height);
+  if (!header.ok()) return header.status();
   Result<ledger::QuorumCert> cert = store.GetCertificate(height);
-  if (!header.ok() || !cert.ok()) {
-    error = header.ok() ? cert.status() : header.status();
+  if (!cert.ok()) return cert.status();
+  return CertifiedHeader{std::move(*header), std::move(*cert)};
+}
+
+Json CertifiedHeaderJson(const Ctx& ctx, uint64_t height, Status& error) {
+  Result<CertifiedHeader> read = ReadCertifiedHeader(ctx, height);
+  if (!read.ok()) {
+    error = read.status();
     return nullptr;
   }
-  return {{"height", height},
-          {"header", HeaderJson(*header)},
-          {"encoded_header", ToHex(ledger::Encode(*header))},
-          {"certificate", QuorumCertJson(*cert)},
-          {"encoded_certificate", ToHex(ledger::Encode(*cert))}};
+  Json item = {{"height", height},
+               {"header", HeaderJson(read->header)},
+               {"encoded_header", ToHex(ledger::Encode(read->header))}};
+  if (!read->certificate) {
+    item["certificate"] = nullptr;
+    item["genesis"] = true;
+    return item;
+  }
+  item["certificate"] = QuorumCertJson(*read->certificate);
+  item["encoded_certificate"] = ToHex(ledger::Encode(*read->certificate));
+  return item;
 }
 
 // A full pool drains by the block: a client refused with 429 may try again after about one
@@ -441,21 +453,14 @@ HttpResponse GetHeadersBinary(const Ctx& ctx, const Reader& reader, uint64_t fir
                               uint64_t tip, bool bodies) {
   ledger::HeaderPage page;
   page.tip = tip;
-  const ledger::LedgerStore& store = ctx->chain->store();
   Result<uint64_t> count = WalkHeadersPage(
       ctx, reader, first, last, bodies, [&](uint64_t h, const PageBlock& body) -> Status {
+        Result<CertifiedHeader> read = ReadCertifiedHeader(ctx, h);
+        if (!read.ok()) return read.status();
         ledger::HeaderPageItem& item = page.items.emplace_back();
         item.height = h;
-        if (h == 0) {
-          item.header = ledger::Encode(ctx->chain->genesis().header);
-        } else {
-          Result<ledger::BlockHeader> header = store.GetHeader(h);
-          if (!header.ok()) return header.status();
-          Result<ledger::QuorumCert> cert = store.GetCertificate(h);
-          if (!cert.ok()) return cert.status();
-          item.header = ledger::Encode(*header);
-          item.certificate = ledger::Encode(*cert);
-        }
+        item.header = ledger::Encode(read->header);
+        if (read->certificate) item.certificate = ledger::Encode(*read->certificate);
         if (body.block != nullptr) {
           item.body = ledger::HeaderPageItem::Body::kBlock;
           item.block = *body.block;

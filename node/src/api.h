@@ -42,8 +42,6 @@ struct ApiContext {
 
 // Longest a long-poll waits (the HTTP server gives handlers 60 s).
 inline constexpr uint64_t kMaxLongPollMs = 30'000;
-// Most items one page or range returns.
-inline constexpr uint64_t kMaxRangeItems = 1'000;
 inline constexpr size_t kMaxBatchTransactions = 1'000;
 // A page of events stops after the block that takes it past this many bytes (roughly: the
 // data in hex plus kEventOverheadBytes an event), so `next_after` may be below the tip.

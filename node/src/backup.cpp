@@ -100,23 +100,12 @@ Status CopyStoreFiles(const fs::path& from, const fs::path& to) {
   return SyncParentDirectory(to / "CURRENT");
 }
 
-// The fields a restore compares between the manifest and what the copy holds.
-bool SameContent(const ledger::StoreCopyInfo& a, const ledger::StoreCopyInfo& b) {
-  return a.chain_id == b.chain_id && a.genesis_hash == b.genesis_hash &&
-         a.tip.height == b.tip.height && a.tip.block_hash == b.tip.block_hash &&
-         a.tip.state_root == b.tip.state_root && a.records == b.records && a.bytes == b.bytes &&
-         a.content_hash == b.content_hash;
-}
-
 // A chain whose only validator is this home's cannot be restored: the validator's next block
 // must extend its latest certified block, which is certified but not committed (a backup never
 // has it) and held by no peer. Seen in the copy's validator set after its tip, or in the
 // safety state's latest certificate, signed by this validator alone (a quorum of one).
-Status CheckNotALoneValidator(const HomePaths& home, const GenesisChain& genesis,
-                              const fs::path& store_dir) {
-  Result<KeyPair> key = ReadValidatorKey(home.validator_key());
-  if (!key.ok()) return key.status();
-  const PublicKey& me = key->public_key();
+Status CheckNotALoneValidator(const HomePaths& home, const PublicKey& me,
+                              const GenesisChain& genesis, const fs::path& store_dir) {
   // The safety state's latest certificate says best who the validator's quorum was last; a
   // root certificate (no signatures: it never certified anything since) says nothing, and
   // then the set the copy names after its tip decides.
@@ -307,7 +296,7 @@ Result<BackupManifest> RestoreBackup(const fs::path& from, const HomePaths& home
       return refuse(
           Status(found.status().code(), "the backup's store: " + found.status().message()));
     }
-    if (!SameContent(*found, promised)) {
+    if (*found != promised) {
       return refuse(Status(ErrorCode::kCorruption,
                            "the backup's store does not match its manifest (height " +
                                std::to_string(found->tip.height) + ", " +
@@ -317,7 +306,8 @@ Result<BackupManifest> RestoreBackup(const fs::path& from, const HomePaths& home
                                ", " + std::to_string(promised.records) + " records, " +
                                promised.content_hash.ToHex().substr(0, 16) + ")"));
     }
-    if (Status status = CheckNotALoneValidator(home, *genesis, staging); !status.ok()) {
+    if (Status status = CheckNotALoneValidator(home, own->public_key(), *genesis, staging);
+        !status.ok()) {
       return refuse(status);
     }
   }

@@ -858,10 +858,11 @@ TEST_F(NodeApiTest, OnlyTheNodesOwnKeyBacksItUpIntoANewDirectory) {
   EXPECT_FALSE(std::filesystem::exists(out));
   EXPECT_EQ(GetAs(*node_key, "/v1/admin/backup")["state"], "idle");
 
-  for (const Json& bad : {Json{{"out", "relative/dir"}}, Json{{"out", 7}}, Json::object(),
-                          Json{{"out", (dir_->path() / "no" / "parent").string()}},
-                          Json{{"out", (dir_->path() / ".." / "up").string()}},
-                          Json{{"out", std::string("/tmp/a\0b", 8)}}}) {
+  for (const Json& bad :
+       {Json{{"out", "relative/dir"}}, Json{{"out", 7}}, Json::object(),
+        Json{{"out", (dir_->path() / "no" / "parent").string()}},
+        Json{{"out", (dir_->path() / ".." / "up").string()}},
+        Json{{"out", std::string("/tmp/a\0b", 8)}}, Json{{"out", "/" + std::string(5000, 'x')}}}) {
     EXPECT_EQ(PostAs(*node_key, "/v1/admin/backup", bad).first, 400) << bad.dump();
   }
   EXPECT_EQ(PostAs(*node_key, "/v1/admin/backup", Json{{"out", dir_->path().string()}}).first, 409)
@@ -910,6 +911,29 @@ TEST_F(NodeApiTest, OnlyTheNodesOwnKeyBacksItUpIntoANewDirectory) {
       << refused_restore.status().ToString();
   EXPECT_NE(refused_restore.status().message().find("neither this home's validator"),
             std::string::npos);
+
+  // A manifest that is not one: missing, garbage, a format from elsewhere, a field of the
+  // wrong kind, megabytes. Each is refused with what is wrong, before anything is read.
+  const std::filesystem::path bad = dir_->path() / "bad";
+  std::filesystem::create_directories(bad);
+  EXPECT_EQ(RestoreBackup(bad, home, true, 1).status().code(), ErrorCode::kNotFound);
+  Json wrong_kind = ManifestToJson(*signed_manifest);
+  wrong_kind["height"] = "12";
+  Json future = ManifestToJson(*signed_manifest);
+  future["format"] = 9;
+  const std::vector<std::pair<std::string, ErrorCode>> manifests = {
+      {"not json {", ErrorCode::kInvalidArgument},
+      {"[1, 2]", ErrorCode::kInvalidArgument},
+      {wrong_kind.dump(), ErrorCode::kInvalidArgument},
+      {future.dump(), ErrorCode::kInvalidArgument},
+      {std::string(200 * 1024, ' '), ErrorCode::kTooLarge}};
+  for (const auto& [text, code] : manifests) {
+    std::filesystem::remove(BackupManifestFile(bad));
+    std::ofstream(BackupManifestFile(bad)) << text;
+    Result<BackupManifest> refused = RestoreBackup(bad, home, true, 1);
+    EXPECT_EQ(refused.status().code(), code)
+        << text.substr(0, 40) << ": " << refused.status().ToString();
+  }
 }
 
 }  // namespace

@@ -60,7 +60,17 @@ TEST(BackupTest, ABackupTakenUnderLoadRestoresAndTheValidatorCatchesUp) {
   std::fprintf(stderr, "[backup] node %zu backed up at height %llu under load\n", victim,
                static_cast<unsigned long long>(backed_up));
 
-  // Refusals while it runs: the same place again, a restore into a running node.
+  // Refusals while it runs: bad arguments, the same place again, a restore into a running
+  // node.
+  EXPECT_EQ(RunCityd({"backup", "--home", home.string()}, scratch).exit_code, 2) << "no --out";
+  ExpectRefused(RunCityd({"restore", "--home", home.string(), "--from",
+                          (net.dir() / "no-such-backup").string(), "--replace"},
+                         scratch),
+                "locked", home);
+  ExpectRefused(RunCityd({"backup", "--home", (net.dir() / "no-home").string(), "--out",
+                          (net.dir() / "x").string()},
+                         scratch),
+                "no config file", home);
   ExpectRefused(RunCityd({"backup", "--home", home.string(), "--out", backup.string()}, scratch),
                 "exists", home);
   ExpectRefused(

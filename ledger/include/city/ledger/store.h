@@ -61,6 +61,7 @@ struct StoreTip {
   uint64_t height = 0;
   Hash256 block_hash;
   Hash256 state_root;
+  friend bool operator==(const StoreTip&, const StoreTip&) = default;
 };
 
 struct StateAt {
@@ -79,6 +80,7 @@ struct StoreCopyInfo {
   uint64_t records = 0;  // key/value records
   uint64_t bytes = 0;    // their keys' and values' bytes
   Hash256 content_hash;  // over every record in key order, each key and value length-prefixed
+  friend bool operator==(const StoreCopyInfo&, const StoreCopyInfo&) = default;
 };
 
 class LedgerStore {

@@ -97,12 +97,28 @@ SyncActions& BlockSync::Join(SyncActions& actions) {
 SyncActions BlockSync::AskAPeerAt(TimeMs now, uint64_t own_height, uint64_t target) {
   // Any peer claiming at least the target will do; take them in turn.
   std::vector<size_t> eligible;
+  uint64_t pruned_above = 0;  // the lowest height held among the peers left out for pruning
   for (const auto& [peer, claim] : claims_) {
     const bool fresh = now - claim.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms;
-    if (fresh && claim.height >= target) eligible.push_back(peer);
+    if (!fresh || claim.height < target) continue;
+    if (auto held = lowest_held_.find(peer);
+        held != lowest_held_.end() && held->second > own_height + 1) {
+      pruned_above = pruned_above == 0 ? held->second : std::min(pruned_above, held->second);
+      continue;
+    }
+    eligible.push_back(peer);
+  }
+  SyncActions actions;
+  if (eligible.empty()) {
+    // Block sync cannot go on: what this node needs next is gone from every peer ahead of it.
+    actions.warning =
+        "at height " + std::to_string(own_height) +
+        ", every validator ahead has pruned the blocks after it (the lowest held is " +
+        std::to_string(pruned_above) +
+        "): restore a recent backup (cityd restore) or add a peer that keeps every block";
+    return actions;
   }
   const size_t peer = eligible[rotation_++ % eligible.size()];
-  SyncActions actions;
   actions.note = "at height " + std::to_string(own_height) + ", validators are at " +
                  std::to_string(target) + " or more; fetching from v" + std::to_string(peer);
   return Ask(actions, now, peer, own_height + 1);
@@ -163,6 +179,12 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
     actions.faulty_peer = peer;
     actions.fault = std::move(why);
   };
+  if (reply.lowest_height > 0) lowest_held_[peer] = reply.lowest_height;
+  if (reply.blocks.empty() && reply.lowest_height > tip.height + 1) {
+    actions.note = "v" + std::to_string(peer) + " holds blocks only from height " +
+                   std::to_string(reply.lowest_height) + " on (it prunes); asking another";
+    return actions;
+  }
   if (reply.blocks.empty()) {
     // It was asked because it claimed to be far ahead: an empty answer is a stall.
     fault("claims height " + std::to_string(reply.committed_height) + " but sent no block");

@@ -29,6 +29,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "io_error";
     case ErrorCode::kInternal:
       return "internal";
+    case ErrorCode::kPruned:
+      return "pruned";
   }
   return "unknown";
 }

@@ -5,7 +5,8 @@
 // block's writes or index entries (u32), v = state version (u64, equal to the height).
 //   'M' name                  metadata: "format" ("cityledger-store" ‖ u32 version), "chain"
 //                             (text), "genesis" (hash),
-//                             "tip" (h ‖ block hash), "oldest" (oldest retained version)
+//                             "tip" (h ‖ block hash), "oldest" (oldest retained version),
+//                             "lowest" (lowest held block height; absent: 0, never pruned)
 //   'B' h                     BlockMeta: header, proposer signature, transaction count
 //   'K' block hash            h
 //   'C' h                     the block's commit certificate (QuorumCert)
@@ -19,6 +20,9 @@
 //   'A' account h i           role (u8) ‖ tx id
 //   'X' index-id h s          u32 BE tx index ‖ value; index-id = H(contract, index, key)
 //   'P' h block hash          a pending (voted, uncommitted) block
+//   'D' h                     what block pruning deletes besides the block's own records
+//                             (PruneList: index entry positions and written key paths);
+//                             written only when blocks are pruned (retain_blocks)
 // Everything a block changes is one WriteBatch written with sync = true.
 #include "city/ledger/store.h"
 
@@ -56,10 +60,15 @@ constexpr char kKeyWritePrefix = 'V';
 constexpr char kAccountPrefix = 'A';
 constexpr char kIndexPrefix = 'X';
 constexpr char kPendingPrefix = 'P';
+constexpr char kPruneListPrefix = 'D';
 constexpr std::string_view kIndexIdTag = "city.store.index.v1";
 constexpr std::string_view kFormatMagic = "cityledger-store";
 // Versions pruned per commit at most, so shrinking retention cannot make one huge batch.
 constexpr uint64_t kMaxVersionsPrunedPerCommit = 8;
+// Heights and transactions pruned per commit at most, so setting retention on a long chain
+// (or shrinking it) cannot make one huge batch: the backlog goes a slice per block.
+constexpr uint64_t kMaxHeightsPrunedPerCommit = 64;
+constexpr uint64_t kMaxTxsPrunedPerCommit = 4096;
 // A commit settles the pending blocks from this many heights below the last commit's on (all of
 // them at the first commit after opening). Settled ones leave deletion markers that LevelDB
 // keeps until a compaction, and a scan from the first pending key stepped over every one of
@@ -129,6 +138,13 @@ leveldb::Slice BytesSlice(const Bytes& bytes) {
 
 Key MetaKey(std::string_view name) { return Key(kMetaPrefix).Text(name); }
 Key BlockKey(uint64_t height) { return Key(kBlockPrefix).U64(height); }
+Key CertKey(uint64_t height) { return Key(kCertPrefix).U64(height); }
+Key AccountKey(const PublicKey& account, uint64_t height, uint32_t index) {
+  return Key(kAccountPrefix).Fixed(account).U64(height).U32(index);
+}
+Key IndexKey(const Hash256& index_id, uint64_t height, uint32_t seq) {
+  return Key(kIndexPrefix).Fixed(index_id).U64(height).U32(seq);
+}
 Key RootKey(uint64_t version) { return Key(kRootPrefix).U64(version); }
 Key NodeKey(const smt::NodeRef& ref) { return Key(kNodePrefix).U64(ref.version).Fixed(ref.hash); }
 Key KeyWriteKey(const Hash256& path, uint64_t height, uint32_t seq) {
@@ -201,6 +217,47 @@ CITY_LEDGER_CODEC(BlockMeta)
 CITY_LEDGER_CODEC(TxEntry)
 CITY_LEDGER_CODEC(KeyWriteRecord)
 
+// The records of a block that only the block's execution names, which pruning it deletes: its
+// contract index entries (the index id and position) and the state key paths it wrote (whose
+// older writes it supersedes). Fixed-size items after a count each.
+struct PruneList {
+  std::vector<std::pair<Hash256, uint32_t>> index_entries;
+  std::vector<Hash256> paths;
+
+  std::string Encode() const {
+    Key out;
+    out.U32(static_cast<uint32_t>(index_entries.size()));
+    for (const auto& [id, seq] : index_entries) out.Fixed(id).U32(seq);
+    out.U32(static_cast<uint32_t>(paths.size()));
+    for (const Hash256& path : paths) out.Fixed(path);
+    return out.str();
+  }
+  static std::optional<PruneList> Decode(std::string_view bytes) {
+    PruneList list;
+    size_t at = 0;
+    auto count = [&](size_t item_size) -> std::optional<uint32_t> {
+      if (bytes.size() - at < 4) return std::nullopt;
+      const uint32_t n = ReadU32(bytes.data() + at);
+      at += 4;
+      if ((bytes.size() - at) / item_size < n) return std::nullopt;
+      return n;
+    };
+    const std::optional<uint32_t> entries = count(36);
+    if (!entries) return std::nullopt;
+    for (uint32_t i = 0; i < *entries; ++i, at += 36) {
+      list.index_entries.emplace_back(ReadFixed<Hash256>(bytes.data() + at),
+                                      ReadU32(bytes.data() + at + 32));
+    }
+    const std::optional<uint32_t> paths = count(32);
+    if (!paths) return std::nullopt;
+    for (uint32_t i = 0; i < *paths; ++i, at += 32) {
+      list.paths.push_back(ReadFixed<Hash256>(bytes.data() + at));
+    }
+    if (at != bytes.size()) return std::nullopt;
+    return list;
+  }
+};
+
 Bytes EncodeRef(const smt::NodeRef& ref) {
   Bytes out;
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(uint8_t(ref.version >> shift));
@@ -266,6 +323,7 @@ class LedgerStore::Impl {
         filter_(std::move(filter)),
         db_(std::move(db)),
         retain_versions_(options.retain_versions),
+        retain_blocks_(options.retain_blocks),
         node_cache_(options.node_cache_entries),
         state_cache_(options.state_cache_entries) {}
 
@@ -286,6 +344,10 @@ class LedgerStore::Impl {
     std::lock_guard lock(mutex_);
     return oldest_;
   }
+  uint64_t lowest() const {
+    std::lock_guard lock(mutex_);
+    return lowest_;
+  }
 
   // ---- reads ----
 
@@ -293,9 +355,14 @@ class LedgerStore::Impl {
   class View {
    public:
     // The tip and retention are read before the snapshot is taken, so the snapshot holds at
-    // least everything up to that tip.
+    // least everything up to that tip (and what it prunes, nothing the bounds say is held).
     explicit View(const Impl& impl)
-        : tip(impl.tip()), oldest(impl.oldest()), db_(*impl.db_), snapshot_(db_.GetSnapshot()) {
+        : tip(impl.tip()),
+          oldest(impl.oldest()),
+          lowest(impl.lowest()),
+          impl_(impl),
+          db_(*impl.db_),
+          snapshot_(db_.GetSnapshot()) {
       options_.snapshot = snapshot_;
       options_.verify_checksums = true;
     }
@@ -327,8 +394,21 @@ class LedgerStore::Impl {
 
     const StoreTip tip;
     const uint64_t oldest;
+    const uint64_t lowest;
+
+    // kPruned when `height` is below the lowest held height, as of the view or of now (a
+    // commit between reading the bounds and taking the snapshot may have pruned it); else
+    // `otherwise`.
+    Status PrunedOr(uint64_t height, Status otherwise) const {
+      const uint64_t now = std::max(lowest, impl_.lowest());
+      if (height >= now) return otherwise;
+      return {ErrorCode::kPruned, "height " + std::to_string(height) +
+                                      " is pruned: this node holds blocks from height " +
+                                      std::to_string(now) + " on"};
+    }
 
    private:
+    const Impl& impl_;
     leveldb::DB& db_;
     const leveldb::Snapshot* snapshot_;
     leveldb::ReadOptions options_;
@@ -367,14 +447,17 @@ class LedgerStore::Impl {
     }
     const uint64_t oldest_version = view.oldest;
     if (version < oldest_version) {
-      return Status{ErrorCode::kNotFound, "state version " + std::to_string(version) +
-                                              " is pruned (oldest retained is " +
-                                              std::to_string(oldest_version) + ")"};
+      return Status{ErrorCode::kPruned, "state version " + std::to_string(version) +
+                                            " is pruned (oldest retained is " +
+                                            std::to_string(oldest_version) + ")"};
     }
     Result<std::string> bytes =
         view.Need(RootKey(version), "a state root",
                   "state version " + std::to_string(version) + " is pruned");
-    if (!bytes.ok()) return bytes.status();
+    if (!bytes.ok()) {
+      if (bytes.status().code() != ErrorCode::kNotFound) return bytes.status();
+      return Status{ErrorCode::kPruned, bytes.status().message()};
+    }
     if (bytes->size() != 40) return Damaged("a state root record has the wrong size");
     return smt::NodeRef{ReadU64(bytes->data()), ReadFixed<Hash256>(bytes->data() + 8)};
   }
@@ -505,18 +588,29 @@ class LedgerStore::Impl {
     std::vector<std::pair<smt::NodeRef, smt::Node>> created;  // to cache once durable
   };
   // State writes, tree nodes and the root for `version`, added to `batch`.
+  // `prune_list`, when given, gets the paths written (and AddIndexEntries its positions).
   Result<StateChanges> AddStateChanges(const View& view, uint64_t version,
                                        const std::vector<StateWrite>& writes,
-                                       leveldb::WriteBatch& batch);
+                                       leveldb::WriteBatch& batch, PruneList* prune_list = nullptr);
   static void AddIndexEntries(uint64_t height, const std::vector<IndexEntry>& entries,
-                              leveldb::WriteBatch& batch);
+                              leveldb::WriteBatch& batch, PruneList* prune_list = nullptr);
   // Drops the tree nodes and roots of versions that fall out of retention at `height`.
   Result<uint64_t> AddPruning(const View& view, uint64_t height, leveldb::WriteBatch& batch);
+  // Drops the blocks that fall out of retention at `height` (a slice of them at most);
+  // returns the new lowest held height.
+  Result<uint64_t> AddBlockPruning(const View& view, uint64_t height, leveldb::WriteBatch& batch);
+  // Drops one block's records; returns how many transactions it held.
+  Result<uint64_t> AddPrunedBlock(const View& view, uint64_t height, leveldb::WriteBatch& batch);
+  // Drops the writes of the key at `path` that its write at `height` supersedes, and that write
+  // too when it is a deletion: no read at or above the new lowest height needs them.
+  static Status AddSupersededWrites(const View& view, const Hash256& path, uint64_t height,
+                                    leveldb::WriteBatch& batch);
 
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::DB> db_;
   const uint64_t retain_versions_;
+  const uint64_t retain_blocks_;
 
   mutable smt::NodeCache node_cache_;
   // Changed only under mutex_ together with tip_, so a hit is the value at tip_.
@@ -524,6 +618,7 @@ class LedgerStore::Impl {
   mutable std::mutex mutex_;
   StoreTip tip_;                      // guarded by mutex_
   uint64_t oldest_ = 0;               // guarded by mutex_
+  uint64_t lowest_ = 0;               // guarded by mutex_
   Status failed_;                     // guarded by mutex_: the first failed write, for good
   uint64_t settle_pending_from_ = 0;  // written only by the single writer (Commit)
 };
@@ -570,6 +665,15 @@ Status LedgerStore::Impl::LoadMetadata() {
   StoreTip loaded{ReadU64(tip->data()), ReadFixed<Hash256>(tip->data() + 8), {}};
   const uint64_t oldest_version = ReadU64(oldest->data());
   if (oldest_version > loaded.height) return Damaged("the oldest retained version is past the tip");
+  // Stores written before block pruning existed have no record: they never pruned.
+  Result<std::optional<std::string>> lowest = view.Get(MetaKey("lowest"), "metadata");
+  if (!lowest.ok()) return lowest.status();
+  uint64_t lowest_height = 0;
+  if (lowest->has_value()) {
+    if ((*lowest)->size() != 8) return Damaged("a metadata record has the wrong size");
+    lowest_height = ReadU64((*lowest)->data());
+    if (lowest_height > loaded.height) return Damaged("the lowest held height is past the tip");
+  }
 
   // The tip must be a whole block: its records and its state root, and nothing after it.
   const std::string height = std::to_string(loaded.height);
@@ -602,6 +706,7 @@ Status LedgerStore::Impl::LoadMetadata() {
     std::lock_guard lock(mutex_);
     tip_ = loaded;
     oldest_ = oldest_version;
+    lowest_ = lowest_height;
   }
   const View tip_view(*this);  // sees the tip just loaded
   Result<smt::NodeRef> root = RootAt(tip_view, loaded.height);
@@ -617,7 +722,7 @@ Status LedgerStore::Impl::LoadMetadata() {
 
 Result<LedgerStore::Impl::StateChanges> LedgerStore::Impl::AddStateChanges(
     const View& view, uint64_t version, const std::vector<StateWrite>& writes,
-    leveldb::WriteBatch& batch) {
+    leveldb::WriteBatch& batch, PruneList* prune_list) {
   std::map<Hash256, const StateWrite*> last_write;
   for (uint32_t seq = 0; seq < writes.size(); ++seq) {
     const StateWrite& write = writes[seq];
@@ -631,6 +736,7 @@ Result<LedgerStore::Impl::StateChanges> LedgerStore::Impl::AddStateChanges(
   for (const auto& [path, write] : last_write) {
     updates.push_back(
         {path, write->value ? std::optional(StateValueHash(*write->value)) : std::nullopt});
+    if (prune_list != nullptr) prune_list->paths.push_back(path);
   }
   smt::NodeRef old_root;
   if (version > 0) {
@@ -655,16 +761,14 @@ Result<LedgerStore::Impl::StateChanges> LedgerStore::Impl::AddStateChanges(
 }
 
 void LedgerStore::Impl::AddIndexEntries(uint64_t height, const std::vector<IndexEntry>& entries,
-                                        leveldb::WriteBatch& batch) {
+                                        leveldb::WriteBatch& batch, PruneList* prune_list) {
   for (uint32_t seq = 0; seq < entries.size(); ++seq) {
     const IndexEntry& entry = entries[seq];
     std::string value = Key().U32(entry.tx_index).str();
     value.append(reinterpret_cast<const char*>(entry.value.data()), entry.value.size());
-    batch.Put(Key(kIndexPrefix)
-                  .Fixed(IndexId(entry.contract, entry.index, entry.key))
-                  .U64(height)
-                  .U32(seq),
-              value);
+    const Hash256 id = IndexId(entry.contract, entry.index, entry.key);
+    batch.Put(IndexKey(id, height, seq), value);
+    if (prune_list != nullptr) prune_list->index_entries.emplace_back(id, seq);
   }
 }
 
@@ -690,6 +794,97 @@ Result<uint64_t> LedgerStore::Impl::AddPruning(const View& view, uint64_t height
     batch.Delete(RootKey(version - 1));
   }
   return target;
+}
+
+Result<uint64_t> LedgerStore::Impl::AddBlockPruning(const View& view, uint64_t height,
+                                                    leveldb::WriteBatch& batch) {
+  const uint64_t current = view.lowest;
+  if (retain_blocks_ == 0 || height < retain_blocks_) return current;
+  const uint64_t wanted = height + 1 - retain_blocks_;
+  // A wider retention than before cannot bring back blocks already pruned.
+  if (wanted <= current) return current;
+  const uint64_t first = std::max<uint64_t>(current, 1);  // the genesis block is the file's
+  uint64_t next = first;
+  uint64_t transactions = 0;
+  while (next < wanted && next < first + kMaxHeightsPrunedPerCommit &&
+         transactions < kMaxTxsPrunedPerCommit) {
+    Result<uint64_t> pruned = AddPrunedBlock(view, next, batch);
+    if (!pruned.ok()) return pruned.status();
+    transactions += *pruned;
+    ++next;
+  }
+  return next;
+}
+
+Result<uint64_t> LedgerStore::Impl::AddPrunedBlock(const View& view, uint64_t height,
+                                                   leveldb::WriteBatch& batch) {
+  const std::string label = "block " + std::to_string(height);
+  Result<std::string> bytes =
+      view.Need(BlockKey(height), "a block", label + " is missing where pruning expected it");
+  if (!bytes.ok()) return Damaged(bytes.status().message());
+  Result<BlockMeta> meta = DecodeStored<BlockMeta>(*bytes, label);
+  if (!meta.ok()) return meta.status();
+  uint64_t transactions = 0;
+  const Key prefix = Key(kTxPrefix).U64(height);
+  std::unique_ptr<leveldb::Iterator> it = view.Iterate(/*fill_cache=*/false);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != prefix.str().size() + 4) return Damaged(label + ": a bad key");
+    const uint32_t index = ReadU32(it->key().data() + prefix.str().size());
+    Result<TxEntry> entry = DecodeStored<TxEntry>(it->value().ToString(), label + " transaction");
+    if (!entry.ok()) return entry.status();
+    batch.Delete(it->key());
+    batch.Delete(Key(kTxIdPrefix).Fixed(entry->transaction.Id()));
+    batch.Delete(AccountKey(entry->transaction.sender, height, index));
+    for (const PublicKey& related : entry->result.related_accounts) {
+      batch.Delete(AccountKey(related, height, index));
+    }
+    ++transactions;
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), "reading " + label);
+  // An epoch's last header names the next validator set: an auditor (and a restarting node)
+  // follows the sets from the genesis through these, so they and their certificates stay.
+  if (meta->header.next_validators.empty()) {
+    batch.Delete(BlockKey(height));
+    batch.Delete(CertKey(height));
+    batch.Delete(Key(kBlockHashPrefix).Fixed(meta->header.Hash()));
+  }
+  const Key list_key = Key(kPruneListPrefix).U64(height);
+  Result<std::optional<std::string>> list_bytes = view.Get(list_key, "a prune list");
+  if (!list_bytes.ok()) return list_bytes.status();
+  // None for a block committed before pruning was set: its index entries and older writes
+  // stay (like the tree nodes of versions committed in archive mode).
+  if (list_bytes->has_value()) {
+    const std::optional<PruneList> list = PruneList::Decode(**list_bytes);
+    if (!list) return Damaged(label + ": its prune list does not decode");
+    for (const auto& [id, seq] : list->index_entries) batch.Delete(IndexKey(id, height, seq));
+    for (const Hash256& path : list->paths) {
+      if (Status status = AddSupersededWrites(view, path, height, batch); !status.ok()) {
+        return status;
+      }
+    }
+    batch.Delete(list_key);
+  }
+  return transactions;
+}
+
+Status LedgerStore::Impl::AddSupersededWrites(const View& view, const Hash256& path,
+                                              uint64_t height, leveldb::WriteBatch& batch) {
+  const Key prefix = Key(kKeyWritePrefix).Fixed(path);
+  std::unique_ptr<leveldb::Iterator> it = view.Iterate(/*fill_cache=*/false);
+  it->Seek(KeyWriteKey(path, height, 0xFFFFFFFF));
+  bool latest = true;  // the write at `height` that reads above it find
+  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (latest) {
+      latest = false;
+      Result<KeyWriteRecord> record =
+          DecodeStored<KeyWriteRecord>(it->value().ToString(), "a state write record");
+      if (!record.ok()) return record.status();
+      if (record->value.has_value()) continue;  // the key's value from here on: kept
+    }
+    batch.Delete(it->key());
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), "reading state writes");
+  return Status::Ok();
 }
 
 Status LedgerStore::Impl::InitializeGenesis(const Genesis& genesis) {
@@ -801,7 +996,7 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
             BytesSlice(Encode(BlockMeta{block.header, block.signature,
                                         static_cast<uint32_t>(block.transactions.size())})));
   batch.Put(Key(kBlockHashPrefix).Fixed(block_hash), Key().U64(height).str());
-  batch.Put(Key(kCertPrefix).U64(height), BytesSlice(Encode(request.certificate)));
+  batch.Put(CertKey(height), BytesSlice(Encode(request.certificate)));
 
   std::set<Hash256> ids;
   std::map<std::pair<PublicKey, uint32_t>, std::pair<uint8_t, Hash256>> accounts;
@@ -830,15 +1025,21 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
   for (const auto& [where, role] : accounts) {
     Bytes value{role.first};
     value.insert(value.end(), role.second.bytes.begin(), role.second.bytes.end());
-    batch.Put(Key(kAccountPrefix).Fixed(where.first).U64(height).U32(where.second),
-              BytesSlice(value));
+    batch.Put(AccountKey(where.first, height, where.second), BytesSlice(value));
   }
 
-  Result<StateChanges> state = AddStateChanges(view, height, request.writes, batch);
+  // With block pruning, the block keeps a list of what pruning it will have to find.
+  std::optional<PruneList> prune_list;
+  if (retain_blocks_ != 0) prune_list.emplace();
+  PruneList* list = prune_list ? &*prune_list : nullptr;
+  Result<StateChanges> state = AddStateChanges(view, height, request.writes, batch, list);
   if (!state.ok()) return state.status();
-  AddIndexEntries(height, request.index_entries, batch);
+  AddIndexEntries(height, request.index_entries, batch, list);
+  if (list != nullptr) batch.Put(Key(kPruneListPrefix).U64(height), list->Encode());
   Result<uint64_t> oldest_version = AddPruning(view, height, batch);
   if (!oldest_version.ok()) return oldest_version.status();
+  Result<uint64_t> lowest_height = AddBlockPruning(view, height, batch);
+  if (!lowest_height.ok()) return lowest_height.status();
 
   // Pending blocks at or below the new tip are settled.
   std::unique_ptr<leveldb::Iterator> it = view.Iterate();
@@ -848,6 +1049,7 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
     batch.Delete(it->key());
   }
   batch.Put(MetaKey("oldest"), Key().U64(*oldest_version).str());
+  if (*lowest_height != view.lowest) batch.Put(MetaKey("lowest"), Key().U64(*lowest_height).str());
   batch.Put(MetaKey("tip"), Key().U64(height).Fixed(block_hash).str());
   if (Status status = WriteBatch(batch, "committing block " + std::to_string(height));
       !status.ok()) {
@@ -860,6 +1062,7 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
     }
     tip_ = {height, block_hash, state->root};
     oldest_ = *oldest_version;
+    lowest_ = *lowest_height;
   }
   settle_pending_from_ = height > kPendingRescanHeights ? height - kPendingRescanHeights : 0;
   // The new nodes are the ones the next block's update and today's proofs walk.
@@ -1071,6 +1274,7 @@ const std::string& LedgerStore::chain_id() const { return impl_->chain_id_; }
 const Hash256& LedgerStore::genesis_hash() const { return impl_->genesis_hash_; }
 StoreTip LedgerStore::tip() const { return impl_->tip(); }
 uint64_t LedgerStore::oldest_retained_version() const { return impl_->oldest(); }
+uint64_t LedgerStore::lowest_height() const { return impl_->lowest(); }
 
 Result<CommitInfo> LedgerStore::Commit(const CommitRequest& request) {
   return impl_->Commit(request);
@@ -1080,7 +1284,7 @@ Result<BlockHeader> LedgerStore::GetHeader(uint64_t height) const {
   Impl::View view(*impl_);
   Result<std::string> bytes = view.Need(BlockKey(height), "a block",
                                         "no committed block at height " + std::to_string(height));
-  if (!bytes.ok()) return bytes.status();
+  if (!bytes.ok()) return view.PrunedOr(height, bytes.status());
   Result<BlockMeta> meta = DecodeStored<BlockMeta>(*bytes, "block " + std::to_string(height));
   if (!meta.ok()) return meta.status();
   return std::move(meta->header);
@@ -1089,9 +1293,11 @@ Result<BlockHeader> LedgerStore::GetHeader(uint64_t height) const {
 Result<Block> LedgerStore::GetBlock(uint64_t height) const {
   Impl::View view(*impl_);
   const std::string label = "block " + std::to_string(height);
+  // An epoch's last header outlives its block's transactions.
+  if (Status pruned = view.PrunedOr(height, Status::Ok()); !pruned.ok()) return pruned;
   Result<std::string> bytes = view.Need(BlockKey(height), "a block",
                                         "no committed block at height " + std::to_string(height));
-  if (!bytes.ok()) return bytes.status();
+  if (!bytes.ok()) return view.PrunedOr(height, bytes.status());
   Result<BlockMeta> meta = DecodeStored<BlockMeta>(*bytes, label);
   if (!meta.ok()) return meta.status();
   Block block;
@@ -1107,16 +1313,16 @@ Result<Block> LedgerStore::GetBlock(uint64_t height) const {
   }
   if (!it->status().ok()) return FromLevelDb(it->status(), "reading " + label);
   if (block.transactions.size() != meta->tx_count) {
-    return Damaged(label + " is missing transactions");
+    return view.PrunedOr(height, Damaged(label + " is missing transactions"));
   }
   return block;
 }
 
 Result<QuorumCert> LedgerStore::GetCertificate(uint64_t height) const {
   Impl::View view(*impl_);
-  Result<std::string> bytes = view.Need(Key(kCertPrefix).U64(height), "a certificate",
+  Result<std::string> bytes = view.Need(CertKey(height), "a certificate",
                                         "no certificate at height " + std::to_string(height));
-  if (!bytes.ok()) return bytes.status();
+  if (!bytes.ok()) return view.PrunedOr(height, bytes.status());
   return DecodeStored<QuorumCert>(*bytes, "the certificate of block " + std::to_string(height));
 }
 
@@ -1131,14 +1337,19 @@ Result<uint64_t> LedgerStore::HeightOf(const Hash256& block_hash) const {
 
 Result<TxRecord> LedgerStore::GetTransaction(const Hash256& tx_id) const {
   Impl::View view(*impl_);
-  Result<std::string> where = view.Need(Key(kTxIdPrefix).Fixed(tx_id), "a transaction id",
-                                        "no committed transaction with that id");
+  // A pruned transaction's id is gone with it: the answer says where this node's blocks start.
+  const uint64_t lowest = std::max(view.lowest, impl_->lowest());
+  Result<std::string> where =
+      view.Need(Key(kTxIdPrefix).Fixed(tx_id), "a transaction id",
+                lowest == 0 ? "no committed transaction with that id"
+                            : "no committed transaction with that id from height " +
+                                  std::to_string(lowest) + " on (older blocks are pruned here)");
   if (!where.ok()) return where.status();
   if (where->size() != 12) return Damaged("a transaction id record has the wrong size");
   const TxLocation location{ReadU64(where->data()), ReadU32(where->data() + 8)};
   Result<std::string> bytes = view.Need(Key(kTxPrefix).U64(location.height).U32(location.index),
                                         "a transaction", "an indexed transaction is missing");
-  if (!bytes.ok()) return Damaged(bytes.status().message());
+  if (!bytes.ok()) return view.PrunedOr(location.height, Damaged(bytes.status().message()));
   Result<TxEntry> entry = DecodeStored<TxEntry>(*bytes, "a transaction record");
   if (!entry.ok()) return entry.status();
   return TxRecord{std::move(entry->transaction), location, std::move(entry->result)};
@@ -1181,11 +1392,14 @@ Result<std::optional<Bytes>> LedgerStore::GetStateAt(ByteSpan key, uint64_t vers
     return Status{ErrorCode::kNotFound,
                   "version " + std::to_string(version) + " is not committed yet"};
   }
+  // Below the lowest height, the writes that older reads need may be gone.
+  if (Status pruned = view.PrunedOr(version, Status::Ok()); !pruned.ok()) return pruned;
   return impl_->StateAt(view, key, version);
 }
 
 Result<Hash256> LedgerStore::StateRootAt(uint64_t version) const {
   Impl::View view(*impl_);
+  if (Status pruned = view.PrunedOr(version, Status::Ok()); !pruned.ok()) return pruned;
   Result<smt::NodeRef> root = impl_->RootAt(view, version);
   if (!root.ok()) return root.status();
   return root->hash;
@@ -1193,6 +1407,7 @@ Result<Hash256> LedgerStore::StateRootAt(uint64_t version) const {
 
 Result<StateAt> LedgerStore::ProveState(ByteSpan key, uint64_t version) const {
   Impl::View view(*impl_);
+  if (Status pruned = view.PrunedOr(version, Status::Ok()); !pruned.ok()) return pruned;
   Result<smt::NodeRef> root = impl_->RootAt(view, version);
   if (!root.ok()) return root.status();
   Result<std::optional<Bytes>> value = impl_->StateAt(view, key, version);

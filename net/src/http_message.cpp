@@ -181,6 +181,9 @@ HttpResponse HttpResponse::FromStatus(const Status& status) {
     case ErrorCode::kAlreadyExists:
       http_status = 409;
       break;
+    case ErrorCode::kPruned:
+      http_status = 410;
+      break;
     default:
       break;
   }

@@ -54,6 +54,18 @@ Result<Hash256> ParseHash(std::string_view hex, std::string_view what) {
   return hash;
 }
 
+// A failed read as an error; one that met pruned blocks or history (410 pruned) also names
+// the lowest height this node holds, for the client to ask another node or start there.
+HttpResponse Failure(const Ctx& ctx, const Status& status) {
+  HttpResponse response = HttpResponse::FromStatus(status);
+  if (status.code() != ErrorCode::kPruned) return response;
+  return HttpResponse::Json({{"error",
+                              {{"code", ErrorCodeName(status.code())},
+                               {"message", status.message()},
+                               {"lowest_height", ctx->chain->store().lowest_height()}}}},
+                            response.status);
+}
+
 Result<uint64_t> ParseHeight(const Ctx& ctx, std::string_view text) {
   const uint64_t tip = ctx->chain->tip().height;
   if (text == "latest") return tip;
@@ -202,12 +214,12 @@ HttpResponse NotForReader(const Reader& reader, std::string_view what) {
 
 void SubmitOne(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
   Result<Json> body = request.JsonBody();
-  if (!body.ok()) return respond(HttpResponse::FromStatus(body.status()));
+  if (!body.ok()) return respond(Failure(ctx, body.status()));
   if (!body->is_object() || !body->contains("tx") || !(*body)["tx"].is_string()) {
     return respond(BadRequest("expected {\"tx\": \"<hex of the signed transaction>\"}"));
   }
   Result<ledger::Transaction> tx = ParseTransactionHex((*body)["tx"].get<std::string>());
-  if (!tx.ok()) return respond(HttpResponse::FromStatus(tx.status()));
+  if (!tx.ok()) return respond(Failure(ctx, tx.status()));
   std::vector<ledger::Transaction> txs;
   txs.push_back(std::move(*tx));
   ctx->intake->Submit(
@@ -232,7 +244,7 @@ void SubmitOne(const Ctx& ctx, const HttpRequest& request, net::HttpResponder re
 
 void SubmitBatch(const Ctx& ctx, const HttpRequest& request, net::HttpResponder respond) {
   Result<Json> body = request.JsonBody();
-  if (!body.ok()) return respond(HttpResponse::FromStatus(body.status()));
+  if (!body.ok()) return respond(Failure(ctx, body.status()));
   if (!body->is_object() || !body->contains("txs") || !(*body)["txs"].is_array()) {
     return respond(BadRequest("expected {\"txs\": [\"<hex>\", ...]}"));
   }
@@ -342,7 +354,7 @@ void WaitOrRefuse(const Ctx& ctx, const HttpRequest& request, const net::HttpRes
 void GetTx(const Ctx& ctx, const Reader& reader, const HttpRequest& request,
            net::HttpResponder respond) {
   Result<Hash256> id = ParseHash(request.params.at("id"), "a transaction id");
-  if (!id.ok()) return respond(HttpResponse::FromStatus(id.status()));
+  if (!id.ok()) return respond(Failure(ctx, id.status()));
   auto wait = QueryU64(request, "wait_ms", 0, kMaxLongPollMs);
   if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
   const uint64_t wait_ms = std::get<uint64_t>(wait);
@@ -363,7 +375,7 @@ void GetTx(const Ctx& ctx, const Reader& reader, const HttpRequest& request,
 
 HttpResponse GetBlock(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<uint64_t> height = ParseHeight(ctx, request.params.at("height"));
-  if (!height.ok()) return HttpResponse::FromStatus(height.status());
+  if (!height.ok()) return Failure(ctx, height.status());
   if (*height == 0) {
     Status error;
     return HttpResponse::Json({{"height", 0}, {"genesis", CertifiedHeaderJson(ctx, 0, error)}});
@@ -372,9 +384,9 @@ HttpResponse GetBlock(const Ctx& ctx, const Reader& reader, const HttpRequest& r
   Result<ledger::Block> block = store.GetBlock(*height);
   Result<ledger::QuorumCert> cert = store.GetCertificate(*height);
   Result<std::vector<ledger::TxResult>> results = store.GetResults(*height);
-  if (!block.ok()) return HttpResponse::FromStatus(block.status());
-  if (!cert.ok()) return HttpResponse::FromStatus(cert.status());
-  if (!results.ok()) return HttpResponse::FromStatus(results.status());
+  if (!block.ok()) return Failure(ctx, block.status());
+  if (!cert.ok()) return Failure(ctx, cert.status());
+  if (!results.ok()) return Failure(ctx, results.status());
   Json out = {{"height", *height},
               {"certificate", QuorumCertJson(*cert)},
               {"encoded_certificate", ToHex(ledger::Encode(*cert))}};
@@ -469,7 +481,7 @@ HttpResponse GetHeadersBinary(const Ctx& ctx, const Reader& reader, uint64_t fir
         }
         return Status::Ok();
       });
-  if (!count.ok()) return HttpResponse::FromStatus(count.status());
+  if (!count.ok()) return Failure(ctx, count.status());
   if (first + *count <= last) page.next_from = first + *count;
   const Bytes encoded = ledger::Encode(page);
   return HttpResponse::Text(std::string(encoded.begin(), encoded.end()),
@@ -512,7 +524,7 @@ HttpResponse GetHeaders(const Ctx& ctx, const Reader& reader, const HttpRequest&
                                              }
                                              return Status::Ok();
                                            });
-  if (!count.ok()) return HttpResponse::FromStatus(count.status());
+  if (!count.ok()) return Failure(ctx, count.status());
   const uint64_t next = first + *count;
   const Json next_from = next <= last ? Json(next) : Json(nullptr);
   return HttpResponse::Text(R"({"tip":)" + std::to_string(tip) + R"(,"headers":[)" + items +
@@ -555,10 +567,10 @@ void SubscribeBlocks(const Ctx& ctx, const HttpRequest& request, net::HttpRespon
          ++h) {
       Status error;
       Json item = CertifiedHeaderJson(ctx, h, error);
-      if (!error.ok()) return HttpResponse::FromStatus(error);
+      if (!error.ok()) return Failure(ctx, error);
       if (with_ids) {
         Result<ledger::Block> block = ctx->chain->store().GetBlock(h);
-        if (!block.ok()) return HttpResponse::FromStatus(block.status());
+        if (!block.ok()) return Failure(ctx, block.status());
         block_bytes += ledger::Encode(*block).size();
         Json ids = Json::array();
         for (const ledger::Transaction& tx : block->transactions) ids.push_back(tx.Id().ToHex());
@@ -591,8 +603,8 @@ void SubscribeEvents(const Ctx& ctx, const Reader& reader, const HttpRequest& re
     for (uint64_t h = from + 1; h <= last; ++h) {
       Result<ledger::Block> block = ctx->chain->store().GetBlock(h);
       Result<std::vector<ledger::TxResult>> results = ctx->chain->store().GetResults(h);
-      if (!block.ok()) return HttpResponse::FromStatus(block.status());
-      if (!results.ok()) return HttpResponse::FromStatus(results.status());
+      if (!block.ok()) return Failure(ctx, block.status());
+      if (!results.ok()) return Failure(ctx, results.status());
       for (size_t i = 0; i < results->size(); ++i) {
         for (const ledger::Event& e : (*results)[i].events) {
           if (e.contract != contract) continue;
@@ -627,7 +639,7 @@ HttpResponse GetState(const Ctx& ctx, const Reader& reader, const HttpRequest& r
     // older (reads see whole blocks).
     const uint64_t height = ctx->chain->tip().height;
     Result<std::optional<Bytes>> value = store.GetState(*key);
-    if (!value.ok()) return HttpResponse::FromStatus(value.status());
+    if (!value.ok()) return Failure(ctx, value.status());
     return HttpResponse::Json({{"key", ToHex(*key)},
                                {"height", height},
                                {"value", *value ? Json(ToHex(**value)) : Json(nullptr)}});
@@ -635,13 +647,13 @@ HttpResponse GetState(const Ctx& ctx, const Reader& reader, const HttpRequest& r
   // A proof is checked against a certified header: the one at `height` (default the tip),
   // whose state_root is the state after its exec_height.
   Result<uint64_t> height = ParseHeight(ctx, request.QueryOr("height", "latest"));
-  if (!height.ok()) return HttpResponse::FromStatus(height.status());
+  if (!height.ok()) return Failure(ctx, height.status());
   Status error;
   Json header = CertifiedHeaderJson(ctx, *height, error);
-  if (!error.ok()) return HttpResponse::FromStatus(error);
+  if (!error.ok()) return Failure(ctx, error);
   const uint64_t version = header["header"]["exec_height"].get<uint64_t>();
   Result<ledger::StateAt> state = store.ProveState(*key, version);
-  if (!state.ok()) return HttpResponse::FromStatus(state.status());
+  if (!state.ok()) return Failure(ctx, state.status());
   return HttpResponse::Json({{"proof", StateProofJson(*key, *state)}, {"certified", header}});
 }
 
@@ -660,7 +672,7 @@ Result<Json> QueryParams(const HttpRequest& request) {
 
 HttpResponse RunContractQuery(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<Json> params = QueryParams(request);
-  if (!params.ok()) return HttpResponse::FromStatus(params.status());
+  if (!params.ok()) return Failure(ctx, params.status());
   const std::string& contract = request.params.at("contract");
   const std::string& query = request.params.at("query");
   const std::string what = "query " + contract + "/" + query;
@@ -683,7 +695,7 @@ HttpResponse RunContractQuery(const Ctx& ctx, const Reader& reader, const HttpRe
   const uint64_t height = ctx->chain->tip().height;
   Result<Json> result =
       contracts::RunQuery(ctx->chain->registry(), ctx->chain->store(), contract, query, *params);
-  if (!result.ok()) return HttpResponse::FromStatus(result.status());
+  if (!result.ok()) return Failure(ctx, result.status());
   if (verdict == ReadVerdict::kCheckAnswer) {
     std::optional<Json> shown =
         ctx->read_policy->AnswerFor(reader, contract, query, std::move(*result));
@@ -729,7 +741,7 @@ Json LocationJson(const ledger::TxLocation& location) {
 // The nonces are anyone's (a client needs them to sign); what enrolled the account is not.
 HttpResponse GetAccount(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<PublicKey> account = DecodeAddress(request.params.at("address"));
-  if (!account.ok()) return HttpResponse::FromStatus(account.status());
+  if (!account.ok()) return Failure(ctx, account.status());
   const uint64_t next = ctx->chain->NextNonce(*account);
   const bool details = ctx->read_policy->MayReadAccount(reader, *account);
   return HttpResponse::Json(
@@ -744,7 +756,7 @@ HttpResponse GetAccount(const Ctx& ctx, const Reader& reader, const HttpRequest&
 
 HttpResponse GetAccountHistory(const Ctx& ctx, const Reader& reader, const HttpRequest& request) {
   Result<PublicKey> account = DecodeAddress(request.params.at("address"));
-  if (!account.ok()) return HttpResponse::FromStatus(account.status());
+  if (!account.ok()) return Failure(ctx, account.status());
   if (!ctx->read_policy->MayReadAccount(reader, *account)) {
     return NotForReader(reader, "the history of " + EncodeAddress(*account));
   }
@@ -821,6 +833,7 @@ HttpResponse GetStatus(const Ctx& ctx) {
                              {"moniker", ctx->moniker},
                              {"version", std::string(kNodeVersion)},
                              {"height", status.height},
+                             {"lowest_height", ctx->chain->store().lowest_height()},
                              {"block_hash", status.block_hash.ToHex()},
                              {"state_root", status.state_root.ToHex()},
                              {"term", status.term},
@@ -895,7 +908,7 @@ net::AsyncHttpHandler Admin(const Ctx& ctx, ReaderRoute route) {
 HttpResponse StartBackup(const Ctx& ctx, const HttpRequest& request) {
   if (ctx->backups == nullptr) return HttpResponse::Error(404, "not_found", "no backups here");
   Result<Json> body = request.JsonBody();
-  if (!body.ok()) return HttpResponse::FromStatus(body.status());
+  if (!body.ok()) return Failure(ctx, body.status());
   if (!body->is_object() || !body->contains("out") || !(*body)["out"].is_string()) {
     return BadRequest("expected {\"out\": \"<absolute path of a new directory>\"}");
   }
@@ -904,7 +917,7 @@ HttpResponse StartBackup(const Ctx& ctx, const HttpRequest& request) {
     return BadRequest("'out' must be a path of at most 4096 bytes");
   }
   if (Status started = ctx->backups->Start(out, SystemNowMs()); !started.ok()) {
-    return HttpResponse::FromStatus(started);
+    return Failure(ctx, started);
   }
   return HttpResponse::Json(ctx->backups->Report(), 202);
 }

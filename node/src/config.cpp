@@ -38,7 +38,7 @@ struct Option {
 };
 
 // In the order of the rendered file. [[p2p.peers]] is rendered after the [p2p] options.
-const std::array<Option, 32> kOptions = {{
+const std::array<Option, 33> kOptions = {{
     {"node", "moniker", "A name for this node in logs and status output.", &NodeConfig::moniker},
     {"p2p", "listen_host", "The address the validator link listener binds to.",
      &NodeConfig::p2p_listen_host},
@@ -125,8 +125,14 @@ const std::array<Option, 32> kOptions = {{
      &NodeConfig::verify_cache_entries, 0},
     {"storage", "retain_versions",
      "State versions whose tree is kept for proofs, counting the tip (1 = the tip only);\n"
-     "# 0 keeps every version (archive). Values stay readable at every version either way.",
+     "# 0 keeps every version (archive). Values stay readable at every held height either way.",
      &NodeConfig::retain_versions, 0},
+    {"storage", "retain_blocks",
+     "Blocks kept, counting the tip; 0 keeps every block (archive). Older blocks, their\n"
+     "# results and history are deleted as the chain grows (the API answers 410 pruned),\n"
+     "# but for each epoch's last header. At least 64; a validator that falls further behind\n"
+     "# than every peer retains cannot catch up by block sync (docs/operators.md).",
+     &NodeConfig::retain_blocks, 0},
     {"log", "level", "Log level: trace, debug, info, warn or error.", &NodeConfig::log_level},
 }};
 
@@ -301,6 +307,11 @@ class Parser {
       return Fail("[consensus] batch_delay_ms",
                   "must be < base_timeout_ms / 2 (" + std::to_string(half) +
                       "): followers time out a leader that waits too long");
+    }
+    if (config.retain_blocks != 0 && config.retain_blocks < kMinRetainBlocks) {
+      return Fail("[storage] retain_blocks",
+                  "must be 0 (keep every block) or at least " + std::to_string(kMinRetainBlocks) +
+                      ": peers a little behind fetch recent blocks from this node");
     }
     return Status::Ok();
   }

@@ -19,6 +19,8 @@ namespace {
 using consensus::TimeMs;
 
 constexpr TimeMs kStatusIntervalMs = 1'000;
+// A sync that cannot go on says so now and then, not at every tick.
+constexpr TimeMs kSyncWarningEveryMs = 30'000;
 constexpr TimeMs kMaxClockDriftMs = 10'000;
 constexpr TimeMs kRateWindowMs = 10'000;
 constexpr int kMaxServes = 2;
@@ -333,6 +335,7 @@ void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
   SyncReply reply;
   const ledger::StoreTip tip = chain_.tip();
   reply.committed_height = tip.height;
+  reply.lowest_height = chain_.store().lowest_height();
   size_t bytes = 0;
   for (uint64_t h = request.from_height;
        h <= tip.height && h > 0 && reply.blocks.size() < request.max_blocks &&
@@ -435,6 +438,15 @@ void Driver::ApplySync(consensus::SyncActions actions) {
   }
   if (!actions.note.empty() && (actions.request || !actions.commits.empty() || actions.join)) {
     spdlog::info("sync: {}", actions.note);
+  }
+  if (!actions.warning.empty()) {
+    const TimeMs now = NowMs();
+    if (actions.warning != last_sync_warning_ ||
+        now - last_sync_warning_at_ >= kSyncWarningEveryMs) {
+      spdlog::warn("sync: {}", actions.warning);
+      last_sync_warning_ = actions.warning;
+      last_sync_warning_at_ = now;
+    }
   }
   if (actions.leave) StopCore(*actions.leave);
   if (actions.request && network_) {

@@ -197,6 +197,8 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   std::atomic<int> serves_in_flight_{0};  // bounds what peers' block and sync requests cost
   uint64_t status_ticks_ = 0;
   consensus::TimeMs last_persist_warn_ = 0;
+  std::string last_sync_warning_;  // on the strand, like the sync itself
+  consensus::TimeMs last_sync_warning_at_ = 0;
 
   mutable std::mutex status_mutex_;
   DriverStatus status_;  // guarded by status_mutex_

@@ -226,6 +226,7 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
   }
   ledger::StoreOptions store_options;
   store_options.retain_versions = config.retain_versions;
+  store_options.retain_blocks = config.retain_blocks;
   Result<std::unique_ptr<Chain>> opened = Chain::Open(paths.data(), genesis, store_options);
   if (!opened.ok()) return opened.status();
   chain = std::move(*opened);

@@ -57,6 +57,7 @@ struct Frame {
           } else if constexpr (std::is_same_v<T, SyncReply>) {
             encoder.U8(kSyncReply);
             encoder.U64(m.committed_height);
+            encoder.U64(m.lowest_height);
             std::vector<CertifiedBlockCodec> blocks;
             blocks.reserve(m.blocks.size());
             for (const auto& b : m.blocks) blocks.push_back({b});
@@ -95,6 +96,10 @@ struct Frame {
       case kSyncReply: {
         SyncReply reply;
         decoder.U64(reply.committed_height);
+        decoder.U64(reply.lowest_height);
+        if (reply.lowest_height > reply.committed_height) {
+          decoder.Fail(ErrorCode::kMalformed, "sync reply", "holds blocks from above its tip");
+        }
         std::vector<CertifiedBlockCodec> blocks;
         decoder.List(blocks, kMaxSyncBlocks, 64, "synced blocks");
         reply.blocks.reserve(blocks.size());

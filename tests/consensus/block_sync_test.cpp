@@ -2,6 +2,8 @@
 // when it joins or leaves consensus, and what a lying peer gets (nothing, and reported).
 #include "city/consensus/block_sync.h"
 
+#include <set>
+
 #include "harness.h"
 
 namespace city::consensus::test {
@@ -246,6 +248,49 @@ TEST_F(LyingPeerTest, ABlockThatDoesNotExtendTheOneBeforeIsALie) {
 TEST_F(LyingPeerTest, AnEmptyAnswerFromAPeerClaimingToBeAheadIsAStall) {
   Lie(ReplyOf(0, 0, 5));
   ExpectNextPeerAsked();
+}
+
+// A peer that prunes old blocks ([storage] retain_blocks) and holds none of those asked for
+// says so: it is no staller, it is not asked again for them, and when every peer ahead has
+// pruned them the node is told it cannot catch up by block sync.
+TEST_F(BlockSyncTest, APeerThatPrunedTheBlocksAskedForIsNoLiarAndIsNotAskedAgain) {
+  const SyncActions asked = AnnounceAndTick(kStart + 1, {5, 5, 5});
+  ASSERT_TRUE(asked.request);
+  const size_t pruned = asked.request->first;
+  SyncReply nothing = ReplyOf(0, 0, 5);
+  nothing.lowest_height = 3;  // it holds 3..5; this node needs 1 next
+  const SyncActions answered = sync_->OnReply(kStart + 2, pruned, Genesis(), nothing);
+  EXPECT_FALSE(answered.faulty_peer);
+  EXPECT_TRUE(answered.commits.empty());
+  EXPECT_FALSE(answered.join);
+  EXPECT_NE(answered.note.find("prunes"), std::string::npos) << answered.note;
+  for (int tick = 0; tick < 6; ++tick) {  // each ask times out, and the next peer is asked
+    const SyncActions next =
+        AnnounceAndTick(kStart + 3 + tick * (sync_config_.reply_timeout_ms + 1), {5, 5, 5});
+    ASSERT_TRUE(next.request) << tick;
+    EXPECT_NE(next.request->first, pruned) << tick;
+  }
+}
+
+TEST_F(BlockSyncTest, WhenEveryPeerAheadPrunedTheBlocksNeededNoneIsAskedAndTheNodeIsTold) {
+  std::set<size_t> asked_peers;
+  for (TimeMs t = kStart + 1; t <= kStart + 3; ++t) {
+    const SyncActions asked = AnnounceAndTick(t, {5, 5, 5});
+    ASSERT_TRUE(asked.request) << "peers asked so far: " << asked_peers.size();
+    EXPECT_TRUE(asked_peers.insert(asked.request->first).second) << "asked twice";
+    SyncReply nothing = ReplyOf(0, 0, 5);
+    nothing.lowest_height = 4;
+    EXPECT_FALSE(sync_->OnReply(t, asked.request->first, Genesis(), nothing).faulty_peer);
+  }
+  const SyncActions stuck = AnnounceAndTick(kStart + 4, {5, 5, 5});
+  EXPECT_FALSE(stuck.request);
+  EXPECT_FALSE(stuck.join);
+  EXPECT_NE(stuck.warning.find("every validator ahead has pruned"), std::string::npos)
+      << stuck.warning;
+  EXPECT_NE(stuck.warning.find("lowest held is 4"), std::string::npos) << stuck.warning;
+  // Once this node is past what they pruned (a restored backup), they are asked again.
+  const SyncActions restored = AnnounceAndTick(kStart + 5, {9, 9, 9}, 3);
+  EXPECT_TRUE(restored.request);
 }
 
 // Review finding: after a reply whose later certificate was bad, the same peer was asked for

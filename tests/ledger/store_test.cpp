@@ -406,9 +406,9 @@ TEST_F(StoreTest, RetentionKeepsTheNewestVersionsAndPrunesTheRest) {
           ExpectProofVerifies(v, ChainKey(k));
       }
       for (uint64_t v = 0; v < oldest; ++v) {
-        EXPECT_EQ(store_->ProveState(ChainKey(v), v).status().code(), ErrorCode::kNotFound)
+        EXPECT_EQ(store_->ProveState(ChainKey(v), v).status().code(), ErrorCode::kPruned)
             << "pruned version " << v;
-        EXPECT_EQ(store_->StateRootAt(v).status().code(), ErrorCode::kNotFound)
+        EXPECT_EQ(store_->StateRootAt(v).status().code(), ErrorCode::kPruned)
             << "pruned version " << v;
         // Plain reads still answer there, from the per-key write history (docs/storage.md;
         // store.h's "proofs and reads at old heights" says otherwise).
@@ -426,7 +426,7 @@ TEST_F(StoreTest, RetentionKeepsTheNewestVersionsAndPrunesTheRest) {
         ExpectStateMatches(v, ChainKey(k));
       }
     }
-    EXPECT_EQ(store_->ProveState(ChainKey(1), oldest - 1).status().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(store_->ProveState(ChainKey(1), oldest - 1).status().code(), ErrorCode::kPruned);
     CommitBlocks(3);
     EXPECT_EQ(store_->oldest_retained_version(), oldest + 3);
     for (uint64_t k = 0; k < test::kChainKeySpace; ++k) ExpectProofVerifies(18, ChainKey(k));
@@ -450,7 +450,7 @@ TEST_F(StoreTest, WideningRetentionDoesNotClaimPrunedVersions) {
 
 // Retention changed between runs (archive -> pruned -> wider -> narrower -> archive -> pruned):
 // oldest_retained_version() always tells the truth (every version from it up verifies,
-// every one below is kNotFound), and each phase ends with exactly the configured window.
+// every one below is kPruned), and each phase ends with exactly the configured window.
 TEST_F(StoreTest, ChangingRetentionAcrossReopensKeepsOldestTruthful) {
   // Full: every version, sampled keys (all keys at the oldest). Light: the edge only.
   auto check = [&](const std::string& when, bool full) {
@@ -462,7 +462,7 @@ TEST_F(StoreTest, ChangingRetentionAcrossReopensKeepsOldestTruthful) {
     const uint64_t last = full ? tip : std::min(tip, oldest + 1);
     for (uint64_t v = first; v <= last; ++v) {
       if (v < oldest) {
-        EXPECT_EQ(store_->ProveState(ChainKey(v), v).status().code(), ErrorCode::kNotFound)
+        EXPECT_EQ(store_->ProveState(ChainKey(v), v).status().code(), ErrorCode::kPruned)
             << "version " << v << " below oldest " << oldest;
         continue;
       }

@@ -356,7 +356,7 @@ TEST(HttpServerResponses, FromStatusMapsEveryCode) {
       {ErrorCode::kTooLarge, 413},         {ErrorCode::kUnauthenticated, 401},
       {ErrorCode::kPermissionDenied, 403}, {ErrorCode::kAlreadyExists, 409},
       {ErrorCode::kCorruption, 500},       {ErrorCode::kIoError, 500},
-      {ErrorCode::kInternal, 500}};
+      {ErrorCode::kInternal, 500},         {ErrorCode::kPruned, 410}};
   for (const auto& [code, http_status] : expected) {
     const HttpResponse response = HttpResponse::FromStatus(Status(code, "why"));
     EXPECT_EQ(response.status, http_status) << ErrorCodeName(code);

@@ -69,6 +69,7 @@ NodeConfig EveryOptionChanged() {
   c.verify_batch = 1;
   c.verify_cache_entries = 0;
   c.retain_versions = 100;
+  c.retain_blocks = 5000;
   c.log_level = "debug";
   return c;
 }
@@ -132,6 +133,7 @@ verify_batch = 1
 verify_cache_entries = 0
 [storage]
 retain_versions = 100
+retain_blocks = 5000
 [log]
 level = "debug"
 )";
@@ -179,7 +181,7 @@ TEST(ConfigRender, EveryOptionHasACommentWithItsDefault) {
     }
     previous = line;
   }
-  EXPECT_EQ(options, 32u);  // every option of NodeConfig but the peers
+  EXPECT_EQ(options, 33u);  // every option of NodeConfig but the peers
   EXPECT_THAT(text, HasSubstr("Default: none."));
   EXPECT_THAT(text, HasSubstr("max_timeout_ms = 60000"));
   EXPECT_THAT(text, HasSubstr("Default: 30000."));
@@ -243,6 +245,8 @@ RC_GTEST_PROP(ConfigProperty, RenderedConfigParsesBackIdentically, ()) {
   c.verify_batch = *rc::gen::inRange<size_t>(1, 100'000);
   c.verify_cache_entries = *rc::gen::inRange<size_t>(0, size_t{1} << 40);
   c.retain_versions = *rc::gen::inRange<uint64_t>(0, uint64_t{1} << 62);
+  c.retain_blocks = *rc::gen::element(
+      uint64_t{0}, *rc::gen::inRange<uint64_t>(kMinRetainBlocks, uint64_t{1} << 62));
   c.log_level =
       *rc::gen::elementOf(std::vector<std::string>{"trace", "debug", "info", "warn", "error"});
   const size_t peers = *rc::gen::inRange<size_t>(0, 6);
@@ -295,6 +299,11 @@ TEST(ConfigErrors, RangesAreChecked) {
               HasSubstr("[api] port: expected an integer in 1..65535"));
   EXPECT_THAT(ErrorOf("[storage]\nretain_versions = -1\n"),
               HasSubstr("[storage] retain_versions: expected an integer"));
+  // Pruning to a few blocks would strand every peer a little behind.
+  EXPECT_THAT(ErrorOf("[storage]\nretain_blocks = 63\n"),
+              HasSubstr("[storage] retain_blocks: must be 0 (keep every block) or at least 64"));
+  EXPECT_THAT(ErrorOf("[storage]\nretain_blocks = 1\n"), HasSubstr("[storage] retain_blocks"));
+  EXPECT_EQ(ParseOk("[storage]\nretain_blocks = 64\n").retain_blocks, 64u);
   EXPECT_THAT(ErrorOf("[consensus]\nbase_timeout_ms = 0\n"),
               HasSubstr("[consensus] base_timeout_ms"));
   EXPECT_THAT(ErrorOf("[consensus]\nmax_block_transactions = 0\n"),

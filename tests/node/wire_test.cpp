@@ -16,7 +16,7 @@ TEST(NodeWire, EveryMessageRoundTripsAndIsToldApartFromConsensus) {
   const std::vector<NodeMessage> messages = {
       TxGossip{first.block.transactions},
       SyncRequest{17, 256},
-      SyncReply{42, {{first.block, first.certificate}, {second.block, second.certificate}}},
+      SyncReply{42, 7, {{first.block, first.certificate}, {second.block, second.certificate}}},
       ChainStatus{99},
   };
   for (const NodeMessage& message : messages) {
@@ -31,6 +31,8 @@ TEST(NodeWire, EveryMessageRoundTripsAndIsToldApartFromConsensus) {
   ASSERT_TRUE(decoded.ok());
   const SyncReply& reply = std::get<SyncReply>(*decoded);
   ASSERT_EQ(reply.blocks.size(), 2u);
+  EXPECT_EQ(reply.committed_height, 42u);
+  EXPECT_EQ(reply.lowest_height, 7u);
   EXPECT_EQ(reply.blocks[1].block, second.block);
   EXPECT_EQ(reply.blocks[1].certificate, second.certificate);
 
@@ -58,7 +60,11 @@ TEST(NodeWire, MalformedMessagesAreRefused) {
   EXPECT_FALSE(DecodeNodeMessage(EncodeNodeMessage(TxGossip{})).ok()) << "empty gossip";
 
   // A count far beyond the bytes present is refused before anything is allocated.
-  Bytes huge = EncodeNodeMessage(SyncReply{1, {}});
+  // A sender cannot hold blocks only from above its own tip.
+  EXPECT_FALSE(DecodeNodeMessage(EncodeNodeMessage(SyncReply{5, 6, {}})).ok());
+  EXPECT_TRUE(DecodeNodeMessage(EncodeNodeMessage(SyncReply{5, 5, {}})).ok());
+
+  Bytes huge = EncodeNodeMessage(SyncReply{1, 0, {}});
   huge[huge.size() - 4] = 0xff;
   huge[huge.size() - 3] = 0xff;
   Result<NodeMessage> refused = DecodeNodeMessage(huge);

@@ -201,7 +201,19 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
   Result<Json> status = (*node)->Get("/v1/status");
   if (!status.ok()) return status.status();
   const uint64_t tip = status->value("height", uint64_t{0});
-  const uint64_t from = args.from.value_or(0);
+  // A node that prunes ([storage] retain_blocks) holds blocks from its lowest height on, and
+  // before it only each epoch's last header: the audit checks what it holds, ties it to the
+  // genesis through those headers, and says which heights it could not check.
+  const uint64_t lowest = status->value("lowest_height", uint64_t{0});
+  const uint64_t requested_from = args.from.value_or(0);
+  const uint64_t from = std::max(requested_from, lowest);
+  if (args.to && *args.to < lowest) {
+    cli.SetErrorDetails({{"lowest_height", lowest}});
+    return Status(ErrorCode::kPruned, "--to " + std::to_string(*args.to) +
+                                          " is below the lowest height this node holds (" +
+                                          std::to_string(lowest) +
+                                          "): ask a node that keeps every block");
+  }
   if (args.to && *args.to > tip) {
     return Status(ErrorCode::kNotFound, "--to " + std::to_string(*args.to) +
                                             " is above the node's tip " + std::to_string(tip));
@@ -296,7 +308,15 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
              "; a certificate alone does not prove the newest block committed\n" + rates +
              "\ngenesis " + genesis->chain.block_hash.ToHex() + " from " + genesis->source;
   out.json["tied_to_genesis"] = from == 0;
-  if (from > 0) {
+  out.json["lowest_height"] = lowest;
+  if (from > requested_from) {
+    out.json["requested_from"] = requested_from;
+    out.text += "\nthe node prunes: it holds blocks from height " + std::to_string(lowest) +
+                " on, so heights " + std::to_string(requested_from) + ".." +
+                std::to_string(lowest - 1) +
+                " were not checked; the validator sets were followed from the genesis through "
+                "each epoch's last header";
+  } else if (from > 0) {
     out.text += "\nheights below " + std::to_string(from) +
                 " were not checked: from a middle height the chain is tied to the genesis only "
                 "by its validators' keys";

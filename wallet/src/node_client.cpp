@@ -73,6 +73,7 @@ Result<std::string> NodeClient::Request(std::string_view method, std::string_vie
                          : reply->status == 401 ? ErrorCode::kUnauthenticated
                          : reply->status == 403 ? ErrorCode::kPermissionDenied
                          : reply->status == 413 ? ErrorCode::kTooLarge
+                         : reply->status == 410 ? ErrorCode::kPruned
                          : reply->status >= 500 ? ErrorCode::kIoError
                                                 : ErrorCode::kInvalidArgument;
   return Status(code, "the node refused: " + (error.code.empty() ? "" : error.code + ": ") +

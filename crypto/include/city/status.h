@@ -24,6 +24,7 @@ enum class ErrorCode : uint8_t {
   kCorruption,        // stored data is damaged or not ours
   kIoError,           // the operating system refused
   kInternal,          // a bug: a rule the code relies on did not hold
+  kPruned,            // it existed, and retention deleted it (pruned blocks or history)
 };
 
 // The stable, lower-case name of a code, e.g. "bad_signature".

@@ -64,6 +64,9 @@ struct SyncActions {
   std::optional<size_t> faulty_peer;  // sent a reply breaking a rule (fault says which)
   std::string fault;
   std::string note;  // what happened, for the log
+  // What stops the sync and needs the operator (every peer ahead pruned what this node needs):
+  // repeated at every tick while it lasts, for the node to log now and then.
+  std::string warning;
 };
 
 class BlockSync {
@@ -117,6 +120,9 @@ class BlockSync {
   bool syncing_ = true;
   TimeMs sync_since_ = 0;
   std::map<size_t, Claim> claims_;
+  // Peers that said they prune: the lowest height each holds blocks from. One that holds
+  // nothing this node needs next is not asked (it is no liar for it).
+  std::map<size_t, uint64_t> lowest_held_;
   std::optional<size_t> asked_;  // the peer whose reply is awaited
   TimeMs asked_at_ = 0;
   size_t rotation_ = 0;

@@ -19,6 +19,9 @@ struct CertifiedBlock {
 };
 struct SyncReply {
   uint64_t committed_height = 0;  // the sender's
+  // The lowest height the sender holds blocks from (0: every one); it prunes older blocks
+  // ([storage] retain_blocks), so a reply without the blocks asked for below it is no stall.
+  uint64_t lowest_height = 0;
   std::vector<CertifiedBlock> blocks;
 };
 

@@ -38,6 +38,12 @@ struct StoreOptions {
   // every version (archive mode). Values stay readable at every version (GetStateAt) either
   // way: they are the per-key history.
   uint64_t retain_versions = 0;
+  // Blocks kept, counting the tip; 0 keeps every block (archive). Older blocks lose their
+  // transactions, results, certificates and history (account and contract indexes, and each
+  // key's writes but the last one before the kept range) in the commit batch that passes
+  // them. The header and certificate of an epoch's last block stay: the chain of validator
+  // sets from the genesis must remain checkable. Reads below the kept range answer kPruned.
+  uint64_t retain_blocks = 0;
   size_t block_cache_bytes = 64 << 20;
   // Decoded state tree nodes kept in memory (about 200 bytes each with the table: 50 MiB):
   // the upper 17 levels of the tree, which every update walks, fit. At 1 << 20 this cache
@@ -103,12 +109,16 @@ class LedgerStore {
   StoreTip tip() const;
   // The oldest version whose tree is still held for proofs (0 for a store that never pruned).
   uint64_t oldest_retained_version() const;
+  // The lowest height whose block, results and state versions are held (0 for a store that
+  // never pruned blocks: everything from the genesis). Below it only epochs' last headers.
+  uint64_t lowest_height() const;
 
   // Commits the next block: height tip+1, parent the tip, certificate for this block, one
   // result per transaction. Returns its state and result roots once durable.
   Result<CommitInfo> Commit(const CommitRequest& request);
 
-  // Blocks and transactions, at any committed height.
+  // Blocks and transactions, at any committed height from lowest_height() on (kPruned below
+  // it; headers and certificates of epochs' last blocks stay).
   Result<Block> GetBlock(uint64_t height) const;
   Result<BlockHeader> GetHeader(uint64_t height) const;
   Result<QuorumCert> GetCertificate(uint64_t height) const;
@@ -123,8 +133,8 @@ class LedgerStore {
   Result<std::optional<Bytes>> GetState(ByteSpan key) const;  // at the tip
   Result<std::optional<Bytes>> GetStateAt(ByteSpan key, uint64_t version) const;
   Result<Hash256> StateRootAt(uint64_t version) const;
-  // The value at `version` with its proof against that version's root. kNotFound for a
-  // version that is pruned or not yet committed.
+  // The value at `version` with its proof against that version's root. kPruned for a version
+  // that is pruned, kNotFound for one not yet committed.
   Result<StateAt> ProveState(ByteSpan key, uint64_t version) const;
 
   // History, paginated.

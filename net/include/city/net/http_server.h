@@ -62,7 +62,7 @@ struct HttpResponse {
   // A failed Status as an error: the code is ErrorCodeName(status.code()); the HTTP status
   // follows the code (invalid_argument, malformed -> 400; not_found -> 404; too_large -> 413;
   // bad_signature -> 400; unauthenticated -> 401; permission_denied -> 403;
-  // already_exists -> 409; anything else -> 500).
+  // already_exists -> 409; pruned -> 410; anything else -> 500).
   static HttpResponse FromStatus(const Status& status);
 };
 

@@ -14,6 +14,8 @@
 namespace city::node {
 
 inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
+// The fewest blocks a pruning node keeps ([storage] retain_blocks).
+inline constexpr uint64_t kMinRetainBlocks = 64;
 
 struct PeerAddress {
   PublicKey key;  // written as a city1... address
@@ -74,6 +76,7 @@ struct NodeConfig {
 
   // [storage]
   uint64_t retain_versions = 0;  // 0: keep every state version (archive)
+  uint64_t retain_blocks = 0;    // 0: keep every block (archive); else >= kMinRetainBlocks
 
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error

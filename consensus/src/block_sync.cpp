@@ -35,11 +35,15 @@ void BlockSync::SetEpoch(const ledger::Epoch& epoch, std::optional<size_t> me) {
     return old_index < old_members.size() ? epoch.validators.IndexOf(old_members[old_index])
                                           : std::nullopt;
   };
-  std::map<size_t, Claim> claims;
-  for (const auto& [peer, claim] : claims_) {
-    if (const std::optional<size_t> index = remap(peer)) claims[*index] = claim;
-  }
-  claims_ = std::move(claims);
+  auto remap_all = [&](const std::map<size_t, Claim>& by_index) {
+    std::map<size_t, Claim> out;
+    for (const auto& [peer, claim] : by_index) {
+      if (const std::optional<size_t> index = remap(peer)) out[*index] = claim;
+    }
+    return out;
+  };
+  claims_ = remap_all(claims_);
+  lowest_held_ = remap_all(lowest_held_);
   if (asked_) asked_ = remap(*asked_);
   config_.epoch = epoch;
   context_ = epoch.Context(config_.chain_id, context_.verifier);
@@ -101,9 +105,13 @@ SyncActions BlockSync::AskAPeerAt(TimeMs now, uint64_t own_height, uint64_t targ
   for (const auto& [peer, claim] : claims_) {
     const bool fresh = now - claim.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms;
     if (!fresh || claim.height < target) continue;
+    // What a peer said it prunes is believed as long as a claim is (it may be restored from
+    // an archive's backup, or be another node by then): then it is asked again.
     if (auto held = lowest_held_.find(peer);
-        held != lowest_held_.end() && held->second > own_height + 1) {
-      pruned_above = pruned_above == 0 ? held->second : std::min(pruned_above, held->second);
+        held != lowest_held_.end() && held->second.height > own_height + 1 &&
+        now - held->second.seen <= kClaimLifetimeIntervals * config_.announce_interval_ms) {
+      pruned_above =
+          pruned_above == 0 ? held->second.height : std::min(pruned_above, held->second.height);
       continue;
     }
     eligible.push_back(peer);
@@ -179,7 +187,7 @@ SyncActions BlockSync::OnReply(TimeMs now, size_t peer, const CommittedTip& tip,
     actions.faulty_peer = peer;
     actions.fault = std::move(why);
   };
-  if (reply.lowest_height > 0) lowest_held_[peer] = reply.lowest_height;
+  lowest_held_[peer] = {reply.lowest_height, now};
   if (reply.blocks.empty() && reply.lowest_height > tip.height + 1) {
     actions.note = "v" + std::to_string(peer) + " holds blocks only from height " +
                    std::to_string(reply.lowest_height) + " on (it prunes); asking another";

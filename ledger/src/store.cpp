@@ -69,6 +69,7 @@ constexpr uint64_t kMaxVersionsPrunedPerCommit = 8;
 // (or shrinking it) cannot make one huge batch: the backlog goes a slice per block.
 constexpr uint64_t kMaxHeightsPrunedPerCommit = 64;
 constexpr uint64_t kMaxTxsPrunedPerCommit = 4096;
+constexpr size_t kMaxSupersededWritesPerKey = 64;
 // A commit settles the pending blocks from this many heights below the last commit's on (all of
 // them at the first commit after opening). Settled ones leave deletion markers that LevelDB
 // keeps until a compaction, and a scan from the first pending key stepped over every one of
@@ -311,6 +312,14 @@ std::string PrefixEnd(std::string prefix) {
   return prefix;
 }
 
+// The state versions whose tree is kept: no more than the blocks kept, since a version below
+// the lowest held block answers kPruned anyway (and its tree is most of an old block's bytes).
+uint64_t VersionsKept(const StoreOptions& options) {
+  if (options.retain_blocks == 0) return options.retain_versions;
+  if (options.retain_versions == 0) return options.retain_blocks;
+  return std::min(options.retain_versions, options.retain_blocks);
+}
+
 }  // namespace
 
 // ---- the store ----
@@ -322,7 +331,7 @@ class LedgerStore::Impl {
       : cache_(std::move(cache)),
         filter_(std::move(filter)),
         db_(std::move(db)),
-        retain_versions_(options.retain_versions),
+        retain_versions_(VersionsKept(options)),
         retain_blocks_(options.retain_blocks),
         node_cache_(options.node_cache_entries),
         state_cache_(options.state_cache_entries) {}
@@ -751,7 +760,12 @@ Result<LedgerStore::Impl::StateChanges> LedgerStore::Impl::AddStateChanges(
   }
   // Archive mode never prunes, so it skips the pruning list (about a third of the bytes a
   // block writes). A store switched to pruning later reclaims only what it lists from then on.
-  if (retain_versions_ != 0) {
+  // Keeping the tip's tree only, the nodes this version retires are unreachable once this very
+  // batch drops the previous root: they go now. (Listed, they would be read back by a pruning
+  // pass over the batch's own snapshot, which does not hold the list: they leaked.)
+  if (retain_versions_ == 1) {
+    for (const smt::NodeRef& ref : delta->retired) batch.Delete(NodeKey(ref));
+  } else if (retain_versions_ != 0) {
     for (const smt::NodeRef& ref : delta->retired) {
       batch.Put(Key(kStalePrefix).U64(version).U64(ref.version).Fixed(ref.hash), {});
     }
@@ -832,8 +846,9 @@ Result<uint64_t> LedgerStore::Impl::AddPrunedBlock(const View& view, uint64_t he
     const uint32_t index = ReadU32(it->key().data() + prefix.str().size());
     Result<TxEntry> entry = DecodeStored<TxEntry>(it->value().ToString(), label + " transaction");
     if (!entry.ok()) return entry.status();
+    // The id stays (12 bytes): it is the rule that a transaction is in the chain once, which
+    // every validator checks of every proposal, archive or not, whatever its nonce says.
     batch.Delete(it->key());
-    batch.Delete(Key(kTxIdPrefix).Fixed(entry->transaction.Id()));
     batch.Delete(AccountKey(entry->transaction.sender, height, index));
     for (const PublicKey& related : entry->result.related_accounts) {
       batch.Delete(AccountKey(related, height, index));
@@ -873,7 +888,12 @@ Status LedgerStore::Impl::AddSupersededWrites(const View& view, const Hash256& p
   std::unique_ptr<leveldb::Iterator> it = view.Iterate(/*fill_cache=*/false);
   it->Seek(KeyWriteKey(path, height, 0xFFFFFFFF));
   bool latest = true;  // the write at `height` that reads above it find
-  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+  // A key's older writes are normally one (the rest went when it was pruned), but a key
+  // written often before pruning was set has many: a bounded share per key and block (what is
+  // left only makes its history longer, never a read wrong).
+  size_t deleted = 0;
+  for (; it->Valid() && it->key().starts_with(prefix) && deleted < kMaxSupersededWritesPerKey;
+       it->Next()) {
     if (latest) {
       latest = false;
       Result<KeyWriteRecord> record =
@@ -882,6 +902,7 @@ Status LedgerStore::Impl::AddSupersededWrites(const View& view, const Hash256& p
       if (record->value.has_value()) continue;  // the key's value from here on: kept
     }
     batch.Delete(it->key());
+    ++deleted;
   }
   if (!it->status().ok()) return FromLevelDb(it->status(), "reading state writes");
   return Status::Ok();
@@ -1051,6 +1072,13 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
   batch.Put(MetaKey("oldest"), Key().U64(*oldest_version).str());
   if (*lowest_height != view.lowest) batch.Put(MetaKey("lowest"), Key().U64(*lowest_height).str());
   batch.Put(MetaKey("tip"), Key().U64(height).Fixed(block_hash).str());
+  if (*lowest_height != view.lowest) {
+    // Raised before the write: a reader whose snapshot holds the pruning then also sees it
+    // pruned (View::PrunedOr reads it again), never a half-deleted block. Should the write
+    // fail, the store stops writing, and answering "pruned" for what is left is no harm.
+    std::lock_guard lock(mutex_);
+    lowest_ = *lowest_height;
+  }
   if (Status status = WriteBatch(batch, "committing block " + std::to_string(height));
       !status.ok()) {
     return status;
@@ -1062,7 +1090,6 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
     }
     tip_ = {height, block_hash, state->root};
     oldest_ = *oldest_version;
-    lowest_ = *lowest_height;
   }
   settle_pending_from_ = height > kPendingRescanHeights ? height - kPendingRescanHeights : 0;
   // The new nodes are the ones the next block's update and today's proofs walk.
@@ -1337,13 +1364,9 @@ Result<uint64_t> LedgerStore::HeightOf(const Hash256& block_hash) const {
 
 Result<TxRecord> LedgerStore::GetTransaction(const Hash256& tx_id) const {
   Impl::View view(*impl_);
-  // A pruned transaction's id is gone with it: the answer says where this node's blocks start.
-  const uint64_t lowest = std::max(view.lowest, impl_->lowest());
-  Result<std::string> where =
-      view.Need(Key(kTxIdPrefix).Fixed(tx_id), "a transaction id",
-                lowest == 0 ? "no committed transaction with that id"
-                            : "no committed transaction with that id from height " +
-                                  std::to_string(lowest) + " on (older blocks are pruned here)");
+  // A pruned transaction's id stays (the chain's once-only rule needs it): its record does not.
+  Result<std::string> where = view.Need(Key(kTxIdPrefix).Fixed(tx_id), "a transaction id",
+                                        "no committed transaction with that id");
   if (!where.ok()) return where.status();
   if (where->size() != 12) return Damaged("a transaction id record has the wrong size");
   const TxLocation location{ReadU64(where->data()), ReadU32(where->data() + 8)};
@@ -1367,18 +1390,29 @@ Result<bool> LedgerStore::HasTransaction(const Hash256& tx_id) const {
 }
 
 Result<std::vector<TxResult>> LedgerStore::GetResults(uint64_t height) const {
-  Result<Block> block = GetBlock(height);  // checks the block exists and is whole
-  if (!block.ok()) return block.status();
+  // One view for the count and the records: a commit that prunes the block in between must
+  // not make a whole block look like one without results.
   Impl::View view(*impl_);
+  const std::string label = "block " + std::to_string(height);
+  if (Status pruned = view.PrunedOr(height, Status::Ok()); !pruned.ok()) return pruned;
+  Result<std::string> bytes = view.Need(BlockKey(height), "a block",
+                                        "no committed block at height " + std::to_string(height));
+  if (!bytes.ok()) return view.PrunedOr(height, bytes.status());
+  Result<BlockMeta> meta = DecodeStored<BlockMeta>(*bytes, label);
+  if (!meta.ok()) return meta.status();
   std::vector<TxResult> results;
+  results.reserve(meta->tx_count);
   const Key prefix = Key(kTxPrefix).U64(height);
   std::unique_ptr<leveldb::Iterator> it = view.Iterate();
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    Result<TxEntry> entry = DecodeStored<TxEntry>(it->value().ToString(), "a transaction record");
+    Result<TxEntry> entry = DecodeStored<TxEntry>(it->value().ToString(), label + " transaction");
     if (!entry.ok()) return entry.status();
     results.push_back(std::move(entry->result));
   }
-  if (!it->status().ok()) return FromLevelDb(it->status(), "reading results");
+  if (!it->status().ok()) return FromLevelDb(it->status(), "reading " + label);
+  if (results.size() != meta->tx_count) {
+    return view.PrunedOr(height, Damaged(label + " is missing transactions"));
+  }
   return results;
 }
 

@@ -130,7 +130,7 @@ const std::array<Option, 33> kOptions = {{
     {"storage", "retain_blocks",
      "Blocks kept, counting the tip; 0 keeps every block (archive). Older blocks, their\n"
      "# results and history are deleted as the chain grows (the API answers 410 pruned),\n"
-     "# but for each epoch's last header. At least 64; a validator that falls further behind\n"
+     "# but for each epoch's last header. At least 128; a validator that falls further behind\n"
      "# than every peer retains cannot catch up by block sync (docs/operators.md).",
      &NodeConfig::retain_blocks, 0},
     {"log", "level", "Log level: trace, debug, info, warn or error.", &NodeConfig::log_level},

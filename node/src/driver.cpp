@@ -335,7 +335,6 @@ void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
   SyncReply reply;
   const ledger::StoreTip tip = chain_.tip();
   reply.committed_height = tip.height;
-  reply.lowest_height = chain_.store().lowest_height();
   size_t bytes = 0;
   for (uint64_t h = request.from_height;
        h <= tip.height && h > 0 && reply.blocks.size() < request.max_blocks &&
@@ -348,6 +347,9 @@ void Driver::ServeSync(const PublicKey& to, const SyncRequest& request) {
     if (bytes > kSyncReplyBudgetBytes && reply.blocks.size() >= 2) break;
     reply.blocks.push_back({std::move(*block), std::move(*cert)});
   }
+  // Read after the blocks: a prune between would otherwise make an empty reply look like a
+  // stall (lowest at or below the height asked) and get this node reported.
+  reply.lowest_height = chain_.store().lowest_height();
   // A reply that ends at an epoch's last block carries the proof that it was committed: the
   // requester may not be able to get that from the next epoch yet (it may be needed there).
   if (!reply.blocks.empty() && !reply.blocks.back().block.header.next_validators.empty()) {

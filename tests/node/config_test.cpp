@@ -300,10 +300,10 @@ TEST(ConfigErrors, RangesAreChecked) {
   EXPECT_THAT(ErrorOf("[storage]\nretain_versions = -1\n"),
               HasSubstr("[storage] retain_versions: expected an integer"));
   // Pruning to a few blocks would strand every peer a little behind.
-  EXPECT_THAT(ErrorOf("[storage]\nretain_blocks = 63\n"),
-              HasSubstr("[storage] retain_blocks: must be 0 (keep every block) or at least 64"));
+  EXPECT_THAT(ErrorOf("[storage]\nretain_blocks = 127\n"),
+              HasSubstr("[storage] retain_blocks: must be 0 (keep every block) or at least 128"));
   EXPECT_THAT(ErrorOf("[storage]\nretain_blocks = 1\n"), HasSubstr("[storage] retain_blocks"));
-  EXPECT_EQ(ParseOk("[storage]\nretain_blocks = 64\n").retain_blocks, 64u);
+  EXPECT_EQ(ParseOk("[storage]\nretain_blocks = 128\n").retain_blocks, 128u);
   EXPECT_THAT(ErrorOf("[consensus]\nbase_timeout_ms = 0\n"),
               HasSubstr("[consensus] base_timeout_ms"));
   EXPECT_THAT(ErrorOf("[consensus]\nmax_block_transactions = 0\n"),

@@ -18,7 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint64_t kRetain = 64;
+constexpr uint64_t kRetain = 128;  // the least a node may keep (kMinRetainBlocks)
 constexpr std::string_view kTestnetPassphrase = "citydev";
 
 // Sets [storage] retain_blocks in a home's config.toml (cityd testnet writes every option).

@@ -204,9 +204,9 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
   // A node that prunes ([storage] retain_blocks) holds blocks from its lowest height on, and
   // before it only each epoch's last header: the audit checks what it holds, ties it to the
   // genesis through those headers, and says which heights it could not check.
-  const uint64_t lowest = status->value("lowest_height", uint64_t{0});
+  uint64_t lowest = status->value("lowest_height", uint64_t{0});
   const uint64_t requested_from = args.from.value_or(0);
-  const uint64_t from = std::max(requested_from, lowest);
+  uint64_t from = std::max(requested_from, lowest);
   if (args.to && *args.to < lowest) {
     cli.SetErrorDetails({{"lowest_height", lowest}});
     return Status(ErrorCode::kPruned, "--to " + std::to_string(*args.to) +
@@ -225,10 +225,29 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
         "--from " + std::to_string(from) + " is above the last height " + std::to_string(to));
   }
   wallet::ChainAuditor auditor(genesis->chain);
-  if (from > 0) {
-    if (Status s = FollowEpochsTo(cli, **node, auditor, from); !s.ok()) return s;
-  }
   const Clock::time_point start = Clock::now();
+  // A pruning node's lowest height rises with each block it commits: a first page asked for
+  // just below it is refused (410 pruned), and the audit starts at the new lowest instead.
+  Result<std::vector<AuditPageItem>> first_page = Status(ErrorCode::kPruned, "not fetched");
+  for (int attempt = 0;; ++attempt) {
+    if (from > 0) {
+      if (Status s = FollowEpochsTo(cli, **node, auditor, from); !s.ok()) return s;
+    }
+    first_page = FetchAuditPage(**node, from, to, args.blocks);
+    if (first_page.ok() || first_page.status().code() != ErrorCode::kPruned || attempt == 3) {
+      break;
+    }
+    Result<Json> now = (*node)->Get("/v1/status");
+    if (!now.ok()) return now.status();
+    lowest = std::max(lowest, now->value("lowest_height", uint64_t{0}));
+    if (lowest > to) {
+      cli.SetErrorDetails({{"lowest_height", lowest}});
+      return Status(ErrorCode::kPruned, "the node pruned past height " + std::to_string(to) +
+                                            " while the audit began: ask a node that keeps "
+                                            "every block");
+    }
+    from = std::max(from, lowest);
+  }
   // The next page is fetched, read and its blocks decoded and hashed while this one is
   // checked (the client is used by one thread at a time: the fetch, or the checks, which need
   // nothing from the node).
@@ -236,8 +255,8 @@ CommandResult VerifyChain(Cli& cli, const AuditArgs& args) {
     return FetchAuditPage(*node, first, to, blocks);
   };
   uint64_t next = from;
-  std::future<Result<std::vector<AuditPageItem>>> pending =
-      std::async(std::launch::async, fetch, next);
+  std::future<Result<std::vector<AuditPageItem>>> pending = std::async(
+      std::launch::deferred, [page = std::move(first_page)]() mutable { return std::move(page); });
   while (next <= to) {
     Result<std::vector<AuditPageItem>> page = pending.get();
     if (!page.ok()) return page.status();

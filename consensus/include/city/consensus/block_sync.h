@@ -120,9 +120,9 @@ class BlockSync {
   bool syncing_ = true;
   TimeMs sync_since_ = 0;
   std::map<size_t, Claim> claims_;
-  // Peers that said they prune: the lowest height each holds blocks from. One that holds
-  // nothing this node needs next is not asked (it is no liar for it).
-  std::map<size_t, uint64_t> lowest_held_;
+  // The lowest height each peer said it holds blocks from (it prunes), and when. One that holds
+  // nothing this node needs next is not asked while that is fresh (it is no liar for it).
+  std::map<size_t, Claim> lowest_held_;
   std::optional<size_t> asked_;  // the peer whose reply is awaited
   TimeMs asked_at_ = 0;
   size_t rotation_ = 0;

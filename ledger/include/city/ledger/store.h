@@ -43,6 +43,7 @@ struct StoreOptions {
   // key's writes but the last one before the kept range) in the commit batch that passes
   // them. The header and certificate of an epoch's last block stay: the chain of validator
   // sets from the genesis must remain checkable. Reads below the kept range answer kPruned.
+  // State trees are kept for at most as many versions (retain_versions, when smaller, rules).
   uint64_t retain_blocks = 0;
   size_t block_cache_bytes = 64 << 20;
   // Decoded state tree nodes kept in memory (about 200 bytes each with the table: 50 MiB):

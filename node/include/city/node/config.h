@@ -15,7 +15,9 @@ namespace city::node {
 
 inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
 // The fewest blocks a pruning node keeps ([storage] retain_blocks).
-inline constexpr uint64_t kMinRetainBlocks = 64;
+// More than the execution may lag the commits (kMaxExecutionLag, 72): a proposal names the
+// state and results of a height that far back, which a restarted validator reads from the store.
+inline constexpr uint64_t kMinRetainBlocks = 128;
 
 struct PeerAddress {
   PublicKey key;  // written as a city1... address

@@ -519,6 +519,37 @@ class LedgerStore::Impl {
     return std::move(record->value);
   }
 
+  // A held block's record and transaction entries, read in one view (a commit that prunes it
+  // meanwhile must not make it look whole but empty): kPruned below the lowest height, where
+  // an epoch's last header outlives its transactions.
+  struct WholeBlock {
+    BlockMeta meta;
+    std::vector<TxEntry> entries;
+  };
+  Result<WholeBlock> ReadWholeBlock(const View& view, uint64_t height) const {
+    if (Status pruned = view.PrunedOr(height, Status::Ok()); !pruned.ok()) return pruned;
+    const std::string label = "block " + std::to_string(height);
+    Result<std::string> bytes = view.Need(BlockKey(height), "a block",
+                                          "no committed block at height " + std::to_string(height));
+    if (!bytes.ok()) return view.PrunedOr(height, bytes.status());
+    Result<BlockMeta> meta = DecodeStored<BlockMeta>(*bytes, label);
+    if (!meta.ok()) return meta.status();
+    WholeBlock whole{std::move(*meta), {}};
+    whole.entries.reserve(whole.meta.tx_count);
+    const Key prefix = Key(kTxPrefix).U64(height);
+    std::unique_ptr<leveldb::Iterator> it = view.Iterate();
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      Result<TxEntry> entry = DecodeStored<TxEntry>(it->value().ToString(), label + " transaction");
+      if (!entry.ok()) return entry.status();
+      whole.entries.push_back(std::move(entry).value());
+    }
+    if (!it->status().ok()) return FromLevelDb(it->status(), "reading " + label);
+    if (whole.entries.size() != whole.meta.tx_count) {
+      return view.PrunedOr(height, Damaged(label + " is missing transactions"));
+    }
+    return whole;
+  }
+
   // One page of records under `prefix`, whose keys go on with a fixed-size position.
   template <typename T, typename DecodeItem>
   Result<Page<T>> ScanPage(const Key& prefix, size_t position_size, const PageRequest& request,
@@ -1319,29 +1350,13 @@ Result<BlockHeader> LedgerStore::GetHeader(uint64_t height) const {
 
 Result<Block> LedgerStore::GetBlock(uint64_t height) const {
   Impl::View view(*impl_);
-  const std::string label = "block " + std::to_string(height);
-  // An epoch's last header outlives its block's transactions.
-  if (Status pruned = view.PrunedOr(height, Status::Ok()); !pruned.ok()) return pruned;
-  Result<std::string> bytes = view.Need(BlockKey(height), "a block",
-                                        "no committed block at height " + std::to_string(height));
-  if (!bytes.ok()) return view.PrunedOr(height, bytes.status());
-  Result<BlockMeta> meta = DecodeStored<BlockMeta>(*bytes, label);
-  if (!meta.ok()) return meta.status();
+  Result<Impl::WholeBlock> whole = impl_->ReadWholeBlock(view, height);
+  if (!whole.ok()) return whole.status();
   Block block;
-  block.header = std::move(meta->header);
-  block.signature = meta->signature;
-  block.transactions.reserve(meta->tx_count);
-  const Key prefix = Key(kTxPrefix).U64(height);
-  std::unique_ptr<leveldb::Iterator> it = view.Iterate();
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    Result<TxEntry> entry = DecodeStored<TxEntry>(it->value().ToString(), label + " transaction");
-    if (!entry.ok()) return entry.status();
-    block.transactions.push_back(std::move(entry->transaction));
-  }
-  if (!it->status().ok()) return FromLevelDb(it->status(), "reading " + label);
-  if (block.transactions.size() != meta->tx_count) {
-    return view.PrunedOr(height, Damaged(label + " is missing transactions"));
-  }
+  block.header = std::move(whole->meta.header);
+  block.signature = whole->meta.signature;
+  block.transactions.reserve(whole->entries.size());
+  for (TxEntry& entry : whole->entries) block.transactions.push_back(std::move(entry.transaction));
   return block;
 }
 
@@ -1390,29 +1405,12 @@ Result<bool> LedgerStore::HasTransaction(const Hash256& tx_id) const {
 }
 
 Result<std::vector<TxResult>> LedgerStore::GetResults(uint64_t height) const {
-  // One view for the count and the records: a commit that prunes the block in between must
-  // not make a whole block look like one without results.
   Impl::View view(*impl_);
-  const std::string label = "block " + std::to_string(height);
-  if (Status pruned = view.PrunedOr(height, Status::Ok()); !pruned.ok()) return pruned;
-  Result<std::string> bytes = view.Need(BlockKey(height), "a block",
-                                        "no committed block at height " + std::to_string(height));
-  if (!bytes.ok()) return view.PrunedOr(height, bytes.status());
-  Result<BlockMeta> meta = DecodeStored<BlockMeta>(*bytes, label);
-  if (!meta.ok()) return meta.status();
+  Result<Impl::WholeBlock> whole = impl_->ReadWholeBlock(view, height);
+  if (!whole.ok()) return whole.status();
   std::vector<TxResult> results;
-  results.reserve(meta->tx_count);
-  const Key prefix = Key(kTxPrefix).U64(height);
-  std::unique_ptr<leveldb::Iterator> it = view.Iterate();
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    Result<TxEntry> entry = DecodeStored<TxEntry>(it->value().ToString(), label + " transaction");
-    if (!entry.ok()) return entry.status();
-    results.push_back(std::move(entry->result));
-  }
-  if (!it->status().ok()) return FromLevelDb(it->status(), "reading " + label);
-  if (results.size() != meta->tx_count) {
-    return view.PrunedOr(height, Damaged(label + " is missing transactions"));
-  }
+  results.reserve(whole->entries.size());
+  for (TxEntry& entry : whole->entries) results.push_back(std::move(entry.result));
   return results;
 }
 

@@ -124,8 +124,8 @@ const std::array<Option, 33> kOptions = {{
      "Verified transaction signatures remembered, so none is verified twice.",
      &NodeConfig::verify_cache_entries, 0},
     {"storage", "retain_versions",
-     "State versions whose tree is kept for proofs, counting the tip (1 = the tip only);\n"
-     "# 0 keeps every version (archive). Values stay readable at every held height either way.",
+     "State versions whose tree is kept for proofs, counting the tip; 0 keeps every version\n"
+     "# (archive), else at least 128. Values stay readable at every held height either way.",
      &NodeConfig::retain_versions, 0},
     {"storage", "retain_blocks",
      "Blocks kept, counting the tip; 0 keeps every block (archive). Older blocks, their\n"
@@ -307,6 +307,12 @@ class Parser {
       return Fail("[consensus] batch_delay_ms",
                   "must be < base_timeout_ms / 2 (" + std::to_string(half) +
                       "): followers time out a leader that waits too long");
+    }
+    if (config.retain_versions != 0 && config.retain_versions < kMinRetainBlocks) {
+      return Fail("[storage] retain_versions",
+                  "must be 0 (keep every version) or at least " + std::to_string(kMinRetainBlocks) +
+                      ": a proposal names the state of a height up to 72 blocks back, which a "
+                      "restarted validator reads from its store");
     }
     if (config.retain_blocks != 0 && config.retain_blocks < kMinRetainBlocks) {
       return Fail("[storage] retain_blocks",

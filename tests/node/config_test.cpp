@@ -68,7 +68,7 @@ NodeConfig EveryOptionChanged() {
   c.verify_threads = 4;
   c.verify_batch = 1;
   c.verify_cache_entries = 0;
-  c.retain_versions = 100;
+  c.retain_versions = 200;
   c.retain_blocks = 5000;
   c.log_level = "debug";
   return c;
@@ -132,7 +132,7 @@ verify_threads = 4
 verify_batch = 1
 verify_cache_entries = 0
 [storage]
-retain_versions = 100
+retain_versions = 200
 retain_blocks = 5000
 [log]
 level = "debug"
@@ -244,7 +244,8 @@ RC_GTEST_PROP(ConfigProperty, RenderedConfigParsesBackIdentically, ()) {
   c.verify_threads = *rc::gen::inRange<size_t>(0, 1025);
   c.verify_batch = *rc::gen::inRange<size_t>(1, 100'000);
   c.verify_cache_entries = *rc::gen::inRange<size_t>(0, size_t{1} << 40);
-  c.retain_versions = *rc::gen::inRange<uint64_t>(0, uint64_t{1} << 62);
+  c.retain_versions = *rc::gen::element(
+      uint64_t{0}, *rc::gen::inRange<uint64_t>(kMinRetainBlocks, uint64_t{1} << 62));
   c.retain_blocks = *rc::gen::element(
       uint64_t{0}, *rc::gen::inRange<uint64_t>(kMinRetainBlocks, uint64_t{1} << 62));
   c.log_level =
@@ -299,6 +300,9 @@ TEST(ConfigErrors, RangesAreChecked) {
               HasSubstr("[api] port: expected an integer in 1..65535"));
   EXPECT_THAT(ErrorOf("[storage]\nretain_versions = -1\n"),
               HasSubstr("[storage] retain_versions: expected an integer"));
+  EXPECT_THAT(
+      ErrorOf("[storage]\nretain_versions = 1\n"),
+      HasSubstr("[storage] retain_versions: must be 0 (keep every version) or at least 128"));
   // Pruning to a few blocks would strand every peer a little behind.
   EXPECT_THAT(ErrorOf("[storage]\nretain_blocks = 127\n"),
               HasSubstr("[storage] retain_blocks: must be 0 (keep every block) or at least 128"));

@@ -14,7 +14,8 @@
 namespace city::node {
 
 inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
-// The fewest blocks a pruning node keeps ([storage] retain_blocks).
+// The fewest blocks (and state versions) a pruning node keeps ([storage] retain_blocks and
+// retain_versions).
 // More than the execution may lag the commits (kMaxExecutionLag, 72): a proposal names the
 // state and results of a height that far back, which a restarted validator reads from the store.
 inline constexpr uint64_t kMinRetainBlocks = 128;
@@ -77,7 +78,7 @@ struct NodeConfig {
   size_t verify_cache_entries = 1 << 18;
 
   // [storage]
-  uint64_t retain_versions = 0;  // 0: keep every state version (archive)
+  uint64_t retain_versions = 0;  // 0: keep every state version (archive); else >= kMinRetainBlocks
   uint64_t retain_blocks = 0;    // 0: keep every block (archive); else >= kMinRetainBlocks
 
   // [log]

@@ -22,12 +22,11 @@ void Fields(Visitor& v, FieldsOf<StateProof, Visitor>& proof) {
 }
 
 // Root of the leaves in [begin, end), all sharing their first `depth` bits.
-template <typename It>
-Hash256 SubtreeRoot(It begin, It end, size_t depth) {
+Hash256 SubtreeRoot(const SmtLeaf* begin, const SmtLeaf* end, size_t depth) {
   if (begin == end) return Hash256{};
-  if (std::next(begin) == end) return SmtLeafHash(begin->first, begin->second);
-  It split = begin;
-  while (split != end && PathBit(split->first, depth) == 0) ++split;
+  if (std::next(begin) == end) return SmtLeafHash(begin->path, begin->value_hash);
+  const SmtLeaf* split = begin;
+  while (split != end && PathBit(split->path, depth) == 0) ++split;
   return SmtNodeHash(SubtreeRoot(begin, split, depth + 1), SubtreeRoot(split, end, depth + 1));
 }
 
@@ -75,7 +74,14 @@ int PathBit(const Hash256& path, size_t depth) {
 }
 
 Hash256 SmtRootOf(const std::map<Hash256, Hash256>& leaves) {
-  return SubtreeRoot(leaves.begin(), leaves.end(), 0);
+  std::vector<SmtLeaf> sorted;
+  sorted.reserve(leaves.size());
+  for (const auto& [path, value_hash] : leaves) sorted.push_back({path, value_hash});
+  return SmtSubtreeRoot(sorted, 0);
+}
+
+Hash256 SmtSubtreeRoot(std::span<const SmtLeaf> leaves, size_t depth) {
+  return SubtreeRoot(leaves.data(), leaves.data() + leaves.size(), depth);
 }
 
 Status VerifyStateProof(const Hash256& root, ByteSpan key, std::optional<ByteSpan> value,

@@ -1455,6 +1455,106 @@ Result<StateAt> LedgerStore::ProveState(ByteSpan key, uint64_t version) const {
   return StateAt{version, root->hash, std::move(*value), std::move(path->proof)};
 }
 
+namespace {
+
+// The summaries of the subtrees at `split_depth` under `ref` (at `depth`, subtree `index` of
+// its level), into `out`: only the nodes above the split are loaded.
+Status SummarizeFrom(const smt::NodeSource& nodes, const smt::NodeRef& ref, size_t depth,
+                     size_t index, size_t split_depth, std::vector<SubtreeSummary>& out) {
+  if (ref.empty()) return Status::Ok();  // every subtree below is empty, as `out` starts
+  Result<smt::Node> node = nodes.Load(ref);
+  if (!node.ok()) return node.status();
+  if (node->is_leaf) {
+    out[SubtreeIndex(node->leaf.path, split_depth)] = {SubtreeKind::kOneLeaf, ref.hash};
+    return Status::Ok();
+  }
+  if (depth == split_depth) {
+    out[index] = {SubtreeKind::kInner, ref.hash};
+    return Status::Ok();
+  }
+  if (Status status = SummarizeFrom(nodes, node->left, depth + 1, index * 2, split_depth, out);
+      !status.ok()) {
+    return status;
+  }
+  return SummarizeFrom(nodes, node->right, depth + 1, index * 2 + 1, split_depth, out);
+}
+
+// The first path of subtree `index` at `split_depth` (index < 2^split_depth).
+Hash256 FirstPathOf(size_t index, size_t split_depth) {
+  Hash256 path;
+  for (size_t bit = 0; bit < split_depth; ++bit) {
+    if ((index >> (split_depth - 1 - bit)) & 1) {
+      path.bytes[bit / 8] = static_cast<uint8_t>(path.bytes[bit / 8] | (0x80 >> (bit % 8)));
+    }
+  }
+  return path;
+}
+
+Status CheckSplit(size_t split_depth) {
+  if (split_depth > kMaxSplitDepth) {
+    return {ErrorCode::kInvalidArgument,
+            "a snapshot splits the state at depth " + std::to_string(kMaxSplitDepth) + " at most"};
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<SubtreeSummary>> LedgerStore::StateSubtrees(uint64_t version,
+                                                               size_t split_depth) const {
+  if (Status status = CheckSplit(split_depth); !status.ok()) return status;
+  Impl::View view(*impl_);
+  if (Status pruned = view.PrunedOr(version, Status::Ok()); !pruned.ok()) return pruned;
+  Result<smt::NodeRef> root = impl_->RootAt(view, version);
+  if (!root.ok()) return root.status();
+  std::vector<SubtreeSummary> out(size_t{1} << split_depth);
+  if (Status status = SummarizeFrom(impl_->Nodes(view), *root, 0, 0, split_depth, out);
+      !status.ok()) {
+    return status;
+  }
+  return out;
+}
+
+Result<std::vector<StateEntry>> LedgerStore::StateChunk(uint64_t version, size_t split_depth,
+                                                        size_t first, size_t count) const {
+  if (Status status = CheckSplit(split_depth); !status.ok()) return status;
+  const size_t subtrees = size_t{1} << split_depth;
+  if (count == 0 || first >= subtrees || count > subtrees - first) {
+    return Status{ErrorCode::kInvalidArgument, "the chunk's subtrees lie outside the split"};
+  }
+  Impl::View view(*impl_);
+  if (version > view.tip.height) {
+    return Status{ErrorCode::kNotFound,
+                  "version " + std::to_string(version) + " is not committed yet"};
+  }
+  if (Status pruned = view.PrunedOr(version, Status::Ok()); !pruned.ok()) return pruned;
+  // Keys are ordered by path, then newest first: for each path, the first write at or below
+  // `version` is its value there (or its deletion).
+  const Key prefix(kKeyWritePrefix);
+  const std::optional<Hash256> end = first + count < subtrees
+                                         ? std::optional(FirstPathOf(first + count, split_depth))
+                                         : std::nullopt;
+  std::vector<StateEntry> entries;
+  std::unique_ptr<leveldb::Iterator> it = view.Iterate(/*fill_cache=*/false);
+  it->Seek(Key(kKeyWritePrefix).Fixed(FirstPathOf(first, split_depth)));
+  while (it->Valid() && it->key().starts_with(prefix)) {
+    if (it->key().size() != 1 + 32 + 12) return Damaged("a state write key has the wrong size");
+    const Hash256 path = ReadFixed<Hash256>(it->key().data() + 1);
+    if (end && !(path < *end)) break;
+    it->Seek(KeyWriteKey(path, version, 0xFFFFFFFF));
+    if (it->Valid() && it->key().starts_with(Key(kKeyWritePrefix).Fixed(path))) {
+      Result<KeyWriteRecord> record =
+          DecodeStored<KeyWriteRecord>(it->value().ToString(), "a state write record");
+      if (!record.ok()) return record.status();
+      if (record->value) entries.push_back({std::move(record->key), std::move(*record->value)});
+    }
+    it->Seek(KeyWriteKey(path, 0, 0));  // the path's last possible key
+    if (it->Valid() && it->key() == leveldb::Slice(KeyWriteKey(path, 0, 0))) it->Next();
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), "reading state writes");
+  return entries;
+}
+
 Result<Page<AccountTx>> LedgerStore::AccountHistory(const PublicKey& account,
                                                     const PageRequest& page) const {
   return impl_->ScanPage<AccountTx>(

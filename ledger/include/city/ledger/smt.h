@@ -18,6 +18,7 @@
 #include <array>
 #include <map>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -61,6 +62,10 @@ struct SmtLeaf {
   static SmtLeaf DecodeFrom(Decoder& decoder);
   friend bool operator==(const SmtLeaf&, const SmtLeaf&) = default;
 };
+
+// The root of the subtree at `depth` holding exactly `leaves` (sorted by path, unique, all
+// sharing their first `depth` bits), computed from scratch like SmtRootOf.
+Hash256 SmtSubtreeRoot(std::span<const SmtLeaf> leaves, size_t depth);
 
 // The path from the root to where the key's leaf is, or would be.
 //   siblings[i] is the hash of the sibling subtree at depth i + 1 (root side first); the

@@ -19,6 +19,7 @@
 
 #include "city/ledger/records.h"
 #include "city/ledger/smt.h"
+#include "city/ledger/state_chunks.h"
 #include "city/ledger/types.h"
 
 namespace leveldb {
@@ -137,6 +138,14 @@ class LedgerStore {
   // The value at `version` with its proof against that version's root. kPruned for a version
   // that is pruned, kNotFound for one not yet committed.
   Result<StateAt> ProveState(ByteSpan key, uint64_t version) const;
+
+  // The state at `version` for a snapshot (state_chunks.h): the summaries of the tree's
+  // subtrees at `split_depth` (up to kMaxSplitDepth; they make the version's root), and the
+  // entries of subtrees [first, first + count), in path order. kPruned below the lowest height
+  // (or, for the summaries, the oldest tree held), kNotFound above the tip.
+  Result<std::vector<SubtreeSummary>> StateSubtrees(uint64_t version, size_t split_depth) const;
+  Result<std::vector<StateEntry>> StateChunk(uint64_t version, size_t split_depth, size_t first,
+                                             size_t count) const;
 
   // History, paginated.
   Result<Page<AccountTx>> AccountHistory(const PublicKey& account, const PageRequest& page) const;

@@ -15,7 +15,33 @@ size_t Log2(size_t power_of_two) { return static_cast<size_t>(__builtin_ctzll(po
 SubtreeSummary Combine(const SubtreeSummary& left, const SubtreeSummary& right) {
   if (left.kind == SubtreeKind::kEmpty && right.kind != SubtreeKind::kInner) return right;
   if (right.kind == SubtreeKind::kEmpty && left.kind != SubtreeKind::kInner) return left;
-  return {SubtreeKind::kInner, SmtNodeHash(left.hash, right.hash)};
+  return {SubtreeKind::kInner, SmtNodeHash(left.hash, right.hash), {}};
+}
+
+}  // namespace
+
+size_t SubtreeIndex(const Hash256& path, size_t split_depth) {
+  size_t index = 0;
+  for (size_t depth = 0; depth < split_depth; ++depth) {
+    index = (index << 1) | static_cast<size_t>(PathBit(path, depth));
+  }
+  return index;
+}
+
+namespace {
+
+bool Consistent(const SubtreeSummary& summary, size_t index, size_t split_depth) {
+  const bool no_leaf = summary.leaf == SmtLeaf{};
+  switch (summary.kind) {
+    case SubtreeKind::kEmpty:
+      return summary.hash.IsZero() && no_leaf;
+    case SubtreeKind::kOneLeaf:
+      return summary.hash == SmtLeafHash(summary.leaf.path, summary.leaf.value_hash) &&
+             SubtreeIndex(summary.leaf.path, split_depth) == index;
+    case SubtreeKind::kInner:
+      return !summary.hash.IsZero() && no_leaf;
+  }
+  return false;
 }
 
 }  // namespace
@@ -23,9 +49,9 @@ SubtreeSummary Combine(const SubtreeSummary& left, const SubtreeSummary& right) 
 SubtreeSummary SummarizeSubtree(std::span<const SmtLeaf> leaves, size_t depth) {
   if (leaves.empty()) return {};
   if (leaves.size() == 1) {
-    return {SubtreeKind::kOneLeaf, SmtLeafHash(leaves[0].path, leaves[0].value_hash)};
+    return {SubtreeKind::kOneLeaf, SmtLeafHash(leaves[0].path, leaves[0].value_hash), leaves[0]};
   }
-  return {SubtreeKind::kInner, SmtSubtreeRoot(leaves, depth)};
+  return {SubtreeKind::kInner, SmtSubtreeRoot(leaves, depth), {}};
 }
 
 Result<Hash256> RootOfSubtrees(std::span<const SubtreeSummary> subtrees) {
@@ -35,10 +61,10 @@ Result<Hash256> RootOfSubtrees(std::span<const SubtreeSummary> subtrees) {
                   "at most 2^" +
                       std::to_string(kMaxSplitDepth));
   }
+  const size_t split_depth = Log2(subtrees.size());
   std::vector<SubtreeSummary> level(subtrees.begin(), subtrees.end());
   for (size_t i = 0; i < level.size(); ++i) {
-    const bool zero = level[i].hash.IsZero();
-    if (level[i].kind > SubtreeKind::kInner || zero != (level[i].kind == SubtreeKind::kEmpty)) {
+    if (!Consistent(level[i], i, split_depth)) {
       return Status(ErrorCode::kMalformed,
                     "subtree " + std::to_string(i) + " of the state manifest is inconsistent");
     }
@@ -49,14 +75,6 @@ Result<Hash256> RootOfSubtrees(std::span<const SubtreeSummary> subtrees) {
     level.resize(level.size() / 2);
   }
   return level[0].hash;
-}
-
-size_t SubtreeIndex(const Hash256& path, size_t split_depth) {
-  size_t index = 0;
-  for (size_t depth = 0; depth < split_depth; ++depth) {
-    index = (index << 1) | static_cast<size_t>(PathBit(path, depth));
-  }
-  return index;
 }
 
 Status CheckChunk(std::span<const SubtreeSummary> manifest, size_t first, size_t count,

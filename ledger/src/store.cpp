@@ -1465,11 +1465,11 @@ Status SummarizeFrom(const smt::NodeSource& nodes, const smt::NodeRef& ref, size
   Result<smt::Node> node = nodes.Load(ref);
   if (!node.ok()) return node.status();
   if (node->is_leaf) {
-    out[SubtreeIndex(node->leaf.path, split_depth)] = {SubtreeKind::kOneLeaf, ref.hash};
+    out[SubtreeIndex(node->leaf.path, split_depth)] = {SubtreeKind::kOneLeaf, ref.hash, node->leaf};
     return Status::Ok();
   }
   if (depth == split_depth) {
-    out[index] = {SubtreeKind::kInner, ref.hash};
+    out[index] = {SubtreeKind::kInner, ref.hash, {}};
     return Status::Ok();
   }
   if (Status status = SummarizeFrom(nodes, node->left, depth + 1, index * 2, split_depth, out);

@@ -147,7 +147,7 @@ TEST(StateChunks, AManifestThatDoesNotMakeTheRootOrIsMalformedIsRefused) {
   for (size_t i = 0; i < manifest.size(); ++i) {
     std::vector<SubtreeSummary> changed = manifest;
     if (changed[i].kind == SubtreeKind::kEmpty) {
-      changed[i] = {SubtreeKind::kOneLeaf, RandomHash(rng)};
+      changed[i] = {SubtreeKind::kOneLeaf, RandomHash(rng), {}};
     } else {
       changed[i].hash.bytes[5] ^= 0x01;
     }
@@ -156,11 +156,15 @@ TEST(StateChunks, AManifestThatDoesNotMakeTheRootOrIsMalformedIsRefused) {
   }
   // A kind that does not fit the hash, and sizes that are not a power of two up to 2^16.
   std::vector<SubtreeSummary> inconsistent = manifest;
-  inconsistent[0] = {SubtreeKind::kEmpty, RandomHash(rng)};
+  inconsistent[0] = {SubtreeKind::kEmpty, RandomHash(rng), {}};
   EXPECT_EQ(RootOfSubtrees(inconsistent).status().code(), ErrorCode::kMalformed);
-  inconsistent[0] = {SubtreeKind::kInner, Hash256{}};
+  inconsistent[0] = {SubtreeKind::kInner, Hash256{}, {}};
   EXPECT_EQ(RootOfSubtrees(inconsistent).status().code(), ErrorCode::kMalformed);
-  inconsistent[0] = {static_cast<SubtreeKind>(7), RandomHash(rng)};
+  inconsistent[0] = {static_cast<SubtreeKind>(7), RandomHash(rng), {}};
+  EXPECT_EQ(RootOfSubtrees(inconsistent).status().code(), ErrorCode::kMalformed);
+  inconsistent[0] = {SubtreeKind::kEmpty, Hash256{}, {RandomHash(rng), RandomHash(rng)}};
+  EXPECT_EQ(RootOfSubtrees(inconsistent).status().code(), ErrorCode::kMalformed);
+  inconsistent[0] = {SubtreeKind::kInner, RandomHash(rng), {RandomHash(rng), RandomHash(rng)}};
   EXPECT_EQ(RootOfSubtrees(inconsistent).status().code(), ErrorCode::kMalformed);
   EXPECT_EQ(RootOfSubtrees(std::vector<SubtreeSummary>(3)).status().code(), ErrorCode::kMalformed);
   EXPECT_EQ(RootOfSubtrees({}).status().code(), ErrorCode::kMalformed);
@@ -174,6 +178,27 @@ TEST(StateChunks, AManifestThatDoesNotMakeTheRootOrIsMalformedIsRefused) {
   EXPECT_EQ(CheckChunk(manifest, 15, 2, {}).code(), ErrorCode::kMalformed);
   EXPECT_EQ(CheckChunk(manifest, 0, 0, {}).code(), ErrorCode::kMalformed);
   EXPECT_EQ(CheckChunk(std::vector<SubtreeSummary>(3), 0, 1, {}).code(), ErrorCode::kMalformed);
+}
+
+// Review finding: a lone leaf hashes the same under any sibling it collapses with, so a
+// manifest that listed it one subtree over made the true root, and the honest chunks of both
+// subtrees were then refused. A one-leaf summary names its leaf, which must lie in it.
+TEST(StateChunks, ALoneLeafListedInTheWrongSubtreeIsRefusedThoughTheRootWouldMatch) {
+  std::mt19937_64 rng(13);
+  Hash256 path = RandomHash(rng);
+  path.bytes[0] &= 0x3f;  // subtree 0 of 4
+  const std::vector<SmtLeaf> leaves = {{path, RandomHash(rng)}};
+  const std::vector<SubtreeSummary> manifest = ManifestOf(leaves, 2);
+  ASSERT_EQ(manifest[0].kind, SubtreeKind::kOneLeaf);
+  EXPECT_EQ(*RootOfSubtrees(manifest), SmtRootOf({{path, leaves[0].value_hash}}));
+  std::vector<SubtreeSummary> moved = manifest;
+  std::swap(moved[0], moved[1]);
+  EXPECT_EQ(RootOfSubtrees(moved).status().code(), ErrorCode::kMalformed);
+  // The leaf must be the one hashed, too.
+  std::vector<SubtreeSummary> other_leaf = manifest;
+  other_leaf[0].leaf.value_hash.bytes[0] ^= 1;
+  EXPECT_EQ(RootOfSubtrees(other_leaf).status().code(), ErrorCode::kMalformed);
+  EXPECT_TRUE(CheckChunk(manifest, 0, 4, leaves).ok());
 }
 
 }  // namespace

@@ -33,6 +33,10 @@ enum class SubtreeKind : uint8_t {
 struct SubtreeSummary {
   SubtreeKind kind = SubtreeKind::kEmpty;
   Hash256 hash;
+  // kOneLeaf: the leaf itself (all zero otherwise). Its path pins it to its subtree: a lone
+  // leaf hashes the same under any sibling it collapses with, so without it a manifest could
+  // list it in the wrong subtree, make the right root, and have honest chunks refused.
+  SmtLeaf leaf;
   friend bool operator==(const SubtreeSummary&, const SubtreeSummary&) = default;
 };
 
@@ -42,7 +46,8 @@ SubtreeSummary SummarizeSubtree(std::span<const SmtLeaf> leaves, size_t depth);
 
 // The root of the tree whose subtrees at depth log2(subtrees.size()) are `subtrees`.
 // kMalformed unless the size is a power of two up to 2^kMaxSplitDepth and each summary is
-// consistent (an empty one hashes to zero, a non-empty one does not).
+// consistent: an empty one hashes to zero; a one-leaf one is its leaf's hash, and the leaf's
+// path lies in that subtree; an inner one has a non-zero hash; only a one-leaf one has a leaf.
 Result<Hash256> RootOfSubtrees(std::span<const SubtreeSummary> subtrees);
 
 // The subtree (index into the manifest) that `path` falls in, at `split_depth`.

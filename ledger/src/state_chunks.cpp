@@ -95,7 +95,11 @@ Status CheckChunk(std::span<const SubtreeSummary> manifest, size_t first, size_t
       }
       ++at;
     }
-    if (SummarizeSubtree(leaves.subspan(begin, at - begin), split_depth) != manifest[index]) {
+    // The hash alone: the root binds it, but not the kind beside a non-empty sibling (a lone
+    // leaf's hash listed as an inner node's makes the same root), and an honest chunk must
+    // not be refused for a label.
+    if (SummarizeSubtree(leaves.subspan(begin, at - begin), split_depth).hash !=
+        manifest[index].hash) {
       return {ErrorCode::kUnauthenticated, "the chunk's leaves of subtree " +
                                                std::to_string(index) +
                                                " do not make the summary the state manifest holds"};

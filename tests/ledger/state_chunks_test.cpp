@@ -146,13 +146,16 @@ TEST(StateChunks, AManifestThatDoesNotMakeTheRootOrIsMalformedIsRefused) {
   const Hash256 root = SmtRootOf(leaves);
   for (size_t i = 0; i < manifest.size(); ++i) {
     std::vector<SubtreeSummary> changed = manifest;
-    if (changed[i].kind == SubtreeKind::kEmpty) {
-      changed[i] = {SubtreeKind::kOneLeaf, RandomHash(rng), {}};
-    } else {
+    if (changed[i].kind == SubtreeKind::kInner) {
       changed[i].hash.bytes[5] ^= 0x01;
+    } else {  // a made-up leaf of that subtree in its place (or the real one's value changed)
+      SmtLeaf leaf{RandomHash(rng), RandomHash(rng)};
+      leaf.path.bytes[0] = static_cast<uint8_t>((i << 4) | (leaf.path.bytes[0] & 0x0f));
+      changed[i] = {SubtreeKind::kOneLeaf, SmtLeafHash(leaf.path, leaf.value_hash), leaf};
     }
     const Result<Hash256> other = RootOfSubtrees(changed);
-    EXPECT_TRUE(!other.ok() || *other != root) << "subtree " << i;
+    ASSERT_TRUE(other.ok()) << "subtree " << i << ": " << other.status().ToString();
+    EXPECT_NE(*other, root) << "subtree " << i;
   }
   // A kind that does not fit the hash, and sizes that are not a power of two up to 2^16.
   std::vector<SubtreeSummary> inconsistent = manifest;
@@ -199,6 +202,24 @@ TEST(StateChunks, ALoneLeafListedInTheWrongSubtreeIsRefusedThoughTheRootWouldMat
   other_leaf[0].leaf.value_hash.bytes[0] ^= 1;
   EXPECT_EQ(RootOfSubtrees(other_leaf).status().code(), ErrorCode::kMalformed);
   EXPECT_TRUE(CheckChunk(manifest, 0, 4, leaves).ok());
+}
+
+// Review finding: beside a non-empty sibling, a lone leaf's hash labelled as an inner node's
+// makes the same root; the honest chunk must still check (only the hash is bound).
+TEST(StateChunks, AnHonestChunkChecksWhateverKindTheManifestLabelsItsHash) {
+  std::mt19937_64 rng(17);
+  Hash256 a = RandomHash(rng);
+  Hash256 b = RandomHash(rng);
+  a.bytes[0] &= 0x7f;  // subtree 0 of 2
+  b.bytes[0] |= 0x80;  // subtree 1 of 2
+  const std::vector<SmtLeaf> leaves = {{a, RandomHash(rng)}, {b, RandomHash(rng)}};
+  std::vector<SubtreeSummary> relabelled = ManifestOf(leaves, 1);
+  ASSERT_EQ(relabelled[0].kind, SubtreeKind::kOneLeaf);
+  relabelled[0] = {SubtreeKind::kInner, relabelled[0].hash, {}};
+  ASSERT_EQ(*RootOfSubtrees(relabelled),
+            SmtRootOf({{a, leaves[0].value_hash}, {b, leaves[1].value_hash}}));
+  EXPECT_TRUE(CheckChunk(relabelled, 0, 1, std::span(leaves).first(1)).ok());
+  EXPECT_TRUE(CheckChunk(relabelled, 0, 2, leaves).ok());
 }
 
 }  // namespace

@@ -18,13 +18,20 @@ using test::Must;
 
 class StoreStateChunksTest : public ::testing::Test {
  protected:
+  // The test chain's keys are all private (the tree's right half); one public key, alone in
+  // the left half, makes a leaf that sits above any split.
   void Build(const StoreOptions& options, uint64_t blocks) {
-    store_ = Must(LedgerStore::Create(tmp_.path() / "store", test::ChainGenesis(), options));
+    Genesis genesis = test::ChainGenesis();
+    const StateEntry lone{test::ToBytes("governance/lone"), test::ToBytes("public")};
+    genesis.writes.push_back({lone.key, lone.value, kNoTransaction});
+    store_ = Must(LedgerStore::Create(tmp_.path() / "store", genesis, options));
     test::ChainReplay chain;
     states_ = {chain.state()};
+    states_[0].emplace(lone.key, lone.value);
     for (uint64_t h = 1; h <= blocks; ++h) {
       Must(store_->Commit(chain.Advance()), "commit");
       states_.push_back(chain.state());
+      states_.back().emplace(lone.key, lone.value);
     }
   }
 
@@ -34,6 +41,14 @@ class StoreStateChunksTest : public ::testing::Test {
         "version " + std::to_string(version) + ", split depth " + std::to_string(split_depth);
     const std::vector<SubtreeSummary> manifest = Must(store_->StateSubtrees(version, split_depth));
     ASSERT_EQ(manifest.size(), size_t{1} << split_depth) << at;
+    if (split_depth > 0) {  // the public half: its one leaf, summarized where its path falls
+      size_t leaves = 0;
+      for (size_t i = 0; i < manifest.size() / 2; ++i) {
+        leaves += manifest[i].kind == SubtreeKind::kOneLeaf;
+        EXPECT_NE(manifest[i].kind, SubtreeKind::kInner) << at;
+      }
+      EXPECT_EQ(leaves, 1u) << at;
+    }
     EXPECT_EQ(Must(RootOfSubtrees(manifest)), Must(store_->StateRootAt(version))) << at;
     test::StateMap rebuilt;
     for (size_t first = 0; first < manifest.size();) {
@@ -66,7 +81,7 @@ TEST_F(StoreStateChunksTest, ChunksAtEveryVersionMakeThatVersionsState) {
   Build({}, 20);
   std::mt19937_64 rng(5);
   for (const uint64_t version : {0u, 1u, 7u, 20u}) {
-    for (const size_t split_depth : {0u, 1u, 3u, 6u, 10u}) {
+    for (const size_t split_depth : {0u, 1u, 3u, 6u, 10u, 16u}) {
       ExpectChunksMakeTheState(version, split_depth, rng);
     }
   }

@@ -20,8 +20,8 @@
 
 namespace city::ledger {
 
-// 2^16 subtrees at most: a manifest of 2.1 MB. A state of a million keys at depth 10 makes
-// chunks of about a thousand keys.
+// 2^16 subtrees at most. A state of a million keys split at depth 10 makes chunks of about a
+// thousand keys.
 inline constexpr size_t kMaxSplitDepth = 16;
 
 enum class SubtreeKind : uint8_t {

@@ -64,33 +64,38 @@ TEST(PruneTest, PrunedValidatorsKeepTheirDepthAgreeWithArchivesAndAreAuditable) 
     const Json status = net.Status(node);
     const uint64_t tip = status.value("height", uint64_t{0});
     const uint64_t lowest = status.value("lowest_height", uint64_t{0});
-    // The status's height and lowest height are read a moment apart.
-    EXPECT_NEAR(static_cast<double>(tip + 1 - lowest), double(kRetain), 3) << status.dump();
+    // The status's height (the driver's, published after commits) may lag the store's lowest
+    // height, read after it: never more than kRetain held, and not much fewer.
+    EXPECT_LE(tip + 1 - lowest, kRetain) << status.dump();
+    EXPECT_GE(tip + 1 - lowest, kRetain - 16) << status.dump();
     const ApiReply gone = net.Get(node, "/v1/blocks/1");
     EXPECT_EQ(gone.status, 410) << gone.Describe();
     EXPECT_EQ(ErrorCodeOf(gone), "pruned") << gone.Describe();
     EXPECT_GE(gone.body["error"].value("lowest_height", uint64_t{0}), lowest) << gone.Describe();
     const ApiReply headers = net.Get(node, "/v1/headers?from=0&to=5");
     EXPECT_EQ(headers.status, 410) << headers.Describe();
-    const ApiReply held = net.Get(node, "/v1/blocks/" + std::to_string(lowest + 1));
+    // Far enough above the lowest that the blocks committed meanwhile do not prune it.
+    const ApiReply held = net.Get(node, "/v1/blocks/" + std::to_string(lowest + kRetain / 2));
     EXPECT_TRUE(held.ok()) << held.Describe();
   }
   EXPECT_EQ(LowestOf(net, 0), 0u);
   EXPECT_TRUE(net.Get(0, "/v1/blocks/1").ok());
 
   // What a pruned node holds is the archives' chain, header for header.
-  const uint64_t lowest = LowestOf(net, 1) + 2;  // it moves on while we read
+  // Well above the lowest height, which moves on while we read.
+  const uint64_t lowest = LowestOf(net, 1);
+  const uint64_t compared = lowest + kRetain / 2;
   const ApiReply from_pruned = net.Get(
-      1, "/v1/headers?from=" + std::to_string(lowest) + "&to=" + std::to_string(lowest + 20));
+      1, "/v1/headers?from=" + std::to_string(compared) + "&to=" + std::to_string(compared + 20));
   const ApiReply from_archive = net.Get(
-      0, "/v1/headers?from=" + std::to_string(lowest) + "&to=" + std::to_string(lowest + 20));
+      0, "/v1/headers?from=" + std::to_string(compared) + "&to=" + std::to_string(compared + 20));
   ASSERT_TRUE(from_pruned.ok()) << from_pruned.Describe();
   ASSERT_TRUE(from_archive.ok()) << from_archive.Describe();
   ASSERT_EQ(from_pruned.body["headers"].size(), 21u);
   for (size_t i = 0; i < 21; ++i) {
     EXPECT_EQ(from_pruned.body["headers"][i]["encoded_header"],
               from_archive.body["headers"][i]["encoded_header"])
-        << "height " << lowest + i;
+        << "height " << compared + i;
   }
 
   // The auditor's check against a pruned node covers what it holds, and says where it starts.
@@ -103,7 +108,7 @@ TEST(PruneTest, PrunedValidatorsKeepTheirDepthAgreeWithArchivesAndAreAuditable) 
       ctl.RunJson({"--as", "auditor", "audit", "verify-chain", "--blocks", "--genesis", genesis});
   ASSERT_TRUE(Succeeded(audit)) << audit.Describe();
   const uint64_t audited_from = audit.json.value("from", uint64_t{0});
-  EXPECT_GE(audited_from, lowest - 2) << audit.json.dump(2);
+  EXPECT_GE(audited_from, lowest) << audit.json.dump(2);
   EXPECT_EQ(audit.json.value("requested_from", uint64_t{99}), 0u) << audit.json.dump(2);
   EXPECT_EQ(audit.json.value("lowest_height", uint64_t{0}), audited_from) << audit.json.dump(2);
   EXPECT_EQ(audit.json.value("blocks", uint64_t{0}),
@@ -140,8 +145,11 @@ TEST(PruneTest, PrunedValidatorsKeepTheirDepthAgreeWithArchivesAndAreAuditable) 
   net.Start(0);  // the archive node: node 2 catches up from it
   const uint64_t target = net.Height(1).value_or(0);
   ASSERT_TRUE(net.WaitHeight({2}, target, 120s)) << net.Describe();
-  EXPECT_NEAR(static_cast<double>(net.Height(2).value_or(0) + 1 - LowestOf(net, 2)),
-              double(kRetain), 3);
+  const Json caught_up = net.Status(2);
+  const uint64_t held =
+      caught_up.value("height", uint64_t{0}) + 1 - caught_up.value("lowest_height", uint64_t{0});
+  EXPECT_LE(held, kRetain) << caught_up.dump();
+  EXPECT_GE(held, kRetain - 16) << caught_up.dump();
 
   ASSERT_TRUE(net.WaitProgress(net.AllNodes(), 3, 60s)) << "the chain goes on with all four";
   EXPECT_EQ(load.VerifyCommitted(0, 60s), "") << "nothing lost (checked on an archive node)";

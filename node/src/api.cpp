@@ -307,9 +307,11 @@ void AddTransaction(const Ctx& ctx, const Reader& reader, const ledger::Transact
   }
 }
 
-// The status of a transaction: committed, pending, rejected or unknown.
-Json TxStatusJson(const Ctx& ctx, const Reader& reader, const Hash256& id) {
+// The status of a transaction: committed, pending, rejected or unknown; kPruned for one
+// committed in a block this node no longer holds (its id stays: the once-only rule).
+Result<Json> TxStatusJson(const Ctx& ctx, const Reader& reader, const Hash256& id) {
   Result<ledger::TxRecord> record = ctx->chain->store().GetTransaction(id);
+  if (record.status().code() == ErrorCode::kPruned) return record.status();
   if (record.ok()) {
     Json out = {{"id", id.ToHex()},
                 {"status", "committed"},
@@ -325,12 +327,12 @@ Json TxStatusJson(const Ctx& ctx, const Reader& reader, const Hash256& id) {
     return out;
   }
   if (std::optional<Rejection> rejection = ctx->intake->FindRejection(id)) {
-    return {
+    return Json{
         {"id", id.ToHex()},
         {"status", "rejected"},
         {"error", {{"code", AdmissionName(rejection->reason)}, {"message", rejection->message}}}};
   }
-  return {{"id", id.ToHex()}, {"status", "unknown"}};
+  return Json{{"id", id.ToHex()}, {"status", "unknown"}};
 }
 
 // A long-poll from the request's client, or its refusal: 429 when too many wait in all or
@@ -359,7 +361,8 @@ void GetTx(const Ctx& ctx, const Reader& reader, const HttpRequest& request,
   if (auto* error = std::get_if<HttpResponse>(&wait)) return respond(std::move(*error));
   const uint64_t wait_ms = std::get<uint64_t>(wait);
   auto answer = [ctx, reader, id = *id, respond](bool) {
-    respond(HttpResponse::Json(TxStatusJson(ctx, reader, id)));
+    Result<Json> status = TxStatusJson(ctx, reader, id);
+    respond(status.ok() ? HttpResponse::Json(*status) : Failure(ctx, status.status()));
   };
   if (wait_ms == 0) return answer(true);
   const Hash256 tx_id = *id;

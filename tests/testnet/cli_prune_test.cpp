@@ -58,6 +58,15 @@ TEST(PruneTest, PrunedValidatorsKeepTheirDepthAgreeWithArchivesAndAreAuditable) 
   load.Start(net.AllNodes());
   ASSERT_TRUE(net.WaitHeight(net.AllNodes(), 3 * kRetain, 120s)) << net.Describe();
 
+  // A transaction committed early, which the pruned nodes no longer hold.
+  std::string early_tx;
+  for (uint64_t h = 1; h < kRetain && early_tx.empty(); ++h) {
+    const ApiReply block = net.Get(0, "/v1/blocks/" + std::to_string(h));
+    ASSERT_TRUE(block.ok()) << block.Describe();
+    const Json txs = block.body["block"].value("transactions", Json::array());
+    if (!txs.empty()) early_tx = txs[0].value("id", "");
+  }
+  ASSERT_EQ(early_tx.size(), 64u) << "no transaction in the first blocks";
   // Each pruned node holds about kRetain blocks (pruning runs in the commit, so exactly that
   // many at its own tip); the archives hold everything.
   for (size_t node : pruned) {
@@ -74,6 +83,12 @@ TEST(PruneTest, PrunedValidatorsKeepTheirDepthAgreeWithArchivesAndAreAuditable) 
     EXPECT_GE(gone.body["error"].value("lowest_height", uint64_t{0}), lowest) << gone.Describe();
     const ApiReply headers = net.Get(node, "/v1/headers?from=0&to=5");
     EXPECT_EQ(headers.status, 410) << headers.Describe();
+    // A transaction of a pruned block: its id is still known (the once-only rule), its body
+    // is not, and the node says so rather than "unknown".
+    const ApiReply gone_tx = net.Get(node, "/v1/tx/" + early_tx);
+    EXPECT_EQ(gone_tx.status, 410) << gone_tx.Describe();
+    EXPECT_EQ(ErrorCodeOf(gone_tx), "pruned") << gone_tx.Describe();
+    EXPECT_TRUE(net.Get(0, "/v1/tx/" + early_tx).ok());
     // Far enough above the lowest that the blocks committed meanwhile do not prune it.
     const ApiReply held = net.Get(node, "/v1/blocks/" + std::to_string(lowest + kRetain / 2));
     EXPECT_TRUE(held.ok()) << held.Describe();

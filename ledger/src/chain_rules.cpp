@@ -14,6 +14,18 @@ uint64_t ExecutionCost(const std::vector<Transaction>& txs) {
   for (const Transaction& tx : txs) cost += ExecutionCost(tx);
   return cost;
 }
+std::optional<std::string> ExpiryProblem(const Transaction& tx, uint64_t height) {
+  if (tx.expiry_height < height) {
+    return "past its expiry height " + std::to_string(tx.expiry_height);
+  }
+  if (tx.expiry_height - height > kMaxExpiryHorizon) {
+    return "whose expiry height " + std::to_string(tx.expiry_height) + " is more than " +
+           std::to_string(kMaxExpiryHorizon) + " above the block's height " +
+           std::to_string(height);
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 std::string VoteDataText(const VoteData& data) {

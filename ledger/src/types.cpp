@@ -439,6 +439,9 @@ Status Block::CheckStructure(std::string_view expected_chain_id,
     if (tx.chain_id != expected_chain_id) {
       return Status(ErrorCode::kInvalidArgument, "block holds a transaction of another chain");
     }
+    if (std::optional<std::string> problem = ExpiryProblem(tx, header.height)) {
+      return Status(ErrorCode::kInvalidArgument, "block holds a transaction " + *problem);
+    }
   }
   if (ComputeTxRoot() != header.tx_root) {
     return Status(ErrorCode::kInvalidArgument, "tx_root does not match the transactions");

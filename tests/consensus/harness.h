@@ -54,7 +54,12 @@ class FakeHost final : public Host {
     payload_requests.push_back(max);
     std::vector<ledger::Transaction> out;
     for (size_t i = 0; i < payload_size && i < max; ++i) {
-      out.push_back(city::test::SampleTransaction(payload_sender, next_nonce++));
+      ledger::Transaction tx = city::test::SampleTransaction(payload_sender, next_nonce++);
+      // Valid for a while from about the height it is proposed at (one per block here):
+      // a block may not hold an expired transaction.
+      tx.expiry_height = tx.nonce + 1000;
+      tx.Sign(payload_sender);
+      out.push_back(std::move(tx));
     }
     return out;
   }

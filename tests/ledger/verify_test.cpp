@@ -244,6 +244,29 @@ TEST_F(VerifyTest, BlockAboveTheExecutionCostCapIsRefusedAndOneBelowPasses) {
   EXPECT_TRUE(block.CheckStructure(kTestChain).ok());
 }
 
+// The expiry horizon is a chain rule (limits.h): a block at height h holds only transactions
+// with h <= expiry_height <= h + kMaxExpiryHorizon, so the once-only rule needs the ids of
+// the last kMaxExpiryHorizon heights alone, and a node started from a snapshot has them.
+TEST_F(VerifyTest, BlockHoldingAnExpiredOrTooDistantTransactionIsRefused) {
+  Block block = test::SampleBlock(keys_, 2, false);  // height 6
+  auto with_expiry = [&](uint64_t expiry) {
+    Transaction& tx = block.transactions[1];
+    tx.expiry_height = expiry;
+    tx.Sign(keys_[1]);
+    block.Sign(keys_[2]);
+    return block.CheckStructure(kTestChain);
+  };
+  EXPECT_TRUE(with_expiry(6).ok());
+  EXPECT_TRUE(with_expiry(6 + kMaxExpiryHorizon).ok());
+  const Status expired = with_expiry(5);
+  EXPECT_EQ(expired.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(expired.message().find("past its expiry height 5"), std::string::npos);
+  const Status distant = with_expiry(7 + kMaxExpiryHorizon);
+  EXPECT_EQ(distant.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(distant.message().find("more than"), std::string::npos) << distant.message();
+  EXPECT_FALSE(with_expiry(UINT64_MAX).ok());
+}
+
 TEST_F(VerifyTest, BlockWithSwappedTransactionsFailsTxRoot) {
   Block block = test::SampleBlock(keys_, 5, false);
   std::swap(block.transactions[0], block.transactions[1]);

@@ -287,7 +287,8 @@ std::vector<ledger::Transaction> SimHost::TakePayload(size_t max) {
   ledger::Transaction tx;
   tx.chain_id = std::string(kChain);
   tx.nonce = process_.payload_counter++;
-  tx.expiry_height = UINT64_MAX;
+  // Proposed at most a few heights above the committed tip, the block rule's horizon ahead.
+  tx.expiry_height = process_.chain.size() + ledger::kMaxExpiryHorizon / 2;
   tx.contract = "sim";
   tx.method = "mark";
   tx.args = {static_cast<uint8_t>(process_.id), static_cast<uint8_t>(tx.nonce)};

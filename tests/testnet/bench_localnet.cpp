@@ -383,7 +383,8 @@ int Run(const Flags& flags) {
 
     // Pre-signed transfers.
     const auto signing = Clock::now();
-    const uint64_t expiry = net.DefaultExpiry() + 15'000;  // within the default horizon
+    // Within the chain's expiry horizon (ledger::kMaxExpiryHorizon) from the tip.
+    const uint64_t expiry = net.DefaultExpiry() + 8'000;
     for (size_t i = 0; i < k; ++i) {
       Account& a = accounts[i];
       const PublicKey to = accounts[(i + 1) % k].key->public_key();

@@ -74,6 +74,12 @@ struct Epoch {
 uint64_t ExecutionCost(const Transaction& tx);
 uint64_t ExecutionCost(const std::vector<Transaction>& txs);
 
+// Why a block at `height` may not hold `tx` (its expiry is below the height, or more than
+// kMaxExpiryHorizon above it), as a phrase following "a transaction ...", or nullopt.
+// Block::CheckStructure applies it, so a proposal or a synced block breaking it is refused
+// before anyone votes on or commits it.
+std::optional<std::string> ExpiryProblem(const Transaction& tx, uint64_t height);
+
 // The two-chain commit rule: a block whose round directly follows its justify's round proves,
 // once it is certified itself, that its parent (the justify's block) and every ancestor of
 // the parent are committed.

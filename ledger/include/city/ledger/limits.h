@@ -17,6 +17,11 @@ inline constexpr size_t kMaxBlockBytes = 16 * 1024 * 1024;
 // (chain_rules.h): about 12,000 small transfers' worth, or fewer larger calls.
 inline constexpr uint64_t kMaxBlockExecutionCost = 12'000;
 inline constexpr size_t kMaxValidators = 256;
+// A block at height h may hold a transaction only if h <= expiry_height <= h + this. So a
+// transaction committed at height c can never be included again above c + this, and the
+// rule that a transaction is committed once needs only the ids of the last this-many
+// heights: a node that starts from a snapshot carries those, not every id since the genesis.
+inline constexpr uint64_t kMaxExpiryHorizon = 10'000;
 // A certificate or timeout carries at most one entry per validator.
 inline constexpr size_t kMaxCertificateBytes = 64 * 1024;
 // The largest message a peer may send: a whole block plus its framing.

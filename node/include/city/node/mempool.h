@@ -38,7 +38,7 @@ struct MempoolOptions {
   // not be included for a long time and would only hold memory.
   uint64_t max_nonce_gap = 256;
   // An expiry height further than this above the next height is refused (expiry_too_far).
-  uint64_t max_expiry_horizon = 20'000;
+  uint64_t max_expiry_horizon = ledger::kMaxExpiryHorizon;
   // A transaction behind a nonce gap is evicted once this many heights have passed since
   // it arrived (gaps from reordered arrivals close within one or two).
   uint64_t gap_eviction_heights = 30;

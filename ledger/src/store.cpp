@@ -40,6 +40,7 @@
 
 #include "bounded_cache.h"
 #include "city/crypto/private_file.h"
+#include "city/ledger/snapshot.h"
 #include "codec_internal.h"
 #include "smt_tree.h"
 #include "store_env.h"
@@ -63,6 +64,9 @@ constexpr char kPendingPrefix = 'P';
 constexpr char kPruneListPrefix = 'D';
 constexpr std::string_view kIndexIdTag = "city.store.index.v1";
 constexpr std::string_view kFormatMagic = "cityledger-store";
+// Present while a snapshot import is unfinished: manifest hash ‖ next chunk (u32) ‖ next id
+// part (u32) ‖ the tree's root so far (u64 version ‖ hash).
+constexpr std::string_view kImportMeta = "import";
 // Versions pruned per commit at most, so shrinking retention cannot make one huge batch.
 constexpr uint64_t kMaxVersionsPrunedPerCommit = 8;
 // Heights and transactions pruned per commit at most, so setting retention on a long chain
@@ -340,6 +344,9 @@ class LedgerStore::Impl {
 
   Status LoadMetadata();
   Status InitializeGenesis(const Genesis& genesis);
+  // The records that make a store a store, for InitializeGenesis and a snapshot import.
+  void AddIdentity(std::string_view chain_id, const Hash256& genesis_hash,
+                   leveldb::WriteBatch& batch) const;
   Result<CommitInfo> Commit(const CommitRequest& request);
 
   std::string chain_id_;
@@ -632,6 +639,11 @@ class LedgerStore::Impl {
   Result<StateChanges> AddStateChanges(const View& view, uint64_t version,
                                        const std::vector<StateWrite>& writes,
                                        leveldb::WriteBatch& batch, PruneList* prune_list = nullptr);
+  // A committed block's own records: header, certificate, hash index, transactions with their
+  // results, ids (kAlreadyExists for one committed before) and account history.
+  Status AddBlockRecords(const View& view, const Block& block, const Hash256& block_hash,
+                         const QuorumCert& certificate, const std::vector<TxResult>& results,
+                         leveldb::WriteBatch& batch);
   static void AddIndexEntries(uint64_t height, const std::vector<IndexEntry>& entries,
                               leveldb::WriteBatch& batch, PruneList* prune_list = nullptr);
   // Drops the tree nodes and roots of versions that fall out of retention at `height`.
@@ -682,6 +694,13 @@ Status LedgerStore::Impl::LoadMetadata() {
     return {ErrorCode::kInvalidArgument,
             "ledger store has format version " + std::to_string(version) +
                 "; this build reads version " + std::to_string(kStoreFormatVersion)};
+  }
+  Result<std::optional<std::string>> importing = view.Get(MetaKey(kImportMeta), "metadata");
+  if (!importing.ok()) return importing.status();
+  if (importing->has_value()) {
+    return {ErrorCode::kCorruption,
+            "it holds an unfinished snapshot import: resume it (cityd snapshot import) or delete "
+            "it"};
   }
   const auto need = [&](std::string_view name) -> Result<std::string> {
     Result<std::optional<std::string>> value = view.Get(MetaKey(name), "metadata");
@@ -939,6 +958,17 @@ Status LedgerStore::Impl::AddSupersededWrites(const View& view, const Hash256& p
   return Status::Ok();
 }
 
+void LedgerStore::Impl::AddIdentity(std::string_view chain_id, const Hash256& genesis_hash,
+                                    leveldb::WriteBatch& batch) const {
+  std::string format(kFormatMagic);
+  format += std::string{char(kStoreFormatVersion >> 24), char(kStoreFormatVersion >> 16),
+                        char(kStoreFormatVersion >> 8), char(kStoreFormatVersion)};
+  batch.Put(MetaKey("format"), format);
+  batch.Put(MetaKey("chain"), std::string(chain_id));
+  batch.Put(MetaKey("genesis"), Key().Fixed(genesis_hash).str());
+  batch.Put(Key(kBlockHashPrefix).Fixed(genesis_hash), Key().U64(0).str());
+}
+
 Status LedgerStore::Impl::InitializeGenesis(const Genesis& genesis) {
   if (!IsValidChainId(genesis.chain_id)) return {ErrorCode::kInvalidArgument, "invalid chain id"};
   for (const StateWrite& write : genesis.writes) {
@@ -949,15 +979,9 @@ Status LedgerStore::Impl::InitializeGenesis(const Genesis& genesis) {
   }
   View view(*this);
   leveldb::WriteBatch batch;
-  std::string format(kFormatMagic);
-  format += std::string{char(kStoreFormatVersion >> 24), char(kStoreFormatVersion >> 16),
-                        char(kStoreFormatVersion >> 8), char(kStoreFormatVersion)};
-  batch.Put(MetaKey("format"), format);
-  batch.Put(MetaKey("chain"), genesis.chain_id);
-  batch.Put(MetaKey("genesis"), Key().Fixed(genesis.block_hash).str());
+  AddIdentity(genesis.chain_id, genesis.block_hash, batch);
   batch.Put(MetaKey("tip"), Key().U64(0).Fixed(genesis.block_hash).str());
   batch.Put(MetaKey("oldest"), Key().U64(0).str());
-  batch.Put(Key(kBlockHashPrefix).Fixed(genesis.block_hash), Key().U64(0).str());
   Result<StateChanges> state = AddStateChanges(view, 0, genesis.writes, batch);
   if (!state.ok()) return state.status();
   AddIndexEntries(0, genesis.index_entries, batch);
@@ -1035,26 +1059,22 @@ Status CheckCommitShape(const CommitRequest& request, const StoreTip& tip,
 
 }  // namespace
 
-Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
-  const StoreTip current = tip();
-  if (Status status = CheckCommitShape(request, current, chain_id_); !status.ok()) return status;
-  const Block& block = request.block;
+Status LedgerStore::Impl::AddBlockRecords(const View& view, const Block& block,
+                                          const Hash256& block_hash, const QuorumCert& certificate,
+                                          const std::vector<TxResult>& results,
+                                          leveldb::WriteBatch& batch) {
   const uint64_t height = block.header.height;
-  const Hash256 block_hash = block.Hash();
-
-  View view(*this);
-  leveldb::WriteBatch batch;
   batch.Put(BlockKey(height),
             BytesSlice(Encode(BlockMeta{block.header, block.signature,
                                         static_cast<uint32_t>(block.transactions.size())})));
   batch.Put(Key(kBlockHashPrefix).Fixed(block_hash), Key().U64(height).str());
-  batch.Put(CertKey(height), BytesSlice(Encode(request.certificate)));
+  batch.Put(CertKey(height), BytesSlice(Encode(certificate)));
 
   std::set<Hash256> ids;
   std::map<std::pair<PublicKey, uint32_t>, std::pair<uint8_t, Hash256>> accounts;
   for (uint32_t index = 0; index < block.transactions.size(); ++index) {
     const Transaction& tx = block.transactions[index];
-    const TxResult& result = request.results[index];
+    const TxResult& result = results[index];
     const Hash256 id = tx.Id();
     if (!ids.insert(id).second) {
       return Status{ErrorCode::kInvalidArgument, "the block holds one transaction twice"};
@@ -1078,6 +1098,24 @@ Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
     Bytes value{role.first};
     value.insert(value.end(), role.second.bytes.begin(), role.second.bytes.end());
     batch.Put(AccountKey(where.first, height, where.second), BytesSlice(value));
+  }
+
+  return Status::Ok();
+}
+
+Result<CommitInfo> LedgerStore::Impl::Commit(const CommitRequest& request) {
+  const StoreTip current = tip();
+  if (Status status = CheckCommitShape(request, current, chain_id_); !status.ok()) return status;
+  const Block& block = request.block;
+  const uint64_t height = block.header.height;
+  const Hash256 block_hash = block.Hash();
+
+  View view(*this);
+  leveldb::WriteBatch batch;
+  if (Status status =
+          AddBlockRecords(view, block, block_hash, request.certificate, request.results, batch);
+      !status.ok()) {
+    return status;
   }
 
   // With block pruning, the block keeps a list of what pruning it will have to find.
@@ -1555,6 +1593,24 @@ Result<std::vector<StateEntry>> LedgerStore::StateChunk(uint64_t version, size_t
   return entries;
 }
 
+Result<std::vector<SnapshotTxId>> LedgerStore::TransactionIdsBetween(uint64_t from,
+                                                                     uint64_t to) const {
+  Impl::View view(*impl_);
+  std::vector<SnapshotTxId> ids;
+  const Key prefix(kTxIdPrefix);
+  std::unique_ptr<leveldb::Iterator> it = view.Iterate(/*fill_cache=*/false);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != 1 + 32 || it->value().size() != 12) {
+      return Damaged("a transaction id record has the wrong size");
+    }
+    const TxLocation location{ReadU64(it->value().data()), ReadU32(it->value().data() + 8)};
+    if (location.height < from || location.height > to) continue;
+    ids.push_back({ReadFixed<Hash256>(it->key().data() + 1), location});
+  }
+  if (!it->status().ok()) return FromLevelDb(it->status(), "reading transaction ids");
+  return ids;
+}
+
 Result<Page<AccountTx>> LedgerStore::AccountHistory(const PublicKey& account,
                                                     const PageRequest& page) const {
   return impl_->ScanPage<AccountTx>(
@@ -1620,6 +1676,187 @@ Result<std::vector<Block>> LedgerStore::PendingBlocks() const {
   }
   if (!it->status().ok()) return FromLevelDb(it->status(), "reading pending blocks");
   return blocks;
+}
+
+// ---- snapshot import ----
+
+namespace {
+
+std::string EncodeImportProgress(const Hash256& manifest, size_t next_chunk, size_t next_ids,
+                                 uint64_t root_version, const Hash256& root_hash) {
+  return Key()
+      .Fixed(manifest)
+      .U32(static_cast<uint32_t>(next_chunk))
+      .U32(static_cast<uint32_t>(next_ids))
+      .U64(root_version)
+      .Fixed(root_hash)
+      .str();
+}
+
+}  // namespace
+
+SnapshotImport::SnapshotImport(std::unique_ptr<LedgerStore::Impl> impl, std::filesystem::path dir,
+                               SnapshotManifest manifest, StoreOptions options)
+    : impl_(std::move(impl)),
+      dir_(std::move(dir)),
+      manifest_(std::make_unique<const SnapshotManifest>(std::move(manifest))),
+      options_(options) {}
+
+SnapshotImport::~SnapshotImport() = default;
+
+Result<std::unique_ptr<SnapshotImport>> SnapshotImport::Begin(const std::filesystem::path& dir,
+                                                              const SnapshotManifest& manifest,
+                                                              const SnapshotBase& base,
+                                                              const StoreOptions& options) {
+  std::error_code error;
+  const bool fresh = !std::filesystem::exists(dir, error) || std::filesystem::is_empty(dir, error);
+  Result<std::unique_ptr<LedgerStore::Impl>> impl = OpenDatabase(dir, options, fresh);
+  if (!impl.ok()) return impl.status();
+  LedgerStore::Impl& store = **impl;
+  const Hash256 manifest_hash = manifest.Hash();
+  std::unique_ptr<SnapshotImport> import(
+      new SnapshotImport(std::move(impl).value(), dir, manifest, options));
+  if (!fresh) {
+    LedgerStore::Impl::View view(store);
+    Result<std::optional<std::string>> progress = view.Get(MetaKey(kImportMeta), "metadata");
+    if (!progress.ok()) return progress.status();
+    if (!progress->has_value() || (*progress)->size() != 32 + 4 + 4 + 8 + 32 ||
+        ReadFixed<Hash256>((*progress)->data()) != manifest_hash) {
+      return Status(ErrorCode::kAlreadyExists,
+                    dir.string() + " holds a ledger store, or the import of another snapshot");
+    }
+    const char* at = (*progress)->data() + 32;
+    import->next_chunk_ = ReadU32(at);
+    import->next_id_part_ = ReadU32(at + 4);
+    import->root_version_ = ReadU64(at + 8);
+    import->root_hash_ = ReadFixed<Hash256>(at + 16);
+    if (import->next_chunk_ > manifest.chunks.size() ||
+        import->next_id_part_ > manifest.id_parts.size()) {
+      return Damaged("the snapshot import's progress is past its manifest");
+    }
+    return import;
+  }
+  LedgerStore::Impl::View view(store);
+  leveldb::WriteBatch batch;
+  store.AddIdentity(manifest.chain_id, manifest.genesis_hash, batch);
+  // The epochs' last headers, which carry the validator sets (their blocks are not held).
+  for (const EpochEnd& end : base.epoch_ends) {
+    if (end.header.height >= manifest.height) continue;
+    batch.Put(BlockKey(end.header.height), BytesSlice(Encode(BlockMeta{end.header, {}, 0})));
+    batch.Put(Key(kBlockHashPrefix).Fixed(end.header.Hash()), Key().U64(end.header.height).str());
+    batch.Put(CertKey(end.header.height), BytesSlice(Encode(end.certificate)));
+  }
+  if (Status status = store.AddBlockRecords(view, base.block, manifest.block_hash, base.certificate,
+                                            base.results, batch);
+      !status.ok()) {
+    return status;
+  }
+  batch.Put(MetaKey(kImportMeta), EncodeImportProgress(manifest_hash, 0, 0, 0, Hash256{}));
+  if (Status status = store.WriteBatch(batch, "beginning the snapshot import"); !status.ok()) {
+    return status;
+  }
+  return import;
+}
+
+Status SnapshotImport::AddChunk(const SnapshotChunk& chunk) {
+  const SnapshotManifest& manifest = *manifest_;
+  if (next_chunk_ >= manifest.chunks.size()) {
+    return Status(ErrorCode::kInvalidArgument, "every state chunk is in already");
+  }
+  if (Status status = CheckSnapshotChunk(manifest, next_chunk_, chunk); !status.ok()) {
+    return status;
+  }
+  const uint64_t version = manifest.height;
+  LedgerStore::Impl::View view(*impl_);
+  leveldb::WriteBatch batch;
+  std::vector<smt::Update> updates;
+  updates.reserve(chunk.entries.size());
+  for (const StateEntry& entry : chunk.entries) {
+    const Hash256 path = StateKeyPath(entry.key);
+    batch.Put(KeyWriteKey(path, version, 0),
+              BytesSlice(Encode(KeyWriteRecord{kNoTransaction, entry.key, entry.value})));
+    updates.push_back({path, StateValueHash(entry.value)});
+  }
+  Result<smt::Delta> delta =
+      smt::ApplyUpdates(impl_->Nodes(view), {root_version_, root_hash_}, version, updates);
+  if (!delta.ok()) return delta.status();
+  std::set<smt::NodeRef, decltype([](const smt::NodeRef& a, const smt::NodeRef& b) {
+             return std::tie(a.version, a.hash) < std::tie(b.version, b.hash);
+           })>
+      created;
+  for (const auto& [ref, node] : delta->created) {
+    batch.Put(NodeKey(ref), BytesSlice(smt::EncodeNode(node)));
+    created.insert(ref);
+  }
+  // The nodes the previous chunks made that this one replaced: no version will reach them.
+  for (const smt::NodeRef& ref : delta->retired) {
+    if (!created.contains(ref)) batch.Delete(NodeKey(ref));
+  }
+  batch.Put(MetaKey(kImportMeta),
+            EncodeImportProgress(manifest.Hash(), next_chunk_ + 1, next_id_part_,
+                                 delta->root.version, delta->root.hash));
+  if (Status status =
+          impl_->WriteBatch(batch, "importing state chunk " + std::to_string(next_chunk_));
+      !status.ok()) {
+    return status;
+  }
+  ++next_chunk_;
+  root_version_ = delta->root.version;
+  root_hash_ = delta->root.hash;
+  return Status::Ok();
+}
+
+Status SnapshotImport::AddIds(const SnapshotIds& ids) {
+  const SnapshotManifest& manifest = *manifest_;
+  if (next_id_part_ >= manifest.id_parts.size()) {
+    return Status(ErrorCode::kInvalidArgument, "every id part is in already");
+  }
+  if (Status status = CheckSnapshotIds(manifest, ids); !status.ok()) return status;
+  LedgerStore::Impl::View view(*impl_);
+  leveldb::WriteBatch batch;
+  for (const SnapshotTxId& id : ids.ids) {
+    Result<std::optional<std::string>> seen =
+        view.Get(Key(kTxIdPrefix).Fixed(id.id), "transactions");
+    if (!seen.ok()) return seen.status();
+    if (seen->has_value()) {
+      return Status(
+          ErrorCode::kInvalidArgument,
+          "snapshot ids: transaction " + ToHex(id.id.bytes).substr(0, 16) + " is listed twice");
+    }
+    batch.Put(Key(kTxIdPrefix).Fixed(id.id),
+              Key().U64(id.location.height).U32(id.location.index).str());
+  }
+  batch.Put(MetaKey(kImportMeta),
+            EncodeImportProgress(manifest.Hash(), next_chunk_, next_id_part_ + 1, root_version_,
+                                 root_hash_));
+  if (Status status = impl_->WriteBatch(batch, "importing transaction ids"); !status.ok()) {
+    return status;
+  }
+  ++next_id_part_;
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<LedgerStore>> SnapshotImport::Finish() {
+  const SnapshotManifest& manifest = *manifest_;
+  if (next_chunk_ != manifest.chunks.size() || next_id_part_ != manifest.id_parts.size()) {
+    return Status(ErrorCode::kInvalidArgument, "the snapshot import is missing parts");
+  }
+  if (root_hash_ != manifest.state_root) {
+    return Status(ErrorCode::kUnauthenticated,
+                  "the imported state's root is not the snapshot's state root");
+  }
+  const uint64_t height = manifest.height;
+  leveldb::WriteBatch batch;
+  batch.Put(RootKey(height), BytesSlice(EncodeRef({root_version_, root_hash_})));
+  batch.Put(MetaKey("tip"), Key().U64(height).Fixed(manifest.block_hash).str());
+  batch.Put(MetaKey("oldest"), Key().U64(height).str());
+  batch.Put(MetaKey("lowest"), Key().U64(height).str());
+  batch.Delete(MetaKey(kImportMeta));
+  if (Status status = impl_->WriteBatch(batch, "finishing the snapshot import"); !status.ok()) {
+    return status;
+  }
+  if (Status status = impl_->LoadMetadata(); !status.ok()) return status;
+  return std::unique_ptr<LedgerStore>(new LedgerStore(std::move(impl_)));
 }
 
 }  // namespace city::ledger

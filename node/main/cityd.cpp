@@ -16,6 +16,7 @@
 #include "city/node/ceremony.h"
 #include "city/node/home.h"
 #include "city/node/node.h"
+#include "city/node/snapshots.h"
 #include "run_node.h"
 
 namespace {
@@ -29,6 +30,27 @@ using node::RunNode;
 std::filesystem::path DefaultDevHome() {
   const char* home = std::getenv("HOME");
   return std::filesystem::path(home != nullptr ? home : ".") / ".cityledger" / "dev";
+}
+
+uint64_t NowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// The lock of a home whose node must be stopped for `doing` (restoring, importing).
+city::Result<int> LockStoppedHome(const node::HomePaths& home, const std::string& doing) {
+  if (!std::filesystem::exists(home.genesis())) {
+    return Status(city::ErrorCode::kNotFound,
+                  "no node home at " + home.root.string() + " (no genesis.json)");
+  }
+  city::Result<int> lock = node::LockHome(home);
+  if (!lock.ok()) {
+    const bool held = lock.status().message().find("locked by") != std::string::npos;
+    return Status(lock.status().code(),
+                  lock.status().message() + (held ? ": stop the node before " + doing : ""));
+  }
+  return lock;
 }
 
 void PrintKeys(const std::vector<node::ClientKey>& keys) {
@@ -310,6 +332,29 @@ int main(int argc, char** argv) {
   restore_cmd->add_flag("--replace", restore_replace,
                         "The home has a ledger: move it aside (data.before-restore-<ms>)");
 
+  auto* snapshot_cmd = app.add_subcommand(
+      "snapshot", "State snapshots: list a home's, export one, or start a stopped node from one");
+  snapshot_cmd->require_subcommand(1);
+  node::HomePaths snapshot_home;
+  uint64_t snapshot_height = 0;
+  std::filesystem::path snapshot_path;
+  bool snapshot_replace = false;
+  auto* snapshot_list_cmd =
+      snapshot_cmd->add_subcommand("list", "The snapshots a node keeps (newest first)");
+  snapshot_list_cmd->add_option("--home", snapshot_home.root, "The node's home")->required();
+  auto* snapshot_export_cmd = snapshot_cmd->add_subcommand(
+      "export", "Copy one of a node's snapshots (the newest, or --height) into a new directory");
+  snapshot_export_cmd->add_option("--home", snapshot_home.root, "The node's home")->required();
+  snapshot_export_cmd->add_option("--height", snapshot_height, "The snapshot's height");
+  snapshot_export_cmd->add_option("--out", snapshot_path, "A new directory")->required();
+  auto* snapshot_import_cmd = snapshot_cmd->add_subcommand(
+      "import", "Make a stopped node's ledger from a snapshot, checked against its genesis");
+  snapshot_import_cmd->add_option("--home", snapshot_home.root, "The stopped node's home")
+      ->required();
+  snapshot_import_cmd->add_option("--from", snapshot_path, "The snapshot directory")->required();
+  snapshot_import_cmd->add_flag("--replace", snapshot_replace,
+                                "The home has a ledger: move it aside (data.before-snapshot-<ms>)");
+
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   try {
@@ -382,29 +427,61 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*restore_cmd) {
-    if (!std::filesystem::exists(restore_home.genesis())) {
-      return Fail(Status(city::ErrorCode::kNotFound,
-                         "no node home at " + restore_home.root.string() + " (no genesis.json)"));
-    }
-    city::Result<int> lock = node::LockHome(restore_home);
-    if (!lock.ok()) {
-      const bool held = lock.status().message().find("locked by") != std::string::npos;
-      return Fail(
-          Status(lock.status().code(),
-                 lock.status().message() + (held ? ": stop the node before restoring" : "")));
-    }
-    const uint64_t now_ms =
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count());
+    city::Result<int> lock = LockStoppedHome(restore_home, "restoring");
+    if (!lock.ok()) return Fail(lock.status());
     city::Result<node::BackupManifest> restored =
-        node::RestoreBackup(restore_from, restore_home, restore_replace, now_ms);
+        node::RestoreBackup(restore_from, restore_home, restore_replace, NowMs());
     ::close(*lock);
     if (!restored.ok()) return Fail(restored.status());
     std::cout << "cityd: restored height " << restored->store.tip.height << " (block "
               << restored->store.tip.block_hash.ToHex().substr(0, 16) << ") into "
               << restore_home.data().string()
               << "; validator_state.bin is untouched. Start the node: it syncs from there\n";
+    return 0;
+  }
+  if (*snapshot_list_cmd) {
+    for (const node::SnapshotListing& listing :
+         node::ListSnapshots(node::SnapshotsDir(snapshot_home))) {
+      if (!listing.manifest.ok()) {
+        std::cout << listing.dir.string() << "  unusable: " << listing.manifest.status().ToString()
+                  << "\n";
+        continue;
+      }
+      const city::ledger::SnapshotManifest& m = listing.manifest->manifest;
+      std::cout << "height " << m.height << "  block " << m.block_hash.ToHex().substr(0, 16)
+                << "  state root " << m.state_root.ToHex().substr(0, 16) << "  " << m.state_entries
+                << " keys in " << m.chunks.size() << " chunks  " << m.recent_ids << " recent ids  "
+                << listing.dir.string() << "\n";
+    }
+    return 0;
+  }
+  if (*snapshot_export_cmd) {
+    city::Result<node::SnapshotListing> exported = node::ExportSnapshot(
+        node::SnapshotsDir(snapshot_home),
+        snapshot_height == 0 ? std::nullopt : std::optional<uint64_t>(snapshot_height),
+        snapshot_path);
+    if (!exported.ok()) return Fail(exported.status());
+    std::cout << "cityd: exported the snapshot at height " << exported->manifest->manifest.height
+              << " into " << snapshot_path.string() << "\n";
+    return 0;
+  }
+  if (*snapshot_import_cmd) {
+    city::Result<int> lock = LockStoppedHome(snapshot_home, "importing a snapshot");
+    if (!lock.ok()) return Fail(lock.status());
+    const auto started = std::chrono::steady_clock::now();
+    city::Result<node::SnapshotImportReport> imported =
+        node::ImportSnapshot(snapshot_path, snapshot_home, snapshot_replace, NowMs());
+    ::close(*lock);
+    if (!imported.ok()) return Fail(imported.status());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const city::ledger::SnapshotManifest& m = imported->manifest;
+    std::cout << "cityd: " << (imported->resumed ? "resumed and finished" : "imported")
+              << " the snapshot at height " << m.height << " (state root "
+              << m.state_root.ToHex().substr(0, 16) << ", " << m.state_entries << " keys, "
+              << m.recent_ids << " recent transaction ids) into " << snapshot_home.data().string()
+              << " in " << seconds << " s; validator_state.bin is untouched. Start the node: it "
+              << "syncs the blocks after height " << m.height << "\n";
     return 0;
   }
   if (*dev_cmd) {

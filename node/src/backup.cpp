@@ -17,6 +17,7 @@
 #include "city/node/genesis.h"
 #include "epochs.h"
 #include "file_io_internal.h"
+#include "store_install.h"
 
 namespace city::node {
 namespace {
@@ -98,39 +99,6 @@ Status CopyStoreFiles(const fs::path& from, const fs::path& to) {
   if (error)
     return Status(ErrorCode::kIoError, "cannot list " + from.string() + ": " + error.message());
   return SyncParentDirectory(to / "CURRENT");
-}
-
-// A chain whose only validator is this home's cannot be restored: the validator's next block
-// must extend its latest certified block, which is certified but not committed (a backup never
-// has it) and held by no peer. Seen in the copy's validator set after its tip, or in the
-// safety state's latest certificate, signed by this validator alone (a quorum of one).
-Status CheckNotALoneValidator(const HomePaths& home, const PublicKey& me,
-                              const GenesisChain& genesis, const fs::path& store_dir) {
-  // The safety state's latest certificate says best who the validator's quorum was last; a
-  // root certificate (no signatures: it never certified anything since) says nothing, and
-  // then the set the copy names after its tip decides.
-  std::optional<bool> alone;
-  Result<std::optional<Bytes>> stored = ledger::SafetyFile(home.safety()).Load();
-  if (stored.ok() && stored->has_value()) {
-    Result<consensus::SafetyState> safety = ledger::Decode<consensus::SafetyState>(**stored);
-    if (safety.ok() && !safety->high_qc.signatures.empty()) {
-      const std::vector<ledger::CertSignature>& signers = safety->high_qc.signatures;
-      alone = signers.size() == 1 && signers[0].signer == me;
-    }
-  }
-  if (!alone) {
-    Result<std::unique_ptr<Chain>> chain = Chain::Open(store_dir, genesis, ledger::StoreOptions{});
-    if (!chain.ok()) return chain.status();
-    Result<ledger::Epoch> epoch = EpochAfterTip(**chain);
-    if (!epoch.ok()) return epoch.status();
-    alone = epoch->validators.size() == 1 && epoch->validators.Contains(me);
-  }
-  if (!*alone) return Status::Ok();
-  return Invalid(
-      "this home's validator is its chain's only one: its next block must extend its latest "
-      "certified block, which only its current ledger holds (a backup has committed blocks "
-      "only), and no peer could send it. Keep the current data/; a lone validator's backups "
-      "are copies to read, not to restore into it");
 }
 
 }  // namespace
@@ -311,22 +279,9 @@ Result<BackupManifest> RestoreBackup(const fs::path& from, const HomePaths& home
       return refuse(status);
     }
   }
-  std::optional<fs::path> aside;
-  if (fs::exists(fs::symlink_status(data, error))) {
-    aside = data.string() + ".before-restore-" + std::to_string(now_ms);
-    if (::rename(data.c_str(), aside->c_str()) != 0) {
-      return refuse(IoErrorFromErrno("cannot move the old ledger aside from", data));
-    }
+  if (Status status = InstallStore(staging, data, now_ms, "restore"); !status.ok()) {
+    return status;
   }
-  if (::rename(staging.c_str(), data.c_str()) != 0) {
-    Status status = IoErrorFromErrno("cannot move the restored ledger into place at", data);
-    if (aside && ::rename(aside->c_str(), data.c_str()) != 0) {
-      return Status(status.code(), status.message() + "; the old ledger is at " + aside->string() +
-                                       ", the restored one at " + staging.string());
-    }
-    return refuse(status);
-  }
-  if (Status status = SyncParentDirectory(data); !status.ok()) return status;
   return manifest;
 }
 

@@ -38,7 +38,7 @@ struct Option {
 };
 
 // In the order of the rendered file. [[p2p.peers]] is rendered after the [p2p] options.
-const std::array<Option, 33> kOptions = {{
+const std::array<Option, 35> kOptions = {{
     {"node", "moniker", "A name for this node in logs and status output.", &NodeConfig::moniker},
     {"p2p", "listen_host", "The address the validator link listener binds to.",
      &NodeConfig::p2p_listen_host},
@@ -110,8 +110,9 @@ const std::array<Option, 33> kOptions = {{
      "How far above a sender's committed next nonce a transaction may be (nonce_gap beyond).",
      &NodeConfig::mempool_max_nonce_ahead, 1},
     {"mempool", "max_expiry_horizon",
-     "How far above the next height a transaction's expiry may be (expiry_too_far beyond).",
-     &NodeConfig::mempool_max_expiry_horizon, 1},
+     "How far above the next height a transaction's expiry may be (expiry_too_far beyond);\n"
+     "# the chain's rule caps it at 10000.",
+     &NodeConfig::mempool_max_expiry_horizon, 1, ledger::kMaxExpiryHorizon},
     {"mempool", "gap_eviction_heights",
      "A transaction behind a nonce gap (it cannot run) is evicted this many heights after it\n"
      "# arrived; a full pool evicts such transactions first.",
@@ -133,6 +134,12 @@ const std::array<Option, 33> kOptions = {{
      "# but for each epoch's last header. At least 128; a validator that falls further behind\n"
      "# than every peer retains cannot catch up by block sync (docs/operators.md).",
      &NodeConfig::retain_blocks, 0},
+    {"storage", "snapshot_interval",
+     "A state snapshot (for nodes that join by state sync, and cityd snapshot export) is\n"
+     "# written to <home>/snapshots every this many executed heights; 0: none.",
+     &NodeConfig::snapshot_interval, 0},
+    {"storage", "snapshot_keep", "The newest snapshots kept (1..16).", &NodeConfig::snapshot_keep,
+     1, 16},
     {"log", "level", "Log level: trace, debug, info, warn or error.", &NodeConfig::log_level},
 }};
 

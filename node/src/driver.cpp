@@ -12,6 +12,7 @@
 #include "city/crypto/address.h"
 #include "city/ledger/chain_rules.h"
 #include "city/node/home.h"
+#include "city/node/snapshots.h"
 
 namespace city::node {
 namespace {
@@ -768,6 +769,7 @@ void Driver::AfterCommit(const ledger::Block& block) {
   }
   spdlog::debug("committed block {} ({} transactions)", block.header.height,
                 block.transactions.size());
+  if (snapshots_ != nullptr) snapshots_->OnCommitted(block.header);
   feed_.Notify();
 }
 

@@ -77,6 +77,8 @@ struct DriverStatus {
   double transactions_per_second = 0;  // committed, over the last 10 s
 };
 
+class SnapshotTaker;  // city/node/snapshots.h
+
 class Driver final : public consensus::Host, public consensus::SyncHost {
  public:
   using Fatal = std::function<void(const Status&)>;
@@ -86,7 +88,8 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
          std::shared_ptr<net::MetricsRegistry> metrics, Fatal fatal);
   ~Driver() override;
 
-  void AttachNetwork(net::PeerNetwork* network);  // before Start
+  void AttachNetwork(net::PeerNetwork* network);                              // before Start
+  void AttachSnapshots(SnapshotTaker* snapshots) { snapshots_ = snapshots; }  // before Start
   void Start();
   // Cancels the timers and drops the core (on the strand); waits for it.
   void Stop();
@@ -166,6 +169,7 @@ class Driver final : public consensus::Host, public consensus::SyncHost {
   CommitFeed& feed_;
   std::shared_ptr<net::MetricsRegistry> metrics_;
   Fatal fatal_;
+  SnapshotTaker* snapshots_ = nullptr;
   net::PeerNetwork* network_ = nullptr;
   ledger::SafetyFile safety_file_;
   ledger::Epoch epoch_;                    // strand-only after Start

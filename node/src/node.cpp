@@ -25,6 +25,7 @@
 #include "city/net/http_server.h"
 #include "city/net/peer_network.h"
 #include "city/node/home.h"
+#include "city/node/snapshots.h"
 #include "driver.h"
 #include "epochs.h"
 #include "feed.h"
@@ -119,8 +120,9 @@ struct Node::Impl {
   std::shared_ptr<net::MetricsRegistry> metrics = std::make_shared<net::MetricsRegistry>();
 
   std::unique_ptr<Chain> chain;
-  std::unique_ptr<BackupRunner> backups;  // reads the chain's store: goes before it
-  ledger::Epoch epoch;                    // of the block after the store's tip, at start
+  std::unique_ptr<BackupRunner> backups;     // reads the chain's store: goes before it
+  std::unique_ptr<SnapshotTaker> snapshots;  // the same
+  ledger::Epoch epoch;                       // of the block after the store's tip, at start
   std::unique_ptr<Mempool> mempool;
   std::unique_ptr<TxVerifier> verifier;
   std::unique_ptr<CommitFeed> feed;
@@ -334,6 +336,9 @@ Status Node::Impl::StartServices() {
   }
   network = std::move(*started);
   driver->AttachNetwork(network.get());
+  snapshots = std::make_unique<SnapshotTaker>(chain->store(), key, SnapshotsDir(paths),
+                                              config.snapshot_interval, config.snapshot_keep);
+  driver->AttachSnapshots(snapshots.get());
 
   auto api = std::make_shared<ApiContext>();
   api->chain = chain.get();
@@ -458,8 +463,9 @@ void Node::Impl::Shutdown() {
   intake.reset();
   feed.reset();
   mempool.reset();
-  backups.reset();  // waits for a backup in progress: it reads the store
-  chain.reset();    // closes the store: everything committed is already synced
+  backups.reset();    // waits for a backup in progress: it reads the store
+  snapshots.reset();  // stops a snapshot in progress, which leaves nothing
+  chain.reset();      // closes the store: everything committed is already synced
   if (lock_fd >= 0) {
     ::close(lock_fd);
     lock_fd = -1;

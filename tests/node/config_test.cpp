@@ -70,6 +70,8 @@ NodeConfig EveryOptionChanged() {
   c.verify_cache_entries = 0;
   c.retain_versions = 200;
   c.retain_blocks = 5000;
+  c.snapshot_interval = 250;
+  c.snapshot_keep = 3;
   c.log_level = "debug";
   return c;
 }
@@ -134,6 +136,8 @@ verify_cache_entries = 0
 [storage]
 retain_versions = 200
 retain_blocks = 5000
+snapshot_interval = 250
+snapshot_keep = 3
 [log]
 level = "debug"
 )";
@@ -181,7 +185,7 @@ TEST(ConfigRender, EveryOptionHasACommentWithItsDefault) {
     }
     previous = line;
   }
-  EXPECT_EQ(options, 33u);  // every option of NodeConfig but the peers
+  EXPECT_EQ(options, 35u);  // every option of NodeConfig but the peers
   EXPECT_THAT(text, HasSubstr("Default: none."));
   EXPECT_THAT(text, HasSubstr("max_timeout_ms = 60000"));
   EXPECT_THAT(text, HasSubstr("Default: 30000."));
@@ -248,6 +252,8 @@ RC_GTEST_PROP(ConfigProperty, RenderedConfigParsesBackIdentically, ()) {
       uint64_t{0}, *rc::gen::inRange<uint64_t>(kMinRetainBlocks, uint64_t{1} << 62));
   c.retain_blocks = *rc::gen::element(
       uint64_t{0}, *rc::gen::inRange<uint64_t>(kMinRetainBlocks, uint64_t{1} << 62));
+  c.snapshot_interval = *rc::gen::inRange<uint64_t>(0, uint64_t{1} << 62);
+  c.snapshot_keep = *rc::gen::inRange<uint64_t>(1, 17);
   c.log_level =
       *rc::gen::elementOf(std::vector<std::string>{"trace", "debug", "info", "warn", "error"});
   const size_t peers = *rc::gen::inRange<size_t>(0, 6);
@@ -319,6 +325,12 @@ TEST(ConfigErrors, RangesAreChecked) {
   EXPECT_THAT(ErrorOf("[mempool]\nverify_batch = 0\n"), HasSubstr("[mempool] verify_batch"));
   EXPECT_THAT(ErrorOf("[mempool]\nmax_transactions = 0\n"),
               HasSubstr("[mempool] max_transactions"));
+  // The chain's expiry horizon caps the pool's: a farther expiry could never be proposed.
+  EXPECT_THAT(ErrorOf("[mempool]\nmax_expiry_horizon = 10001\n"),
+              HasSubstr("[mempool] max_expiry_horizon: expected an integer in 1..10000"));
+  EXPECT_EQ(ParseOk("[mempool]\nmax_expiry_horizon = 10000\n").mempool_max_expiry_horizon, 10000u);
+  EXPECT_THAT(ErrorOf("[storage]\nsnapshot_keep = 0\n"), HasSubstr("[storage] snapshot_keep"));
+  EXPECT_THAT(ErrorOf("[storage]\nsnapshot_keep = 17\n"), HasSubstr("[storage] snapshot_keep"));
   EXPECT_THAT(ErrorOf("[log]\nlevel = \"verbose\"\n"),
               HasSubstr("[log] level: expected one of trace, debug, info, warn, error"));
 }

@@ -91,6 +91,12 @@ struct StoreCopyInfo {
   friend bool operator==(const StoreCopyInfo&, const StoreCopyInfo&) = default;
 };
 
+struct SnapshotManifest;  // snapshot.h
+struct SnapshotBase;
+struct SnapshotChunk;
+struct SnapshotIds;
+struct SnapshotTxId;
+
 class LedgerStore {
  public:
   // Opens an existing store. Errors name what is wrong: kNotFound (no store there),
@@ -147,6 +153,10 @@ class LedgerStore {
   Result<std::vector<StateEntry>> StateChunk(uint64_t version, size_t split_depth, size_t first,
                                              size_t count) const;
 
+  // The ids of the transactions committed at heights [from, to], sorted by id, for a
+  // snapshot: one pass over the id index (pruning keeps every id).
+  Result<std::vector<SnapshotTxId>> TransactionIdsBetween(uint64_t from, uint64_t to) const;
+
   // History, paginated.
   Result<Page<AccountTx>> AccountHistory(const PublicKey& account, const PageRequest& page) const;
   Result<Page<KeyWrite>> KeyHistory(ByteSpan key, const PageRequest& page) const;
@@ -175,8 +185,54 @@ class LedgerStore {
   class Impl;
 
  private:
+  friend class SnapshotImport;
   explicit LedgerStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// Builds a store from a snapshot (snapshot.h), part by part, each part durable when it is
+// added: an import that stops (a crash, a peer gone) resumes from the next part. Until
+// Finish, LedgerStore::Open refuses the directory (kCorruption naming the unfinished import).
+// The store it makes holds block h whole, the epochs' last headers, the transaction ids of
+// the expiry horizon below h, and the state of version h: lowest_height() and the oldest
+// version are h, and it goes on from there by Commit like any other.
+class SnapshotImport {
+ public:
+  // `dir` must not exist, be empty, or hold an unfinished import of this very manifest (then
+  // it resumes). The caller checked the manifest (CheckSnapshotManifest) and the base
+  // (CheckSnapshotBase); each chunk and id part is checked here as it is added.
+  // kAlreadyExists for a finished store or another snapshot's import.
+  static Result<std::unique_ptr<SnapshotImport>> Begin(const std::filesystem::path& dir,
+                                                       const SnapshotManifest& manifest,
+                                                       const SnapshotBase& base,
+                                                       const StoreOptions& options = {});
+  ~SnapshotImport();
+  SnapshotImport(const SnapshotImport&) = delete;
+  SnapshotImport& operator=(const SnapshotImport&) = delete;
+
+  size_t next_chunk() const { return next_chunk_; }
+  size_t next_id_part() const { return next_id_part_; }
+  // The chunk numbered next_chunk() (kInvalidArgument for another), checked against the
+  // manifest (CheckSnapshotChunk), with the tree nodes of its subtrees.
+  Status AddChunk(const SnapshotChunk& chunk);
+  // The id part numbered next_id_part(), checked (CheckSnapshotIds).
+  Status AddIds(const SnapshotIds& ids);
+  // With every part in, and the tree's root the manifest's state root (kUnauthenticated
+  // otherwise), makes the store whole and opens it.
+  Result<std::unique_ptr<LedgerStore>> Finish();
+
+ private:
+  SnapshotImport(std::unique_ptr<LedgerStore::Impl> impl, std::filesystem::path dir,
+                 SnapshotManifest manifest, StoreOptions options);
+
+  std::unique_ptr<LedgerStore::Impl> impl_;
+  std::filesystem::path dir_;
+  std::unique_ptr<const SnapshotManifest> manifest_;
+  StoreOptions options_;
+  size_t next_chunk_ = 0;
+  size_t next_id_part_ = 0;
+  uint64_t root_version_ = 0;
+  Hash256 root_hash_;
 };
 
 }  // namespace city::ledger

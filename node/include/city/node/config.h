@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "city/crypto/ed25519.h"
+#include "city/ledger/limits.h"
 #include "city/status.h"
 
 namespace city::node {
@@ -69,17 +70,19 @@ struct NodeConfig {
   size_t mempool_max_per_client = 20'000;  // pending from one client IP
   // Runnable transactions pending (any origin) above which clients are told to retry: about
   // four blocks of work, so the validators never accept minutes more than they can commit.
-  size_t mempool_max_client_backlog = 8'000;     // 0: no limit
-  uint64_t mempool_max_nonce_ahead = 256;        // above the sender's committed next nonce
-  uint64_t mempool_max_expiry_horizon = 20'000;  // heights above the next one
-  uint64_t mempool_gap_eviction_heights = 30;    // a transaction behind a nonce gap waits this long
-  size_t verify_threads = 0;                     // 0: one per hardware thread
+  size_t mempool_max_client_backlog = 8'000;  // 0: no limit
+  uint64_t mempool_max_nonce_ahead = 256;     // above the sender's committed next nonce
+  uint64_t mempool_max_expiry_horizon = ledger::kMaxExpiryHorizon;  // heights above the next one
+  uint64_t mempool_gap_eviction_heights = 30;  // a transaction behind a nonce gap waits this long
+  size_t verify_threads = 0;                   // 0: one per hardware thread
   size_t verify_batch = 64;
   size_t verify_cache_entries = 1 << 18;
 
   // [storage]
   uint64_t retain_versions = 0;  // 0: keep every state version (archive); else >= kMinRetainBlocks
   uint64_t retain_blocks = 0;    // 0: keep every block (archive); else >= kMinRetainBlocks
+  uint64_t snapshot_interval = 1000;  // executed heights between state snapshots; 0: none
+  uint64_t snapshot_keep = 2;         // the newest snapshots kept in <home>/snapshots
 
   // [log]
   std::string log_level = "info";  // trace, debug, info, warn, error

@@ -1,6 +1,8 @@
 // Bounded decoding of canonical bytes; the format is documented in codec.h.
 #include "city/ledger/codec.h"
 
+#include <new>
+
 namespace city::ledger {
 
 void Decoder::Fail(ErrorCode code, const char* field, const std::string& what) {
@@ -51,6 +53,10 @@ Status DecodeFrame(ByteSpan bytes, size_t max_size, void (*body)(Decoder&, void*
     }
   } catch (const DecodeError& error) {
     return Status(error.code, error.message);
+  } catch (const std::bad_alloc&) {
+    // Every list's count is bounded by the bytes left, but a large input may still hold more
+    // small elements than memory allows: refused like any other oversized input.
+    return Status(ErrorCode::kTooLarge, "the encoding decodes to more than memory holds");
   }
   return Status::Ok();
 }

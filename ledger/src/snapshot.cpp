@@ -11,9 +11,19 @@ namespace {
 constexpr std::string_view kPartTag = "city.snapshot.part.v1";
 constexpr std::string_view kManifestTag = "city.snapshot.manifest.v1";
 
-// Summaries, chunk entries and parts: the largest lists a manifest may hold.
+// The largest lists a snapshot's parts may hold.
 constexpr size_t kMaxSnapshotChunks = size_t{1} << kMaxSplitDepth;
 constexpr size_t kMaxSnapshotIdParts = 1 << 16;
+constexpr size_t kMaxSnapshotEpochEnds = 1 << 16;
+// A subtree of a million keys at the split depth is a state of a billion.
+constexpr size_t kMaxSnapshotChunkEntries = 1 << 20;
+// The fewest bytes each element encodes to, so a count is checked against the bytes left:
+// a header (chain id length, eight integers, six hashes and keys, an empty justify and
+// optional and list) and a certificate (its vote data and an empty signature list), a result
+// (code and three empty lists or strings), a state entry (a one-byte key, an empty value).
+constexpr size_t kMinCertificateBytes = 8 * 4 + 32 + 4;
+constexpr size_t kMinHeaderBytes = 4 + 8 * 6 + 32 * 6 + kMinCertificateBytes + 1 + 4;
+constexpr size_t kMinResultBytes = 4 + 4 + 4 + 4;
 
 template <typename Visitor>
 void Fields(Visitor& v, FieldsOf<SubtreeSummary, Visitor>& s) {
@@ -55,15 +65,17 @@ struct SummaryItem {
   }
 };
 
+// A list whose elements encode through a wrapper type (Item{element}). Decoding checks the
+// count against `max_count` and the bytes left (at least `min_size` each) before reserving,
+// then moves each element out of its wrapper.
 template <typename Visitor, typename T, typename Item>
-void ListOf(Visitor& v, FieldsOf<std::vector<T>, Visitor>& items, size_t max_count, size_t min_size,
-            const char* field) {
-  std::vector<Item> wrapped;
+void ListOf(Visitor& v, FieldsOf<std::vector<T>, Visitor>& items, size_t max_count,
+            size_t min_size, const char* field) {
   if constexpr (Visitor::kEncoding) {
-    wrapped.reserve(items.size());
-    for (const T& item : items) wrapped.push_back(Item{item});
-    v.List(wrapped, max_count, min_size, field);
+    v.U32(static_cast<uint32_t>(items.size()));
+    for (const T& item : items) Item{item}.EncodeTo(v);
   } else {
+    std::vector<Item> wrapped;
     v.List(wrapped, max_count, min_size, field);
     items.clear();
     items.reserve(wrapped.size());
@@ -148,6 +160,7 @@ void Fields(Visitor& v, FieldsOf<SnapshotManifest, Visitor>& m) {
   ListOf<Visitor, SubtreeSummary, SummaryItem>(v, m.subtrees, size_t{1} << kMaxSplitDepth, 97,
                                                "subtrees");
   ListOf<Visitor, SnapshotChunkInfo, ChunkItem>(v, m.chunks, kMaxSnapshotChunks, 56, "chunks");
+  v.FixedList(m.epoch_ends, kMaxSnapshotEpochEnds, "epoch ends");
   ListOf<Visitor, SnapshotPart, PartItem>(v, m.id_parts, kMaxSnapshotIdParts, 40, "id parts");
   v.U64(m.state_entries);
   v.U64(m.state_bytes);
@@ -165,10 +178,11 @@ template <typename Visitor>
 void Fields(Visitor& v, FieldsOf<SnapshotBase, Visitor>& b) {
   v.Object(b.block);
   v.Object(b.certificate);
-  v.List(b.results, kMaxTransactionsPerBlock, 1, "results");
-  v.List(b.anchor_headers, kMaxSnapshotAnchorHeaders, 1, "anchor headers");
+  v.List(b.results, kMaxTransactionsPerBlock, kMinResultBytes, "results");
+  v.List(b.anchor_headers, kMaxSnapshotAnchorHeaders, kMinHeaderBytes, "anchor headers");
   v.Object(b.anchor_certificate);
-  ListOf<Visitor, EpochEnd, EpochEndItem>(v, b.epoch_ends, 1 << 20, 2, "epoch ends");
+  ListOf<Visitor, EpochEnd, EpochEndItem>(v, b.epoch_ends, kMaxSnapshotEpochEnds,
+                                          kMinHeaderBytes + kMinCertificateBytes, "epoch ends");
 }
 
 template <typename Visitor>
@@ -178,7 +192,8 @@ void Fields(Visitor& v, FieldsOf<SnapshotIds, Visitor>& p) {
 
 template <typename Visitor>
 void Fields(Visitor& v, FieldsOf<SnapshotChunk, Visitor>& c) {
-  ListOf<Visitor, StateEntry, EntryItem>(v, c.entries, size_t{1} << 24, 8, "state entries");
+  ListOf<Visitor, StateEntry, EntryItem>(v, c.entries, kMaxSnapshotChunkEntries, 9,
+                                         "state entries");
 }
 
 Status Malformed(const std::string& what) {
@@ -379,6 +394,16 @@ Status CheckSnapshotBase(const SnapshotManifest& manifest, const SnapshotBase& b
   if (next_end != base.epoch_ends.size()) {
     return BaseFails(ErrorCode::kInvalidArgument, "it lists an epoch end past the anchor");
   }
+  if (base.epoch_ends.size() != manifest.epoch_ends.size()) {
+    return BaseFails(ErrorCode::kUnauthenticated, "its epoch ends are not the manifest's");
+  }
+  for (size_t i = 0; i < base.epoch_ends.size(); ++i) {
+    if (base.epoch_ends[i].header.Hash() != manifest.epoch_ends[i]) {
+      return BaseFails(ErrorCode::kUnauthenticated,
+                       "epoch end " + std::to_string(base.epoch_ends[i].header.height) +
+                           " is not the one the manifest names");
+    }
+  }
   // A header naming the next set ends its epoch: none of the headers here may, unlisted.
   for (const BlockHeader& h : base.anchor_headers) {
     if (h.next_validators.empty() || h.height == anchor.height) continue;
@@ -395,6 +420,16 @@ Status CheckSnapshotBase(const SnapshotManifest& manifest, const SnapshotBase& b
     return BaseFails(ErrorCode::kInvalidArgument, "its block ends an epoch it does not list");
   }
   return Status::Ok();
+}
+
+ValidatorSet SnapshotValidators(const SnapshotManifest& manifest, const SnapshotBase& base,
+                                const Epoch& genesis_epoch) {
+  Epoch epoch = genesis_epoch;
+  for (const EpochEnd& end : base.epoch_ends) {
+    if (end.header.height >= manifest.height) break;
+    epoch = epoch.Next(end.header, end.header.Hash());
+  }
+  return epoch.validators;
 }
 
 Status CheckSnapshotChunk(const SnapshotManifest& manifest, size_t index,

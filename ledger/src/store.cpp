@@ -364,6 +364,11 @@ class LedgerStore::Impl {
     std::lock_guard lock(mutex_);
     return lowest_;
   }
+  // The lowest height a hold keeps from pruning (UINT64_MAX: none).
+  uint64_t held_from() const {
+    std::lock_guard lock(mutex_);
+    return holds_.empty() ? UINT64_MAX : *holds_.begin();
+  }
 
   // ---- reads ----
 
@@ -671,6 +676,7 @@ class LedgerStore::Impl {
   StoreTip tip_;                      // guarded by mutex_
   uint64_t oldest_ = 0;               // guarded by mutex_
   uint64_t lowest_ = 0;               // guarded by mutex_
+  std::multiset<uint64_t> holds_;     // guarded by mutex_: HoldPruningFrom's heights
   Status failed_;                     // guarded by mutex_: the first failed write, for good
   uint64_t settle_pending_from_ = 0;  // written only by the single writer (Commit)
 };
@@ -840,7 +846,7 @@ Result<uint64_t> LedgerStore::Impl::AddPruning(const View& view, uint64_t height
                                                leveldb::WriteBatch& batch) {
   const uint64_t current = oldest();
   if (retain_versions_ == 0 || height + 1 <= retain_versions_) return current;
-  const uint64_t wanted = height + 1 - retain_versions_;
+  const uint64_t wanted = std::min(height + 1 - retain_versions_, held_from());
   // A wider retention than before cannot bring back versions already pruned.
   if (wanted <= current) return current;
   const uint64_t target = std::min(wanted, current + kMaxVersionsPrunedPerCommit);
@@ -864,7 +870,7 @@ Result<uint64_t> LedgerStore::Impl::AddBlockPruning(const View& view, uint64_t h
                                                     leveldb::WriteBatch& batch) {
   const uint64_t current = view.lowest;
   if (retain_blocks_ == 0 || height < retain_blocks_) return current;
-  const uint64_t wanted = height + 1 - retain_blocks_;
+  const uint64_t wanted = std::min(height + 1 - retain_blocks_, held_from());
   // A wider retention than before cannot bring back blocks already pruned.
   if (wanted <= current) return current;
   const uint64_t first = std::max<uint64_t>(current, 1);  // the genesis block is the file's
@@ -1593,22 +1599,40 @@ Result<std::vector<StateEntry>> LedgerStore::StateChunk(uint64_t version, size_t
   return entries;
 }
 
-Result<std::vector<SnapshotTxId>> LedgerStore::TransactionIdsBetween(uint64_t from,
-                                                                     uint64_t to) const {
+Status LedgerStore::ForEachTransactionIdBetween(
+    uint64_t from, uint64_t to, const std::function<Status(const SnapshotTxId&)>& each,
+    const std::atomic<bool>* cancel) const {
   Impl::View view(*impl_);
-  std::vector<SnapshotTxId> ids;
   const Key prefix(kTxIdPrefix);
   std::unique_ptr<leveldb::Iterator> it = view.Iterate(/*fill_cache=*/false);
+  uint64_t seen = 0;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (++seen % 65'536 == 0 && cancel != nullptr && cancel->load()) {
+      return Status(ErrorCode::kIoError, "cancelled");
+    }
     if (it->key().size() != 1 + 32 || it->value().size() != 12) {
       return Damaged("a transaction id record has the wrong size");
     }
     const TxLocation location{ReadU64(it->value().data()), ReadU32(it->value().data() + 8)};
     if (location.height < from || location.height > to) continue;
-    ids.push_back({ReadFixed<Hash256>(it->key().data() + 1), location});
+    if (Status status = each({ReadFixed<Hash256>(it->key().data() + 1), location}); !status.ok()) {
+      return status;
+    }
   }
   if (!it->status().ok()) return FromLevelDb(it->status(), "reading transaction ids");
-  return ids;
+  return Status::Ok();
+}
+
+std::shared_ptr<void> LedgerStore::HoldPruningFrom(uint64_t height) const {
+  Impl& impl = *impl_;
+  {
+    std::lock_guard lock(impl.mutex_);
+    impl.holds_.insert(height);
+  }
+  return std::shared_ptr<void>(nullptr, [&impl, height](void*) {
+    std::lock_guard lock(impl.mutex_);
+    impl.holds_.erase(impl.holds_.find(height));
+  });
 }
 
 Result<Page<AccountTx>> LedgerStore::AccountHistory(const PublicKey& account,
@@ -1708,14 +1732,29 @@ Result<std::unique_ptr<SnapshotImport>> SnapshotImport::Begin(const std::filesys
                                                               const SnapshotManifest& manifest,
                                                               const SnapshotBase& base,
                                                               const StoreOptions& options) {
+  if (base.results.size() != base.block.transactions.size() ||
+      base.block.Hash() != manifest.block_hash) {
+    return Status(ErrorCode::kInvalidArgument, "the snapshot's base is not its manifest's block");
+  }
   std::error_code error;
-  const bool fresh = !std::filesystem::exists(dir, error) || std::filesystem::is_empty(dir, error);
-  Result<std::unique_ptr<LedgerStore::Impl>> impl = OpenDatabase(dir, options, fresh);
+  const bool created = !std::filesystem::exists(dir, error) || std::filesystem::is_empty(dir, error);
+  Result<std::unique_ptr<LedgerStore::Impl>> impl = OpenDatabase(dir, options, created);
   if (!impl.ok()) return impl.status();
   LedgerStore::Impl& store = **impl;
   const Hash256 manifest_hash = manifest.Hash();
   std::unique_ptr<SnapshotImport> import(
       new SnapshotImport(std::move(impl).value(), dir, manifest, options));
+  bool fresh = created;
+  if (!created) {
+    // A database with neither a store's format record nor an import's progress is one whose
+    // first batch never landed (killed right after it was made): begun again.
+    LedgerStore::Impl::View view(store);
+    Result<std::optional<std::string>> format = view.Get(MetaKey("format"), "metadata");
+    Result<std::optional<std::string>> progress = view.Get(MetaKey(kImportMeta), "metadata");
+    if (!format.ok()) return format.status();
+    if (!progress.ok()) return progress.status();
+    fresh = !format->has_value() && !progress->has_value();
+  }
   if (!fresh) {
     LedgerStore::Impl::View view(store);
     Result<std::optional<std::string>> progress = view.Get(MetaKey(kImportMeta), "metadata");

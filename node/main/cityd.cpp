@@ -342,6 +342,34 @@ int main(int argc, char** argv) {
   auto* snapshot_list_cmd =
       snapshot_cmd->add_subcommand("list", "The snapshots a node keeps (newest first)");
   snapshot_list_cmd->add_option("--home", snapshot_home.root, "The node's home")->required();
+  node::AdminAction snapshot_create;
+  snapshot_create.path = "/v1/admin/snapshot";
+  snapshot_create.body = nlohmann::json::object();
+  snapshot_create.what = "snapshot";
+  // The one started, followed by height: the node may start its next periodic one meanwhile.
+  snapshot_create.pick = [](const nlohmann::json& first,
+                            const nlohmann::json& report) -> std::optional<nlohmann::json> {
+    const uint64_t height = first.value("height", uint64_t{0});
+    if (report.value("height", uint64_t{0}) == height) return report;
+    for (const nlohmann::json& past : report.value("recent", nlohmann::json::array())) {
+      if (past.value("height", uint64_t{0}) == height) return past;
+    }
+    return std::nullopt;
+  };
+  auto* snapshot_create_cmd = snapshot_cmd->add_subcommand(
+      "create", "Ask the running node to take a snapshot now (at its newest anchored height)");
+  snapshot_create_cmd->add_option("--home", snapshot_create.home.root, "The running node's home")
+      ->required();
+  snapshot_create_cmd->add_option("--api", snapshot_create.api_url,
+                                  "The node's API on this host (default: from config.toml)");
+  snapshot_create_cmd->add_option("--ca", snapshot_create.ca_file,
+                                  "With an https --api: the certificate authority (PEM)");
+  auto* snapshot_cosign_cmd = snapshot_cmd->add_subcommand(
+      "cosign", "Co-sign a snapshot whose manifest equals this node's own at that height");
+  snapshot_cosign_cmd->add_option("--home", snapshot_home.root, "This validator's home")
+      ->required();
+  snapshot_cosign_cmd->add_option("--snapshot", snapshot_path, "The snapshot directory")
+      ->required();
   auto* snapshot_export_cmd = snapshot_cmd->add_subcommand(
       "export", "Copy one of a node's snapshots (the newest, or --height) into a new directory");
   snapshot_export_cmd->add_option("--home", snapshot_home.root, "The node's home")->required();
@@ -453,6 +481,25 @@ int main(int argc, char** argv) {
                 << " keys in " << m.chunks.size() << " chunks  " << m.recent_ids << " recent ids  "
                 << listing.dir.string() << "\n";
     }
+    return 0;
+  }
+  if (*snapshot_create_cmd) {
+    city::Result<nlohmann::json> report = node::RunAdminAction(snapshot_create);
+    if (!report.ok()) return Fail(report.status());
+    std::cout << "cityd: the snapshot at height " << report->value("height", uint64_t{0}) << " is in "
+              << (node::SnapshotsDir(snapshot_create.home) /
+                  std::to_string(report->value("height", uint64_t{0})))
+                     .string()
+              << "\n";
+    return 0;
+  }
+  if (*snapshot_cosign_cmd) {
+    city::Result<city::ledger::SignedSnapshotManifest> cosigned =
+        node::CosignSnapshot(snapshot_home, snapshot_path);
+    if (!cosigned.ok()) return Fail(cosigned.status());
+    std::cout << "cityd: co-signed the snapshot at height " << cosigned->manifest.height
+              << " (the same manifest as this node's); it is vouched for by "
+              << node::SnapshotVouchers(snapshot_path, *cosigned).size() << " key(s)\n";
     return 0;
   }
   if (*snapshot_export_cmd) {

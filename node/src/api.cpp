@@ -2,6 +2,8 @@
 // and never touch consensus state except through the driver's status snapshot.
 #include "api.h"
 
+#include "city/node/snapshots.h"
+
 #include <charconv>
 #include <functional>
 
@@ -1001,6 +1003,23 @@ net::Router MakeApiRouter(std::shared_ptr<ApiContext> context) {
                  return HttpResponse::Error(404, "not_found", "no backups here");
                }
                return HttpResponse::Json(ctx->backups->Report());
+             }));
+  // POST: takes a snapshot now, at the newest height a committed header names executed
+  // (cityd snapshot create); GET: how it goes (city/node/snapshots.h).
+  router.Add("POST", "/v1/admin/snapshot", Admin(ctx, [ctx](const Reader&, const HttpRequest&) {
+               if (ctx->snapshots == nullptr) {
+                 return HttpResponse::Error(404, "not_found", "no snapshots here");
+               }
+               if (Status started = ctx->snapshots->TakeNow(); !started.ok()) {
+                 return Failure(ctx, started);
+               }
+               return HttpResponse::Json(ctx->snapshots->Report(), 202);
+             }));
+  router.Add("GET", "/v1/admin/snapshot", Admin(ctx, [ctx](const Reader&, const HttpRequest&) {
+               if (ctx->snapshots == nullptr) {
+                 return HttpResponse::Error(404, "not_found", "no snapshots here");
+               }
+               return HttpResponse::Json(ctx->snapshots->Report());
              }));
   router.Add("GET", "/v1/status", SignedPublic(ctx, [ctx] { return GetStatus(ctx); }),
              {.available_when_not_ready = true});

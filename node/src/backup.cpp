@@ -321,56 +321,78 @@ Status FromErrorReply(const net::HttpReply& reply, std::string_view what) {
 
 }  // namespace
 
-Result<BackupManifest> RequestBackup(const BackupRequest& request) {
-  Result<NodeConfig> config = LoadConfigFile(request.home.config());
+Result<Json> RunAdminAction(const AdminAction& action) {
+  Result<NodeConfig> config = LoadConfigFile(action.home.config());
   if (!config.ok()) return config.status();
-  Result<GenesisDoc> genesis = LoadGenesisFile(request.home.genesis());
+  Result<GenesisDoc> genesis = LoadGenesisFile(action.home.genesis());
   if (!genesis.ok()) return genesis.status();
-  Result<KeyPair> key = ReadValidatorKey(request.home.validator_key());
+  Result<KeyPair> key = ReadValidatorKey(action.home.validator_key());
   if (!key.ok()) return key.status();
   Result<std::string> url_text =
-      request.api_url.empty() ? LocalApiUrl(*config) : Result<std::string>(request.api_url);
+      action.api_url.empty() ? LocalApiUrl(*config) : Result<std::string>(action.api_url);
   if (!url_text.ok()) return url_text.status();
   Result<net::HttpUrl> url = net::ParseHttpUrl(*url_text);
   if (!url.ok()) return url.status();
-  std::error_code error;
-  const fs::path out = fs::absolute(request.out, error).lexically_normal();
-  if (error)
-    return Invalid("cannot make " + request.out.string() + " absolute: " + error.message());
 
   net::HttpClientOptions options;
   options.signer =
       net::MakeRequestSigner(std::make_shared<const KeyPair>(std::move(*key)), genesis->chain_id);
-  options.trust.ca_file = request.ca_file;
+  options.trust.ca_file = action.ca_file;
   net::HttpClient client(*url, options);
-  Result<net::HttpReply> started =
-      client.Post("/v1/admin/backup", Json{{"out", out.string()}}.dump());
+  Result<net::HttpReply> started = client.Post(action.path, action.body.dump());
   if (!started.ok()) {
     return Status(started.status().code(), "is the node running? " + started.status().message());
   }
-  if (started->status != 202) return FromErrorReply(*started, "the node refused the backup");
-  const auto deadline = std::chrono::steady_clock::now() + request.timeout;
+  if (started->status != 202) {
+    return FromErrorReply(*started, "the node refused the " + action.what);
+  }
+  const Json first = Json::parse(started->body, nullptr, /*allow_exceptions=*/false);
+  const auto deadline = std::chrono::steady_clock::now() + action.timeout;
   for (;;) {
-    Result<net::HttpReply> polled = client.Get("/v1/admin/backup");
+    Result<net::HttpReply> polled = client.Get(action.path);
     if (!polled.ok()) return polled.status();
-    if (polled->status != 200) return FromErrorReply(*polled, "asking how the backup goes");
-    const Json report = Json::parse(polled->body, nullptr, /*allow_exceptions=*/false);
-    if (!report.is_object() || report.value("dir", "") != out.string()) {
-      return Status(ErrorCode::kInternal, "the node reports on another backup: " + polled->body);
+    if (polled->status != 200) {
+      return FromErrorReply(*polled, "asking how the " + action.what + " goes");
     }
+    const Json whole = Json::parse(polled->body, nullptr, /*allow_exceptions=*/false);
+    const std::optional<Json> picked =
+        whole.is_object() ? action.pick(first, whole) : std::optional<Json>();
+    if (!picked || !picked->is_object()) {
+      return Status(ErrorCode::kInternal,
+                    "the node reports on another " + action.what + ": " + polled->body);
+    }
+    const Json& report = *picked;
     const std::string state = report.value("state", "");
-    if (state == "done") return ManifestFromJson(report.value("manifest", Json()));
+    if (state == "done") return report;
     if (state == "failed") {
       const Json failure = report.value("error", Json::object());
       return Status(ErrorCode::kIoError,
-                    "the node's backup failed: " + failure.value("message", polled->body));
+                    "the node's " + action.what + " failed: " +
+                        (failure.is_string() ? failure.get<std::string>()
+                                             : failure.value("message", polled->body)));
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Status(ErrorCode::kIoError, "the backup into " + out.string() +
-                                             " is still running; GET /v1/admin/backup reports it");
+      return Status(ErrorCode::kIoError, "the " + action.what + " is still running; GET " +
+                                             action.path + " reports it");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+}
+
+Result<BackupManifest> RequestBackup(const BackupRequest& request) {
+  std::error_code error;
+  const fs::path out = fs::absolute(request.out, error).lexically_normal();
+  if (error)
+    return Invalid("cannot make " + request.out.string() + " absolute: " + error.message());
+  AdminAction action{request.home, request.api_url, request.ca_file, request.timeout,
+                     "/v1/admin/backup", Json{{"out", out.string()}}, "backup",
+                     [out](const Json&, const Json& report) -> std::optional<Json> {
+                       if (report.value("dir", "") != out.string()) return std::nullopt;
+                       return report;
+                     }};
+  Result<Json> report = RunAdminAction(action);
+  if (!report.ok()) return report.status();
+  return ManifestFromJson(report->value("manifest", Json()));
 }
 
 // ---- the API's runner ----

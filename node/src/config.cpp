@@ -111,7 +111,7 @@ const std::array<Option, 35> kOptions = {{
      &NodeConfig::mempool_max_nonce_ahead, 1},
     {"mempool", "max_expiry_horizon",
      "How far above the next height a transaction's expiry may be (expiry_too_far beyond);\n"
-     "# the chain's rule caps it at 10000.",
+     "# the chain's rule caps it at 20000.",
      &NodeConfig::mempool_max_expiry_horizon, 1, ledger::kMaxExpiryHorizon},
     {"mempool", "gap_eviction_heights",
      "A transaction behind a nonce gap (it cannot run) is evicted this many heights after it\n"

@@ -229,6 +229,16 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
   ledger::StoreOptions store_options;
   store_options.retain_versions = config.retain_versions;
   store_options.retain_blocks = config.retain_blocks;
+  // Without data/ the chain starts from the genesis; a snapshot import that was not installed
+  // (killed between its renames) would then be replayed over instead of used.
+  std::error_code error;
+  if (!std::filesystem::exists(paths.data(), error) &&
+      std::filesystem::exists(paths.data().string() + ".importing", error)) {
+    return Status(ErrorCode::kAlreadyExists,
+                  paths.data().string() + ".importing holds a snapshot import that is not "
+                                          "installed: run cityd snapshot import again (it resumes "
+                                          "or installs it), or delete it to sync from the genesis");
+  }
   Result<std::unique_ptr<Chain>> opened = Chain::Open(paths.data(), genesis, store_options);
   if (!opened.ok()) return opened.status();
   chain = std::move(*opened);
@@ -336,8 +346,10 @@ Status Node::Impl::StartServices() {
   }
   network = std::move(*started);
   driver->AttachNetwork(network.get());
-  snapshots = std::make_unique<SnapshotTaker>(chain->store(), key, SnapshotsDir(paths),
-                                              config.snapshot_interval, config.snapshot_keep);
+  snapshots = std::make_unique<SnapshotTaker>(
+      chain->store(), key,
+      ledger::Epoch::Genesis(chain->genesis().validators, chain->genesis().block_hash),
+      SnapshotsDir(paths), config.snapshot_interval, config.snapshot_keep);
   driver->AttachSnapshots(snapshots.get());
 
   auto api = std::make_shared<ApiContext>();
@@ -347,6 +359,7 @@ Status Node::Impl::StartServices() {
   api->driver = driver.get();
   backups = std::make_unique<BackupRunner>(chain->store(), key);
   api->backups = backups.get();
+  api->snapshots = snapshots.get();
   api->feed = feed.get();
   api->metrics = metrics;
   api->genesis = genesis_doc;

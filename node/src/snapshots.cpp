@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
@@ -94,6 +95,7 @@ Status WriteParts(const ledger::LedgerStore& store, SnapshotManifest& manifest,
     Result<ledger::QuorumCert> end_cert = store.GetCertificate(end);
     if (!header.ok()) return header.status();
     if (!end_cert.ok()) return end_cert.status();
+    manifest.epoch_ends.push_back(header->Hash());
     base.epoch_ends.push_back({std::move(*header), std::move(*end_cert)});
   }
   const Bytes base_bytes = ledger::Encode(base);
@@ -146,23 +148,38 @@ Status WriteParts(const ledger::LedgerStore& store, SnapshotManifest& manifest,
   }
   if (Status status = flush(count); !status.ok()) return status;
 
-  // The ids of the expiry horizon below the block.
-  Result<std::vector<ledger::SnapshotTxId>> ids =
-      store.TransactionIdsBetween(ledger::SnapshotIdsFrom(height), height - 1);
-  if (!ids.ok()) return ids.status();
-  manifest.recent_ids = ids->size();
-  for (size_t from = 0; from < ids->size(); from += ledger::kSnapshotIdsPerPart) {
-    if (stopped()) return Cancelled();
-    ledger::SnapshotIds part;
-    const size_t to = std::min(ids->size(), from + ledger::kSnapshotIdsPerPart);
-    part.ids.assign(ids->begin() + static_cast<std::ptrdiff_t>(from),
-                    ids->begin() + static_cast<std::ptrdiff_t>(to));
+  // The ids of the expiry horizon below the block, a part at a time.
+  ledger::SnapshotIds part;
+  auto flush_ids = [&]() -> Status {
     Result<ledger::SnapshotPart> written =
         WritePart(SnapshotPartFile(dir, "ids", manifest.id_parts.size()), ledger::Encode(part));
     if (!written.ok()) return written.status();
     manifest.id_parts.push_back(*written);
+    manifest.recent_ids += part.ids.size();
+    part.ids.clear();
+    return Status::Ok();
+  };
+  Status ids = store.ForEachTransactionIdBetween(
+      ledger::SnapshotIdsFrom(height), height - 1,
+      [&](const ledger::SnapshotTxId& id) {
+        part.ids.push_back(id);
+        return part.ids.size() == ledger::kSnapshotIdsPerPart ? flush_ids() : Status::Ok();
+      },
+      cancel);
+  if (!ids.ok()) return ids;
+  return part.ids.empty() ? Status::Ok() : flush_ids();
+}
+
+Status CheckWritten(const SnapshotManifest& manifest, const fs::path& dir,
+                    const ledger::Epoch& genesis_epoch) {
+  if (Status status =
+          ledger::CheckSnapshotManifest(manifest, manifest.chain_id, manifest.genesis_hash);
+      !status.ok()) {
+    return status;
   }
-  return Status::Ok();
+  Result<ledger::SnapshotBase> base = ReadBase(dir);
+  if (!base.ok()) return base.status();
+  return ledger::CheckSnapshotBase(manifest, *base, genesis_epoch);
 }
 
 // The heights of the epochs' last blocks, from governance's records in the tip's state.
@@ -206,6 +223,7 @@ Result<uint64_t> FindSnapshotAnchor(const ledger::LedgerStore& store, uint64_t h
 Result<ledger::SignedSnapshotManifest> WriteSnapshot(const ledger::LedgerStore& store,
                                                      uint64_t height,
                                                      const std::vector<uint64_t>& epoch_ends,
+                                                     const ledger::Epoch& genesis_epoch,
                                                      const KeyPair& key, const fs::path& dir,
                                                      const std::atomic<bool>* cancel) {
   std::error_code error;
@@ -223,7 +241,19 @@ Result<ledger::SignedSnapshotManifest> WriteSnapshot(const ledger::LedgerStore& 
   manifest.height = height;
   manifest.anchor_height = *anchor;
   ledger::SignedSnapshotManifest signed_manifest;
-  Status status = WriteParts(store, manifest, epoch_ends, dir, cancel);
+  Status status;
+  {
+    // What it reads stays while it reads: a pruning node would drop it meanwhile.
+    const std::shared_ptr<void> hold = store.HoldPruningFrom(height);
+    if (store.lowest_height() > height) {
+      status = Status(ErrorCode::kPruned, "height " + std::to_string(height) + " is pruned");
+    } else {
+      status = WriteParts(store, manifest, epoch_ends, dir, cancel);
+    }
+  }
+  // Checked as an importer will, before it is signed: a snapshot that would be refused is
+  // never offered.
+  if (status.ok()) status = CheckWritten(manifest, dir, genesis_epoch);
   if (status.ok()) {
     signed_manifest.manifest = std::move(manifest);
     signed_manifest.Sign(key);
@@ -261,6 +291,54 @@ Result<ledger::SignedSnapshotManifest> ReadSnapshotManifest(const fs::path& dir)
                   "the snapshot manifest at " + dir.string() + " is not signed by its signer");
   }
   return manifest;
+}
+
+std::vector<PublicKey> SnapshotVouchers(const fs::path& dir,
+                                        const ledger::SignedSnapshotManifest& manifest) {
+  std::vector<PublicKey> keys;
+  if (manifest.SignatureValid()) keys.push_back(manifest.signer);
+  const Hash256 hash = manifest.manifest.Hash();
+  std::error_code error;
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with("cosign-") || !name.ends_with(".bin")) continue;
+    Result<std::string> bytes = ReadSmallFile(it->path(), 96, "snapshot co-signature");
+    if (!bytes.ok() || bytes->size() != 96) continue;
+    PublicKey key;
+    Signature signature;
+    std::memcpy(key.bytes.data(), bytes->data(), 32);
+    std::memcpy(signature.bytes.data(), bytes->data() + 32, 64);
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+    if (Verify(key, hash.span(), signature)) keys.push_back(key);
+  }
+  return keys;
+}
+
+Result<ledger::SignedSnapshotManifest> CosignSnapshot(const HomePaths& home, const fs::path& dir) {
+  Result<ledger::SignedSnapshotManifest> theirs = ReadSnapshotManifest(dir);
+  if (!theirs.ok()) return theirs.status();
+  const uint64_t height = theirs->manifest.height;
+  Result<ledger::SignedSnapshotManifest> ours =
+      ReadSnapshotManifest(SnapshotsDir(home) / std::to_string(height));
+  if (!ours.ok()) {
+    return Status(ErrorCode::kNotFound, "this node has no snapshot at height " +
+                                            std::to_string(height) + " to compare with (" +
+                                            ours.status().message() + ")");
+  }
+  const Hash256 hash = theirs->manifest.Hash();
+  if (ours->manifest.Hash() != hash) {
+    return Status(ErrorCode::kUnauthenticated,
+                  "this node's snapshot at height " + std::to_string(height) +
+                      " has another manifest: not co-signed");
+  }
+  Result<KeyPair> key = ReadValidatorKey(home.validator_key());
+  if (!key.ok()) return key.status();
+  const Signature signature = key->Sign(hash.span());
+  std::string bytes(reinterpret_cast<const char*>(key->public_key().bytes.data()), 32);
+  bytes.append(reinterpret_cast<const char*>(signature.bytes.data()), 64);
+  const fs::path file = dir / ("cosign-" + key->public_key().ToHex().substr(0, 16) + ".bin");
+  if (Status status = ReplaceFile(file, bytes, 0644); !status.ok()) return status;
+  return theirs;
 }
 
 std::vector<SnapshotListing> ListSnapshots(const fs::path& root) {
@@ -342,17 +420,29 @@ Result<SnapshotImportReport> ImportSnapshot(const fs::path& from, const HomePath
   }
   Result<KeyPair> own = ReadValidatorKey(home.validator_key());
   if (!own.ok()) return own.status();
-  const PublicKey& signer = signed_manifest->signer;
-  const bool known = signer == own->public_key() || genesis->validators.Contains(signer) ||
-                     std::any_of(base->epoch_ends.begin(), base->epoch_ends.end(),
-                                 [&](const ledger::EpochEnd& end) {
-                                   const auto& next = end.header.next_validators;
-                                   return std::find(next.begin(), next.end(), signer) != next.end();
-                                 });
-  if (!known) {
+  // The ids are vouched for by the manifest alone: by this validator itself, or by more
+  // validators of the snapshot's epoch than may be faulty.
+  const ledger::ValidatorSet validators = ledger::SnapshotValidators(
+      manifest, *base, ledger::Epoch::Genesis(genesis->validators, genesis->block_hash));
+  const std::vector<PublicKey> vouchers = SnapshotVouchers(from, *signed_manifest);
+  const size_t vouching = static_cast<size_t>(
+      std::count_if(vouchers.begin(), vouchers.end(),
+                    [&](const PublicKey& key) { return validators.Contains(key); }));
+  const bool own_signed =
+      std::find(vouchers.begin(), vouchers.end(), own->public_key()) != vouchers.end();
+  if (!own_signed && vouching < validators.max_faulty() + 1) {
     return Status(ErrorCode::kBadSignature,
-                  "the snapshot is signed by " + signer.ToHex().substr(0, 16) +
-                      ", neither this home's validator nor a validator of its chain");
+                  "the snapshot is vouched for by " + std::to_string(vouching) +
+                      " validator(s) of its epoch; it needs " +
+                      std::to_string(validators.max_faulty() + 1) +
+                      " (run cityd snapshot cosign --snapshot DIR on other validators' hosts) "
+                      "or this home's own signature");
+  }
+  if (validators.size() == 1 && validators.Contains(own->public_key())) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "this home's validator is its chain's only one: its next block must extend its "
+                  "latest certified block, which only its current ledger holds. Keep the current "
+                  "data/; a lone validator's snapshots are copies to read, not to import into it");
   }
   std::error_code error;
   const fs::path data = home.data();
@@ -404,23 +494,35 @@ Result<SnapshotImportReport> ImportSnapshot(const fs::path& from, const HomePath
 // ---- SnapshotTaker ----
 
 SnapshotTaker::SnapshotTaker(const ledger::LedgerStore& store, std::shared_ptr<const KeyPair> key,
-                             fs::path root, uint64_t interval, size_t keep)
+                             ledger::Epoch genesis_epoch, fs::path root, uint64_t interval,
+                             size_t keep)
     : store_(store),
       key_(std::move(key)),
+      genesis_epoch_(std::move(genesis_epoch)),
       root_(std::move(root)),
       interval_(interval),
       keep_(std::max<size_t>(keep, 1)) {}
 
 SnapshotTaker::~SnapshotTaker() {
   cancel_ = true;
-  if (thread_.joinable()) thread_.join();
+  std::thread thread;
+  {
+    std::lock_guard lock(mutex_);
+    thread = std::move(thread_);
+  }
+  if (thread.joinable()) thread.join();
 }
 
 void SnapshotTaker::OnCommitted(const ledger::BlockHeader& header) {
-  if (interval_ == 0 || header.exec_height == 0 || header.height < 2) return;
-  Result<ledger::BlockHeader> parent = store_.GetHeader(header.height - 1);
-  if (!parent.ok() || header.exec_height / interval_ == parent->exec_height / interval_) return;
-  (void)Start(header.exec_height);
+  if (interval_ == 0 || header.height < 2) return;
+  uint64_t before = last_exec_height_.exchange(header.exec_height);
+  if (before == UINT64_MAX) {  // the first commit seen: its parent says where execution was
+    Result<ledger::BlockHeader> parent = store_.GetHeader(header.height - 1);
+    if (!parent.ok()) return;
+    before = parent->exec_height;
+  }
+  if (header.exec_height == 0 || header.exec_height / interval_ == before / interval_) return;
+  (void)Start(header.exec_height, /*queue=*/true);
 }
 
 Status SnapshotTaker::TakeNow() {
@@ -429,36 +531,62 @@ Status SnapshotTaker::TakeNow() {
   if (tip->exec_height == 0) {
     return Status(ErrorCode::kNotFound, "no executed height is named by a committed header yet");
   }
-  return Start(tip->exec_height);
+  // While one is being taken, that one is as recent: the caller follows it.
+  return Start(tip->exec_height, /*queue=*/false);
 }
 
-Status SnapshotTaker::Start(uint64_t height) {
-  if (running_.exchange(true)) {
-    return Status(ErrorCode::kAlreadyExists, "a snapshot is being taken");
+Status SnapshotTaker::Start(uint64_t height, bool queue) {
+  std::lock_guard lock(mutex_);
+  if (running_) {
+    // A crossing while one runs is taken next, so validators keep the same heights.
+    if (queue) queued_ = height;
+    return Status::Ok();
   }
-  if (thread_.joinable()) thread_.join();
   std::error_code error;
   fs::create_directories(root_, error);
   ::chmod(root_.c_str(), 0700);
-  {
-    std::lock_guard lock(mutex_);
-    state_ = "running";
-    height_ = height;
-    error_.clear();
+  height_ = height;
+  error_.clear();
+  if (ReadSnapshotManifest(root_ / std::to_string(height)).ok()) {
+    state_ = "done";  // asked again for a height it has (cityd snapshot create)
+    FinishedLocked();
+    return Status::Ok();
   }
-  thread_ = std::thread([this, height, ends = EpochEndHeights(store_)] {
+  state_ = "running";
+  running_ = true;
+  if (thread_.joinable()) thread_.join();  // the last one's: it has ended
+  thread_ = std::thread([this, height] { Run(height); });
+  return Status::Ok();
+}
+
+void SnapshotTaker::Run(uint64_t height) {
+  for (;;) {
     const fs::path dir = root_ / std::to_string(height);
     Result<ledger::SignedSnapshotManifest> made =
-        WriteSnapshot(store_, height, ends, *key_, dir, &cancel_);
-    {
-      std::lock_guard lock(mutex_);
-      state_ = made.ok() ? "done" : "failed";
-      if (!made.ok()) error_ = made.status().ToString();
-    }
+        WriteSnapshot(store_, height, EpochEndHeights(store_), genesis_epoch_, *key_, dir, &cancel_);
     if (made.ok()) Prune();
-    running_ = false;
-  });
-  return Status::Ok();
+    std::lock_guard lock(mutex_);
+    state_ = made.ok() ? "done" : "failed";
+    if (!made.ok()) error_ = made.status().ToString();
+    FinishedLocked();
+    if (!queued_ || cancel_) {
+      running_ = false;
+      return;
+    }
+    height = *queued_;
+    queued_.reset();
+    height_ = height;
+    error_.clear();
+    state_ = "running";
+  }
+}
+
+void SnapshotTaker::FinishedLocked() {
+  constexpr size_t kRecentReports = 8;
+  nlohmann::json outcome = {{"state", state_}, {"height", height_}};
+  if (!error_.empty()) outcome["error"] = error_;
+  recent_.push_back(std::move(outcome));
+  while (recent_.size() > kRecentReports) recent_.pop_front();
 }
 
 void SnapshotTaker::Prune() {
@@ -474,11 +602,13 @@ void SnapshotTaker::Prune() {
   }
 }
 
-std::string SnapshotTaker::ReportJson() const {
+nlohmann::json SnapshotTaker::Report() const {
   std::lock_guard lock(mutex_);
   nlohmann::json report = {{"state", state_}, {"height", height_}};
   if (!error_.empty()) report["error"] = error_;
-  return report.dump();
+  report["recent"] = nlohmann::json::array();
+  for (const nlohmann::json& past : recent_) report["recent"].push_back(past);
+  return report;
 }
 
 }  // namespace city::node

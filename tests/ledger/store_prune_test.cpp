@@ -199,6 +199,26 @@ TEST_F(StorePruneTest, KeepsTheNewestBlocksAndAnswersPrunedBelowThem) {
 
 // An archive turned into a pruned node: the backlog goes a bounded slice per commit, and a
 // wider retention later never claims back what is gone.
+// A snapshot reads a height's block, results and state while commits go on: a hold keeps
+// them (and every later height) from pruning until it is released; pruning then catches up.
+TEST_F(StorePruneTest, AHoldKeepsItsHeightsUntilReleased) {
+  CommitBlocks(10);
+  ASSERT_EQ(pruned_->lowest_height(), 10 + 1 - kRetain);
+  const uint64_t held = pruned_->lowest_height() + 1;
+  {
+    const std::shared_ptr<void> hold = pruned_->HoldPruningFrom(held);
+    CommitBlocks(8);
+    EXPECT_LE(pruned_->lowest_height(), held);
+    EXPECT_LE(pruned_->oldest_retained_version(), held);
+    EXPECT_TRUE(pruned_->GetBlock(held).ok());
+    EXPECT_TRUE(pruned_->StateRootAt(held).ok());
+    EXPECT_TRUE(pruned_->StateChunk(held, 2, 0, 4).ok());
+  }
+  CommitNext();
+  EXPECT_EQ(pruned_->lowest_height(), 19 + 1 - kRetain) << "caught up once released";
+  ExpectPrunedView("after the hold");
+}
+
 TEST_F(StorePruneTest, ABacklogIsPrunedInSlicesAndWideningDoesNotClaimItBack) {
   OpenPruned(0);
   CommitBlocks(100);

@@ -326,9 +326,9 @@ TEST(ConfigErrors, RangesAreChecked) {
   EXPECT_THAT(ErrorOf("[mempool]\nmax_transactions = 0\n"),
               HasSubstr("[mempool] max_transactions"));
   // The chain's expiry horizon caps the pool's: a farther expiry could never be proposed.
-  EXPECT_THAT(ErrorOf("[mempool]\nmax_expiry_horizon = 10001\n"),
-              HasSubstr("[mempool] max_expiry_horizon: expected an integer in 1..10000"));
-  EXPECT_EQ(ParseOk("[mempool]\nmax_expiry_horizon = 10000\n").mempool_max_expiry_horizon, 10000u);
+  EXPECT_THAT(ErrorOf("[mempool]\nmax_expiry_horizon = 20001\n"),
+              HasSubstr("[mempool] max_expiry_horizon: expected an integer in 1..20000"));
+  EXPECT_EQ(ParseOk("[mempool]\nmax_expiry_horizon = 20000\n").mempool_max_expiry_horizon, 20000u);
   EXPECT_THAT(ErrorOf("[storage]\nsnapshot_keep = 0\n"), HasSubstr("[storage] snapshot_keep"));
   EXPECT_THAT(ErrorOf("[storage]\nsnapshot_keep = 17\n"), HasSubstr("[storage] snapshot_keep"));
   EXPECT_THAT(ErrorOf("[log]\nlevel = \"verbose\"\n"),

@@ -102,7 +102,7 @@ class SnapshotTest : public ::testing::Test {
   }
 
   Result<ledger::SignedSnapshotManifest> Write(uint64_t height, const fs::path& dir) {
-    return WriteSnapshot(*source_, height, {kEpochEnd}, key_, dir);
+    return WriteSnapshot(*source_, height, {kEpochEnd}, GenesisEpoch(), key_, dir);
   }
 
   ledger::SnapshotBase ReadBase(const fs::path& dir) {
@@ -198,7 +198,7 @@ TEST_F(SnapshotTest, AnImportedStoreIsTheSourceAtItsHeightAndGoesOnLikeIt) {
   // Another validator makes the same manifest (peers compare them by hash).
   const KeyPair& other = test::ChainValidators()[1];
   const ledger::SignedSnapshotManifest again =
-      Must(WriteSnapshot(*source_, 30, {kEpochEnd}, other, tmp_.path() / "snap2"));
+      Must(WriteSnapshot(*source_, 30, {kEpochEnd}, GenesisEpoch(), other, tmp_.path() / "snap2"));
   EXPECT_EQ(again.manifest.Hash(), made.manifest.Hash());
 
   std::unique_ptr<LedgerStore> imported = Must(Import(dir, tmp_.path() / "imported"), "import");

@@ -30,7 +30,7 @@ using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
 // Transactions stay valid this many blocks past the tip at the start.
-// Within the chain's expiry horizon (ledger::kMaxExpiryHorizon, 10,000 heights).
+// Within the chain's expiry horizon (ledger::kMaxExpiryHorizon, 20,000 heights).
 constexpr uint64_t kExpiryBlocks = 9'000;
 // Setup transactions offered before waiting for them to commit: below the nodes' nonce gap.
 constexpr size_t kSetupWindow = 200;

@@ -21,7 +21,9 @@ inline constexpr size_t kMaxValidators = 256;
 // transaction committed at height c can never be included again above c + this, and the
 // rule that a transaction is committed once needs only the ids of the last this-many
 // heights: a node that starts from a snapshot carries those, not every id since the genesis.
-inline constexpr uint64_t kMaxExpiryHorizon = 10'000;
+// 20,000 is what every node admitted by default before this was a chain rule, so the blocks
+// honest validators made before it keep it too.
+inline constexpr uint64_t kMaxExpiryHorizon = 20'000;
 // A certificate or timeout carries at most one entry per validator.
 inline constexpr size_t kMaxCertificateBytes = 64 * 1024;
 // The largest message a peer may send: a whole block plus its framing.

@@ -80,6 +80,9 @@ struct SnapshotManifest {
   uint32_t split_depth = kSnapshotSplitDepth;
   std::vector<SubtreeSummary> subtrees;   // 2^split_depth, in path order
   std::vector<SnapshotChunkInfo> chunks;  // cover the subtrees in order
+  // The hashes of the epochs' last headers up to the anchor, in height order: the base must
+  // hold exactly these (a certified header that was never committed is not one of them).
+  std::vector<Hash256> epoch_ends;
   std::vector<SnapshotPart> id_parts;
   uint64_t state_entries = 0;
   uint64_t state_bytes = 0;  // keys' and values' bytes
@@ -164,6 +167,11 @@ Status CheckSnapshotManifest(const SnapshotManifest& manifest, std::string_view 
 // checked already. kBadSignature, kInvalidArgument or kUnauthenticated with the reason.
 Status CheckSnapshotBase(const SnapshotManifest& manifest, const SnapshotBase& base,
                          const Epoch& genesis_epoch, SignatureVerifier* verifier = nullptr);
+
+// The validators of block h's epoch: the genesis set, then each epoch end below h in turn
+// (the base checked by CheckSnapshotBase).
+ValidatorSet SnapshotValidators(const SnapshotManifest& manifest, const SnapshotBase& base,
+                                const Epoch& genesis_epoch);
 
 // A chunk against its entry in the manifest: the entry count, each entry's limits and the
 // subtrees' summaries (CheckStateChunk).

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -153,9 +154,16 @@ class LedgerStore {
   Result<std::vector<StateEntry>> StateChunk(uint64_t version, size_t split_depth, size_t first,
                                              size_t count) const;
 
-  // The ids of the transactions committed at heights [from, to], sorted by id, for a
-  // snapshot: one pass over the id index (pruning keeps every id).
-  Result<std::vector<SnapshotTxId>> TransactionIdsBetween(uint64_t from, uint64_t to) const;
+  // Calls `each` with the id of every transaction committed at heights [from, to], in id
+  // order, for a snapshot: one pass over the id index (pruning keeps every id). Stops at the
+  // first error `each` returns, or kIoError "cancelled" once `cancel` is set.
+  Status ForEachTransactionIdBetween(uint64_t from, uint64_t to,
+                                     const std::function<Status(const SnapshotTxId&)>& each,
+                                     const std::atomic<bool>* cancel = nullptr) const;
+
+  // While the returned hold lives, no block or state version at or above `height` is pruned
+  // (a snapshot reads them); pruning then catches up, a slice per commit.
+  std::shared_ptr<void> HoldPruningFrom(uint64_t height) const;
 
   // History, paginated.
   Result<Page<AccountTx>> AccountHistory(const PublicKey& account, const PageRequest& page) const;

@@ -9,8 +9,10 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -91,6 +93,23 @@ struct BackupRequest {
   std::chrono::milliseconds timeout{std::chrono::hours(1)};
 };
 Result<BackupManifest> RequestBackup(const BackupRequest& request);
+
+// An operator action the node runs on a thread of its own (a backup, a snapshot): POSTs
+// `body` to `path` on the node's API on this host (signed with the home's validator key, as
+// RequestBackup), then polls GET `path` until its report says "done" (returned) or "failed"
+// (kIoError with the node's message). `pick(first_report, report)` finds, in a report, the
+// part about the action started (nullopt: the node reports on another).
+struct AdminAction {
+  HomePaths home;
+  std::string api_url;
+  std::filesystem::path ca_file;
+  std::chrono::milliseconds timeout{std::chrono::hours(1)};
+  std::string path;
+  nlohmann::json body;
+  std::string what;  // "backup": names it in messages
+  std::function<std::optional<nlohmann::json>(const nlohmann::json&, const nlohmann::json&)> pick;
+};
+Result<nlohmann::json> RunAdminAction(const AdminAction& action);
 
 // One backup at a time, on a thread of its own, for the API (POST and GET /v1/admin/backup):
 // a backup of a large store takes longer than an HTTP request may.

@@ -9,9 +9,11 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
@@ -41,15 +43,31 @@ Result<uint64_t> FindSnapshotAnchor(const ledger::LedgerStore& store, uint64_t h
 // Writes the snapshot at `height` into the new directory `dir`: every part, then the manifest
 // signed with `key`. `epoch_ends` are the heights of the epochs' last blocks (from
 // governance's records), any order. Nothing is left at `dir` on failure. `cancel` stops it.
+// Before signing, it checks the manifest and base as an importer will, against
+// `genesis_epoch`. Blocks and versions from `height` on are held from pruning meanwhile.
 Result<ledger::SignedSnapshotManifest> WriteSnapshot(const ledger::LedgerStore& store,
                                                      uint64_t height,
                                                      const std::vector<uint64_t>& epoch_ends,
+                                                     const ledger::Epoch& genesis_epoch,
                                                      const KeyPair& key,
                                                      const std::filesystem::path& dir,
                                                      const std::atomic<bool>* cancel = nullptr);
 
 // The manifest of the snapshot at `dir`, its signature checked (kBadSignature).
 Result<ledger::SignedSnapshotManifest> ReadSnapshotManifest(const std::filesystem::path& dir);
+
+// The keys that vouch for the snapshot at `dir`: its manifest's signer, and every validator
+// whose co-signature (a cosign-*.bin file: key and signature over the manifest's hash)
+// verifies. Duplicates and bad files are left out.
+std::vector<PublicKey> SnapshotVouchers(const std::filesystem::path& dir,
+                                        const ledger::SignedSnapshotManifest& manifest);
+
+// `cityd snapshot cosign`: the validator of `home` co-signs the snapshot at `dir` if its own
+// snapshot of that height has the same manifest (kUnauthenticated if it differs, kNotFound if
+// it has none). The manifest names the state, ids and epochs, so a co-signature says this
+// validator made the same. Returns the manifest.
+Result<ledger::SignedSnapshotManifest> CosignSnapshot(const HomePaths& home,
+                                                      const std::filesystem::path& dir);
 
 // The snapshots under `root` (SnapshotsDir), newest first; unfinished or unreadable ones are
 // listed with their error.
@@ -67,9 +85,9 @@ Result<SnapshotListing> ExportSnapshot(const std::filesystem::path& root,
 
 // `cityd snapshot import`: makes the ledger of the stopped node at `home` (the caller holds
 // the home's lock) from the snapshot at `from`, after checking:
-// - the manifest is of the home's chain (kInvalidArgument) and signed by the home's validator
-//   or a validator of the genesis or of the snapshot's epochs (kBadSignature): it vouches for
-//   the transaction ids, which no certificate covers;
+// - the manifest is of the home's chain (kInvalidArgument) and vouched for (SnapshotVouchers)
+//   by this home's validator or by f+1 validators of block h's epoch, so by one honest one at
+//   least (kBadSignature): it vouches for the transaction ids, which no certificate covers;
 // - the base against certificates from the genesis, every part against the manifest's hash,
 //   every chunk against the state root (ledger::CheckSnapshotBase and the store's import).
 // The ledger is built in data.importing and renamed to data when whole; an import that stops
@@ -87,38 +105,48 @@ Result<SnapshotImportReport> ImportSnapshot(const std::filesystem::path& from,
 // keeping the newest `keep`.
 class SnapshotTaker {
  public:
+  // `genesis_epoch` checks each snapshot before it is signed (WriteSnapshot).
   SnapshotTaker(const ledger::LedgerStore& store, std::shared_ptr<const KeyPair> key,
-                std::filesystem::path root, uint64_t interval, size_t keep);
+                ledger::Epoch genesis_epoch, std::filesystem::path root, uint64_t interval,
+                size_t keep);
   ~SnapshotTaker();  // stops a snapshot in progress (it leaves nothing)
   SnapshotTaker(const SnapshotTaker&) = delete;
   SnapshotTaker& operator=(const SnapshotTaker&) = delete;
 
   // After each commit, with the committed header: when its exec_height crosses a multiple of
-  // the interval (its parent's did not), takes a snapshot at that height, unless one runs.
-  // Every validator so picks the same heights, and makes the same manifests.
+  // the interval (its parent's did not), takes a snapshot at that height; if one is being
+  // taken, this one goes next (the latest such height). Every validator so picks the same
+  // heights, and makes the same manifests.
   void OnCommitted(const ledger::BlockHeader& header);
-  // Takes one now at the newest height it can anchor (cityd snapshot create). kAlreadyExists
-  // while one runs.
+  // Takes one now at the newest height it can anchor (cityd snapshot create); while one is
+  // being taken, that one (Report names it).
   Status TakeNow();
-  // {"state": "idle" | "running" | "done" | "failed", "height", and "error" when failed}.
-  std::string ReportJson() const;
+  // {"state": "idle" | "running" | "done" | "failed", "height", "error" when failed, and
+  // "recent": the last few finished ones as {"height", "state", "error"}}.
+  nlohmann::json Report() const;
 
  private:
-  Status Start(uint64_t height);
+  Status Start(uint64_t height, bool queue);
+  void Run(uint64_t height);   // the thread: that height, then any queued meanwhile
+  void FinishedLocked();       // records the outcome of the one that ended in recent_
   void Prune();
 
   const ledger::LedgerStore& store_;
   const std::shared_ptr<const KeyPair> key_;
+  const ledger::Epoch genesis_epoch_;
   const std::filesystem::path root_;
   const uint64_t interval_;
   const size_t keep_;
   std::atomic<bool> cancel_{false};
-  std::atomic<bool> running_{false};
+  std::atomic<uint64_t> last_exec_height_{UINT64_MAX};  // of the last commit seen
   mutable std::mutex mutex_;
-  std::thread thread_;
-  std::string state_ = "idle";
-  uint64_t height_ = 0;
-  std::string error_;
+  bool running_ = false;             // guarded by mutex_
+  std::optional<uint64_t> queued_;   // guarded by mutex_
+  std::thread thread_;               // guarded by mutex_
+  std::string state_ = "idle";       // guarded by mutex_
+  uint64_t height_ = 0;              // guarded by mutex_
+  std::string error_;                // guarded by mutex_
+  std::deque<nlohmann::json> recent_;  // guarded by mutex_
 };
 
 }  // namespace city::node

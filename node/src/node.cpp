@@ -231,7 +231,6 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
   store_options.retain_blocks = config.retain_blocks;
   // Without data/ the chain starts from the genesis; a snapshot import that was not installed
   // (killed between its renames) would then be replayed over instead of used.
-  std::error_code error;
   if (!std::filesystem::exists(paths.data(), error) &&
       std::filesystem::exists(paths.data().string() + ".importing", error)) {
     return Status(ErrorCode::kAlreadyExists,

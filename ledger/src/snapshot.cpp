@@ -54,98 +54,53 @@ void Fields(Visitor& v, FieldsOf<SnapshotChunkInfo, Visitor>& c) {
   Fields(v, c.part);
 }
 
-// Wrappers so the lists' elements encode through Object().
-struct SummaryItem {
-  SubtreeSummary s;
+template <typename Visitor>
+void Fields(Visitor& v, FieldsOf<StateEntry, Visitor>& e) {
+  v.Blob(e.key, kMaxStateKeyBytes, "state key");
+  v.Blob(e.value, kMaxStateValueBytes, "state value");
+}
+
+template <typename Visitor>
+void Fields(Visitor& v, FieldsOf<SnapshotTxId, Visitor>& id) {
+  v.Fixed(id.id);
+  v.U64(id.location.height);
+  v.U32(id.location.index);
+}
+
+template <typename Visitor>
+void Fields(Visitor& v, FieldsOf<EpochEnd, Visitor>& end) {
+  v.Object(end.header);
+  v.Object(end.certificate);
+}
+
+// A list element that has Fields() but no EncodeTo/DecodeFrom of its own, for Object().
+template <typename T>
+struct Item {
+  T s;
   void EncodeTo(Encoder& e) const { Fields(e, s); }
-  static SummaryItem DecodeFrom(Decoder& d) {
-    SummaryItem item;
+  static Item DecodeFrom(Decoder& d) {
+    Item item;
     Fields(d, item.s);
     return item;
   }
 };
 
-// A list whose elements encode through a wrapper type (Item{element}). Decoding checks the
-// count against `max_count` and the bytes left (at least `min_size` each) before reserving,
-// then moves each element out of its wrapper.
-template <typename Visitor, typename T, typename Item>
-void ListOf(Visitor& v, FieldsOf<std::vector<T>, Visitor>& items, size_t max_count,
-            size_t min_size, const char* field) {
+// A list of such elements. Decoding checks the count against `max_count` and the bytes left
+// (at least `min_size` each) before reserving, then moves each element out of its wrapper.
+template <typename T, typename Visitor>
+void ListOf(Visitor& v, FieldsOf<std::vector<T>, Visitor>& items, size_t max_count, size_t min_size,
+            const char* field) {
   if constexpr (Visitor::kEncoding) {
     v.U32(static_cast<uint32_t>(items.size()));
-    for (const T& item : items) Item{item}.EncodeTo(v);
+    for (const T& item : items) Fields(v, item);
   } else {
-    std::vector<Item> wrapped;
+    std::vector<Item<T>> wrapped;
     v.List(wrapped, max_count, min_size, field);
     items.clear();
     items.reserve(wrapped.size());
-    for (Item& item : wrapped) items.push_back(std::move(item.s));
+    for (Item<T>& item : wrapped) items.push_back(std::move(item.s));
   }
 }
-
-struct ChunkItem {
-  SnapshotChunkInfo s;
-  void EncodeTo(Encoder& e) const { Fields(e, s); }
-  static ChunkItem DecodeFrom(Decoder& d) {
-    ChunkItem item;
-    Fields(d, item.s);
-    return item;
-  }
-};
-
-struct PartItem {
-  SnapshotPart s;
-  void EncodeTo(Encoder& e) const { Fields(e, s); }
-  static PartItem DecodeFrom(Decoder& d) {
-    PartItem item;
-    Fields(d, item.s);
-    return item;
-  }
-};
-
-struct EntryItem {
-  StateEntry s;
-  void EncodeTo(Encoder& e) const {
-    e.Blob(s.key);
-    e.Blob(s.value);
-  }
-  static EntryItem DecodeFrom(Decoder& d) {
-    EntryItem item;
-    d.Blob(item.s.key, kMaxStateKeyBytes, "state key");
-    d.Blob(item.s.value, kMaxStateValueBytes, "state value");
-    return item;
-  }
-};
-
-struct IdItem {
-  SnapshotTxId s;
-  void EncodeTo(Encoder& e) const {
-    e.Fixed(s.id);
-    e.U64(s.location.height);
-    e.U32(s.location.index);
-  }
-  static IdItem DecodeFrom(Decoder& d) {
-    IdItem item;
-    d.Fixed(item.s.id);
-    d.U64(item.s.location.height);
-    d.U32(item.s.location.index);
-    return item;
-  }
-};
-
-struct EpochEndItem {
-  EpochEnd s;
-  void EncodeTo(Encoder& e) const {
-    e.Object(s.header);
-    e.Object(s.certificate);
-  }
-  static EpochEndItem DecodeFrom(Decoder& d) {
-    EpochEndItem item;
-    d.Object(item.s.header);
-    d.Object(item.s.certificate);
-    return item;
-  }
-};
 
 template <typename Visitor>
 void Fields(Visitor& v, FieldsOf<SnapshotManifest, Visitor>& m) {
@@ -157,11 +112,10 @@ void Fields(Visitor& v, FieldsOf<SnapshotManifest, Visitor>& m) {
   v.U64(m.anchor_height);
   v.Fixed(m.state_root);
   v.U32(m.split_depth);
-  ListOf<Visitor, SubtreeSummary, SummaryItem>(v, m.subtrees, size_t{1} << kMaxSplitDepth, 97,
-                                               "subtrees");
-  ListOf<Visitor, SnapshotChunkInfo, ChunkItem>(v, m.chunks, kMaxSnapshotChunks, 56, "chunks");
+  ListOf<SubtreeSummary, Visitor>(v, m.subtrees, size_t{1} << kMaxSplitDepth, 97, "subtrees");
+  ListOf<SnapshotChunkInfo, Visitor>(v, m.chunks, kMaxSnapshotChunks, 56, "chunks");
   v.FixedList(m.epoch_ends, kMaxSnapshotEpochEnds, "epoch ends");
-  ListOf<Visitor, SnapshotPart, PartItem>(v, m.id_parts, kMaxSnapshotIdParts, 40, "id parts");
+  ListOf<SnapshotPart, Visitor>(v, m.id_parts, kMaxSnapshotIdParts, 40, "id parts");
   v.U64(m.state_entries);
   v.U64(m.state_bytes);
   v.U64(m.recent_ids);
@@ -181,19 +135,18 @@ void Fields(Visitor& v, FieldsOf<SnapshotBase, Visitor>& b) {
   v.List(b.results, kMaxTransactionsPerBlock, kMinResultBytes, "results");
   v.List(b.anchor_headers, kMaxSnapshotAnchorHeaders, kMinHeaderBytes, "anchor headers");
   v.Object(b.anchor_certificate);
-  ListOf<Visitor, EpochEnd, EpochEndItem>(v, b.epoch_ends, kMaxSnapshotEpochEnds,
-                                          kMinHeaderBytes + kMinCertificateBytes, "epoch ends");
+  ListOf<EpochEnd, Visitor>(v, b.epoch_ends, kMaxSnapshotEpochEnds,
+                            kMinHeaderBytes + kMinCertificateBytes, "epoch ends");
 }
 
 template <typename Visitor>
 void Fields(Visitor& v, FieldsOf<SnapshotIds, Visitor>& p) {
-  ListOf<Visitor, SnapshotTxId, IdItem>(v, p.ids, kSnapshotIdsPerPart, 44, "transaction ids");
+  ListOf<SnapshotTxId, Visitor>(v, p.ids, kSnapshotIdsPerPart, 44, "transaction ids");
 }
 
 template <typename Visitor>
 void Fields(Visitor& v, FieldsOf<SnapshotChunk, Visitor>& c) {
-  ListOf<Visitor, StateEntry, EntryItem>(v, c.entries, kMaxSnapshotChunkEntries, 9,
-                                         "state entries");
+  ListOf<StateEntry, Visitor>(v, c.entries, kMaxSnapshotChunkEntries, 9, "state entries");
 }
 
 Status Malformed(const std::string& what) {

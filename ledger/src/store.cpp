@@ -1737,7 +1737,8 @@ Result<std::unique_ptr<SnapshotImport>> SnapshotImport::Begin(const std::filesys
     return Status(ErrorCode::kInvalidArgument, "the snapshot's base is not its manifest's block");
   }
   std::error_code error;
-  const bool created = !std::filesystem::exists(dir, error) || std::filesystem::is_empty(dir, error);
+  const bool created =
+      !std::filesystem::exists(dir, error) || std::filesystem::is_empty(dir, error);
   Result<std::unique_ptr<LedgerStore::Impl>> impl = OpenDatabase(dir, options, created);
   if (!impl.ok()) return impl.status();
   LedgerStore::Impl& store = **impl;

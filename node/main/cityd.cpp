@@ -486,7 +486,8 @@ int main(int argc, char** argv) {
   if (*snapshot_create_cmd) {
     city::Result<nlohmann::json> report = node::RunAdminAction(snapshot_create);
     if (!report.ok()) return Fail(report.status());
-    std::cout << "cityd: the snapshot at height " << report->value("height", uint64_t{0}) << " is in "
+    std::cout << "cityd: the snapshot at height " << report->value("height", uint64_t{0})
+              << " is in "
               << (node::SnapshotsDir(snapshot_create.home) /
                   std::to_string(report->value("height", uint64_t{0})))
                      .string()

@@ -2,8 +2,6 @@
 // and never touch consensus state except through the driver's status snapshot.
 #include "api.h"
 
-#include "city/node/snapshots.h"
-
 #include <charconv>
 #include <functional>
 
@@ -12,6 +10,7 @@
 #include "city/ledger/header_page.h"
 #include "city/node/json_views.h"
 #include "city/node/node.h"
+#include "city/node/snapshots.h"
 #include "keyed_hash.h"
 
 namespace city::node {

@@ -372,8 +372,8 @@ Result<Json> RunAdminAction(const AdminAction& action) {
                                              : failure.value("message", polled->body)));
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Status(ErrorCode::kIoError, "the " + action.what + " is still running; GET " +
-                                             action.path + " reports it");
+      return Status(ErrorCode::kIoError,
+                    "the " + action.what + " is still running; GET " + action.path + " reports it");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -384,8 +384,13 @@ Result<BackupManifest> RequestBackup(const BackupRequest& request) {
   const fs::path out = fs::absolute(request.out, error).lexically_normal();
   if (error)
     return Invalid("cannot make " + request.out.string() + " absolute: " + error.message());
-  AdminAction action{request.home, request.api_url, request.ca_file, request.timeout,
-                     "/v1/admin/backup", Json{{"out", out.string()}}, "backup",
+  AdminAction action{request.home,
+                     request.api_url,
+                     request.ca_file,
+                     request.timeout,
+                     "/v1/admin/backup",
+                     Json{{"out", out.string()}},
+                     "backup",
                      [out](const Json&, const Json& report) -> std::optional<Json> {
                        if (report.value("dir", "") != out.string()) return std::nullopt;
                        return report;

@@ -234,9 +234,10 @@ Status Node::Impl::Open(const std::filesystem::path& home, const StartOptions& o
   if (!std::filesystem::exists(paths.data(), error) &&
       std::filesystem::exists(paths.data().string() + ".importing", error)) {
     return Status(ErrorCode::kAlreadyExists,
-                  paths.data().string() + ".importing holds a snapshot import that is not "
-                                          "installed: run cityd snapshot import again (it resumes "
-                                          "or installs it), or delete it to sync from the genesis");
+                  paths.data().string() +
+                      ".importing holds a snapshot import that is not "
+                      "installed: run cityd snapshot import again (it resumes "
+                      "or installs it), or delete it to sync from the genesis");
   }
   Result<std::unique_ptr<Chain>> opened = Chain::Open(paths.data(), genesis, store_options);
   if (!opened.ok()) return opened.status();

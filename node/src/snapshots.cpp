@@ -327,9 +327,9 @@ Result<ledger::SignedSnapshotManifest> CosignSnapshot(const HomePaths& home, con
   }
   const Hash256 hash = theirs->manifest.Hash();
   if (ours->manifest.Hash() != hash) {
-    return Status(ErrorCode::kUnauthenticated,
-                  "this node's snapshot at height " + std::to_string(height) +
-                      " has another manifest: not co-signed");
+    return Status(ErrorCode::kUnauthenticated, "this node's snapshot at height " +
+                                                   std::to_string(height) +
+                                                   " has another manifest: not co-signed");
   }
   Result<KeyPair> key = ReadValidatorKey(home.validator_key());
   if (!key.ok()) return key.status();
@@ -562,8 +562,8 @@ Status SnapshotTaker::Start(uint64_t height, bool queue) {
 void SnapshotTaker::Run(uint64_t height) {
   for (;;) {
     const fs::path dir = root_ / std::to_string(height);
-    Result<ledger::SignedSnapshotManifest> made =
-        WriteSnapshot(store_, height, EpochEndHeights(store_), genesis_epoch_, *key_, dir, &cancel_);
+    Result<ledger::SignedSnapshotManifest> made = WriteSnapshot(
+        store_, height, EpochEndHeights(store_), genesis_epoch_, *key_, dir, &cancel_);
     if (made.ok()) Prune();
     std::lock_guard lock(mutex_);
     state_ = made.ok() ? "done" : "failed";

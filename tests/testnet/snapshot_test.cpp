@@ -119,7 +119,6 @@ TEST(SnapshotTest, AWipedValidatorStartsFromASnapshotAndSyncsOnlyTheRest) {
   ASSERT_EQ(net.Stop(victim), 0) << "see " << net.log_path(victim);
   const uint64_t stopped_at = net.Height(0).value_or(0);
 
-
   // Vouched for by node 0 alone, which is neither this home's validator nor f+1 of them: the
   // transaction ids it carries are not taken on one other validator's word.
   const RunResult unvouched = RunCityd(
@@ -150,8 +149,7 @@ TEST(SnapshotTest, AWipedValidatorStartsFromASnapshotAndSyncsOnlyTheRest) {
       {"snapshot", "import", "--home", home.string(), "--from", tampered.string(), "--replace"},
       scratch, 60s);
   EXPECT_NE(refused.exit_code, 0) << refused.out;
-  EXPECT_NE(refused.err.find("not the part the manifest names"), std::string::npos)
-      << refused.err;
+  EXPECT_NE(refused.err.find("not the part the manifest names"), std::string::npos) << refused.err;
   EXPECT_TRUE(fs::exists(home / "data" / "CURRENT")) << "the old ledger is still in place";
 
   // The real import resumes the refused one (the same manifest) and finishes it.

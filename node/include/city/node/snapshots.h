@@ -45,13 +45,10 @@ Result<uint64_t> FindSnapshotAnchor(const ledger::LedgerStore& store, uint64_t h
 // governance's records), any order. Nothing is left at `dir` on failure. `cancel` stops it.
 // Before signing, it checks the manifest and base as an importer will, against
 // `genesis_epoch`. Blocks and versions from `height` on are held from pruning meanwhile.
-Result<ledger::SignedSnapshotManifest> WriteSnapshot(const ledger::LedgerStore& store,
-                                                     uint64_t height,
-                                                     const std::vector<uint64_t>& epoch_ends,
-                                                     const ledger::Epoch& genesis_epoch,
-                                                     const KeyPair& key,
-                                                     const std::filesystem::path& dir,
-                                                     const std::atomic<bool>* cancel = nullptr);
+Result<ledger::SignedSnapshotManifest> WriteSnapshot(
+    const ledger::LedgerStore& store, uint64_t height, const std::vector<uint64_t>& epoch_ends,
+    const ledger::Epoch& genesis_epoch, const KeyPair& key, const std::filesystem::path& dir,
+    const std::atomic<bool>* cancel = nullptr);
 
 // The manifest of the snapshot at `dir`, its signature checked (kBadSignature).
 Result<ledger::SignedSnapshotManifest> ReadSnapshotManifest(const std::filesystem::path& dir);
@@ -127,8 +124,8 @@ class SnapshotTaker {
 
  private:
   Status Start(uint64_t height, bool queue);
-  void Run(uint64_t height);   // the thread: that height, then any queued meanwhile
-  void FinishedLocked();       // records the outcome of the one that ended in recent_
+  void Run(uint64_t height);  // the thread: that height, then any queued meanwhile
+  void FinishedLocked();      // records the outcome of the one that ended in recent_
   void Prune();
 
   const ledger::LedgerStore& store_;
@@ -140,12 +137,12 @@ class SnapshotTaker {
   std::atomic<bool> cancel_{false};
   std::atomic<uint64_t> last_exec_height_{UINT64_MAX};  // of the last commit seen
   mutable std::mutex mutex_;
-  bool running_ = false;             // guarded by mutex_
-  std::optional<uint64_t> queued_;   // guarded by mutex_
-  std::thread thread_;               // guarded by mutex_
-  std::string state_ = "idle";       // guarded by mutex_
-  uint64_t height_ = 0;              // guarded by mutex_
-  std::string error_;                // guarded by mutex_
+  bool running_ = false;               // guarded by mutex_
+  std::optional<uint64_t> queued_;     // guarded by mutex_
+  std::thread thread_;                 // guarded by mutex_
+  std::string state_ = "idle";         // guarded by mutex_
+  uint64_t height_ = 0;                // guarded by mutex_
+  std::string error_;                  // guarded by mutex_
   std::deque<nlohmann::json> recent_;  // guarded by mutex_
 };
 

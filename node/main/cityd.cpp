@@ -360,6 +360,9 @@ int main(int argc, char** argv) {
       "create", "Ask the running node to take a snapshot now (at its newest anchored height)");
   snapshot_create_cmd->add_option("--home", snapshot_create.home.root, "The running node's home")
       ->required();
+  snapshot_create_cmd->add_option(
+      "--height", snapshot_height,
+      "At this height (another validator's snapshot's, to co-sign it); default: the newest");
   snapshot_create_cmd->add_option("--api", snapshot_create.api_url,
                                   "The node's API on this host (default: from config.toml)");
   snapshot_create_cmd->add_option("--ca", snapshot_create.ca_file,
@@ -484,6 +487,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*snapshot_create_cmd) {
+    if (snapshot_height != 0) snapshot_create.body = {{"height", snapshot_height}};
     city::Result<nlohmann::json> report = node::RunAdminAction(snapshot_create);
     if (!report.ok()) return Fail(report.status());
     std::cout << "cityd: the snapshot at height " << report->value("height", uint64_t{0})

@@ -1005,11 +1005,21 @@ net::Router MakeApiRouter(std::shared_ptr<ApiContext> context) {
              }));
   // POST: takes a snapshot now, at the newest height a committed header names executed
   // (cityd snapshot create); GET: how it goes (city/node/snapshots.h).
-  router.Add("POST", "/v1/admin/snapshot", Admin(ctx, [ctx](const Reader&, const HttpRequest&) {
+  router.Add("POST", "/v1/admin/snapshot", Admin(ctx, [ctx](const Reader&, const HttpRequest& r) {
                if (ctx->snapshots == nullptr) {
                  return HttpResponse::Error(404, "not_found", "no snapshots here");
                }
-               if (Status started = ctx->snapshots->TakeNow(); !started.ok()) {
+               std::optional<uint64_t> height;
+               if (!r.body.empty()) {
+                 Result<Json> body = r.JsonBody();
+                 if (!body.ok()) return Failure(ctx, body.status());
+                 if (!body->is_object() ||
+                     (body->contains("height") && !(*body)["height"].is_number_unsigned())) {
+                   return BadRequest("expected {} or {\"height\": <a height>}");
+                 }
+                 if (body->contains("height")) height = (*body)["height"].get<uint64_t>();
+               }
+               if (Status started = ctx->snapshots->TakeNow(height); !started.ok()) {
                  return Failure(ctx, started);
                }
                return HttpResponse::Json(ctx->snapshots->Report(), 202);

@@ -525,7 +525,14 @@ void SnapshotTaker::OnCommitted(const ledger::BlockHeader& header) {
   (void)Start(header.exec_height, /*queue=*/true);
 }
 
-Status SnapshotTaker::TakeNow() {
+Status SnapshotTaker::TakeNow(std::optional<uint64_t> height) {
+  if (height) {
+    // Another validator's height, so both make the same manifest (cityd snapshot cosign).
+    if (Result<uint64_t> anchor = FindSnapshotAnchor(store_, *height); !anchor.ok()) {
+      return Status(ErrorCode::kInvalidArgument, anchor.status().message());
+    }
+    return Start(*height, /*queue=*/false);
+  }
   Result<ledger::BlockHeader> tip = store_.GetHeader(store_.tip().height);
   if (!tip.ok()) return tip.status();
   if (tip->exec_height == 0) {

@@ -115,9 +115,10 @@ class SnapshotTaker {
   // taken, this one goes next (the latest such height). Every validator so picks the same
   // heights, and makes the same manifests.
   void OnCommitted(const ledger::BlockHeader& header);
-  // Takes one now at the newest height it can anchor (cityd snapshot create); while one is
-  // being taken, that one (Report names it).
-  Status TakeNow();
+  // Takes one now (cityd snapshot create): at `height`, or at the newest height it can anchor;
+  // while one is being taken, that one (Report names it). kInvalidArgument for a height above
+  // the tip or one no committed header names executed first.
+  Status TakeNow(std::optional<uint64_t> height = std::nullopt);
   // {"state": "idle" | "running" | "done" | "failed", "height", "error" when failed, and
   // "recent": the last few finished ones as {"height", "state", "error"}}.
   nlohmann::json Report() const;

@@ -23,7 +23,7 @@ struct ApiContext {
   const Mempool* mempool = nullptr;
   TxIntake* intake = nullptr;
   const Driver* driver = nullptr;
-  BackupRunner* backups = nullptr;  // POST and GET /v1/admin/backup; none: 404
+  BackupRunner* backups = nullptr;     // POST and GET /v1/admin/backup; none: 404
   SnapshotTaker* snapshots = nullptr;  // POST and GET /v1/admin/snapshot; none: 404
   CommitFeed* feed = nullptr;
   std::shared_ptr<net::MetricsRegistry> metrics;

@@ -337,6 +337,37 @@ TEST_F(SnapshotTest, AlteredPartsAreRefused) {
   EXPECT_EQ(ledger::CheckSnapshotIds(m, unsorted).code(), ErrorCode::kMalformed);
 }
 
+// Co-signatures are files anyone can drop into a snapshot directory: only those that verify
+// over this manifest count, each key once, and a flood of them is not verified without end.
+TEST_F(SnapshotTest, OnlyCoSignaturesThatVerifyVouch) {
+  const fs::path dir = tmp_.path() / "snap";
+  const ledger::SignedSnapshotManifest made = Must(Write(30, dir));
+  auto put = [&](const std::string& name, const PublicKey& key, const Signature& signature) {
+    std::ofstream out(dir / name, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(key.bytes.data()), 32);
+    out.write(reinterpret_cast<const char*>(signature.bytes.data()), 64);
+  };
+  const Hash256 hash = made.manifest.Hash();
+  const KeyPair& second = test::ChainValidators()[1];
+  const KeyPair& third = test::ChainValidators()[2];
+  EXPECT_EQ(SnapshotVouchers(dir, made), std::vector<PublicKey>{key_.public_key()});
+  put("cosign-a.bin", second.public_key(), second.Sign(hash.span()));
+  put("cosign-b.bin", second.public_key(), second.Sign(hash.span()));  // the same key again
+  put("cosign-c.bin", third.public_key(), second.Sign(hash.span()));   // not its signature
+  put("cosign-d.bin", third.public_key(), third.Sign(TaggedHash("other", {}).span()));
+  std::ofstream(dir / "cosign-e.bin") << "garbage";
+  std::ofstream(dir / "cosign-f.bin") << std::string(4096, 'x');
+  std::vector<PublicKey> vouchers = SnapshotVouchers(dir, made);
+  std::sort(vouchers.begin(), vouchers.end());
+  std::vector<PublicKey> expected = {key_.public_key(), second.public_key()};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(vouchers, expected);
+  for (size_t i = 0; i < 2 * ledger::kMaxValidators; ++i) {
+    put("cosign-flood" + std::to_string(i) + ".bin", third.public_key(), second.Sign(hash.span()));
+  }
+  EXPECT_LE(SnapshotVouchers(dir, made).size(), 2u);
+}
+
 TEST_F(SnapshotTest, ASnapshotNeedsAHeaderNamingItsHeightExecuted) {
   // The tip's state is named by no header yet.
   EXPECT_EQ(Write(40, tmp_.path() / "tip").status().code(), ErrorCode::kNotFound);

@@ -97,6 +97,12 @@ TEST(SnapshotTest, AWipedValidatorStartsFromASnapshotAndSyncsOnlyTheRest) {
   const std::vector<uint64_t> on_2 = ListedHeights(net.home(2), scratch);
   EXPECT_NE(std::find(on_2.begin(), on_2.end(), created_height), on_2.end()) << created.out;
 
+  // A height no committed header names executed (here: far above the tip) is refused.
+  const RunResult unanchored = RunCityd(
+      {"snapshot", "create", "--home", net.home(2).string(), "--height", "999999999"}, scratch);
+  EXPECT_NE(unanchored.exit_code, 0) << unanchored.out;
+  EXPECT_NE(unanchored.err.find("HTTP 400"), std::string::npos) << unanchored.err;
+
   // Exported from a running node.
   const fs::path exported = net.dir() / "exported";
   const RunResult exported_run =

@@ -53,9 +53,10 @@ Result<ledger::SignedSnapshotManifest> WriteSnapshot(
 // The manifest of the snapshot at `dir`, its signature checked (kBadSignature).
 Result<ledger::SignedSnapshotManifest> ReadSnapshotManifest(const std::filesystem::path& dir);
 
-// The keys that vouch for the snapshot at `dir`: its manifest's signer, and every validator
-// whose co-signature (a cosign-*.bin file: key and signature over the manifest's hash)
-// verifies. Duplicates and bad files are left out.
+// The keys that vouch for the snapshot at `dir`: its manifest's signer (`manifest` as
+// ReadSnapshotManifest returned it, its signature checked), and every key whose co-signature
+// (a cosign-*.bin file: key and signature over the manifest's hash) verifies, looking at the
+// first kMaxValidators such files. Duplicates and bad files are left out.
 std::vector<PublicKey> SnapshotVouchers(const std::filesystem::path& dir,
                                         const ledger::SignedSnapshotManifest& manifest);
 
